@@ -1,0 +1,232 @@
+//! QUIC endpoints for both ends: TLS 1.3 only, ALPN `pult/1`, mutual authentication.
+//!
+//! There is no plaintext path and no switch to accept any certificate.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{ConnectionError, TransportConfig};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+
+use crate::DeviceId;
+use crate::verify::{AgentClientVerifier, Refusal, console_server_verifier};
+
+/// The ALPN protocol name; a peer without it cannot complete the handshake.
+pub const ALPN: &[u8] = b"pult/1";
+
+/// The agent's UDP port unless an address names another.
+pub const DEFAULT_PORT: u16 = 11500;
+
+/// Why TLS or QUIC could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A PEM file did not hold what it should.
+    #[error("could not read the {what}: {detail}")]
+    Pem {
+        /// Which file: "CA certificate", "certificate", "private key".
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// rustls refused the configuration (e.g. the key does not match the certificate).
+    #[error("TLS set-up failed: {0}")]
+    Tls(#[from] rustls::Error),
+    /// quinn refused the TLS configuration.
+    #[error("QUIC set-up failed: {0}")]
+    Quic(String),
+    /// The UDP socket could not be opened.
+    #[error("could not open UDP socket on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// The crypto provider both ends use (ring).
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Transport settings shared by both ends: keep-alives so a dead peer is noticed
+/// within seconds, and windows large enough for a screenshot in one go.
+pub fn transport_config() -> Arc<TransportConfig> {
+    let mut transport = TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(2)));
+    // 8 s fits in a VarInt; the conversion cannot fail.
+    transport.max_idle_timeout(Duration::from_secs(8).try_into().ok());
+    transport.stream_receive_window((16u32 * 1024 * 1024).into());
+    transport.receive_window((32u32 * 1024 * 1024).into());
+    transport.send_window(32 * 1024 * 1024);
+    Arc::new(transport)
+}
+
+/// An agent's TLS identity and trust: its device certificate and key, and the school CA.
+#[derive(Debug, Clone)]
+pub struct AgentTls {
+    device: DeviceId,
+    provider: Arc<CryptoProvider>,
+    client_verifier: Arc<dyn ClientCertVerifier>,
+    certified_key: Arc<CertifiedKey>,
+}
+
+impl AgentTls {
+    /// Loads the identity of `device` from PEM: the CA certificate, its certificate, its key.
+    pub fn new(
+        device: DeviceId,
+        ca_pem: &str,
+        certificate_pem: &str,
+        key_pem: &str,
+    ) -> Result<Self, SetupError> {
+        let provider = crypto_provider();
+        let ca = parse_certificate(ca_pem, "CA certificate")?;
+        let chain = vec![parse_certificate(certificate_pem, "certificate")?];
+        let key = parse_key(key_pem)?;
+        let certified_key = Arc::new(CertifiedKey::from_der(chain, key, &provider)?);
+        let client_verifier = AgentClientVerifier::webpki(ca, provider.clone())?;
+        Ok(Self {
+            device,
+            provider,
+            client_verifier,
+            certified_key,
+        })
+    }
+
+    /// The device this identity belongs to.
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// A server configuration for one incoming connection. If the console's
+    /// certificate is refused, the returned cell holds who and why.
+    pub fn connection_config(
+        &self,
+    ) -> Result<(quinn::ServerConfig, Arc<OnceLock<Refusal>>), SetupError> {
+        let refusal = Arc::new(OnceLock::new());
+        let verifier =
+            AgentClientVerifier::new(self.client_verifier.clone(), self.device, refusal.clone());
+        let mut tls = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified_key.clone())));
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto =
+            QuicServerConfig::try_from(tls).map_err(|e| SetupError::Quic(e.to_string()))?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        config.transport_config(transport_config());
+        Ok((config, refusal))
+    }
+
+    /// Opens the agent's endpoint on `listen`. Accept each incoming connection
+    /// with [`quinn::Incoming::accept_with`] and a fresh [`Self::connection_config`].
+    pub fn endpoint(&self, listen: SocketAddr) -> Result<quinn::Endpoint, SetupError> {
+        let (config, _) = self.connection_config()?;
+        quinn::Endpoint::server(config, listen).map_err(|source| SetupError::Bind {
+            address: listen,
+            source,
+        })
+    }
+}
+
+/// A console's TLS identity and trust: its room certificate and key, and the school CA.
+#[derive(Debug, Clone)]
+pub struct ConsoleTls {
+    client_config: quinn::ClientConfig,
+}
+
+impl ConsoleTls {
+    /// Loads a room certificate, its key and the CA from PEM.
+    pub fn new(ca_pem: &str, certificate_pem: &str, key_pem: &str) -> Result<Self, SetupError> {
+        let provider = crypto_provider();
+        let ca = parse_certificate(ca_pem, "CA certificate")?;
+        let chain = vec![parse_certificate(certificate_pem, "certificate")?];
+        let key = parse_key(key_pem)?;
+        let verifier = console_server_verifier(ca, provider.clone())?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_webpki_verifier(verifier)
+            .with_client_auth_cert(chain, key)?;
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto =
+            QuicClientConfig::try_from(tls).map_err(|e| SetupError::Quic(e.to_string()))?;
+        let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
+        client_config.transport_config(transport_config());
+        Ok(Self { client_config })
+    }
+
+    /// The client configuration to connect to agents with.
+    pub fn client_config(&self) -> quinn::ClientConfig {
+        self.client_config.clone()
+    }
+
+    /// Opens a client endpoint (dual-stack where the host has IPv6).
+    pub fn endpoint(&self) -> Result<quinn::Endpoint, SetupError> {
+        let dual_stack = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
+        let mut endpoint = quinn::Endpoint::client(dual_stack).or_else(|_| {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], 0));
+            quinn::Endpoint::client(v4).map_err(|source| SetupError::Bind {
+                address: v4,
+                source,
+            })
+        })?;
+        endpoint.set_default_client_config(self.client_config());
+        Ok(endpoint)
+    }
+}
+
+/// How an agent refused a console's certificate, as the console sees it: the
+/// TLS alert in the QUIC close. The agent's log has the full reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalAlert {
+    /// The device is not in the certificate's room, or not steerable.
+    AccessDenied,
+    /// The certificate expired (or is not valid yet).
+    Expired,
+    /// The certificate is not from the agent's school CA.
+    UnknownCa,
+    /// The certificate is not a room certificate.
+    Unsupported,
+    /// Another certificate alert, by its TLS number.
+    Other(u8),
+}
+
+impl RefusalAlert {
+    /// The alert a connection closed *by the agent* reports, if it was closed for
+    /// a TLS alert. (A local TLS error means the console refused the agent.)
+    pub fn from_error(error: &ConnectionError) -> Option<Self> {
+        let ConnectionError::ConnectionClosed(close) = error else {
+            return None;
+        };
+        let code = u64::from(close.error_code);
+        // QUIC carries TLS alerts as transport errors 0x100 + alert (RFC 9001, 4.8).
+        let alert = u8::try_from(code.checked_sub(0x100)?).ok()?;
+        Some(match alert {
+            49 => Self::AccessDenied,
+            45 => Self::Expired,
+            48 | 51 => Self::UnknownCa,
+            43 => Self::Unsupported,
+            other => Self::Other(other),
+        })
+    }
+}
+
+fn parse_certificate(pem: &str, what: &'static str) -> Result<CertificateDer<'static>, SetupError> {
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| SetupError::Pem {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, SetupError> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| SetupError::Pem {
+        what: "private key",
+        detail: e.to_string(),
+    })
+}

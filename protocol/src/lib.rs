@@ -1,0 +1,25 @@
+//! pult-protocol: the contract between the teacher's console and the student agent.
+//!
+//! It owns what both ends must agree on, and nothing else:
+//! - [`message`]: the versioned hello, requests, replies and stable error codes;
+//! - [`frame`]: length-prefixed postcard framing with a hard size limit per kind;
+//! - [`grant`] and [`pki`]: the school CA, device certificates and room certificates
+//!   whose extension carries the [`grant::RoomGrant`];
+//! - [`verify`]: the rustls verifiers that enforce the room rule at both ends;
+//! - [`endpoint`]: QUIC endpoint builders (TLS 1.3 only, ALPN `pult/1`, mutual auth);
+//! - [`credentials`]: the JSON documents the registry hands to agents and consoles.
+//!
+//! It must never know about screens, windows, SQL, or where a host keeps its files.
+#![warn(missing_docs)]
+
+pub mod address;
+pub mod credentials;
+pub mod endpoint;
+pub mod frame;
+pub mod grant;
+pub mod ids;
+pub mod message;
+pub mod pki;
+pub mod verify;
+
+pub use ids::DeviceId;

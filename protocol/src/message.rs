@@ -1,0 +1,413 @@
+//! The messages of a control stream: hello, requests and replies.
+//!
+//! Postcard is not self-describing, so enums here only ever grow at the end;
+//! a peer checks the other's [`Hello::capabilities`] before it sends a newer
+//! request, which keeps a console working with agents one minor version older.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{FrameKind, WireMessage};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+
+/// A protocol version; peers of the same major version understand each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProtocolVersion {
+    /// Bumped on incompatible changes.
+    pub major: u16,
+    /// Bumped when messages or capabilities are added.
+    pub minor: u16,
+}
+
+impl ProtocolVersion {
+    /// Whether a peer speaking `other` can be talked to.
+    pub fn is_compatible_with(self, other: ProtocolVersion) -> bool {
+        self.major == other.major
+    }
+}
+
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The first message each way on a control stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The sender's protocol version.
+    pub version: ProtocolVersion,
+    /// The sending program and its version, for logs.
+    pub software: String,
+    /// The features the sender supports, by [`Feature::as_str`]; unknown names are ignored.
+    pub capabilities: Vec<String>,
+}
+
+impl Hello {
+    /// A hello for this build's protocol version, offering `features`.
+    pub fn current(software: &str, features: &[Feature]) -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            software: software.to_owned(),
+            capabilities: features.iter().map(|f| f.as_str().to_owned()).collect(),
+        }
+    }
+
+    /// Whether the sender offered `feature`.
+    pub fn supports(&self, feature: Feature) -> bool {
+        self.capabilities.iter().any(|c| c == feature.as_str())
+    }
+}
+
+impl WireMessage for Hello {
+    const KIND: FrameKind = FrameKind::Hello;
+}
+
+/// Something a teacher can do on a student computer. Room certificates grant
+/// features; agents offer them in their hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// Take a screenshot of the whole screen (R2).
+    Screenshot,
+    /// Open a web page (R5).
+    OpenUrl,
+    /// Start an installed program (R4).
+    RunProgram,
+}
+
+impl Feature {
+    /// Every feature this build knows.
+    pub const ALL: [Feature; 3] = [Feature::Screenshot, Feature::OpenUrl, Feature::RunProgram];
+
+    /// The stable name used in certificates, hellos and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Screenshot => "screenshot",
+            Self::OpenUrl => "open-url",
+            Self::RunProgram => "run-program",
+        }
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Feature {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == text)
+            .ok_or_else(|| format!("unknown feature '{text}'"))
+    }
+}
+
+/// A request from the console; the agent answers each with one reply frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Capture the whole screen; answered by a [`Screenshot`] frame.
+    Screenshot,
+    /// Open a web page in the student's browser (http and https only).
+    OpenUrl {
+        /// The address, checked by [`WebUrl::parse`] at both ends.
+        url: String,
+    },
+    /// Start a program, detached, never through a shell.
+    RunProgram {
+        /// The program: a name looked up in PATH, or a full path.
+        program: String,
+        /// Its arguments, passed as they are.
+        args: Vec<String>,
+    },
+}
+
+impl Request {
+    /// The feature a room certificate must grant for this request.
+    pub fn feature(&self) -> Feature {
+        match self {
+            Self::Screenshot => Feature::Screenshot,
+            Self::OpenUrl { .. } => Feature::OpenUrl,
+            Self::RunProgram { .. } => Feature::RunProgram,
+        }
+    }
+}
+
+impl WireMessage for Request {
+    const KIND: FrameKind = FrameKind::Request;
+}
+
+/// The agent's answer to a request that has no data of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The request was carried out.
+    Done,
+    /// The request failed, or the frame could not be read; see the code.
+    Error(ErrorReply),
+}
+
+impl WireMessage for Reply {
+    const KIND: FrameKind = FrameKind::Reply;
+}
+
+/// A failure the other end reports, with a stable code and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What kind of failure; UIs decide on this, never on the message.
+    pub code: ErrorCode,
+    /// What happened, in words.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// An error reply with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// The whole screen of a student computer, lossless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Screenshot {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The PNG file.
+    #[serde(with = "serde_bytes")]
+    pub png: Vec<u8>,
+}
+
+impl WireMessage for Screenshot {
+    const KIND: FrameKind = FrameKind::Screenshot;
+}
+
+/// Stable error codes; they travel as numbers and never change meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "u16", into = "u16")]
+pub enum ErrorCode {
+    /// A frame could not be decoded.
+    Malformed,
+    /// A frame exceeded its kind's size limit.
+    TooLarge,
+    /// A message of the wrong kind came (e.g. a request before the hello).
+    UnexpectedMessage,
+    /// The agent does not know this request.
+    Unsupported,
+    /// The room certificate does not grant the feature the request needs.
+    NotGranted,
+    /// The URL was refused (not http or https, or not a URL).
+    UrlRefused,
+    /// The program to run was not found.
+    ProgramNotFound,
+    /// The program was found but could not be started.
+    ProgramFailed,
+    /// The screen could not be captured.
+    CaptureFailed,
+    /// The peers speak incompatible protocol versions.
+    VersionMismatch,
+    /// Something failed inside the agent.
+    Internal,
+    /// A code from a newer peer that this build does not know.
+    Unknown(u16),
+}
+
+impl ErrorCode {
+    /// The stable name of the code, for logs and UIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too-large",
+            Self::UnexpectedMessage => "unexpected-message",
+            Self::Unsupported => "unsupported",
+            Self::NotGranted => "not-granted",
+            Self::UrlRefused => "url-refused",
+            Self::ProgramNotFound => "program-not-found",
+            Self::ProgramFailed => "program-failed",
+            Self::CaptureFailed => "capture-failed",
+            Self::VersionMismatch => "version-mismatch",
+            Self::Internal => "internal",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<ErrorCode> for u16 {
+    fn from(code: ErrorCode) -> u16 {
+        match code {
+            ErrorCode::Malformed => 1,
+            ErrorCode::TooLarge => 2,
+            ErrorCode::UnexpectedMessage => 3,
+            ErrorCode::Unsupported => 4,
+            ErrorCode::NotGranted => 5,
+            ErrorCode::UrlRefused => 6,
+            ErrorCode::ProgramNotFound => 7,
+            ErrorCode::ProgramFailed => 8,
+            ErrorCode::CaptureFailed => 9,
+            ErrorCode::VersionMismatch => 10,
+            ErrorCode::Internal => 11,
+            ErrorCode::Unknown(code) => code,
+        }
+    }
+}
+
+impl From<u16> for ErrorCode {
+    fn from(code: u16) -> ErrorCode {
+        match code {
+            1 => ErrorCode::Malformed,
+            2 => ErrorCode::TooLarge,
+            3 => ErrorCode::UnexpectedMessage,
+            4 => ErrorCode::Unsupported,
+            5 => ErrorCode::NotGranted,
+            6 => ErrorCode::UrlRefused,
+            7 => ErrorCode::ProgramNotFound,
+            8 => ErrorCode::ProgramFailed,
+            9 => ErrorCode::CaptureFailed,
+            10 => ErrorCode::VersionMismatch,
+            11 => ErrorCode::Internal,
+            other => ErrorCode::Unknown(other),
+        }
+    }
+}
+
+/// A web address that may be opened on a student computer: http or https, with a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebUrl(url::Url);
+
+/// Why a text is not a web address Pult opens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// The text does not parse as a URL.
+    #[error("'{text}' is not a web address: {reason}")]
+    Invalid {
+        /// The text as given.
+        text: String,
+        /// What the parser found wrong.
+        reason: String,
+    },
+    /// The URL has a scheme other than http or https (`file:`, `javascript:`, ...).
+    #[error("only http and https web pages can be opened, not '{scheme}:' addresses")]
+    Scheme {
+        /// The refused scheme.
+        scheme: String,
+    },
+    /// An http(s) URL without a host.
+    #[error("'{0}' names no host")]
+    NoHost(String),
+    /// The URL is longer than anyone types or needs.
+    #[error("the web address is {0} characters long; at most 8192 are accepted")]
+    TooLong(usize),
+}
+
+impl WebUrl {
+    /// The longest URL accepted.
+    pub const MAX_LEN: usize = 8192;
+
+    /// Parses `text`, accepting only http and https URLs with a host.
+    pub fn parse(text: &str) -> Result<Self, UrlError> {
+        if text.len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong(text.len()));
+        }
+        let url = url::Url::parse(text.trim()).map_err(|e| UrlError::Invalid {
+            text: text.to_owned(),
+            reason: e.to_string(),
+        })?;
+        match url.scheme() {
+            "http" | "https" => {}
+            other => {
+                return Err(UrlError::Scheme {
+                    scheme: other.to_owned(),
+                });
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(UrlError::NoHost(text.to_owned()));
+        }
+        Ok(Self(url))
+    }
+
+    /// The normalised URL text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for WebUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
+        for code in 1..=11u16 {
+            assert_eq!(u16::from(ErrorCode::from(code)), code);
+            assert_ne!(ErrorCode::from(code).as_str(), "unknown");
+        }
+        let future = ErrorCode::from(4711);
+        assert_eq!(future, ErrorCode::Unknown(4711));
+        let bytes = postcard::to_stdvec(&future).unwrap();
+        assert_eq!(postcard::from_bytes::<ErrorCode>(&bytes).unwrap(), future);
+    }
+
+    #[test]
+    fn only_http_and_https_urls_with_a_host_are_web_urls() {
+        assert!(WebUrl::parse("https://example.org/a?b=c").is_ok());
+        assert!(WebUrl::parse("http://10.0.0.1:8080/").is_ok());
+        for (text, scheme) in [
+            ("file:///etc/passwd", "file"),
+            ("javascript:alert(1)", "javascript"),
+            ("JavaScript:alert(1)", "javascript"),
+            ("data:text/html,hi", "data"),
+            ("ftp://example.org", "ftp"),
+        ] {
+            assert_eq!(
+                WebUrl::parse(text).unwrap_err(),
+                UrlError::Scheme {
+                    scheme: scheme.into()
+                },
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            WebUrl::parse("example.org"),
+            Err(UrlError::Invalid { .. })
+        ));
+        assert!(WebUrl::parse(&"x".repeat(9000)).is_err());
+    }
+
+    #[test]
+    fn hello_reports_features_and_ignores_unknown_ones() {
+        let mut hello = Hello::current("agent", &[Feature::Screenshot]);
+        hello.capabilities.push("teleport".into());
+        assert!(hello.supports(Feature::Screenshot));
+        assert!(!hello.supports(Feature::OpenUrl));
+        assert_eq!("open-url".parse::<Feature>(), Ok(Feature::OpenUrl));
+    }
+}

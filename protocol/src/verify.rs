@@ -1,0 +1,249 @@
+//! The certificate checks at both ends of a connection.
+//!
+//! The agent's [`AgentClientVerifier`] admits a console only if its room
+//! certificate chains to the school's CA, is in date, and its grant lists this
+//! device as steerable (R8, R10). It records *why* it refused, so the agent can
+//! log the teacher, the room and the reason for every refused connection.
+//!
+//! The console trusts an agent whose certificate chains to the same CA and
+//! names the device the console meant to reach: rustls' WebPKI server verifier
+//! with the CA as the only root and [`crate::DeviceId::server_name`] as the name.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
+
+use crate::DeviceId;
+use crate::grant::{Admission, RoomGrant};
+
+/// Why an agent refused a console's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The certificate does not chain to this school's CA (another school, or forged).
+    UnknownCa,
+    /// The certificate's validity has ended.
+    Expired,
+    /// The certificate's validity has not begun (or this computer's clock is wrong).
+    NotYetValid,
+    /// The certificate is not a room certificate (no or a broken room grant).
+    NotARoomCertificate(String),
+    /// The certificate is for a room this device is not in (R8).
+    OtherRoom,
+    /// This device is in the room but an admin marked it not steerable (R10).
+    NotSteerable,
+    /// Any other defect the certificate check found.
+    Invalid(String),
+}
+
+impl RefusalReason {
+    /// A short stable name for logs: `unknown-ca`, `expired`, `other-room`, ...
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCa => "unknown-ca",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not-yet-valid",
+            Self::NotARoomCertificate(_) => "not-a-room-certificate",
+            Self::OtherRoom => "other-room",
+            Self::NotSteerable => "not-steerable",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownCa => f.write_str("the certificate was not issued by this school's CA"),
+            Self::Expired => f.write_str("the certificate has expired"),
+            Self::NotYetValid => f.write_str("the certificate is not valid yet"),
+            Self::NotARoomCertificate(why) => write!(f, "not a room certificate: {why}"),
+            Self::OtherRoom => f.write_str("this device is not in the certificate's room"),
+            Self::NotSteerable => f.write_str("this device is marked not steerable"),
+            Self::Invalid(why) => write!(f, "invalid certificate: {why}"),
+        }
+    }
+}
+
+/// A refused connection: who presented the certificate, and why it was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The teacher the certificate names, if it could be read.
+    pub user: Option<String>,
+    /// The room the certificate names, if it could be read.
+    pub room: Option<String>,
+    /// Why the connection was refused.
+    pub reason: RefusalReason,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unknown = "?";
+        write!(
+            f,
+            "refused certificate of user '{}' for room '{}': {}",
+            self.user.as_deref().unwrap_or(unknown),
+            self.room.as_deref().unwrap_or(unknown),
+            self.reason
+        )
+    }
+}
+
+/// The agent's check of a console's client certificate, for one connection.
+#[derive(Debug)]
+pub struct AgentClientVerifier {
+    webpki: Arc<dyn ClientCertVerifier>,
+    device: DeviceId,
+    refusal: Arc<OnceLock<Refusal>>,
+}
+
+impl AgentClientVerifier {
+    /// A verifier for `device`; a refusal is stored in `refusal`.
+    pub fn new(
+        webpki: Arc<dyn ClientCertVerifier>,
+        device: DeviceId,
+        refusal: Arc<OnceLock<Refusal>>,
+    ) -> Self {
+        Self {
+            webpki,
+            device,
+            refusal,
+        }
+    }
+
+    /// Builds the shared chain-and-date part of the check: client certificates
+    /// must chain to `ca` (the one trust anchor) and be in date.
+    pub fn webpki(
+        ca: CertificateDer<'static>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca)?;
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))
+    }
+
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, (RefusalReason, CertificateError)> {
+        self.webpki
+            .verify_client_cert(end_entity, intermediates, now)
+            .map_err(classify)?;
+        let grant = RoomGrant::from_certificate(end_entity).map_err(|e| {
+            (
+                RefusalReason::NotARoomCertificate(e.to_string()),
+                CertificateError::InvalidPurpose,
+            )
+        })?;
+        match grant.admission(self.device) {
+            Admission::Admitted => Ok(ClientCertVerified::assertion()),
+            Admission::NotSteerable => Err((
+                RefusalReason::NotSteerable,
+                CertificateError::ApplicationVerificationFailure,
+            )),
+            Admission::OtherRoom => Err((
+                RefusalReason::OtherRoom,
+                CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+}
+
+/// Turns WebPKI's verdict into a refusal reason, keeping the error (and so the
+/// TLS alert the console receives) as WebPKI chose it.
+fn classify(error: rustls::Error) -> (RefusalReason, CertificateError) {
+    let rustls::Error::InvalidCertificate(error) = error else {
+        let text = error.to_string();
+        return (
+            RefusalReason::Invalid(text.clone()),
+            CertificateError::Other(rustls::OtherError(Arc::new(std::io::Error::other(text)))),
+        );
+    };
+    let reason = match &error {
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+            RefusalReason::UnknownCa
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            RefusalReason::Expired
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            RefusalReason::NotYetValid
+        }
+        other => RefusalReason::Invalid(other.to_string()),
+    };
+    (reason, error)
+}
+
+impl ClientCertVerifier for AgentClientVerifier {
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.webpki.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates, now)
+            .map_err(|(reason, error)| {
+                let grant = RoomGrant::from_certificate(end_entity).ok();
+                // Only one certificate is verified per connection; a second set is a no-op.
+                let _ = self.refusal.set(Refusal {
+                    user: grant.as_ref().map(|g| g.user.clone()),
+                    room: grant.map(|g| g.room),
+                    reason,
+                });
+                rustls::Error::InvalidCertificate(error)
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// The console's check of an agent's server certificate: chains to `ca`, names
+/// the expected device (the server name the console connects with).
+pub fn console_server_verifier(
+    ca: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca)?;
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))
+}

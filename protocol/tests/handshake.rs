@@ -1,0 +1,235 @@
+//! The room rule enforced in the TLS handshake, over real QUIC on loopback:
+//! an agent admits a console only with a room certificate of its own school
+//! that is in date and lists the agent's device as steerable (R8, R10).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use pult_protocol::DeviceId;
+use pult_protocol::endpoint::{AgentTls, ConsoleTls, RefusalAlert};
+use pult_protocol::grant::RoomGrant;
+use pult_protocol::pki::{IssuedCertificate, SchoolCa};
+use pult_protocol::verify::{Refusal, RefusalReason};
+
+struct Agent {
+    address: SocketAddr,
+    device: DeviceId,
+    refusals: tokio::sync::mpsc::UnboundedReceiver<Option<Refusal>>,
+}
+
+/// Starts an agent endpoint for a new device of `ca`; reports each handshake's refusal (or None).
+fn start_agent(ca: &SchoolCa) -> Agent {
+    let device = DeviceId::random();
+    let issued = ca.issue_device_certificate(device, "PC-01").unwrap();
+    let tls = AgentTls::new(
+        device,
+        ca.certificate_pem(),
+        &issued.certificate_pem,
+        &issued.key_pem,
+    )
+    .unwrap();
+    let endpoint = tls.endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = endpoint.local_addr().unwrap();
+    let (report, refusals) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            let (config, refusal): (_, Arc<OnceLock<Refusal>>) = tls.connection_config().unwrap();
+            let report = report.clone();
+            tokio::spawn(async move {
+                let outcome = incoming.accept_with(Arc::new(config)).unwrap().await;
+                if let Ok(connection) = &outcome {
+                    // Serve one stream: echo a byte so the console sees it was admitted.
+                    if let Ok((mut send, mut recv)) = connection.accept_bi().await {
+                        let mut byte = [0u8];
+                        let _ = recv.read_exact(&mut byte).await;
+                        let _ = send.write_all(&byte).await;
+                        let _ = send.finish();
+                        let _ = connection.closed().await;
+                    }
+                }
+                let _ = report.send(refusal.get().cloned());
+            });
+        }
+    });
+    Agent {
+        address,
+        device,
+        refusals,
+    }
+}
+
+fn room_certificate(
+    ca: &SchoolCa,
+    steerable: &[DeviceId],
+    not_steerable: &[DeviceId],
+    valid: Duration,
+) -> IssuedCertificate {
+    let grant = RoomGrant {
+        organisation: "Schule".into(),
+        room: "101".into(),
+        user: "mueller".into(),
+        features: vec!["screenshot".into()],
+        steerable: steerable.to_vec(),
+        not_steerable: not_steerable.to_vec(),
+    };
+    ca.issue_room_certificate(&grant, valid).unwrap()
+}
+
+/// Connects with `certificate` (trusting `ca`) and exchanges one byte.
+async fn exchange(
+    ca: &SchoolCa,
+    certificate: &IssuedCertificate,
+    agent: &Agent,
+) -> Result<(), quinn::ConnectionError> {
+    let tls = ConsoleTls::new(
+        ca.certificate_pem(),
+        &certificate.certificate_pem,
+        &certificate.key_pem,
+    )
+    .unwrap();
+    let endpoint = tls.endpoint().unwrap();
+    let connection = endpoint
+        .connect(agent.address, &agent.device.server_name())
+        .unwrap()
+        .await?;
+    let (mut send, mut recv) = connection.open_bi().await?;
+    send.write_all(&[7]).await.map_err(|e| match e {
+        quinn::WriteError::ConnectionLost(e) => e,
+        other => panic!("{other}"),
+    })?;
+    let mut byte = [0u8];
+    match recv.read_exact(&mut byte).await {
+        Ok(()) => {
+            assert_eq!(byte, [7]);
+            connection.close(0u32.into(), b"done");
+            Ok(())
+        }
+        Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e))) => Err(e),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+async fn refused(
+    ca: &SchoolCa,
+    certificate: &IssuedCertificate,
+    agent: &mut Agent,
+) -> (RefusalAlert, Refusal) {
+    let error = exchange(ca, certificate, agent).await.unwrap_err();
+    let alert =
+        RefusalAlert::from_error(&error).unwrap_or_else(|| panic!("not a refusal: {error}"));
+    let refusal = agent
+        .refusals
+        .recv()
+        .await
+        .unwrap()
+        .expect("the agent recorded why");
+    (alert, refusal)
+}
+
+#[tokio::test]
+async fn r8_a_steerable_device_of_the_room_admits_the_room_certificate() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let certificate = room_certificate(
+        &ca,
+        &[DeviceId::random(), agent.device],
+        &[],
+        Duration::from_secs(600),
+    );
+    exchange(&ca, &certificate, &agent).await.unwrap();
+    assert_eq!(agent.refusals.recv().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn r8_a_device_of_another_room_refuses() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let certificate = room_certificate(&ca, &[DeviceId::random()], &[], Duration::from_secs(600));
+    let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
+    assert_eq!(alert, RefusalAlert::AccessDenied);
+    assert_eq!(refusal.reason, RefusalReason::OtherRoom);
+    assert_eq!(refusal.user.as_deref(), Some("mueller"));
+    assert_eq!(refusal.room.as_deref(), Some("101"));
+}
+
+#[tokio::test]
+async fn r10_a_device_marked_not_steerable_refuses() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let certificate = room_certificate(
+        &ca,
+        &[DeviceId::random()],
+        &[agent.device],
+        Duration::from_secs(600),
+    );
+    let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
+    assert_eq!(alert, RefusalAlert::AccessDenied);
+    assert_eq!(refusal.reason, RefusalReason::NotSteerable);
+}
+
+#[tokio::test]
+async fn an_expired_room_certificate_is_refused() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let certificate = room_certificate(&ca, &[agent.device], &[], Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
+    assert_eq!(alert, RefusalAlert::Expired);
+    assert_eq!(refusal.reason, RefusalReason::Expired);
+    assert_eq!(refusal.user.as_deref(), Some("mueller"));
+}
+
+#[tokio::test]
+async fn a_room_certificate_of_another_school_is_refused_even_under_the_same_name() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    // Another school's CA, and a forger's CA that copies this school's name.
+    for other in [
+        SchoolCa::generate("Andere Schule").unwrap(),
+        SchoolCa::generate("Schule").unwrap(),
+    ] {
+        let certificate = room_certificate(&other, &[agent.device], &[], Duration::from_secs(600));
+        // The console trusts the real CA, so the agent's own certificate still checks out.
+        let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
+        assert_eq!(alert, RefusalAlert::UnknownCa);
+        assert_eq!(refusal.reason, RefusalReason::UnknownCa);
+    }
+}
+
+#[tokio::test]
+async fn a_device_certificate_is_no_room_certificate() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let stolen = ca.issue_device_certificate(agent.device, "PC-01").unwrap();
+    let error = exchange(&ca, &stolen, &agent).await.unwrap_err();
+    assert!(RefusalAlert::from_error(&error).is_some(), "{error}");
+    let refusal = agent.refusals.recv().await.unwrap().unwrap();
+    assert!(
+        matches!(refusal.reason, RefusalReason::Invalid(_)),
+        "{refusal}"
+    );
+}
+
+#[tokio::test]
+async fn the_console_refuses_an_agent_that_is_not_the_expected_device() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let agent = start_agent(&ca);
+    let certificate = room_certificate(&ca, &[agent.device], &[], Duration::from_secs(600));
+    let tls = ConsoleTls::new(
+        ca.certificate_pem(),
+        &certificate.certificate_pem,
+        &certificate.key_pem,
+    )
+    .unwrap();
+    let endpoint = tls.endpoint().unwrap();
+    let error = endpoint
+        .connect(agent.address, &DeviceId::random().server_name())
+        .unwrap()
+        .await
+        .unwrap_err();
+    // Refused locally, not by the agent.
+    assert!(RefusalAlert::from_error(&error).is_none(), "{error}");
+    assert!(error.to_string().contains("certificate"), "{error}");
+}
