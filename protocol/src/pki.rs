@@ -34,7 +34,7 @@ pub enum PkiError {
     #[error("certificate error: {0}")]
     Certificate(#[from] rcgen::Error),
     /// A room certificate was asked for longer than a school day.
-    #[error("a room certificate may be valid for at most 24 hours, not {0:?}")]
+    #[error("a room certificate may be valid for at most 24 hours, not {}", hours(*.0))]
     TooLong(Duration),
 }
 
@@ -158,6 +158,10 @@ impl SchoolCa {
     }
 }
 
+fn hours(duration: Duration) -> String {
+    format!("{:.1} hours", duration.as_secs_f64() / 3600.0)
+}
+
 fn distinguished_name(common_name: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, common_name);
@@ -166,7 +170,10 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 
 /// Sets a random serial and a validity from a little before now; returns not-after.
 fn set_validity(params: &mut CertificateParams, valid_for: Duration) -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
+    // Whole seconds: certificates cannot hold more, and manifests read better.
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     params.not_before = now - CLOCK_SKEW;
     params.not_after = now + valid_for;
     let mut serial = *uuid::Uuid::new_v4().as_bytes();

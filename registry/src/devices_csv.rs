@@ -1,0 +1,315 @@
+//! Device lists as CSV, the format school device managements export.
+//!
+//! A header line names the columns (any order; only `name` and `room` are
+//! required), then one device a line. Several MACs or IPs are separated by
+//! spaces, tags by `;`. `steerable` is `yes` or `no` (also `ja`/`nein`); empty
+//! means yes. A bad line is reported with its line number and column, and the
+//! whole file is refused.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use crate::model::{DeviceFields, DeviceName, DeviceRecord};
+
+/// The columns, in the order `export` writes them.
+pub const COLUMNS: [&str; 10] = [
+    "name",
+    "room",
+    "position",
+    "inventory",
+    "mac",
+    "ip",
+    "description",
+    "tags",
+    "owner",
+    "steerable",
+];
+
+/// Where in a CSV file something was wrong, and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}, line {line}{}: {problem}", column.as_ref().map(|(n, name)| format!(", column {n} ({name})")).unwrap_or_default())]
+pub struct CsvError {
+    /// The file (or "standard input").
+    pub source_name: String,
+    /// The line, counting from 1.
+    pub line: u64,
+    /// The column: its number counting from 1, and its header name.
+    pub column: Option<(usize, String)>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Reads a device list. `source_name` names the file in errors.
+pub fn read_devices(input: impl Read, source_name: &str) -> Result<Vec<DeviceFields>, CsvError> {
+    let error = |line: u64, column: Option<(usize, String)>, problem: String| CsvError {
+        source_name: source_name.to_owned(),
+        line,
+        column,
+        problem,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut records = reader.records();
+
+    let header = match records.next() {
+        Some(Ok(header)) => header,
+        Some(Err(e)) => return Err(error(line_of(&e), None, e.to_string())),
+        None => {
+            return Err(error(
+                1,
+                None,
+                "the file is empty; expected a header line".into(),
+            ));
+        }
+    };
+    let columns = parse_header(&header).map_err(|(column, problem)| error(1, column, problem))?;
+
+    let mut devices: Vec<DeviceFields> = Vec::new();
+    let mut seen: HashMap<DeviceName, u64> = HashMap::new();
+    for record in records {
+        let record = record.map_err(|e| error(line_of(&e), None, e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|field| field.trim().is_empty()) {
+            continue;
+        }
+        if record.len() != header.len() {
+            return Err(error(
+                line,
+                None,
+                format!(
+                    "{} fields, but the header has {}",
+                    record.len(),
+                    header.len()
+                ),
+            ));
+        }
+        let device = parse_line(&record, &columns).map_err(|(index, problem)| {
+            error(
+                line,
+                Some((index + 1, header[index].trim().to_owned())),
+                problem,
+            )
+        })?;
+        if let Some(first) = seen.insert(device.name.clone(), line) {
+            let index = columns.index("name").unwrap_or(0);
+            return Err(error(
+                line,
+                Some((index + 1, "name".into())),
+                format!("device '{}' is already on line {first}", device.name),
+            ));
+        }
+        devices.push(device);
+    }
+    Ok(devices)
+}
+
+/// Writes devices with all [`COLUMNS`], in a form [`read_devices`] reads back.
+pub fn write_devices(output: impl Write, devices: &[DeviceRecord]) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(output);
+    writer.write_record(COLUMNS)?;
+    for DeviceRecord { fields: d, .. } in devices {
+        let join = |items: Vec<String>, separator: &str| items.join(separator);
+        writer.write_record([
+            d.name.to_string(),
+            d.room.to_string(),
+            d.position.clone().unwrap_or_default(),
+            d.inventory.clone().unwrap_or_default(),
+            join(d.macs.iter().map(ToString::to_string).collect(), " "),
+            join(d.addresses.iter().map(ToString::to_string).collect(), " "),
+            d.description.clone().unwrap_or_default(),
+            d.tags.join(";"),
+            d.owner.clone().unwrap_or_default(),
+            if d.steerable { "yes" } else { "no" }.to_owned(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Which file column holds which known column.
+struct Columns(HashMap<&'static str, usize>);
+
+impl Columns {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.0.get(name).copied()
+    }
+}
+
+fn parse_header(header: &csv::StringRecord) -> Result<Columns, (Option<(usize, String)>, String)> {
+    let mut columns = HashMap::new();
+    for (index, raw) in header.iter().enumerate() {
+        let name = raw.trim().trim_start_matches('\u{feff}').to_lowercase();
+        let at = Some((index + 1, raw.trim().to_owned()));
+        let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
+            return Err((
+                at,
+                format!(
+                    "unknown column '{}'; the columns are {}",
+                    raw.trim(),
+                    COLUMNS.join(",")
+                ),
+            ));
+        };
+        if columns.insert(*known, index).is_some() {
+            return Err((at, format!("column '{known}' appears twice")));
+        }
+    }
+    for required in ["name", "room"] {
+        if !columns.contains_key(required) {
+            return Err((None, format!("the header has no '{required}' column")));
+        }
+    }
+    Ok(Columns(columns))
+}
+
+/// Parses one line; an error names the file column index and the problem.
+fn parse_line(
+    record: &csv::StringRecord,
+    columns: &Columns,
+) -> Result<DeviceFields, (usize, String)> {
+    let field = |name: &str| -> (usize, &str) {
+        columns
+            .index(name)
+            .map_or((0, ""), |i| (i, record.get(i).unwrap_or("").trim()))
+    };
+    let optional = |name: &str| {
+        let (_, value) = field(name);
+        (!value.is_empty()).then(|| value.to_owned())
+    };
+    let parse_list = |name: &str| {
+        let (index, value) = field(name);
+        (
+            index,
+            value
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        )
+    };
+
+    let (index, name) = field("name");
+    let name = name
+        .parse()
+        .map_err(|e: crate::model::NameError| (index, e.to_string()))?;
+    let (index, room) = field("room");
+    let room = room
+        .parse()
+        .map_err(|e: crate::model::NameError| (index, e.to_string()))?;
+    let (index, macs) = parse_list("mac");
+    let macs = macs
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<_, crate::model::NameError>>()
+        .map_err(|e| (index, e.to_string()))?;
+    let (index, addresses) = parse_list("ip");
+    let addresses = addresses
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e: pult_protocol::address::AddressError| (index, e.to_string()))?;
+    let (_, tags) = field("tags");
+    let tags = tags
+        .split(';')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (index, steerable) = field("steerable");
+    let steerable = match steerable.to_lowercase().as_str() {
+        "" | "yes" | "ja" => true,
+        "no" | "nein" => false,
+        other => return Err((index, format!("'{other}' is not yes or no"))),
+    };
+    Ok(DeviceFields {
+        name,
+        room,
+        position: optional("position"),
+        inventory: optional("inventory"),
+        macs,
+        addresses,
+        description: optional("description"),
+        tags,
+        owner: optional("owner"),
+        steerable,
+    })
+}
+
+fn line_of(error: &csv::Error) -> u64 {
+    error.position().map_or(0, |p| p.line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Vec<DeviceFields>, CsvError> {
+        read_devices(text.as_bytes(), "devices.csv")
+    }
+
+    #[test]
+    fn a_full_line_parses_into_every_field() {
+        let devices = read(
+            "name,room,position,inventory,mac,ip,description,tags,owner,steerable\n\
+             PC-01,101,\"Reihe 1, Platz 1\",INV-7,00:1a:2b:3c:4d:5e 00-1A-2B-3C-4D-5F,10.0.1.11 fd00::11,Lehrer-nah,Physik; Beamer,,no\n",
+        )
+        .unwrap();
+        let d = &devices[0];
+        assert_eq!(d.name.as_str(), "PC-01");
+        assert_eq!(d.position.as_deref(), Some("Reihe 1, Platz 1"));
+        assert_eq!(d.macs.len(), 2);
+        assert_eq!(d.addresses[1].to_string(), "fd00::11");
+        assert_eq!(d.tags, ["Physik", "Beamer"]);
+        assert_eq!(d.owner, None);
+        assert!(!d.steerable);
+    }
+
+    #[test]
+    fn only_name_and_room_are_required_in_any_order_and_empty_steerable_is_yes() {
+        let devices = read("\u{feff}Room,Name\n101,PC-01\n\n102,PC-02\n").unwrap();
+        assert_eq!(devices.len(), 2);
+        assert_eq!(devices[1].room.as_str(), "102");
+        assert!(devices[0].steerable);
+    }
+
+    #[test]
+    fn a_bad_value_names_line_and_column() {
+        let error = read("name,room,steerable\nPC-01,101,yes\nPC-02,101,vielleicht\n").unwrap_err();
+        assert_eq!(error.line, 3);
+        assert_eq!(error.column, Some((3, "steerable".into())));
+        assert_eq!(
+            error.to_string(),
+            "devices.csv, line 3, column 3 (steerable): 'vielleicht' is not yes or no"
+        );
+        let error = read("name,room,ip\nPC-01,101,10.0.0.300\n").unwrap_err();
+        assert_eq!((error.line, error.column.unwrap().0), (2, 3));
+        let error = read("name,room\n../x,101\n").unwrap_err();
+        assert_eq!((error.line, error.column.unwrap().0), (2, 1));
+    }
+
+    #[test]
+    fn header_problems_and_ragged_lines_and_duplicates_are_refused() {
+        assert!(read("").unwrap_err().problem.contains("empty"));
+        assert!(
+            read("name\nPC-01\n")
+                .unwrap_err()
+                .problem
+                .contains("'room'")
+        );
+        let error = read("name,room,colour\n").unwrap_err();
+        assert_eq!(error.column, Some((3, "colour".into())));
+        let error = read("name,room\nPC-01,101,extra\n").unwrap_err();
+        assert_eq!(error.line, 2);
+        let error = read("name,room\nPC-01,101\nPC-01,102\n").unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(error.problem.contains("line 2"));
+    }
+
+    #[test]
+    fn quoted_fields_spanning_lines_keep_line_numbers_right() {
+        let error =
+            read("name,room,description\nPC-01,101,\"two\nlines\"\nPC 02,101,x\n").unwrap_err();
+        assert_eq!(error.line, 4);
+    }
+}

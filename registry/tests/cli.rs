@@ -1,0 +1,339 @@
+//! The `pult-registry` binary as an admin uses it: CSV import and export, and
+//! the rules for issuing room certificates (R9, R10, R12).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DEVICES: &str = "\
+name,room,position,inventory,mac,ip,description,tags,owner,steerable
+R101-PC01,101,\"Reihe 1, Platz 1\",INV-1001,00:1a:2b:3c:4d:01,10.1.1.11,,Physik;Beamer,,yes
+R101-PC02,101,\"Reihe 1, Platz 2\",INV-1002,00:1a:2b:3c:4d:02 00:1a:2b:3c:4d:03,10.1.1.12 10.1.1.13,Dual-NIC,,,
+R102-PC01,102,,,,10.1.2.11:11600,,,,
+R102-LEHRER,102,Pult,,,10.1.2.99,Lehrer-PC,,frau.schulz,no
+";
+
+struct Registry {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    db: PathBuf,
+}
+
+impl Registry {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let db = root.join("school.db");
+        let registry = Self {
+            _dir: dir,
+            root,
+            db,
+        };
+        registry.ok(&["init", "--org", "Gymnasium Am Park"]);
+        registry
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pult-registry"))
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.root.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.root.join(name).to_str().unwrap().to_owned()
+    }
+
+    fn devices(&self) -> Vec<Value> {
+        let list: Value = serde_json::from_str(&self.ok(&["device", "list", "--json"])).unwrap();
+        list.as_array().unwrap().clone()
+    }
+}
+
+fn without_uuids(devices: &[Value]) -> Vec<Value> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.as_object_mut().unwrap().remove("uuid");
+            d
+        })
+        .collect()
+}
+
+#[test]
+fn r12_a_good_csv_imports_every_field_and_creates_rooms() {
+    let registry = Registry::new();
+    let csv = registry.file("devices.csv", DEVICES);
+    let said = registry.ok(&["device", "import", &csv]);
+    assert!(said.contains("4 new, 0 updated, 2 new rooms"), "{said}");
+    let devices = registry.devices();
+    assert_eq!(devices.len(), 4);
+    let pc02 = devices.iter().find(|d| d["name"] == "R101-PC02").unwrap();
+    assert_eq!(pc02["position"], "Reihe 1, Platz 2");
+    assert_eq!(pc02["macs"].as_array().unwrap().len(), 2);
+    assert_eq!(pc02["addresses"][1], "10.1.1.13");
+    assert_eq!(pc02["steerable"], true);
+    let teacher = devices.iter().find(|d| d["name"] == "R102-LEHRER").unwrap();
+    assert_eq!(teacher["owner"], "frau.schulz");
+    assert_eq!(teacher["steerable"], false);
+    let room_101: Value =
+        serde_json::from_str(&registry.ok(&["device", "list", "--room", "101", "--json"])).unwrap();
+    assert_eq!(room_101.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_bad_line_is_reported_with_line_and_column_and_nothing_is_imported() {
+    let registry = Registry::new();
+    let mut text = DEVICES.to_owned();
+    text.push_str("R103-PC01,103,,,00:1a:2b:3c:4d:zz,,,,,\n");
+    let csv = registry.file("devices.csv", &text);
+    let error = registry.fails(&["device", "import", &csv]);
+    assert!(error.contains("line 6, column 5 (mac)"), "{error}");
+    assert!(error.contains("00:1a:2b:3c:4d:zz"), "{error}");
+    assert!(
+        registry.devices().is_empty(),
+        "a refused file imports nothing"
+    );
+    assert!(
+        registry
+            .fails(&["device", "list", "--room", "101"])
+            .contains("does not exist")
+    );
+}
+
+#[test]
+fn export_then_import_round_trips_and_reimport_keeps_identities() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    let exported = registry.path("export.csv");
+    registry.ok(&["device", "export", &exported]);
+
+    let other = Registry::new();
+    other.ok(&["device", "import", &exported]);
+    assert_eq!(
+        without_uuids(&other.devices()),
+        without_uuids(&registry.devices())
+    );
+
+    // Importing the export again into the first registry changes nothing, UUIDs included.
+    let before = registry.devices();
+    let said = registry.ok(&["device", "import", &exported]);
+    assert!(said.contains("0 new, 4 updated, 0 new rooms"), "{said}");
+    assert_eq!(registry.devices(), before);
+}
+
+#[test]
+fn r9_no_group_authorised_means_no_room_certificate() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    let error = registry.fails(&[
+        "room-cert",
+        "101",
+        "--user",
+        "mueller",
+        "--out",
+        &registry.path("cert"),
+    ]);
+    assert!(error.contains("no group is authorised"), "{error}");
+    assert!(
+        !Path::new(&registry.path("cert")).exists(),
+        "nothing is written"
+    );
+}
+
+#[test]
+fn r9_a_user_outside_the_authorised_group_gets_no_room_certificate() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["group", "authorize", "lehrer"]);
+    registry.ok(&["user", "add", "schmidt", "--group", "verwaltung"]);
+    let error = registry.fails(&[
+        "room-cert",
+        "101",
+        "--user",
+        "schmidt",
+        "--out",
+        &registry.path("cert"),
+    ]);
+    assert!(
+        error.contains("'schmidt' is not in the group 'lehrer'"),
+        "{error}"
+    );
+    let error = registry.fails(&[
+        "room-cert",
+        "101",
+        "--user",
+        "nobody",
+        "--out",
+        &registry.path("cert"),
+    ]);
+    assert!(error.contains("'nobody' is not registered"), "{error}");
+
+    // Authorising another group takes the right away from the first one's members.
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    registry.ok(&[
+        "room-cert",
+        "101",
+        "--user",
+        "mueller",
+        "--out",
+        &registry.path("cert"),
+    ]);
+    registry.ok(&["group", "authorize", "fachschaft-physik"]);
+    registry.fails(&[
+        "room-cert",
+        "101",
+        "--user",
+        "mueller",
+        "--out",
+        &registry.path("cert"),
+    ]);
+}
+
+#[test]
+fn room_certificates_list_the_room_only_for_at_most_a_day() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["group", "authorize", "lehrer"]);
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    let out = registry.path("cert-102");
+    let error = registry.fails(&["room-cert", "103", "--user", "mueller", "--out", &out]);
+    assert!(
+        error.contains("room '103' does not exist (rooms: 101, 102)"),
+        "{error}"
+    );
+    let error = registry.fails(&[
+        "room-cert",
+        "102",
+        "--user",
+        "mueller",
+        "--out",
+        &out,
+        "--valid",
+        "25h",
+    ]);
+    assert!(error.contains("at most 24 hours"), "{error}");
+
+    registry.ok(&[
+        "room-cert",
+        "102",
+        "--user",
+        "mueller",
+        "--out",
+        &out,
+        "--valid",
+        "2h",
+    ]);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(&out).join("room.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = manifest["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["R102-LEHRER", "R102-PC01"]);
+    assert_eq!(manifest["devices"][1]["address"], "10.1.2.11:11600");
+    assert_eq!(manifest["devices"][0]["steerable"], false);
+    for file in ["ca.crt", "room.crt", "room.key"] {
+        assert!(Path::new(&out).join(file).is_file(), "{file}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(Path::new(&out).join("room.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key is private");
+    }
+}
+
+#[test]
+fn r10_setting_a_device_not_steerable_shows_in_the_next_room_certificate() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["group", "authorize", "lehrer"]);
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    registry.ok(&["device", "set", "R101-PC01", "--steerable", "no"]);
+    let out = registry.path("cert");
+    let said = registry.ok(&["room-cert", "101", "--user", "mueller", "--out", &out]);
+    assert!(said.contains("1 of 2 devices steerable"), "{said}");
+    assert!(
+        registry
+            .fails(&["device", "set", "R999", "--steerable", "no"])
+            .contains("not registered")
+    );
+}
+
+#[test]
+fn the_agent_bundle_holds_identity_key_and_listen_address() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    let out = registry.path("bundle");
+    registry.ok(&["agent-bundle", "R102-PC01", "--out", &out]);
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&out).join("device.json")).unwrap(),
+    )
+    .unwrap();
+    let uuid = registry
+        .devices()
+        .into_iter()
+        .find(|d| d["name"] == "R102-PC01")
+        .unwrap()["uuid"]
+        .clone();
+    assert_eq!(manifest["uuid"], uuid);
+    assert_eq!(manifest["listen"], "10.1.2.11:11600");
+    for file in ["ca.crt", "device.crt", "device.key"] {
+        assert!(Path::new(&out).join(file).is_file(), "{file}");
+    }
+    assert!(
+        registry
+            .fails(&["agent-bundle", "R999", "--out", &out])
+            .contains("not registered")
+    );
+}
+
+#[test]
+fn a_missing_registry_file_is_not_created_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_pult-registry"))
+        .arg("--db")
+        .arg(&db)
+        .args(["device", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
+    assert!(!db.exists());
+}
