@@ -181,6 +181,15 @@ impl ConsoleTls {
     }
 }
 
+/// The room grant of the console on the other end of an accepted connection.
+pub fn peer_grant(connection: &quinn::Connection) -> Option<crate::grant::RoomGrant> {
+    let chain = connection
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    crate::grant::RoomGrant::from_certificate(chain.first()?).ok()
+}
+
 /// How an agent refused a console's certificate, as the console sees it: the
 /// TLS alert in the QUIC close. The agent's log has the full reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

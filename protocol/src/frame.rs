@@ -225,8 +225,8 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<F
 }
 
 /// Reads the next frame and decodes it as `M`; `Ok(None)` on a clean end of stream.
-pub async fn read_message<M: WireMessage, R: AsyncRead + Unpin>(
-    reader: &mut R,
+pub async fn read_message<M: WireMessage>(
+    reader: &mut (impl AsyncRead + Unpin),
 ) -> Result<Option<M>, FrameError> {
     match read_frame(reader).await? {
         Some(frame) => frame.decode().map(Some),
@@ -235,8 +235,8 @@ pub async fn read_message<M: WireMessage, R: AsyncRead + Unpin>(
 }
 
 /// Encodes and writes one message as a frame.
-pub async fn write_message<M: WireMessage, W: AsyncWrite + Unpin>(
-    writer: &mut W,
+pub async fn write_message<M: WireMessage>(
+    writer: &mut (impl AsyncWrite + Unpin),
     message: &M,
 ) -> Result<(), FrameError> {
     let bytes = encode(message)?;

@@ -19,6 +19,11 @@ impl DeviceId {
         Self(Uuid::new_v4())
     }
 
+    /// A number derived from the identity, e.g. to vary a synthetic screen per device.
+    pub fn as_u64(&self) -> u64 {
+        self.0.as_u64_pair().0
+    }
+
     /// The DNS-style name a device certificate carries in its subjectAltName,
     /// and that a console expects when it connects to this device.
     pub fn server_name(&self) -> String {

@@ -114,7 +114,7 @@ impl SyntheticDesktop {
     }
 
     fn draw_wallpaper(&self, frame: &mut Frame) {
-        let hue = ((self.seed * 47) % 360) as f64;
+        let hue = (self.seed.wrapping_mul(47) % 360) as f64;
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let pixels = frame.pixels_mut();
         for y in 0..h {
@@ -133,7 +133,7 @@ impl SyntheticDesktop {
         let icon = height - 8;
         frame.fill_rect(6, y + 4, icon, icon, self.accent());
         for i in 0..5 {
-            let colour = hsv(((self.seed + i * 67) % 360) as f64, 0.6, 0.8);
+            let colour = hsv((self.seed.wrapping_add(i * 67) % 360) as f64, 0.6, 0.8);
             frame.fill_rect(
                 16 + icon * (i as i64 + 1) + 6 * i as i64,
                 y + 4,
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_picture_is_a_function_of_time_and_it_moves() {
-        let desktop = SyntheticDesktop::new(320, 200).with_seed(7);
+        let desktop = SyntheticDesktop::new(320, 200).with_seed(u64::MAX - 3);
         let at = |s| desktop.render(Duration::from_millis(s));
         assert_eq!(at(1500), at(1500));
         assert_ne!(at(1500), at(1600), "the photo region moves every frame");

@@ -1,0 +1,14 @@
+//! pult-agent: the student agent, a service on each student computer.
+//!
+//! It serves its screen and actions (screenshot, open a web page, run a
+//! program) to consoles whose room certificate lists this device as steerable,
+//! and writes every accepted or refused connection and every request to its
+//! audit log. It never asks the registry anything: the certificate carries the
+//! room rule. Platform specifics live in [`platform`] behind one interface.
+#![warn(missing_docs)]
+
+pub mod actions;
+pub mod audit;
+pub mod bundle;
+pub mod platform;
+pub mod serve;

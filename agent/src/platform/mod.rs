@@ -1,0 +1,42 @@
+//! What differs between operating systems, behind one small interface:
+//! how to open a web page for the user and how to start a program detached.
+//!
+//! Everything else in the agent is platform-neutral.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as current;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as current;
+
+use std::io;
+use std::process::{Command, Stdio};
+
+/// The command that opens a URL in the user's browser: program and leading arguments;
+/// the URL is appended as the last argument.
+pub fn default_url_opener() -> Vec<String> {
+    current::default_url_opener()
+}
+
+/// Starts `program` with `args`, detached from the agent: no shell, no inherited
+/// input or output, its own process group; the agent does not wait for it.
+pub fn spawn_detached(program: &str, args: &[String]) -> io::Result<()> {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    current::detach(&mut command);
+    let mut child = command.spawn()?;
+    // Reap the child when it ends so it does not linger as a zombie.
+    std::thread::Builder::new()
+        .name("reap-child".into())
+        .spawn(move || {
+            let _ = child.wait();
+        })?;
+    Ok(())
+}

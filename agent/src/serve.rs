@@ -1,0 +1,265 @@
+//! Serving consoles: accept connections (the room rule is enforced in the TLS
+//! handshake), then serve each stream: a hello, then requests and replies.
+//!
+//! A malformed or oversized frame ends only its own stream, with an error
+//! reply; the connection and every other console go on being served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pult_protocol::endpoint::{AgentTls, peer_grant};
+use pult_protocol::frame::{FrameError, read_message, write_message};
+use pult_protocol::grant::RoomGrant;
+use pult_protocol::message::{
+    ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
+};
+use quinn::{Connection, Incoming, RecvStream, SendStream};
+
+use crate::actions::{self, SharedScreen};
+use crate::audit::{AuditEntry, AuditLog};
+
+/// What every connection of this agent shares.
+pub struct Agent {
+    /// The agent's TLS identity and trust.
+    pub tls: AgentTls,
+    /// The screen.
+    pub screen: SharedScreen,
+    /// The URL opener: program and leading arguments.
+    pub url_opener: Vec<String>,
+    /// The audit log.
+    pub audit: AuditLog,
+}
+
+/// The features this agent offers in its hello.
+const FEATURES: [Feature; 3] = [Feature::Screenshot, Feature::OpenUrl, Feature::RunProgram];
+
+/// Who is on the other end of one connection.
+struct Session {
+    grant: RoomGrant,
+    peer: SocketAddr,
+}
+
+impl Session {
+    fn entry(&self, action: &str, detail: Option<String>) -> AuditEntry {
+        AuditEntry {
+            user: Some(self.grant.user.clone()),
+            room: Some(self.grant.room.clone()),
+            peer: self.peer.to_string(),
+            action: action.to_owned(),
+            detail,
+            ..AuditEntry::default()
+        }
+    }
+}
+
+/// Accepts connections on `endpoint` until it is closed.
+pub async fn serve(endpoint: quinn::Endpoint, agent: Arc<Agent>) {
+    while let Some(incoming) = endpoint.accept().await {
+        tokio::spawn(handle_incoming(incoming, agent.clone()));
+    }
+}
+
+async fn handle_incoming(incoming: Incoming, agent: Arc<Agent>) {
+    let peer = incoming.remote_address();
+    let refused = |reason: String| AuditEntry {
+        peer: peer.to_string(),
+        action: "connect".into(),
+        result: "refused".into(),
+        reason: Some(reason),
+        ..AuditEntry::default()
+    };
+    let (config, refusal) = match agent.tls.connection_config() {
+        Ok(config) => config,
+        Err(error) => {
+            agent
+                .audit
+                .record(&refused(format!("agent TLS set-up failed: {error}")));
+            return;
+        }
+    };
+    let connecting = match incoming.accept_with(Arc::new(config)) {
+        Ok(connecting) => connecting,
+        Err(error) => {
+            agent.audit.record(&refused(error.to_string()));
+            return;
+        }
+    };
+    match connecting.await {
+        Ok(connection) => serve_connection(connection, peer, agent).await,
+        Err(error) => {
+            let entry = match refusal.get() {
+                Some(refusal) => AuditEntry {
+                    user: refusal.user.clone(),
+                    room: refusal.room.clone(),
+                    ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
+                },
+                None => refused(format!("handshake failed: {error}")),
+            };
+            tracing::info!(
+                "refused {peer}: {}",
+                entry.reason.as_deref().unwrap_or_default()
+            );
+            agent.audit.record(&entry);
+        }
+    }
+}
+
+async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<Agent>) {
+    // The verifier admitted the certificate, so it is there and holds a grant.
+    let Some(grant) = peer_grant(&connection) else {
+        connection.close(1u32.into(), b"no room grant");
+        return;
+    };
+    let session = Arc::new(Session { grant, peer });
+    agent.audit.record(&AuditEntry {
+        result: "accepted".into(),
+        ..session.entry("connect", None)
+    });
+    tracing::info!(
+        "{peer}: {} of room {} connected",
+        session.grant.user,
+        session.grant.room
+    );
+    let reason = loop {
+        match connection.accept_bi().await {
+            Ok((send, recv)) => {
+                tokio::spawn(serve_stream(send, recv, session.clone(), agent.clone()));
+            }
+            Err(error) => break error,
+        }
+    };
+    agent.audit.record(&AuditEntry {
+        result: "closed".into(),
+        reason: Some(reason.to_string()),
+        ..session.entry("disconnect", None)
+    });
+}
+
+async fn serve_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    session: Arc<Session>,
+    agent: Arc<Agent>,
+) {
+    match read_message::<Hello>(&mut recv).await {
+        Ok(Some(hello)) if hello.version.is_compatible_with(PROTOCOL_VERSION) => {
+            let ours = Hello::current(concat!("pult-agent ", env!("CARGO_PKG_VERSION")), &FEATURES);
+            if write_message(&mut send, &ours).await.is_err() {
+                return;
+            }
+        }
+        Ok(Some(hello)) => {
+            let message = format!(
+                "this agent speaks protocol {PROTOCOL_VERSION}, the console {}",
+                hello.version
+            );
+            let _ = write_message(
+                &mut send,
+                &Reply::Error(ErrorReply::new(ErrorCode::VersionMismatch, message)),
+            )
+            .await;
+            let _ = send.finish();
+            return;
+        }
+        Ok(None) => return,
+        Err(error) => return reject(send, recv, error, &session, &agent).await,
+    }
+    loop {
+        let request = match read_message::<Request>(&mut recv).await {
+            Ok(Some(request)) => request,
+            Ok(None) => break,
+            Err(error) => return reject(send, recv, error, &session, &agent).await,
+        };
+        if handle_request(request, &mut send, &session, &agent)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Answers a bad frame with an error reply and ends this stream only.
+async fn reject(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    error: FrameError,
+    session: &Session,
+    agent: &Agent,
+) {
+    if matches!(error, FrameError::Io(_)) {
+        return; // The stream or connection is gone; there is no one to answer.
+    }
+    agent.audit.record(&AuditEntry {
+        result: "error".into(),
+        reason: Some(error.to_string()),
+        ..session.entry("malformed", None)
+    });
+    let code = error.code();
+    let _ = write_message(
+        &mut send,
+        &Reply::Error(ErrorReply::new(code, error.to_string())),
+    )
+    .await;
+    let _ = send.finish();
+    // Whatever else the peer sends on this stream is not read.
+    let _ = recv.stop(u32::from(u16::from(code)).into());
+}
+
+async fn handle_request(
+    request: Request,
+    send: &mut SendStream,
+    session: &Session,
+    agent: &Agent,
+) -> Result<(), FrameError> {
+    let feature = request.feature();
+    let detail = match &request {
+        Request::Screenshot => None,
+        Request::OpenUrl { url } => Some(url.clone()),
+        Request::RunProgram { program, args } => Some(
+            std::iter::once(program)
+                .chain(args)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    };
+    let mut entry = session.entry(feature.as_str(), detail);
+    let outcome = if !session.grant.grants(feature) {
+        Err(ErrorReply::new(
+            ErrorCode::NotGranted,
+            format!("the room certificate does not grant '{feature}'"),
+        ))
+    } else {
+        match request {
+            Request::Screenshot => match actions::screenshot(agent.screen.clone()).await {
+                Ok(screenshot) => {
+                    entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
+                    record(agent, entry, None);
+                    return write_message(send, &screenshot).await;
+                }
+                Err(error) => Err(error),
+            },
+            Request::OpenUrl { url } => actions::open_url(&agent.url_opener, &url).map(drop),
+            Request::RunProgram { program, args } => actions::run_program(&program, &args),
+        }
+    };
+    let reply = match outcome {
+        Ok(()) => Reply::Done,
+        Err(error) => Reply::Error(error),
+    };
+    record(agent, entry, Some(&reply));
+    write_message(send, &reply).await
+}
+
+fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {
+    match reply {
+        Some(Reply::Error(error)) => {
+            entry.result = "error".into();
+            entry.reason = Some(format!("{}: {}", error.code, error.message));
+        }
+        _ => entry.result = "ok".into(),
+    }
+    agent.audit.record(&entry);
+}

@@ -1,0 +1,15 @@
+//! pult-console: the teacher's engine, headless.
+//!
+//! It loads a room certificate directory, connects to the room's agents over
+//! QUIC and carries out actions on them, reporting per device. The `pultctl`
+//! command line and (later) the Tauri app are thin layers over it; every
+//! decision about the room lives here. It never opens the registry database.
+#![warn(missing_docs)]
+
+mod error;
+mod room;
+mod session;
+
+pub use error::ConsoleError;
+pub use room::RoomCertificate;
+pub use session::{Console, DeviceSession};

@@ -1,0 +1,237 @@
+//! Connections to agents: one QUIC connection per device, a control stream
+//! with a hello, then requests and their replies.
+
+use std::time::Duration;
+
+use pult_protocol::credentials::RoomDevice;
+use pult_protocol::endpoint::RefusalAlert;
+use pult_protocol::frame::{FrameError, FrameKind, read_frame, read_message, write_message};
+use pult_protocol::message::{
+    Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
+};
+use quinn::{Connection, ConnectionError, RecvStream, SendStream};
+
+use crate::{ConsoleError, RoomCertificate};
+
+/// How long a device may take to answer the connection and the hello.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The console: one endpoint from which it reaches the devices of its room.
+pub struct Console {
+    room: RoomCertificate,
+    endpoint: quinn::Endpoint,
+}
+
+impl Console {
+    /// A console for the room certificate `room`.
+    pub fn new(room: RoomCertificate) -> Result<Self, ConsoleError> {
+        let endpoint = room.tls.endpoint().map_err(|e| ConsoleError::Certificate {
+            dir: Default::default(),
+            detail: e.to_string(),
+        })?;
+        Ok(Self { room, endpoint })
+    }
+
+    /// The room certificate.
+    pub fn room(&self) -> &RoomCertificate {
+        &self.room
+    }
+
+    /// Connects to `device` and exchanges hellos.
+    pub async fn connect(&self, device: &RoomDevice) -> Result<DeviceSession, ConsoleError> {
+        let address = device.address.ok_or_else(|| ConsoleError::NoAddress {
+            device: device.name.clone(),
+        })?;
+        let unreachable = |detail: String| ConsoleError::Unreachable {
+            device: device.name.clone(),
+            address: address.to_string(),
+            detail,
+        };
+        let attempt = async {
+            let connecting = self
+                .endpoint
+                .connect(address.socket_addr(), &device.uuid.server_name())
+                .map_err(|e| unreachable(e.to_string()))?;
+            let connection = connecting.await.map_err(|e| classify(device, e))?;
+            let (send, recv) = connection
+                .open_bi()
+                .await
+                .map_err(|e| classify(device, e))?;
+            let hello = Hello::current(
+                concat!("pultctl ", env!("CARGO_PKG_VERSION")),
+                &Feature::ALL,
+            );
+            let mut session = DeviceSession {
+                device: device.clone(),
+                connection,
+                send,
+                recv,
+                hello: hello.clone(),
+            };
+            let written = write_message(&mut session.send, &hello).await;
+            session.check(written)?;
+            let answer = read_message::<Hello>(&mut session.recv).await;
+            let agent_hello = match session.check(answer)? {
+                Some(hello) => hello,
+                None => return Err(session.protocol("the agent closed the stream without a hello")),
+            };
+            if !agent_hello.version.is_compatible_with(PROTOCOL_VERSION) {
+                return Err(session.protocol(&format!(
+                    "the agent speaks protocol {}, this console {PROTOCOL_VERSION}",
+                    agent_hello.version
+                )));
+            }
+            session.hello = agent_hello;
+            Ok(session)
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(unreachable(format!(
+                    "no answer within {} s; is the agent running?",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            })
+    }
+}
+
+/// A connection to one device, ready for requests.
+pub struct DeviceSession {
+    device: RoomDevice,
+    connection: Connection,
+    send: SendStream,
+    recv: RecvStream,
+    hello: Hello,
+}
+
+impl DeviceSession {
+    /// The device.
+    pub fn device(&self) -> &RoomDevice {
+        &self.device
+    }
+
+    /// The agent's hello: its version and features.
+    pub fn agent_hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Takes a screenshot of the whole screen (R2).
+    pub async fn screenshot(&mut self) -> Result<Screenshot, ConsoleError> {
+        self.send_request(&Request::Screenshot).await?;
+        let frame = read_frame(&mut self.recv).await;
+        match self.check(frame)? {
+            Some(frame) if frame.kind == FrameKind::Screenshot => self.check(frame.decode()),
+            Some(frame) => {
+                let reply = self.check(frame.decode::<Reply>())?;
+                Err(self.unexpected(reply))
+            }
+            None => Err(self.protocol("the agent closed the stream without a reply")),
+        }
+    }
+
+    /// Opens a web page on the device (R5).
+    pub async fn open_url(&mut self, url: &WebUrl) -> Result<(), ConsoleError> {
+        self.call(&Request::OpenUrl {
+            url: url.as_str().to_owned(),
+        })
+        .await
+    }
+
+    /// Starts a program on the device (R4).
+    pub async fn run_program(
+        &mut self,
+        program: &str,
+        args: &[String],
+    ) -> Result<(), ConsoleError> {
+        self.call(&Request::RunProgram {
+            program: program.to_owned(),
+            args: args.to_vec(),
+        })
+        .await
+    }
+
+    /// Closes the connection politely.
+    pub fn close(self) {
+        self.connection.close(0u32.into(), b"done");
+    }
+
+    /// Sends a request that the agent answers with "done" or an error. The typed
+    /// methods above check their input first; this one sends what it is given.
+    pub async fn call(&mut self, request: &Request) -> Result<(), ConsoleError> {
+        self.send_request(request).await?;
+        let reply = read_message::<Reply>(&mut self.recv).await;
+        match self.check(reply)? {
+            Some(Reply::Done) => Ok(()),
+            Some(reply) => Err(self.unexpected(reply)),
+            None => Err(self.protocol("the agent closed the stream without a reply")),
+        }
+    }
+
+    async fn send_request(&mut self, request: &Request) -> Result<(), ConsoleError> {
+        if !self.hello.supports(request.feature()) {
+            return Err(self.protocol(&format!(
+                "the agent ({}) does not offer '{}'",
+                self.hello.software,
+                request.feature()
+            )));
+        }
+        let written = write_message(&mut self.send, request).await;
+        self.check(written)
+    }
+
+    /// Turns a frame result into a console error, preferring the connection's
+    /// close reason (a refusal arrives as a close right after the handshake).
+    fn check<T>(&self, result: Result<T, FrameError>) -> Result<T, ConsoleError> {
+        result.map_err(|error| match self.connection.close_reason() {
+            Some(reason) => classify(&self.device, reason),
+            None => self.protocol(&error.to_string()),
+        })
+    }
+
+    fn unexpected(&self, reply: Reply) -> ConsoleError {
+        match reply {
+            Reply::Error(error) => ConsoleError::Agent {
+                device: self.device.name.clone(),
+                error,
+            },
+            Reply::Done => self.protocol("the agent answered 'done' where data was expected"),
+        }
+    }
+
+    fn protocol(&self, detail: &str) -> ConsoleError {
+        ConsoleError::Protocol {
+            device: self.device.name.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+fn classify(device: &RoomDevice, error: ConnectionError) -> ConsoleError {
+    if let Some(alert) = RefusalAlert::from_error(&error) {
+        return ConsoleError::Refused {
+            device: device.name.clone(),
+            alert,
+            marked_not_steerable: !device.steerable,
+        };
+    }
+    match error {
+        // A TLS error raised here: this console did not accept the agent's certificate.
+        ConnectionError::TransportError(error)
+            if (0x100..0x200).contains(&u64::from(error.code)) =>
+        {
+            ConsoleError::AgentNotVerified {
+                device: device.name.clone(),
+                detail: error.to_string(),
+            }
+        }
+        ConnectionError::TimedOut => ConsoleError::Unreachable {
+            device: device.name.clone(),
+            address: device.address.map(|a| a.to_string()).unwrap_or_default(),
+            detail: "the connection timed out".into(),
+        },
+        other => ConsoleError::Protocol {
+            device: device.name.clone(),
+            detail: other.to_string(),
+        },
+    }
+}

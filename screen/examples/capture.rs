@@ -1,0 +1,14 @@
+//! Captures the desktop (xcap) to a PNG, to check capture on a display.
+//!
+//! `DISPLAY=:0 cargo run -p pult-screen --example capture -- OUT.png`
+
+use pult_screen::{CaptureSource, DesktopCapture, encode_png};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args().nth(1).ok_or("usage: capture OUT.png")?;
+    let mut desktop = DesktopCapture::open()?;
+    eprintln!("{}", desktop.describe());
+    let frame = desktop.capture()?;
+    std::fs::write(out, encode_png(&frame)?)?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! Shared helpers for Pult's end-to-end tests: a temporary school made with the
+//! real `pult-registry`, real `pult-agent` processes, `pultctl`, and an Xvfb display.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The path of one of Pult's binaries, built by `cargo test --workspace`.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing; run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// A UDP address on loopback that nothing listens on right now.
+pub fn free_address() -> String {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().to_string()
+}
+
+/// A school in a temporary directory, set up through the real `pult-registry`.
+pub struct School {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+impl School {
+    /// A new school called `organisation`.
+    pub fn new(organisation: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("registry.db");
+        let school = Self { dir, db };
+        school.registry(&["init", "--org", organisation]);
+        school
+    }
+
+    /// A school with the group "lehrer" authorised and the teacher "mueller" in it.
+    pub fn with_teacher(organisation: &str) -> Self {
+        let school = Self::new(organisation);
+        school.registry(&["group", "authorize", "lehrer"]);
+        school.registry(&["user", "add", "mueller", "--group", "lehrer"]);
+        school
+    }
+
+    /// A path inside the school's temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `pult-registry` on this school's database.
+    pub fn registry_output(&self, args: &[&str]) -> Output {
+        Command::new(binary("pult-registry"))
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `pult-registry` and insists that it succeeds; returns its standard output.
+    pub fn registry(&self, args: &[&str]) -> String {
+        let output = self.registry_output(args);
+        assert!(
+            output.status.success(),
+            "pult-registry {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Imports `csv` (header and lines).
+    pub fn import(&self, csv: &str) {
+        let path = self.path("import.csv");
+        std::fs::write(&path, csv).unwrap();
+        self.registry(&["device", "import", path.to_str().unwrap()]);
+    }
+
+    /// Writes the agent bundle of `device` and returns its directory.
+    pub fn agent_bundle(&self, device: &str) -> PathBuf {
+        let out = self.path(&format!("bundle-{device}"));
+        self.registry(&["agent-bundle", device, "--out", out.to_str().unwrap()]);
+        out
+    }
+
+    /// Issues a room certificate and returns its directory.
+    pub fn room_cert(&self, room: &str, user: &str, valid: &str) -> PathBuf {
+        let out = self.path(&format!("cert-{room}-{user}"));
+        self.registry(&[
+            "room-cert",
+            room,
+            "--user",
+            user,
+            "--out",
+            out.to_str().unwrap(),
+            "--valid",
+            valid,
+        ]);
+        out
+    }
+}
+
+/// A running `pult-agent`, killed when dropped.
+pub struct Agent {
+    child: Child,
+    /// Where it listens.
+    pub address: String,
+    /// Its audit log directory.
+    pub audit_dir: PathBuf,
+}
+
+impl Agent {
+    /// Starts the agent of `bundle` with extra arguments and environment; waits until it listens.
+    pub fn start(bundle: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let audit_dir = bundle.join("audit");
+        let stderr_path = bundle.join("agent.stderr");
+        let mut child = Command::new(binary("pult-agent"))
+            .arg("--bundle")
+            .arg(bundle)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("listening on ") {
+                    let _ = sender.send(address.to_owned());
+                }
+            }
+        });
+        let Ok(address) = receiver.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!(
+                "the agent did not start: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        };
+        Self {
+            child,
+            address,
+            audit_dir,
+        }
+    }
+
+    /// Starts the agent of `bundle` on a synthetic screen of `size`.
+    pub fn synthetic(bundle: &Path, size: &str) -> Self {
+        Self::start(
+            bundle,
+            &["--screen", "synthetic", "--synthetic-size", size],
+            &[],
+        )
+    }
+
+    /// Every audit entry written so far.
+    pub fn audit(&self) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let Ok(files) = std::fs::read_dir(&self.audit_dir) else {
+            return entries;
+        };
+        let mut paths: Vec<PathBuf> = files.map(|f| f.unwrap().path()).collect();
+        paths.sort();
+        for path in paths {
+            for line in std::fs::read_to_string(path).unwrap().lines() {
+                entries.push(serde_json::from_str(line).unwrap());
+            }
+        }
+        entries
+    }
+
+    /// Waits (up to 5 s) for an audit entry that `matches`, and returns it.
+    pub fn wait_for_audit(&self, matches: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            if let Some(entry) = self.audit().into_iter().find(|e| matches(e)) {
+                return entry;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no such audit entry; the log holds: {:#?}", self.audit());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The result of one `pultctl` run.
+pub struct Ctl {
+    /// Whether it exited with success.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `pultctl --cert CERT ARGS...`.
+pub fn pultctl(cert: &Path, args: &[&str]) -> Ctl {
+    let output = Command::new(binary("pultctl"))
+        .arg("--cert")
+        .arg(cert)
+        .args(args)
+        .output()
+        .unwrap();
+    Ctl {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A virtual X display (Xvfb), stopped when dropped.
+pub struct Xvfb {
+    child: Child,
+    /// The DISPLAY value, e.g. ":7".
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb on a free display with one screen of `width` × `height`.
+    pub fn start(width: u32, height: u32) -> Self {
+        let mut child = Command::new("Xvfb")
+            // -noreset: without it the server resets when its last client leaves, and
+            // a background drawn by a client that has exited is gone again.
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "0",
+            ])
+            .arg(format!("{width}x{height}x24"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is needed for this test; .ci/run installs it (apt-get install xvfb)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb did not report its display");
+        Self {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+
+    /// Runs an X client on this display and insists that it succeeds.
+    pub fn run(&self, program: &str, args: &[&str]) {
+        let status = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(status.success(), "{program} {args:?} failed");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

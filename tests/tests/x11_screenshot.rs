@@ -1,0 +1,95 @@
+//! A screenshot through the real X11 capture (xcap) shows what is on the
+//! screen: a picture drawn on an Xvfb display comes back pixel for pixel (R2).
+
+use std::process::Command;
+
+use pult_e2e::{Agent, School, Xvfb, free_address, pultctl};
+use pult_screen::{Frame, decode_png, encode_png};
+
+/// Sets the root window's background to the picture in `png` (ImageMagick).
+fn show_on_root(xvfb: &Xvfb, png: &std::path::Path) {
+    // `display -window root` exits with 1 even when it has set the background;
+    // the comparison below is what tells whether the picture is on screen.
+    let _ = Command::new("display")
+        .args(["-window", "root"])
+        .arg(png)
+        .env("DISPLAY", &xvfb.display)
+        .status()
+        .expect("ImageMagick's display is needed for this test; .ci/run installs imagemagick");
+}
+
+fn pattern(width: u32, height: u32, accent: [u8; 4]) -> Frame {
+    let mut frame = Frame::filled(width, height, [32, 48, 64, 255]);
+    frame.fill_rect(100, 50, 200, 100, accent);
+    frame.fill_rect(400, 300, 100, 100, [0, 192, 255, 255]);
+    // A one-pixel checkerboard: any scaling or lossy step would blur it.
+    for y in 200..240 {
+        for x in 40..80 {
+            if (x + y) % 2 == 0 {
+                frame.fill_rect(x, y, 1, 1, [255, 255, 255, 255]);
+            }
+        }
+    }
+    frame
+}
+
+#[test]
+fn r2_a_screenshot_of_the_x11_desktop_shows_what_was_drawn() {
+    let xvfb = Xvfb::start(640, 480);
+    let school = School::with_teacher("Gymnasium Am Park");
+    school.import(&format!("name,room,ip\nR101-PC01,101,{}\n", free_address()));
+    let agent = Agent::start(
+        &school.agent_bundle("R101-PC01"),
+        &["--screen", "x11"],
+        &[("DISPLAY", xvfb.display.as_str())],
+    );
+    let cert = school.room_cert("101", "mueller", "1h");
+
+    for (round, accent) in [[255, 128, 0, 255], [40, 200, 90, 255]]
+        .into_iter()
+        .enumerate()
+    {
+        let drawn = pattern(640, 480, accent);
+        let png = school.path(&format!("drawn-{round}.png"));
+        std::fs::write(&png, encode_png(&drawn).unwrap()).unwrap();
+        show_on_root(&xvfb, &png);
+
+        let out = school.path(&format!("shot-{round}.png"));
+        let ctl = pultctl(
+            &cert,
+            &["screenshot", "R101-PC01", "--out", out.to_str().unwrap()],
+        );
+        assert!(ctl.success, "{}", ctl.stderr);
+        let shot = decode_png(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!((shot.width(), shot.height()), (640, 480));
+        for (x, y) in [
+            (150, 100),
+            (450, 350),
+            (10, 10),
+            (40, 200),
+            (41, 200),
+            (299, 149),
+        ] {
+            assert_eq!(
+                shot.pixel(x, y),
+                drawn.pixel(x, y),
+                "pixel ({x}, {y}) in round {round}"
+            );
+        }
+        assert!(
+            shot == drawn,
+            "the whole screenshot equals the drawn picture (round {round})"
+        );
+    }
+    let entries: Vec<_> = agent
+        .audit()
+        .into_iter()
+        .filter(|e| e["action"] == "screenshot")
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["result"] == "ok" && e["detail"] == "640x480")
+    );
+}
