@@ -14,7 +14,7 @@ use pult_agent::platform;
 use pult_agent::serve::{Agent, serve};
 use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
-use pult_screen::{CaptureError, CaptureSource, DesktopCapture, Frame, SyntheticDesktop};
+use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
 /// The Pult student agent.
 #[derive(Parser)]
@@ -133,29 +133,14 @@ fn open_screen(kind: ScreenKind, size: &str, seed: u64) -> Result<Box<dyn Captur
                 })?;
             Box::new(SyntheticDesktop::new(width, height).with_seed(seed))
         }
-        ScreenKind::X11 => Box::new(LazyDesktop(None)),
+        ScreenKind::X11 => {
+            match DesktopCapture::probe() {
+                Ok(described) => tracing::info!("capturing the {described}"),
+                Err(error) => tracing::warn!("{error}; screenshots fail until there is a display"),
+            }
+            Box::new(DesktopCapture::new())
+        }
     })
-}
-
-/// The real desktop, connected on first use and again after a failure, so an
-/// agent started before anyone logs in serves the screen once there is one.
-struct LazyDesktop(Option<DesktopCapture>);
-
-impl CaptureSource for LazyDesktop {
-    fn capture(&mut self) -> Result<Frame, CaptureError> {
-        let desktop = match &mut self.0 {
-            Some(desktop) => desktop,
-            none => none.insert(DesktopCapture::open()?),
-        };
-        desktop.capture().inspect_err(|_| self.0 = None)
-    }
-
-    fn describe(&self) -> String {
-        self.0.as_ref().map_or(
-            "desktop (not connected yet)".into(),
-            CaptureSource::describe,
-        )
-    }
 }
 
 async fn expire_daily(agent: Arc<Agent>) {

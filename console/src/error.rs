@@ -16,6 +16,9 @@ pub enum ConsoleError {
         /// What is wrong.
         detail: String,
     },
+    /// The console could not open its network endpoint.
+    #[error("could not open the console's network endpoint: {0}")]
+    Network(String),
     /// The device is not in the certificate's room, so the console does not even try (R8).
     #[error(
         "device '{device}' is not in room {room}, the room of this certificate; it is not contacted"
@@ -85,6 +88,7 @@ impl ConsoleError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Certificate { .. } => "certificate",
+            Self::Network(_) => "network",
             Self::NotInRoom { .. } => "not-in-room",
             Self::NoAddress { .. } => "no-address",
             Self::Unreachable { .. } => "unreachable",

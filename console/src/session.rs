@@ -25,10 +25,10 @@ pub struct Console {
 impl Console {
     /// A console for the room certificate `room`.
     pub fn new(room: RoomCertificate) -> Result<Self, ConsoleError> {
-        let endpoint = room.tls.endpoint().map_err(|e| ConsoleError::Certificate {
-            dir: Default::default(),
-            detail: e.to_string(),
-        })?;
+        let endpoint = room
+            .tls
+            .endpoint()
+            .map_err(|e| ConsoleError::Network(e.to_string()))?;
         Ok(Self { room, endpoint })
     }
 

@@ -6,8 +6,8 @@ use pult_screen::{CaptureSource, DesktopCapture, encode_png};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1).ok_or("usage: capture OUT.png")?;
-    let mut desktop = DesktopCapture::open()?;
-    eprintln!("{}", desktop.describe());
+    eprintln!("{}", DesktopCapture::probe()?);
+    let mut desktop = DesktopCapture::new();
     let frame = desktop.capture()?;
     std::fs::write(out, encode_png(&frame)?)?;
     Ok(())

@@ -6,14 +6,21 @@
 use crate::{CaptureError, CaptureSource, Frame};
 
 /// Captures every monitor of the desktop this process can see.
-#[derive(Debug)]
-pub struct DesktopCapture {
-    described: String,
-}
+///
+/// It holds no connection: each capture asks the display afresh, so an agent
+/// started before anyone logs in serves the screen once there is one, and a
+/// monitor plugged in later is in the next picture.
+#[derive(Debug, Default)]
+pub struct DesktopCapture;
 
 impl DesktopCapture {
-    /// Connects to the desktop; fails if there is no display or no monitor.
-    pub fn open() -> Result<Self, CaptureError> {
+    /// A capture of the desktop; see [`Self::probe`] to check for a display now.
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// Describes the monitors there are now, or says why there is no display.
+    pub fn probe() -> Result<String, CaptureError> {
         let monitors = xcap::Monitor::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
         if monitors.is_empty() {
             return Err(CaptureError::NoDisplay("the display has no monitor".into()));
@@ -22,20 +29,18 @@ impl DesktopCapture {
             .iter()
             .map(|m| format!("{}x{}", m.width().unwrap_or(0), m.height().unwrap_or(0)))
             .collect();
-        Ok(Self {
-            described: format!(
-                "desktop ({} monitor(s): {})",
-                monitors.len(),
-                sizes.join(", ")
-            ),
-        })
+        Ok(format!(
+            "desktop ({} monitor(s): {})",
+            monitors.len(),
+            sizes.join(", ")
+        ))
     }
 }
 
 impl CaptureSource for DesktopCapture {
     fn capture(&mut self) -> Result<Frame, CaptureError> {
         let failed = |e: xcap::XCapError| CaptureError::Failed(e.to_string());
-        let monitors = xcap::Monitor::all().map_err(failed)?;
+        let monitors = xcap::Monitor::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
         let mut pictures = Vec::with_capacity(monitors.len());
         for monitor in &monitors {
             let image = monitor.capture_image().map_err(failed)?;
@@ -52,7 +57,7 @@ impl CaptureSource for DesktopCapture {
     }
 
     fn describe(&self) -> String {
-        self.described.clone()
+        Self::probe().unwrap_or_else(|e| e.to_string())
     }
 }
 
