@@ -4,7 +4,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot, WebUrl};
-use pult_screen::{CaptureSource, encode_png};
+use pult_screen::{CaptureSource, ScreenArea, encode_png};
 
 use crate::platform;
 
@@ -17,7 +17,7 @@ pub async fn screenshot(screen: SharedScreen) -> Result<Screenshot, ErrorReply> 
         let frame = screen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .capture()
+            .capture(ScreenArea::Desktop)
             .map_err(|e| ErrorReply::new(ErrorCode::CaptureFailed, e.to_string()))?;
         let png =
             encode_png(&frame).map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;

@@ -1,7 +1,7 @@
 //! pult-agent: the student agent, a service on each student computer.
 //!
-//! It serves its screen and actions (screenshot, open a web page, run a
-//! program) to consoles whose room certificate lists this device as steerable,
+//! It serves its screen (screenshots and live screen streams) and actions
+//! (open a web page, run a program) to consoles whose room certificate lists this device as steerable,
 //! and writes every accepted or refused connection and every request to its
 //! audit log. It never asks the registry anything: the certificate carries the
 //! room rule. Platform specifics live in [`platform`] behind one interface.
@@ -12,3 +12,4 @@ pub mod audit;
 pub mod bundle;
 pub mod platform;
 pub mod serve;
+pub mod watch;

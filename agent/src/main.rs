@@ -98,8 +98,10 @@ async fn run(cli: Cli) -> Result<()> {
         screen: Arc::new(Mutex::new(screen)),
         url_opener,
         audit,
+        watch_state: Arc::default(),
     });
     tokio::spawn(expire_daily(agent.clone()));
+    tokio::spawn(report_watched(agent.clone()));
     let local = endpoint.local_addr()?;
     tracing::info!(
         "pult-agent {} for {} ({}) of {}; audit log in {}",
@@ -141,6 +143,20 @@ fn open_screen(kind: ScreenKind, size: &str, seed: u64) -> Result<Box<dyn Captur
             Box::new(DesktopCapture::new())
         }
     })
+}
+
+/// Reports the "being watched" state on stdout (for scripts and tests) and in
+/// the log, until the notice in the student's session takes it over.
+async fn report_watched(agent: Arc<Agent>) {
+    let mut watched = agent.watch_state.subscribe();
+    while watched.changed().await.is_ok() {
+        let now = *watched.borrow_and_update();
+        tracing::info!(
+            "the screen is {}being watched",
+            if now { "" } else { "no longer " }
+        );
+        println!("watched: {}", if now { "yes" } else { "no" });
+    }
 }
 
 async fn expire_daily(agent: Arc<Agent>) {

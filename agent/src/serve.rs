@@ -13,10 +13,12 @@ use pult_protocol::grant::RoomGrant;
 use pult_protocol::message::{
     ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
 };
+use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
 use crate::actions::{self, SharedScreen};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::watch::{self, WatchState};
 
 /// What every connection of this agent shares.
 pub struct Agent {
@@ -28,10 +30,17 @@ pub struct Agent {
     pub url_opener: Vec<String>,
     /// The audit log.
     pub audit: AuditLog,
+    /// Whether the screen is being watched (R1).
+    pub watch_state: Arc<WatchState>,
 }
 
 /// The features this agent offers in its hello.
-const FEATURES: [Feature; 3] = [Feature::Screenshot, Feature::OpenUrl, Feature::RunProgram];
+const FEATURES: [Feature; 4] = [
+    Feature::Screenshot,
+    Feature::OpenUrl,
+    Feature::RunProgram,
+    Feature::Watch,
+];
 
 /// Who is on the other end of one connection.
 struct Session {
@@ -170,6 +179,9 @@ async fn serve_stream(
             Ok(None) => break,
             Err(error) => return reject(send, recv, error, &session, &agent).await,
         };
+        if let Request::Watch { settings, credit } = request {
+            return serve_watch(send, recv, settings, credit, &session, &agent).await;
+        }
         if handle_request(request, &mut send, &session, &agent)
             .await
             .is_err()
@@ -224,6 +236,7 @@ async fn handle_request(
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
+        Request::Watch { .. } => None,
     };
     let mut entry = session.entry(feature.as_str(), detail);
     let outcome = if !session.grant.grants(feature) {
@@ -243,6 +256,11 @@ async fn handle_request(
             },
             Request::OpenUrl { url } => actions::open_url(&agent.url_opener, &url).map(drop),
             Request::RunProgram { program, args } => actions::run_program(&program, &args),
+            // Watch requests take the stream over before they get here.
+            Request::Watch { .. } => Err(ErrorReply::new(
+                ErrorCode::UnexpectedMessage,
+                "a screen stream cannot be answered here",
+            )),
         }
     };
     let reply = match outcome {
@@ -251,6 +269,51 @@ async fn handle_request(
     };
     record(agent, entry, Some(&reply));
     write_message(send, &reply).await
+}
+
+/// Turns the stream into a screen stream (R1) and serves it to its end.
+async fn serve_watch(
+    mut send: SendStream,
+    recv: RecvStream,
+    settings: WatchSettings,
+    credit: u16,
+    session: &Session,
+    agent: &Agent,
+) {
+    let settings = settings.clamped();
+    let area = settings
+        .monitor
+        .map_or("whole desktop".to_owned(), |m| format!("monitor {m}"));
+    let detail = format!(
+        "{}x{} at {} fps, {area}",
+        settings.max_width, settings.max_height, settings.max_fps
+    );
+    let mut entry = session.entry(Feature::Watch.as_str(), Some(detail));
+    if !session.grant.grants(Feature::Watch) {
+        let error = ErrorReply::new(
+            ErrorCode::NotGranted,
+            "the room certificate does not grant 'watch'",
+        );
+        let reply = Reply::Error(error);
+        record(agent, entry, Some(&reply));
+        let _ = write_message(&mut send, &reply).await;
+        let _ = send.finish();
+        return;
+    }
+    record(agent, entry.clone(), None);
+    let started = std::time::Instant::now();
+    let guard = agent.watch_state.begin();
+    let (summary, failure) = watch::serve(send, recv, settings, credit, agent.screen.clone()).await;
+    drop(guard);
+    entry.action = "watch-end".into();
+    entry.detail = Some(format!(
+        "{} updates, {} bytes in {:.1} s",
+        summary.updates,
+        summary.bytes,
+        started.elapsed().as_secs_f64()
+    ));
+    let reply = failure.map(Reply::Error);
+    record(agent, entry, reply.as_ref());
 }
 
 fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {

@@ -1,5 +1,5 @@
-//! Connections to agents: one QUIC connection per device, a control stream
-//! with a hello, then requests and their replies.
+//! Connections to agents: one QUIC connection per device; each stream starts
+//! with a hello each way, then carries requests and replies, or a screen stream.
 
 use std::time::Duration;
 
@@ -9,8 +9,10 @@ use pult_protocol::frame::{FrameError, FrameKind, read_frame, read_message, writ
 use pult_protocol::message::{
     Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
 };
+use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
 
+use crate::watch::ScreenStream;
 use crate::{ConsoleError, RoomCertificate};
 
 /// How long a device may take to answer the connection and the hello.
@@ -37,7 +39,7 @@ impl Console {
         &self.room
     }
 
-    /// Connects to `device` and exchanges hellos.
+    /// Connects to `device` and exchanges hellos on a first stream for requests.
     pub async fn connect(&self, device: &RoomDevice) -> Result<DeviceSession, ConsoleError> {
         let address = device.address.ok_or_else(|| ConsoleError::NoAddress {
             device: device.name.clone(),
@@ -53,36 +55,17 @@ impl Console {
                 .connect(address.socket_addr(), &device.uuid.server_name())
                 .map_err(|e| unreachable(e.to_string()))?;
             let connection = connecting.await.map_err(|e| classify(device, e))?;
-            let (send, recv) = connection
-                .open_bi()
-                .await
-                .map_err(|e| classify(device, e))?;
-            let hello = Hello::current(
-                concat!("pultctl ", env!("CARGO_PKG_VERSION")),
-                &Feature::ALL,
-            );
-            let mut session = DeviceSession {
+            let link = Link {
                 device: device.clone(),
                 connection,
+            };
+            let (send, recv, hello) = link.open_stream().await?;
+            Ok(DeviceSession {
+                link,
                 send,
                 recv,
-                hello: hello.clone(),
-            };
-            let written = write_message(&mut session.send, &hello).await;
-            session.check(written)?;
-            let answer = read_message::<Hello>(&mut session.recv).await;
-            let agent_hello = match session.check(answer)? {
-                Some(hello) => hello,
-                None => return Err(session.protocol("the agent closed the stream without a hello")),
-            };
-            if !agent_hello.version.is_compatible_with(PROTOCOL_VERSION) {
-                return Err(session.protocol(&format!(
-                    "the agent speaks protocol {}, this console {PROTOCOL_VERSION}",
-                    agent_hello.version
-                )));
-            }
-            session.hello = agent_hello;
-            Ok(session)
+                hello,
+            })
         };
         tokio::time::timeout(CONNECT_TIMEOUT, attempt)
             .await
@@ -95,10 +78,71 @@ impl Console {
     }
 }
 
-/// A connection to one device, ready for requests.
+/// A connection to one device, and which device it is; shared by its streams.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) device: RoomDevice,
+    pub(crate) connection: Connection,
+}
+
+impl Link {
+    /// Opens a stream and exchanges hellos.
+    pub(crate) async fn open_stream(
+        &self,
+    ) -> Result<(SendStream, RecvStream, Hello), ConsoleError> {
+        let (mut send, mut recv) = self
+            .connection
+            .open_bi()
+            .await
+            .map_err(|e| classify(&self.device, e))?;
+        let hello = Hello::current(
+            concat!("pult-console ", env!("CARGO_PKG_VERSION")),
+            &Feature::ALL,
+        );
+        self.check(write_message(&mut send, &hello).await)?;
+        let Some(agent_hello) = self.check(read_message::<Hello>(&mut recv).await)? else {
+            return Err(self.protocol("the agent closed the stream without a hello"));
+        };
+        if !agent_hello.version.is_compatible_with(PROTOCOL_VERSION) {
+            return Err(self.protocol(&format!(
+                "the agent speaks protocol {}, this console {PROTOCOL_VERSION}",
+                agent_hello.version
+            )));
+        }
+        Ok((send, recv, agent_hello))
+    }
+
+    /// Turns a frame result into a console error, preferring the connection's
+    /// close reason (a refusal arrives as a close right after the handshake).
+    pub(crate) fn check<T>(&self, result: Result<T, FrameError>) -> Result<T, ConsoleError> {
+        result.map_err(|error| match self.connection.close_reason() {
+            Some(reason) => classify(&self.device, reason),
+            None => self.protocol(&error.to_string()),
+        })
+    }
+
+    pub(crate) fn protocol(&self, detail: &str) -> ConsoleError {
+        ConsoleError::Protocol {
+            device: self.device.name.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// The error for a reply that is not what was asked for.
+    pub(crate) fn unexpected(&self, reply: Reply) -> ConsoleError {
+        match reply {
+            Reply::Error(error) => ConsoleError::Agent {
+                device: self.device.name.clone(),
+                error,
+            },
+            Reply::Done => self.protocol("the agent answered 'done' where data was expected"),
+        }
+    }
+}
+
+/// A connection to one device with a stream for requests.
 pub struct DeviceSession {
-    device: RoomDevice,
-    connection: Connection,
+    link: Link,
     send: SendStream,
     recv: RecvStream,
     hello: Hello,
@@ -107,7 +151,7 @@ pub struct DeviceSession {
 impl DeviceSession {
     /// The device.
     pub fn device(&self) -> &RoomDevice {
-        &self.device
+        &self.link.device
     }
 
     /// The agent's hello: its version and features.
@@ -115,17 +159,24 @@ impl DeviceSession {
         &self.hello
     }
 
+    /// The connection's current round-trip time.
+    pub fn rtt(&self) -> Duration {
+        self.link.connection.rtt()
+    }
+
     /// Takes a screenshot of the whole screen (R2).
     pub async fn screenshot(&mut self) -> Result<Screenshot, ConsoleError> {
         self.send_request(&Request::Screenshot).await?;
         let frame = read_frame(&mut self.recv).await;
-        match self.check(frame)? {
-            Some(frame) if frame.kind == FrameKind::Screenshot => self.check(frame.decode()),
+        match self.link.check(frame)? {
+            Some(frame) if frame.kind == FrameKind::Screenshot => self.link.check(frame.decode()),
             Some(frame) => {
-                let reply = self.check(frame.decode::<Reply>())?;
-                Err(self.unexpected(reply))
+                let reply = self.link.check(frame.decode::<Reply>())?;
+                Err(self.link.unexpected(reply))
             }
-            None => Err(self.protocol("the agent closed the stream without a reply")),
+            None => Err(self
+                .link
+                .protocol("the agent closed the stream without a reply")),
         }
     }
 
@@ -150,9 +201,15 @@ impl DeviceSession {
         .await
     }
 
-    /// Closes the connection politely.
-    pub fn close(self) {
-        self.connection.close(0u32.into(), b"done");
+    /// Opens a screen stream on a stream of its own, with `credit` updates in
+    /// flight at most (R1). The request stream stays free for clicks.
+    pub async fn watch(
+        &self,
+        settings: WatchSettings,
+        credit: u16,
+    ) -> Result<ScreenStream, ConsoleError> {
+        self.require(Feature::Watch)?;
+        ScreenStream::open(self.link.clone(), settings, credit).await
     }
 
     /// Sends a request that the agent answers with "done" or an error. The typed
@@ -160,48 +217,34 @@ impl DeviceSession {
     pub async fn call(&mut self, request: &Request) -> Result<(), ConsoleError> {
         self.send_request(request).await?;
         let reply = read_message::<Reply>(&mut self.recv).await;
-        match self.check(reply)? {
+        match self.link.check(reply)? {
             Some(Reply::Done) => Ok(()),
-            Some(reply) => Err(self.unexpected(reply)),
-            None => Err(self.protocol("the agent closed the stream without a reply")),
+            Some(reply) => Err(self.link.unexpected(reply)),
+            None => Err(self
+                .link
+                .protocol("the agent closed the stream without a reply")),
         }
+    }
+
+    /// Closes the connection politely.
+    pub fn close(self) {
+        self.link.connection.close(0u32.into(), b"done");
     }
 
     async fn send_request(&mut self, request: &Request) -> Result<(), ConsoleError> {
-        if !self.hello.supports(request.feature()) {
-            return Err(self.protocol(&format!(
-                "the agent ({}) does not offer '{}'",
-                self.hello.software,
-                request.feature()
-            )));
-        }
+        self.require(request.feature())?;
         let written = write_message(&mut self.send, request).await;
-        self.check(written)
+        self.link.check(written)
     }
 
-    /// Turns a frame result into a console error, preferring the connection's
-    /// close reason (a refusal arrives as a close right after the handshake).
-    fn check<T>(&self, result: Result<T, FrameError>) -> Result<T, ConsoleError> {
-        result.map_err(|error| match self.connection.close_reason() {
-            Some(reason) => classify(&self.device, reason),
-            None => self.protocol(&error.to_string()),
-        })
-    }
-
-    fn unexpected(&self, reply: Reply) -> ConsoleError {
-        match reply {
-            Reply::Error(error) => ConsoleError::Agent {
-                device: self.device.name.clone(),
-                error,
-            },
-            Reply::Done => self.protocol("the agent answered 'done' where data was expected"),
-        }
-    }
-
-    fn protocol(&self, detail: &str) -> ConsoleError {
-        ConsoleError::Protocol {
-            device: self.device.name.clone(),
-            detail: detail.to_owned(),
+    fn require(&self, feature: Feature) -> Result<(), ConsoleError> {
+        if self.hello.supports(feature) {
+            Ok(())
+        } else {
+            Err(self.link.protocol(&format!(
+                "the agent ({}) does not offer '{feature}'",
+                self.hello.software
+            )))
         }
     }
 }

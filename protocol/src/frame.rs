@@ -27,6 +27,10 @@ pub enum FrameKind {
     Reply = 3,
     /// [`crate::message::Screenshot`], agent to console: a whole screen as PNG.
     Screenshot = 4,
+    /// [`crate::watch::WatchControl`], console to agent on a screen stream: credit, new settings.
+    WatchControl = 5,
+    /// [`crate::watch::ScreenUpdate`], agent to console on a screen stream: changed tiles.
+    ScreenUpdate = 6,
 }
 
 impl FrameKind {
@@ -39,6 +43,9 @@ impl FrameKind {
             Self::Reply => 16 * 1024,
             // A lossless PNG of an 8K desktop with photo content stays below this.
             Self::Screenshot => 192 * 1024 * 1024,
+            Self::WatchControl => 1024,
+            // A whole 8K desktop of photo-like tiles stays below this.
+            Self::ScreenUpdate => 96 * 1024 * 1024,
         }
     }
 
@@ -49,6 +56,8 @@ impl FrameKind {
             2 => Some(Self::Request),
             3 => Some(Self::Reply),
             4 => Some(Self::Screenshot),
+            5 => Some(Self::WatchControl),
+            6 => Some(Self::ScreenUpdate),
             _ => None,
         }
     }
@@ -59,6 +68,8 @@ impl FrameKind {
             Self::Request => "request",
             Self::Reply => "reply",
             Self::Screenshot => "screenshot",
+            Self::WatchControl => "watch control",
+            Self::ScreenUpdate => "screen update",
         }
     }
 }

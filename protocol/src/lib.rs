@@ -7,6 +7,7 @@
 //!   whose extension carries the [`grant::RoomGrant`];
 //! - [`verify`]: the rustls verifiers that enforce the room rule at both ends;
 //! - [`endpoint`]: QUIC endpoint builders (TLS 1.3 only, ALPN `pult/1`, mutual auth);
+//! - [`watch`]: screen streams with credit-based flow control;
 //! - [`credentials`]: the JSON documents the registry hands to agents and consoles.
 //!
 //! It must never know about screens, windows, SQL, or where a host keeps its files.
@@ -21,5 +22,6 @@ pub mod ids;
 pub mod message;
 pub mod pki;
 pub mod verify;
+pub mod watch;
 
 pub use ids::DeviceId;

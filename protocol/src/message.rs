@@ -77,11 +77,18 @@ pub enum Feature {
     OpenUrl,
     /// Start an installed program (R4).
     RunProgram,
+    /// Watch the screen live (R1): thumbnails and the full view.
+    Watch,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 3] = [Feature::Screenshot, Feature::OpenUrl, Feature::RunProgram];
+    pub const ALL: [Feature; 4] = [
+        Feature::Screenshot,
+        Feature::OpenUrl,
+        Feature::RunProgram,
+        Feature::Watch,
+    ];
 
     /// The stable name used in certificates, hellos and logs.
     pub const fn as_str(self) -> &'static str {
@@ -89,6 +96,7 @@ impl Feature {
             Self::Screenshot => "screenshot",
             Self::OpenUrl => "open-url",
             Self::RunProgram => "run-program",
+            Self::Watch => "watch",
         }
     }
 }
@@ -127,6 +135,15 @@ pub enum Request {
         /// Its arguments, passed as they are.
         args: Vec<String>,
     },
+    /// Turn this stream into a screen stream (R1): the agent answers with
+    /// [`crate::watch::ScreenUpdate`] frames while it holds credit, and reads
+    /// [`crate::watch::WatchControl`] frames, until the console ends the stream.
+    Watch {
+        /// Size, frame rate, quality and monitor.
+        settings: crate::watch::WatchSettings,
+        /// How many updates the agent may send before it hears back.
+        credit: u16,
+    },
 }
 
 impl Request {
@@ -136,6 +153,7 @@ impl Request {
             Self::Screenshot => Feature::Screenshot,
             Self::OpenUrl { .. } => Feature::OpenUrl,
             Self::RunProgram { .. } => Feature::RunProgram,
+            Self::Watch { .. } => Feature::Watch,
         }
     }
 }

@@ -1,33 +1,33 @@
-//! The real desktop, captured through xcap (X11 on Linux, GDI/DXGI on Windows).
+//! The real desktop: on Linux X11 sessions through xcb ([`crate::x11`]), elsewhere
+//! (Windows, macOS, Wayland) through xcap.
 //!
-//! A screenshot is of the *whole* screen: with several monitors, their pictures
+//! A screenshot is of the *whole* desktop: with several monitors, their pictures
 //! are placed as the desktop arranges them in one frame.
 
-use crate::{CaptureError, CaptureSource, Frame};
+use crate::{CaptureError, CaptureSource, Frame, MonitorInfo, ScreenArea};
 
-/// Captures every monitor of the desktop this process can see.
+/// Captures the desktop this process can see.
 ///
-/// It holds no connection: each capture asks the display afresh, so an agent
-/// started before anyone logs in serves the screen once there is one, and a
-/// monitor plugged in later is in the next picture.
-#[derive(Debug, Default)]
-pub struct DesktopCapture;
+/// It connects on first use and again after a failure, so an agent started
+/// before anyone logs in serves the screen once there is one.
+#[derive(Default)]
+pub struct DesktopCapture {
+    #[cfg(target_os = "linux")]
+    x11: Option<crate::x11::X11Capture>,
+}
 
 impl DesktopCapture {
     /// A capture of the desktop; see [`Self::probe`] to check for a display now.
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 
     /// Describes the monitors there are now, or says why there is no display.
     pub fn probe() -> Result<String, CaptureError> {
-        let monitors = xcap::Monitor::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
-        if monitors.is_empty() {
-            return Err(CaptureError::NoDisplay("the display has no monitor".into()));
-        }
+        let monitors = Self::new().monitors()?;
         let sizes: Vec<String> = monitors
             .iter()
-            .map(|m| format!("{}x{}", m.width().unwrap_or(0), m.height().unwrap_or(0)))
+            .map(|m| format!("{}x{}", m.width, m.height))
             .collect();
         Ok(format!(
             "desktop ({} monitor(s): {})",
@@ -35,30 +35,113 @@ impl DesktopCapture {
             sizes.join(", ")
         ))
     }
+
+    /// Runs `work` on the X11 connection, connecting first if needed and
+    /// dropping the connection after a failure. `None` if this is no X11 session.
+    #[cfg(target_os = "linux")]
+    fn with_x11<T>(
+        &mut self,
+        work: impl FnOnce(&mut crate::x11::X11Capture) -> Result<T, CaptureError>,
+    ) -> Option<Result<T, CaptureError>> {
+        if !is_x11_session() {
+            return None;
+        }
+        let connection = match &mut self.x11 {
+            Some(connection) => connection,
+            empty => match crate::x11::X11Capture::connect() {
+                Ok(connection) => empty.insert(connection),
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        let result = work(connection);
+        if matches!(
+            result,
+            Err(CaptureError::Failed(_) | CaptureError::NoDisplay(_))
+        ) {
+            self.x11 = None;
+        }
+        Some(result)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn with_x11<T>(
+        &mut self,
+        _work: impl FnOnce(&mut ()) -> Result<T, CaptureError>,
+    ) -> Option<Result<T, CaptureError>> {
+        None
+    }
+}
+
+/// An X11 session: a display to connect to, and not a Wayland session.
+#[cfg(target_os = "linux")]
+fn is_x11_session() -> bool {
+    let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland");
+    std::env::var_os("DISPLAY").is_some() && !wayland
 }
 
 impl CaptureSource for DesktopCapture {
-    fn capture(&mut self) -> Result<Frame, CaptureError> {
-        let failed = |e: xcap::XCapError| CaptureError::Failed(e.to_string());
-        let monitors = xcap::Monitor::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
-        let mut pictures = Vec::with_capacity(monitors.len());
-        for monitor in &monitors {
-            let image = monitor.capture_image().map_err(failed)?;
-            let (width, height) = image.dimensions();
-            let frame = Frame::new(width, height, image.into_raw())
-                .map_err(|e| CaptureError::Failed(e.to_string()))?;
-            pictures.push((
-                monitor.x().map_err(failed)?,
-                monitor.y().map_err(failed)?,
-                frame,
-            ));
+    fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError> {
+        if let Some(result) = self.with_x11(|x11| x11.capture(area)) {
+            return result;
         }
-        compose(pictures)
+        capture_with_xcap(area)
+    }
+
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        if let Some(result) = self.with_x11(|x11| x11.monitors()) {
+            return result;
+        }
+        xcap_monitors().map(|monitors| monitors.into_iter().map(|(info, _)| info).collect())
     }
 
     fn describe(&self) -> String {
         Self::probe().unwrap_or_else(|e| e.to_string())
     }
+}
+
+/// xcap's monitors with their descriptions, left to right.
+fn xcap_monitors() -> Result<Vec<(MonitorInfo, xcap::Monitor)>, CaptureError> {
+    let failed = |e: xcap::XCapError| CaptureError::NoDisplay(e.to_string());
+    let mut monitors = Vec::new();
+    for monitor in xcap::Monitor::all().map_err(failed)? {
+        let info = MonitorInfo {
+            x: monitor.x().map_err(failed)?,
+            y: monitor.y().map_err(failed)?,
+            width: monitor.width().map_err(failed)?,
+            height: monitor.height().map_err(failed)?,
+            primary: monitor.is_primary().unwrap_or(false),
+        };
+        monitors.push((info, monitor));
+    }
+    if monitors.is_empty() {
+        return Err(CaptureError::NoDisplay("the display has no monitor".into()));
+    }
+    monitors.sort_by_key(|(m, _)| (m.x, m.y));
+    Ok(monitors)
+}
+
+fn capture_with_xcap(area: ScreenArea) -> Result<Frame, CaptureError> {
+    let failed = |e: xcap::XCapError| CaptureError::Failed(e.to_string());
+    let monitors = xcap_monitors()?;
+    let count = monitors.len();
+    let chosen: Vec<_> = match area {
+        ScreenArea::Desktop => monitors,
+        ScreenArea::Monitor(index) => monitors
+            .into_iter()
+            .nth(index as usize)
+            .map(|m| vec![m])
+            .ok_or(CaptureError::NoSuchMonitor { index, count })?,
+    };
+    let mut pictures = Vec::with_capacity(chosen.len());
+    for (info, monitor) in chosen {
+        let image = monitor.capture_image().map_err(failed)?;
+        let (width, height) = image.dimensions();
+        let frame = Frame::new(width, height, image.into_raw())
+            .map_err(|e| CaptureError::Failed(e.to_string()))?;
+        pictures.push((info.x, info.y, frame));
+    }
+    compose(pictures)
 }
 
 /// Places monitor pictures at their desktop positions in one frame.

@@ -6,10 +6,14 @@
 //! and must never know about the network, certificates or who is watching.
 #![warn(missing_docs)]
 
+pub mod codec;
 mod desktop;
 mod frame;
 mod png;
+pub mod scale;
 mod synthetic;
+#[cfg(target_os = "linux")]
+mod x11;
 
 pub use desktop::DesktopCapture;
 pub use frame::{Frame, FrameError};
@@ -18,11 +22,39 @@ pub use synthetic::SyntheticDesktop;
 
 /// Something that can produce the current picture of a screen.
 pub trait CaptureSource: Send {
-    /// Captures the screen as it is now.
-    fn capture(&mut self) -> Result<Frame, CaptureError>;
+    /// Captures `area` of the screen as it is now.
+    fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError>;
+
+    /// The monitors, in the order [`ScreenArea::Monitor`] counts them.
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError>;
 
     /// A short description for logs ("X11 desktop 1920x1080", "synthetic 1280x720").
     fn describe(&self) -> String;
+}
+
+/// What part of the screen to capture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ScreenArea {
+    /// The whole desktop: every monitor, as the desktop arranges them.
+    #[default]
+    Desktop,
+    /// One monitor, counted from 0 left to right.
+    Monitor(u32),
+}
+
+/// One monitor of a desktop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonitorInfo {
+    /// Left edge on the desktop.
+    pub x: i32,
+    /// Top edge on the desktop.
+    pub y: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Whether the desktop calls it the primary monitor.
+    pub primary: bool,
 }
 
 /// Why a screen could not be captured.
@@ -31,6 +63,14 @@ pub enum CaptureError {
     /// There is no display to capture (no X server, no monitor).
     #[error("no display to capture: {0}")]
     NoDisplay(String),
+    /// The monitor asked for does not exist.
+    #[error("there is no monitor {index}; the desktop has {count}")]
+    NoSuchMonitor {
+        /// The monitor asked for.
+        index: u32,
+        /// How many there are.
+        count: usize,
+    },
     /// The capture itself failed.
     #[error("screen capture failed: {0}")]
     Failed(String),

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{CaptureError, CaptureSource, Frame};
+use crate::{CaptureError, CaptureSource, Frame, MonitorInfo, ScreenArea};
 
 /// A moving desktop picture; see the module documentation.
 #[derive(Clone, Debug)]
@@ -236,8 +236,21 @@ impl SyntheticDesktop {
 }
 
 impl CaptureSource for SyntheticDesktop {
-    fn capture(&mut self) -> Result<Frame, CaptureError> {
-        Ok(self.render(self.started.elapsed()))
+    fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError> {
+        match area {
+            ScreenArea::Desktop | ScreenArea::Monitor(0) => Ok(self.render(self.started.elapsed())),
+            ScreenArea::Monitor(index) => Err(CaptureError::NoSuchMonitor { index, count: 1 }),
+        }
+    }
+
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        Ok(vec![MonitorInfo {
+            x: 0,
+            y: 0,
+            width: self.width,
+            height: self.height,
+            primary: true,
+        }])
     }
 
     fn describe(&self) -> String {

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -121,6 +121,7 @@ pub struct Agent {
     pub address: String,
     /// Its audit log directory.
     pub audit_dir: PathBuf,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Agent {
@@ -138,12 +139,15 @@ impl Agent {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
         let (sender, receiver) = mpsc::channel();
+        let collected = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(address) = line.strip_prefix("listening on ") {
                     let _ = sender.send(address.to_owned());
                 }
+                collected.lock().unwrap().push(line);
             }
         });
         let Ok(address) = receiver.recv_timeout(Duration::from_secs(20)) else {
@@ -157,7 +161,42 @@ impl Agent {
             child,
             address,
             audit_dir,
+            stdout: lines,
         }
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The agent's resident memory, in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// The lines the agent has printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 5 s) until the agent has printed `line`.
+    pub fn wait_for_line(&self, line: &str) {
+        for _ in 0..100 {
+            if self.stdout().iter().any(|l| l == line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the agent did not print '{line}'; it printed {:?}",
+            self.stdout()
+        );
     }
 
     /// Starts the agent of `bundle` on a synthetic screen of `size`.
@@ -266,6 +305,18 @@ impl Xvfb {
             child,
             display: format!(":{number}"),
         }
+    }
+
+    /// Sets the root window's background to the picture in `png` (ImageMagick's
+    /// `display`). It exits with 1 even when it has set the background, so its
+    /// status is not checked; tests compare what they capture instead.
+    pub fn show(&self, png: &Path) {
+        let _ = Command::new("display")
+            .args(["-window", "root"])
+            .arg(png)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("ImageMagick's display is needed for this test; .ci/run installs imagemagick");
     }
 
     /// Runs an X client on this display and insists that it succeeds.

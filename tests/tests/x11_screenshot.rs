@@ -1,22 +1,8 @@
 //! A screenshot through the real X11 capture (xcap) shows what is on the
 //! screen: a picture drawn on an Xvfb display comes back pixel for pixel (R2).
 
-use std::process::Command;
-
 use pult_e2e::{Agent, School, Xvfb, free_address, pultctl};
 use pult_screen::{Frame, decode_png, encode_png};
-
-/// Sets the root window's background to the picture in `png` (ImageMagick).
-fn show_on_root(xvfb: &Xvfb, png: &std::path::Path) {
-    // `display -window root` exits with 1 even when it has set the background;
-    // the comparison below is what tells whether the picture is on screen.
-    let _ = Command::new("display")
-        .args(["-window", "root"])
-        .arg(png)
-        .env("DISPLAY", &xvfb.display)
-        .status()
-        .expect("ImageMagick's display is needed for this test; .ci/run installs imagemagick");
-}
 
 fn pattern(width: u32, height: u32, accent: [u8; 4]) -> Frame {
     let mut frame = Frame::filled(width, height, [32, 48, 64, 255]);
@@ -52,7 +38,7 @@ fn r2_a_screenshot_of_the_x11_desktop_shows_what_was_drawn() {
         let drawn = pattern(640, 480, accent);
         let png = school.path(&format!("drawn-{round}.png"));
         std::fs::write(&png, encode_png(&drawn).unwrap()).unwrap();
-        show_on_root(&xvfb, &png);
+        xvfb.show(&png);
 
         let out = school.path(&format!("shot-{round}.png"));
         let ctl = pultctl(

@@ -2,12 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use pult_console::{Console, ConsoleError, RoomCertificate};
+use pult_console::{Console, ConsoleError, RoomCertificate, ScreenStream, encoded_frame};
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::message::WebUrl;
+use pult_protocol::watch::WatchSettings;
+use pult_screen::codec::FrameDecoder;
+use pult_screen::{Frame, encode_png};
 use tokio::task::JoinSet;
 
 /// Pult's console on the command line: act on the devices of one room.
@@ -37,6 +41,32 @@ enum Command {
         url: String,
         /// Devices by name; none means all.
         devices: Vec<String>,
+    },
+    /// Watches a device's screen live; prints figures each second and a summary.
+    Watch {
+        /// The device, by its name in room.json.
+        device: String,
+        /// The largest picture to receive; the agent scales down to fit.
+        #[arg(long, value_name = "WxH", default_value = "1280x720")]
+        size: String,
+        /// The most updates a second.
+        #[arg(long, default_value_t = 10)]
+        fps: u8,
+        /// How long to watch.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// JPEG quality of photo-like tiles (1-100).
+        #[arg(long, default_value_t = 75)]
+        quality: u8,
+        /// One monitor (0, 1, ...) instead of the whole desktop.
+        #[arg(long)]
+        monitor: Option<u32>,
+        /// Updates in flight at most.
+        #[arg(long, default_value_t = 2)]
+        credit: u16,
+        /// Save the last picture as PNG.
+        #[arg(long, value_name = "FILE.png")]
+        save_last: Option<PathBuf>,
     },
     /// Starts a program on devices (no shell). Put `--` before arguments that start with `-`.
     Run {
@@ -91,6 +121,41 @@ async fn run(cli: Cli) -> Result<bool> {
                 screenshot.height,
                 out.display()
             );
+            Ok(true)
+        }
+        Command::Watch {
+            device,
+            size,
+            fps,
+            seconds,
+            quality,
+            monitor,
+            credit,
+            save_last,
+        } => {
+            let (max_width, max_height) = parse_size(&size)?;
+            let settings = WatchSettings {
+                max_width,
+                max_height,
+                max_fps: fps,
+                quality,
+                monitor,
+            };
+            let device = room.devices(&[device])?.remove(0);
+            let console = Console::new(room)?;
+            let session = console.connect(&device).await?;
+            let stream = session.watch(settings, credit).await?;
+            let picture = watch(
+                stream,
+                Duration::from_secs_f64(seconds.max(0.1)),
+                &device.name,
+            )
+            .await?;
+            session.close();
+            if let (Some(path), Some(picture)) = (save_last, picture) {
+                write_atomically(&path, &encode_png(&picture)?)?;
+                println!("saved the last picture to {}", path.display());
+            }
             Ok(true)
         }
         Command::OpenUrl { url, devices } => {
@@ -179,6 +244,109 @@ where
         }
     }
     all_ok
+}
+
+/// Receives updates for `duration`, printing figures each second and a summary;
+/// returns the last picture.
+async fn watch(mut stream: ScreenStream, duration: Duration, name: &str) -> Result<Option<Frame>> {
+    let started = Instant::now();
+    let mut decoder = FrameDecoder::new();
+    let (mut second, mut total) = (Figures::default(), Figures::default());
+    let mut next_report = started + Duration::from_secs(1);
+    loop {
+        let remaining = (started + duration).saturating_duration_since(Instant::now());
+        let update = match tokio::time::timeout(
+            remaining.min(next_report.saturating_duration_since(Instant::now())),
+            stream.next_update(),
+        )
+        .await
+        {
+            Ok(Ok(Some(update))) => Some(update),
+            Ok(Ok(None)) => break,
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => None, // time to report
+        };
+        if let Some(update) = update {
+            let captured = update.captured_at_micros;
+            let bytes: usize = update.tiles.iter().map(|t| t.data.len()).sum();
+            let changed = !update.tiles.is_empty();
+            decoder.apply(&encoded_frame(update))?;
+            let latency = changed.then(|| unix_micros().saturating_sub(captured) as f64 / 1000.0);
+            second.add(bytes, latency);
+            total.add(bytes, latency);
+        }
+        let now = Instant::now();
+        if now >= next_report {
+            let size = decoder
+                .frame()
+                .map(|f| format!("{}x{}", f.width(), f.height()))
+                .unwrap_or_default();
+            println!(
+                "{:5.1} s  {}  {size}",
+                (now - started).as_secs_f64(),
+                second.line(1.0)
+            );
+            second = Figures::default();
+            next_report += Duration::from_secs(1);
+        }
+        if now >= started + duration {
+            break;
+        }
+    }
+    stream.stop();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("{name}: {} in {elapsed:.1} s", total.line(elapsed));
+    Ok(decoder.frame().cloned())
+}
+
+/// Figures of a stretch of a screen stream.
+#[derive(Default)]
+struct Figures {
+    frames: usize,
+    bytes: usize,
+    latencies: Vec<f64>,
+}
+
+impl Figures {
+    fn add(&mut self, bytes: usize, latency: Option<f64>) {
+        self.frames += 1;
+        self.bytes += bytes;
+        self.latencies.extend(latency);
+    }
+
+    fn line(&mut self, seconds: f64) -> String {
+        self.latencies.sort_by(f64::total_cmp);
+        let percentile = |p: f64| {
+            let last = self.latencies.len().saturating_sub(1);
+            self.latencies
+                .get(((last as f64) * p).round() as usize)
+                .copied()
+        };
+        let latency = match (percentile(0.5), percentile(0.95)) {
+            (Some(p50), Some(p95)) => format!("latency p50 {p50:.1} ms p95 {p95:.1} ms"),
+            _ => "no changes".to_owned(),
+        };
+        format!(
+            "{} frames ({:.1} fps), {:.1} KB ({:.1} KB/s), {latency}",
+            self.frames,
+            self.frames as f64 / seconds,
+            self.bytes as f64 / 1000.0,
+            self.bytes as f64 / 1000.0 / seconds
+        )
+    }
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32)> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| w >= 16 && h >= 16)
+        .with_context(|| format!("'{text}' is not a size like 1280x720"))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
