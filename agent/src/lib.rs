@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod audit;
 pub mod bundle;
+pub mod cli;
 pub mod platform;
 pub mod serve;
 pub mod watch;

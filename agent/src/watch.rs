@@ -156,6 +156,10 @@ struct Stream {
     sequence: u64,
     last_sent: Option<Instant>,
     unchanged_since: Option<Instant>,
+    /// The source's change counter at the last capture, if it keeps one.
+    last_change: Option<u64>,
+    /// The size of the last picture sent, for keep-alives.
+    last_size: (u32, u32),
 }
 
 impl Stream {
@@ -167,6 +171,8 @@ impl Stream {
             sequence: 0,
             last_sent: None,
             unchanged_since: None,
+            last_change: None,
+            last_size: (0, 0),
         }
     }
 
@@ -180,6 +186,7 @@ impl Stream {
         // A new size shows in the next update as a whole new picture.
         self.settings = settings;
         self.unchanged_since = None;
+        self.last_change = None;
     }
 
     /// How long to wait before the next capture: the frame rate's interval,
@@ -197,6 +204,7 @@ impl Stream {
     }
 
     /// Captures, scales and encodes; the update to send, if there is one.
+    /// A source that can tell the screen is unchanged is not captured at all.
     async fn capture(&mut self, screen: &SharedScreen) -> Result<Option<ScreenUpdate>, ErrorReply> {
         let started = Instant::now();
         let captured_at_micros = SystemTime::now()
@@ -206,26 +214,35 @@ impl Stream {
             .work
             .take()
             .unwrap_or_else(|| (TileEncoder::new(self.settings.quality), Scaler::new()));
-        let (screen, settings) = (screen.clone(), self.settings);
+        let (screen, settings, last_change) = (screen.clone(), self.settings, self.last_change);
         let job = tokio::task::spawn_blocking(move || {
+            let mut screen = screen
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let change = screen.change_counter();
+            if change.is_some() && change == last_change {
+                return (Ok(None), change, encoder, scaler);
+            }
             let area = settings
                 .monitor
                 .map_or(ScreenArea::Desktop, ScreenArea::Monitor);
-            let frame = screen
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .capture(area);
-            let encoded = frame.map(|frame| {
-                encoder.encode(scaler.fit(frame, settings.max_width, settings.max_height))
+            let encoded = screen.capture(area).map(|frame| {
+                Some(encoder.encode(scaler.fit(frame, settings.max_width, settings.max_height)))
             });
-            (encoded, encoder, scaler)
+            (encoded, change, encoder, scaler)
         });
-        let (encoded, encoder, scaler) = job
+        let (encoded, change, encoder, scaler) = job
             .await
             .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
         self.work = Some((encoder, scaler));
-        let encoded =
-            encoded.map_err(|e| ErrorReply::new(ErrorCode::CaptureFailed, e.to_string()))?;
+        self.last_change = change;
+        let encoded = encoded
+            .map_err(|e| ErrorReply::new(ErrorCode::CaptureFailed, e.to_string()))?
+            .unwrap_or_else(|| EncodedFrame {
+                width: self.last_size.0,
+                height: self.last_size.1,
+                tiles: Vec::new(),
+            });
 
         let now = Instant::now();
         if encoded.tiles.is_empty() {
@@ -240,6 +257,7 @@ impl Stream {
         self.sequence += 1;
         self.credit -= 1;
         self.last_sent = Some(now);
+        self.last_size = (encoded.width, encoded.height);
         Ok(Some(to_update(
             encoded,
             self.sequence,

@@ -164,6 +164,12 @@ impl DeviceSession {
         self.link.connection.rtt()
     }
 
+    /// Bytes received from the agent in UDP datagrams so far: what the
+    /// connection really cost on the wire, QUIC and TLS overhead included.
+    pub fn bytes_received(&self) -> u64 {
+        self.link.connection.stats().udp_rx.bytes
+    }
+
     /// Takes a screenshot of the whole screen (R2).
     pub async fn screenshot(&mut self) -> Result<Screenshot, ConsoleError> {
         self.send_request(&Request::Screenshot).await?;

@@ -72,6 +72,11 @@ impl ScreenStream {
         self.link.connection.rtt()
     }
 
+    /// Bytes received on this stream's connection so far, in UDP datagrams.
+    pub fn bytes_received(&self) -> u64 {
+        self.link.connection.stats().udp_rx.bytes
+    }
+
     /// Ends the stream; the agent stops capturing for it.
     pub fn stop(mut self) {
         let _ = self.send.finish();

@@ -14,12 +14,22 @@ use crate::{CaptureError, CaptureSource, Frame, MonitorInfo, ScreenArea};
 pub struct DesktopCapture {
     #[cfg(target_os = "linux")]
     x11: Option<crate::x11::X11Capture>,
+    /// An X display to use instead of `DISPLAY`.
+    display: Option<String>,
 }
 
 impl DesktopCapture {
     /// A capture of the desktop; see [`Self::probe`] to check for a display now.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A capture of the X display `display` (like ":0"), whatever `DISPLAY` says.
+    pub fn x11(display: &str) -> Self {
+        Self {
+            display: Some(display.to_owned()),
+            ..Self::default()
+        }
     }
 
     /// Describes the monitors there are now, or says why there is no display.
@@ -43,12 +53,12 @@ impl DesktopCapture {
         &mut self,
         work: impl FnOnce(&mut crate::x11::X11Capture) -> Result<T, CaptureError>,
     ) -> Option<Result<T, CaptureError>> {
-        if !is_x11_session() {
+        if self.display.is_none() && !is_x11_session() {
             return None;
         }
         let connection = match &mut self.x11 {
             Some(connection) => connection,
-            empty => match crate::x11::X11Capture::connect() {
+            empty => match crate::x11::X11Capture::connect(self.display.as_deref()) {
                 Ok(connection) => empty.insert(connection),
                 Err(error) => return Some(Err(error)),
             },
@@ -93,6 +103,12 @@ impl CaptureSource for DesktopCapture {
             return result;
         }
         xcap_monitors().map(|monitors| monitors.into_iter().map(|(info, _)| info).collect())
+    }
+
+    fn change_counter(&mut self) -> Option<u64> {
+        self.with_x11(|x11| Ok(x11.change_counter()))
+            .and_then(Result::ok)
+            .flatten()
     }
 
     fn describe(&self) -> String {

@@ -28,6 +28,13 @@ pub trait CaptureSource: Send {
     /// The monitors, in the order [`ScreenArea::Monitor`] counts them.
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError>;
 
+    /// A number that grows whenever the screen changes, where the source can
+    /// tell without capturing (X11 DAMAGE); `None` means "capture to find out".
+    /// Equal numbers mean nothing changed in between.
+    fn change_counter(&mut self) -> Option<u64> {
+        None
+    }
+
     /// A short description for logs ("X11 desktop 1920x1080", "synthetic 1280x720").
     fn describe(&self) -> String;
 }

@@ -253,6 +253,11 @@ impl CaptureSource for SyntheticDesktop {
         }])
     }
 
+    fn change_counter(&mut self) -> Option<u64> {
+        // A desktop at speed 0 never changes; a moving one changes all the time.
+        (self.speed == 0.0).then_some(0)
+    }
+
     fn describe(&self) -> String {
         format!("synthetic desktop {}x{}", self.width, self.height)
     }
@@ -274,25 +279,45 @@ fn window(frame: &mut Frame, x: i64, y: i64, w: i64, h: i64, title: i64, accent:
     }
 }
 
+/// A smooth, moving, photo-like picture: three waves (across, down and
+/// diagonal) summed and mapped through a colour table, so each pixel costs a
+/// few additions and one lookup.
 fn draw_photo(frame: &mut Frame, x: i64, y: i64, w: i64, h: i64, t: f64) {
+    const LEVELS: usize = 1024;
     let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
-    let stride = fw as usize * 4;
-    let pixels = frame.pixels_mut();
-    for row in y.max(0)..(y + h).min(fh) {
-        let v = (row - y) as f64 / h.max(1) as f64;
-        for column in x.max(0)..(x + w).min(fw) {
-            let u = (column - x) as f64 / w.max(1) as f64;
-            let a = (u * 7.0 + t * 0.9).sin()
-                + (v * 5.0 - t * 0.7).sin()
-                + ((u + v) * 4.0 + t * 0.5).sin();
-            let hue = 200.0 + a * 40.0;
+    let (w, h) = (w.max(1), h.max(1));
+    let across: Vec<f64> = (0..w)
+        .map(|c| (c as f64 / w as f64 * 7.0 + t * 0.9).sin())
+        .collect();
+    let down: Vec<f64> = (0..h)
+        .map(|r| (r as f64 / h as f64 * 5.0 - t * 0.7).sin())
+        .collect();
+    let diagonal: Vec<f64> = (0..w + h)
+        .map(|d| (d as f64 / (w + h) as f64 * 8.0 + t * 0.5).sin())
+        .collect();
+    let colours: Vec<[u8; 4]> = (0..LEVELS)
+        .map(|i| {
+            let a = i as f64 / (LEVELS - 1) as f64 * 6.0 - 3.0;
             let [r, g, b] = hsv(
-                hue.rem_euclid(360.0),
+                (200.0 + a * 40.0).rem_euclid(360.0),
                 0.5 + 0.1 * a.sin(),
                 0.45 + 0.12 * (a + 3.0) / 2.0,
             );
+            [r, g, b, 255]
+        })
+        .collect();
+    let stride = fw as usize * 4;
+    let pixels = frame.pixels_mut();
+    for row in y.max(0)..(y + h).min(fh) {
+        let r = (row - y) as usize;
+        for column in x.max(0)..(x + w).min(fw) {
+            let c = (column - x) as usize;
+            let a = across[c] + down[r] + diagonal[c + r];
+            let level = ((a + 3.0) / 6.0 * (LEVELS - 1) as f64)
+                .round()
+                .clamp(0.0, (LEVELS - 1) as f64) as usize;
             let at = row as usize * stride + column as usize * 4;
-            pixels[at..at + 4].copy_from_slice(&[r, g, b, 255]);
+            pixels[at..at + 4].copy_from_slice(&colours[level]);
         }
     }
 }

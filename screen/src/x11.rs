@@ -5,7 +5,7 @@
 //! monitors that have an output (so neither virtual RandR monitors nor the
 //! desktop as a whole) and connects anew for every picture.
 
-use xcb::{randr, x};
+use xcb::{Xid, damage, randr, x, xfixes};
 
 use crate::{CaptureError, Frame, MonitorInfo, ScreenArea};
 
@@ -13,22 +13,55 @@ use crate::{CaptureError, Frame, MonitorInfo, ScreenArea};
 pub(crate) struct X11Capture {
     connection: xcb::Connection,
     root: x::Window,
+    /// The DAMAGE object on the root window, if the server has the extension.
+    damage: Option<damage::Damage>,
+    /// Grows with every change DAMAGE reports.
+    changes: u64,
 }
 
 impl X11Capture {
-    /// Connects to the display named by `DISPLAY`.
-    pub(crate) fn connect() -> Result<Self, CaptureError> {
-        let (connection, screen) =
-            xcb::Connection::connect_with_extensions(None, &[xcb::Extension::RandR], &[]).map_err(
-                |e| CaptureError::NoDisplay(format!("cannot connect to the X display: {e}")),
-            )?;
+    /// Connects to `display`, or the one named by `DISPLAY`.
+    pub(crate) fn connect(display: Option<&str>) -> Result<Self, CaptureError> {
+        let (connection, screen) = xcb::Connection::connect_with_extensions(
+            display,
+            &[xcb::Extension::RandR],
+            &[xcb::Extension::Damage, xcb::Extension::XFixes],
+        )
+        .map_err(|e| CaptureError::NoDisplay(format!("cannot connect to the X display: {e}")))?;
         let root = connection
             .get_setup()
             .roots()
             .nth(usize::try_from(screen).unwrap_or(0))
             .map(|s| s.root())
             .ok_or_else(|| CaptureError::NoDisplay("the X display has no screen".into()))?;
-        Ok(Self { connection, root })
+        let damage = watch_damage(&connection, root);
+        Ok(Self {
+            connection,
+            root,
+            damage,
+            changes: 0,
+        })
+    }
+
+    /// A number that grows whenever something on the screen changed, from the
+    /// DAMAGE extension; `None` without it. A still screen needs no capture.
+    pub(crate) fn change_counter(&mut self) -> Option<u64> {
+        let damage = self.damage?;
+        let mut changed = false;
+        while let Ok(Some(event)) = self.connection.poll_for_event() {
+            changed |= matches!(event, xcb::Event::Damage(damage::Event::Notify(_)));
+        }
+        if changed {
+            self.changes += 1;
+            // Empty the damage so that the next change is reported again.
+            self.connection.send_request(&damage::Subtract {
+                damage,
+                repair: xfixes::Region::none(),
+                parts: xfixes::Region::none(),
+            });
+            let _ = self.connection.flush();
+        }
+        Some(self.changes)
     }
 
     /// The RandR monitors, left to right, top to bottom.
@@ -128,6 +161,34 @@ impl X11Capture {
         )?;
         Frame::new(width, height, pixels).map_err(|e| CaptureError::Failed(e.to_string()))
     }
+}
+
+/// Starts DAMAGE reporting on the root window: one event each time the screen
+/// goes from unchanged to changed. `None` if the server lacks the extension.
+fn watch_damage(connection: &xcb::Connection, root: x::Window) -> Option<damage::Damage> {
+    let active = connection.active_extensions().collect::<Vec<_>>();
+    if !active.contains(&xcb::Extension::Damage) || !active.contains(&xcb::Extension::XFixes) {
+        return None;
+    }
+    // Both extensions must be told the client's version before first use.
+    let fixes = connection.send_request(&xfixes::QueryVersion {
+        client_major_version: 5,
+        client_minor_version: 0,
+    });
+    connection.wait_for_reply(fixes).ok()?;
+    let version = connection.send_request(&damage::QueryVersion {
+        client_major_version: 1,
+        client_minor_version: 1,
+    });
+    connection.wait_for_reply(version).ok()?;
+    let damage: damage::Damage = connection.generate_id();
+    let created = connection.send_request_checked(&damage::Create {
+        damage,
+        drawable: x::Drawable::Window(root),
+        level: damage::ReportLevel::NonEmpty,
+    });
+    connection.check_request(created).ok()?;
+    Some(damage)
 }
 
 /// Converts a ZPixmap image to RGBA.

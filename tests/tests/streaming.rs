@@ -369,3 +369,40 @@ async fn a_stalled_viewer_does_not_grow_the_agents_memory() {
     );
     stream.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_screen_sends_only_rare_keep_alives() {
+    let xvfb = Xvfb::start(640, 480);
+    let desk = desk(&["--screen", "x11"], &[("DISPLAY", xvfb.display.as_str())]);
+    let drawn = scene(640, 480, [200, 60, 20, 255]);
+    let png = desk.school.path("still.png");
+    std::fs::write(&png, encode_png(&drawn).unwrap()).unwrap();
+    xvfb.show(&png);
+
+    let (_console, session) = session(&desk).await;
+    let mut stream = session.watch(settings(640, 480, None), 2).await.unwrap();
+    next_change(&mut stream).await;
+    let bytes_before = stream.bytes_received();
+    let (mut with_tiles, mut keep_alives) = (0, 0);
+    let watching = tokio::time::Instant::now();
+    while let Ok(update) =
+        tokio::time::timeout_at(watching + Duration::from_secs(6), stream.next_update()).await
+    {
+        match update.unwrap().unwrap().tiles.len() {
+            0 => keep_alives += 1,
+            _ => with_tiles += 1,
+        }
+    }
+    assert_eq!(with_tiles, 0, "nothing changed, so nothing was sent");
+    assert!(keep_alives <= 2, "{keep_alives} keep-alives in 6 s");
+    let bytes = stream.bytes_received() - bytes_before;
+    assert!(bytes < 6 * 1024, "{bytes} bytes in 6 s of a still screen");
+
+    // A change after the quiet spell still arrives.
+    let mut changed = drawn.clone();
+    changed.fill_rect(0, 0, 10, 10, [0, 0, 0, 255]);
+    std::fs::write(&png, encode_png(&changed).unwrap()).unwrap();
+    xvfb.show(&png);
+    let update = next_change(&mut stream).await;
+    assert_eq!(covered_area(&update), u64::from(TILE_SIZE * TILE_SIZE));
+}

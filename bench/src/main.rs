@@ -1,0 +1,48 @@
+//! pult-bench: measures Pult's screen streams and prints a table.
+//!
+//! Scenes: the synthetic classroom desktop (the agent draws it), and a scripted
+//! Xvfb scene (a painter process draws the same desktop into an X display that
+//! the agent captures through X11). The VNC baseline reads the Xvfb scene
+//! through x11vnc with an RFB client built in here, asking for full updates at
+//! the same rate. Every agent and the painter run as processes of their own
+//! (this binary, started as `pult-bench agent ...` or `pult-bench paint ...`),
+//! so CPU time is measured per process from /proc.
+//!
+//! `cargo run --release -p pult-bench [-- --quick | --smoke]`
+
+mod measure;
+mod paint;
+mod procs;
+mod rfb;
+mod school;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        // The agent, as a process of its own.
+        Some("agent") => pult_agent::cli::main(
+            std::iter::once("pult-agent".into()).chain(args.into_iter().skip(2)),
+        ),
+        // The Xvfb scene's painter, as a process of its own.
+        Some("paint") => report(paint::main(&args[2..])),
+        None => report(measure::main(measure::Length::Full)),
+        Some("--quick") => report(measure::main(measure::Length::Quick)),
+        Some("--smoke") => report(measure::main(measure::Length::Smoke)),
+        Some(other) => {
+            eprintln!("usage: pult-bench [--quick | --smoke]   (not '{other}')");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pult-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The processes of a benchmark run: agents, Xvfb, x11vnc, the painter; and
+//! their CPU time from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A child process, killed when dropped.
+pub(crate) struct Process {
+    child: Child,
+}
+
+impl Process {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU seconds (user and system) the process has used so far.
+    pub(crate) fn cpu_seconds(&self) -> Result<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.pid()))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds process `pid` has used so far.
+pub(crate) fn cpu_seconds_of(pid: u32) -> Result<f64> {
+    cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds this benchmark process has used so far (all its threads).
+pub(crate) fn own_cpu_seconds() -> Result<f64> {
+    cpu_seconds("/proc/self/stat")
+}
+
+fn cpu_seconds(stat: &str) -> Result<f64> {
+    let text = std::fs::read_to_string(stat).with_context(|| format!("reading {stat}"))?;
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .context("odd /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Ok((ticks(11) + ticks(12)) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// A free UDP address on loopback.
+pub(crate) fn free_address() -> Result<SocketAddr> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Starts an agent (this binary in agent mode) and waits until it listens.
+pub(crate) fn agent(bundle: &Path, args: &[&str], display: Option<&str>) -> Result<Process> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("agent").arg("--bundle").arg(bundle).args(args);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    match display {
+        Some(display) => command.env("DISPLAY", display),
+        None => command.env_remove("DISPLAY"),
+    };
+    let mut child = command.spawn().context("starting an agent")?;
+    let stdout = child.stdout.take().context("agent stdout")?;
+    let (ready, listening) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening on ") {
+                let _ = ready.send(());
+            }
+        }
+    });
+    let process = Process { child };
+    listening
+        .recv_timeout(Duration::from_secs(20))
+        .context("the agent did not start")?;
+    Ok(process)
+}
+
+/// Starts Xvfb with one screen of `width` × `height`; returns it and its DISPLAY.
+pub(crate) fn xvfb(width: u32, height: u32) -> Result<(Process, String)> {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+            "-screen",
+            "0",
+        ])
+        .arg(format!("{width}x{height}x24"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting Xvfb (apt-get install xvfb)")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("Xvfb stdout")?).read_line(&mut line)?;
+    let display = format!(":{}", line.trim());
+    Ok((Process { child }, display))
+}
+
+/// Starts the painter of the Xvfb scene.
+pub(crate) fn painter(
+    display: &str,
+    width: u32,
+    height: u32,
+    fps: u32,
+    speed: f64,
+) -> Result<Process> {
+    let child = Command::new(std::env::current_exe()?)
+        .args([
+            "paint",
+            display,
+            &format!("{width}x{height}"),
+            &fps.to_string(),
+            &speed.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the painter")?;
+    Ok(Process { child })
+}
+
+/// Starts x11vnc on `display`; returns it and its RFB port on loopback.
+pub(crate) fn x11vnc(display: &str) -> Result<(Process, u16)> {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let child = Command::new("x11vnc")
+        .args(["-display", display, "-rfbport", &port.to_string()])
+        .args([
+            "-localhost",
+            "-nopw",
+            "-forever",
+            "-shared",
+            "-quiet",
+            "-noxrecord",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting x11vnc (apt-get install x11vnc)")?;
+    let process = Process { child };
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("x11vnc did not open port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((process, port))
+}

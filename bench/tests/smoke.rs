@@ -1,0 +1,31 @@
+//! The benchmark runs through in its shortest form, so it cannot rot unseen:
+//! every scene, the VNC baseline and the many-agents case produce their rows.
+//! Its figures are not checked here (tests never assert timings).
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_every_case() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pult-bench"))
+        .arg("--smoke")
+        .output()
+        .expect("runs pult-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for row in [
+        "| synthetic 1920x1080 ",
+        "| synthetic, still ",
+        "| Xvfb scene 1920x1080 ",
+        "VNC (x11vnc, ZRLE) full updates @5",
+        "| Xvfb scene, still ",
+        "| 10 agents, synthetic 1280x720 ",
+        "| 40 agents, synthetic 1280x720 ",
+        "Ratios ours:VNC",
+        "Target thumbnail",
+        "Per 1920x1080 frame",
+    ] {
+        assert!(stdout.contains(row), "no '{row}' in\n{stdout}");
+    }
+    assert!(!stdout.contains("streams failed"), "{stdout}");
+}
