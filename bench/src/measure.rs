@@ -196,7 +196,8 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
 
     // The Xvfb scene: the same desktop painted into X at 30 fps, so that a
     // full view at 30 fps has a new picture each time.
-    let (_xvfb, display) = procs::xvfb(1920, 1080)?;
+    let xvfb = procs::xvfb(1920, 1080)?;
+    let display = xvfb.display.clone();
     let painter = procs::painter(&display, 1920, 1080, 30, 1.0)?;
     std::thread::sleep(Duration::from_millis(500));
     let mut rig = Rig::new(1, &["--screen", "x11"], Some(&display)).await?;
@@ -332,8 +333,9 @@ fn pieces(table: &mut Table) -> Result<()> {
             desktop.render(Duration::from_millis(10_000 + i * 33));
         }
     });
-    let (_xvfb, display) = procs::xvfb(1920, 1080)?;
-    let mut capture = DesktopCapture::x11(&display);
+    let xvfb = procs::xvfb(1920, 1080)?;
+    let display = &xvfb.display;
+    let mut capture = DesktopCapture::x11(display);
     capture.capture(ScreenArea::Desktop)?;
     let started = Instant::now();
     for _ in 0..30 {

@@ -107,27 +107,9 @@ pub(crate) fn agent(bundle: &Path, args: &[&str], display: Option<&str>) -> Resu
     Ok(process)
 }
 
-/// Starts Xvfb with one screen of `width` × `height`; returns it and its DISPLAY.
-pub(crate) fn xvfb(width: u32, height: u32) -> Result<(Process, String)> {
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-nolisten",
-            "tcp",
-            "-noreset",
-            "-screen",
-            "0",
-        ])
-        .arg(format!("{width}x{height}x24"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting Xvfb (apt-get install xvfb)")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("Xvfb stdout")?).read_line(&mut line)?;
-    let display = format!(":{}", line.trim());
-    Ok((Process { child }, display))
+/// Starts Xvfb with one screen of `width` × `height` (the test suite's helper).
+pub(crate) fn xvfb(width: u32, height: u32) -> Result<pult_e2e::Xvfb> {
+    pult_e2e::Xvfb::try_start(width, height).context("starting Xvfb (apt-get install xvfb)")
 }
 
 /// Starts the painter of the Xvfb scene.

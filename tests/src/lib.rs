@@ -278,6 +278,12 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts Xvfb on a free display with one screen of `width` × `height`.
     pub fn start(width: u32, height: u32) -> Self {
+        Self::try_start(width, height)
+            .expect("Xvfb is needed for this test; .ci/run installs it (apt-get install xvfb)")
+    }
+
+    /// Like [`Self::start`], with an error instead of a panic.
+    pub fn try_start(width: u32, height: u32) -> std::io::Result<Self> {
         let mut child = Command::new("Xvfb")
             // -noreset: without it the server resets when its last client leaves, and
             // a background drawn by a client that has exited is gone again.
@@ -293,18 +299,20 @@ impl Xvfb {
             .arg(format!("{width}x{height}x24"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is needed for this test; .ci/run installs it (apt-get install xvfb)");
+            .spawn()?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let number = line.trim();
-        assert!(!number.is_empty(), "Xvfb did not report its display");
-        Self {
+        if let Some(stdout) = child.stdout.take() {
+            BufReader::new(stdout).read_line(&mut line)?;
+        }
+        let number = line.trim().to_owned();
+        if number.is_empty() {
+            let _ = child.kill();
+            return Err(std::io::Error::other("Xvfb did not report its display"));
+        }
+        Ok(Self {
             child,
             display: format!(":{number}"),
-        }
+        })
     }
 
     /// Sets the root window's background to the picture in `png` (ImageMagick's
