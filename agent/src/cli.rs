@@ -13,6 +13,7 @@ use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
+use crate::announce::announce;
 use crate::audit::{AuditLog, RETENTION};
 use crate::bundle::Bundle;
 use crate::platform;
@@ -40,9 +41,22 @@ pub struct Cli {
     /// The program that opens web pages; the URL is appended as its last argument.
     #[arg(long, value_name = "CMD")]
     url_opener: Option<String>,
+    /// Report this user as logged on (demos, kiosks); default: ask the system.
+    #[arg(long, value_name = "USER")]
+    session_user: Option<String>,
+    /// Announce the agent on the local network by mDNS (`_pult._udp.local.`).
+    /// An agent listening on a loopback address never announces itself.
+    #[arg(long, value_enum, default_value = "on")]
+    mdns: Switch,
     /// Where the audit log goes; default: `audit/` in the bundle directory.
     #[arg(long, value_name = "DIR")]
     audit_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,10 +116,18 @@ async fn run(cli: Cli) -> Result<()> {
         url_opener,
         audit,
         watch_state: Arc::default(),
+        session_user: cli.session_user.clone(),
     });
     tokio::spawn(expire_daily(agent.clone()));
     tokio::spawn(report_watched(agent.clone()));
     let local = endpoint.local_addr()?;
+    let _announcement = match cli.mdns {
+        Switch::Off => None,
+        Switch::On => announce(&bundle.manifest, local).unwrap_or_else(|error| {
+            tracing::warn!("could not announce the agent by mDNS: {error}");
+            None
+        }),
+    };
     tracing::info!(
         "pult-agent {} for {} ({}) of {}; audit log in {}",
         env!("CARGO_PKG_VERSION"),

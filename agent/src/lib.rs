@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod announce;
 pub mod audit;
 pub mod bundle;
 pub mod cli;

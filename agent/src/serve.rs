@@ -11,7 +11,7 @@ use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
 use pult_protocol::message::{
-    ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
+    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
 };
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
@@ -32,6 +32,9 @@ pub struct Agent {
     pub audit: AuditLog,
     /// Whether the screen is being watched (R1).
     pub watch_state: Arc<WatchState>,
+    /// Who is logged on, when set by the command line (demos, kiosks);
+    /// otherwise the platform is asked.
+    pub session_user: Option<String>,
 }
 
 /// The features this agent offers in its hello.
@@ -236,7 +239,7 @@ async fn handle_request(
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
-        Request::Watch { .. } => None,
+        Request::Watch { .. } | Request::Status => None,
     };
     let mut entry = session.entry(feature.as_str(), detail);
     let outcome = if !session.grant.grants(feature) {
@@ -256,6 +259,11 @@ async fn handle_request(
             },
             Request::OpenUrl { url } => actions::open_url(&agent.url_opener, &url).map(drop),
             Request::RunProgram { program, args } => actions::run_program(&program, &args),
+            Request::Status => {
+                let status = status(agent).await;
+                record(agent, entry, None);
+                return write_message(send, &Reply::Status(status)).await;
+            }
             // Watch requests take the stream over before they get here.
             Request::Watch { .. } => Err(ErrorReply::new(
                 ErrorCode::UnexpectedMessage,
@@ -269,6 +277,29 @@ async fn handle_request(
     };
     record(agent, entry, Some(&reply));
     write_message(send, &reply).await
+}
+
+/// Who is logged on, whether the screen is watched, and the monitors (R15).
+async fn status(agent: &Agent) -> AgentStatus {
+    let screen = agent.screen.clone();
+    let monitors = tokio::task::spawn_blocking(move || {
+        screen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .monitors()
+            .map(|m| m.iter().map(|m| (m.width, m.height)).collect())
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    AgentStatus {
+        user: agent
+            .session_user
+            .clone()
+            .or_else(crate::platform::logged_on_user),
+        watched: agent.watch_state.is_watched(),
+        monitors,
+    }
 }
 
 /// Turns the stream into a screen stream (R1) and serves it to its end.

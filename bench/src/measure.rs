@@ -576,7 +576,7 @@ async fn measure(mut stream: ScreenStream, duration: Duration) -> Result<Figures
     };
     figures.seconds = (end - started).as_secs_f64();
     figures.wire_bytes = stream.bytes_received() - bytes_before;
-    stream.stop();
+    stream.stop().await;
     Ok(figures)
 }
 

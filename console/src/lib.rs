@@ -7,12 +7,16 @@
 //! decision about the room lives here. It never opens the registry database.
 #![warn(missing_docs)]
 
+mod discovery;
 mod error;
 mod room;
+mod room_session;
 mod session;
 mod watch;
 
+pub use discovery::Discovery;
 pub use error::ConsoleError;
 pub use room::RoomCertificate;
-pub use session::{Console, DeviceSession};
-pub use watch::{ScreenStream, encoded_frame};
+pub use room_session::{Action, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions};
+pub use session::{CloseSignal, Console, DeviceSession};
+pub use watch::{ScreenStream, StreamControl, encoded_frame};

@@ -1,13 +1,14 @@
 //! Connections to agents: one QUIC connection per device; each stream starts
 //! with a hello each way, then carries requests and replies, or a screen stream.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::endpoint::RefusalAlert;
 use pult_protocol::frame::{FrameError, FrameKind, read_frame, read_message, write_message};
 use pult_protocol::message::{
-    Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
+    AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
 };
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
@@ -39,11 +40,22 @@ impl Console {
         &self.room
     }
 
-    /// Connects to `device` and exchanges hellos on a first stream for requests.
+    /// Connects to `device` at its registered address and exchanges hellos on
+    /// a first stream for requests.
     pub async fn connect(&self, device: &RoomDevice) -> Result<DeviceSession, ConsoleError> {
         let address = device.address.ok_or_else(|| ConsoleError::NoAddress {
             device: device.name.clone(),
         })?;
+        self.connect_at(device, address.socket_addr()).await
+    }
+
+    /// Connects to `device` at `address` (found by mDNS, say); the agent there
+    /// must still prove to be that device.
+    pub async fn connect_at(
+        &self,
+        device: &RoomDevice,
+        address: SocketAddr,
+    ) -> Result<DeviceSession, ConsoleError> {
         let unreachable = |detail: String| ConsoleError::Unreachable {
             device: device.name.clone(),
             address: address.to_string(),
@@ -52,7 +64,7 @@ impl Console {
         let attempt = async {
             let connecting = self
                 .endpoint
-                .connect(address.socket_addr(), &device.uuid.server_name())
+                .connect(address, &device.uuid.server_name())
                 .map_err(|e| unreachable(e.to_string()))?;
             let connection = connecting.await.map_err(|e| classify(device, e))?;
             let link = Link {
@@ -135,8 +147,20 @@ impl Link {
                 device: self.device.name.clone(),
                 error,
             },
-            Reply::Done => self.protocol("the agent answered 'done' where data was expected"),
+            Reply::Done | Reply::Status(_) => {
+                self.protocol("the agent's answer does not fit the request")
+            }
         }
+    }
+}
+
+/// Tells when a device's connection ends.
+pub struct CloseSignal(Link);
+
+impl CloseSignal {
+    /// Resolves when the connection ends, with the error that ended it.
+    pub async fn wait(&self) -> ConsoleError {
+        classify(&self.0.device, self.0.connection.closed().await)
     }
 }
 
@@ -184,6 +208,29 @@ impl DeviceSession {
                 .link
                 .protocol("the agent closed the stream without a reply")),
         }
+    }
+
+    /// Who is logged on at the device, and whether its screen is watched (R15).
+    pub async fn status(&mut self) -> Result<AgentStatus, ConsoleError> {
+        self.send_request(&Request::Status).await?;
+        let reply = read_message::<Reply>(&mut self.recv).await;
+        match self.link.check(reply)? {
+            Some(Reply::Status(status)) => Ok(status),
+            Some(reply) => Err(self.link.unexpected(reply)),
+            None => Err(self
+                .link
+                .protocol("the agent closed the stream without a reply")),
+        }
+    }
+
+    /// Resolves when the connection ends, with the error that ended it.
+    pub async fn closed(&self) -> ConsoleError {
+        self.close_signal().wait().await
+    }
+
+    /// A handle that tells when the connection ends, without borrowing the session.
+    pub fn close_signal(&self) -> CloseSignal {
+        CloseSignal(self.link.clone())
     }
 
     /// Opens a web page on the device (R5).

@@ -1,6 +1,7 @@
 //! Screen streams on the console side: credit returned for every update the
 //! caller has taken, settings changed on the live stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pult_protocol::frame::{FrameKind, read_frame, write_message};
@@ -8,6 +9,7 @@ use pult_protocol::message::{Reply, Request};
 use pult_protocol::watch::{ScreenUpdate, TileEncoding, WatchControl, WatchSettings};
 use pult_screen::codec::{EncodedFrame, EncodedTile, TileFormat, TileRect};
 use quinn::{RecvStream, SendStream};
+use tokio::sync::Mutex;
 
 use crate::ConsoleError;
 use crate::session::Link;
@@ -15,10 +17,34 @@ use crate::session::Link;
 /// A live screen stream from one device.
 pub struct ScreenStream {
     link: Link,
-    send: SendStream,
+    control: StreamControl,
     recv: RecvStream,
     /// An update was handed out and its credit not yet returned.
     owed_credit: bool,
+}
+
+/// Changes or ends a screen stream from anywhere, while another task reads it.
+#[derive(Clone)]
+pub struct StreamControl {
+    link: Link,
+    send: Arc<Mutex<SendStream>>,
+}
+
+impl StreamControl {
+    /// Changes size, frame rate, quality or monitor from the next update on.
+    pub async fn adjust(&self, settings: WatchSettings) -> Result<(), ConsoleError> {
+        self.send(&WatchControl::Adjust(settings)).await
+    }
+
+    /// Ends the stream; the agent stops capturing for it.
+    pub async fn stop(&self) {
+        let _ = self.send.lock().await.finish();
+    }
+
+    async fn send(&self, message: &WatchControl) -> Result<(), ConsoleError> {
+        let written = write_message(&mut *self.send.lock().await, message).await;
+        self.link.check(written)
+    }
 }
 
 impl ScreenStream {
@@ -34,8 +60,11 @@ impl ScreenStream {
         };
         link.check(write_message(&mut send, &request).await)?;
         Ok(Self {
+            control: StreamControl {
+                link: link.clone(),
+                send: Arc::new(Mutex::new(send)),
+            },
             link,
-            send,
             recv,
             owed_credit: false,
         })
@@ -46,8 +75,7 @@ impl ScreenStream {
     /// calling stops the agent.
     pub async fn next_update(&mut self) -> Result<Option<ScreenUpdate>, ConsoleError> {
         if std::mem::take(&mut self.owed_credit) {
-            let written = write_message(&mut self.send, &WatchControl::Credit(1)).await;
-            self.link.check(written)?;
+            self.control.send(&WatchControl::Credit(1)).await?;
         }
         let Some(frame) = self.link.check(read_frame(&mut self.recv).await)? else {
             return Ok(None);
@@ -63,8 +91,12 @@ impl ScreenStream {
 
     /// Changes size, frame rate, quality or monitor from the next update on.
     pub async fn adjust(&mut self, settings: WatchSettings) -> Result<(), ConsoleError> {
-        let written = write_message(&mut self.send, &WatchControl::Adjust(settings)).await;
-        self.link.check(written)
+        self.control.adjust(settings).await
+    }
+
+    /// A handle to change or end the stream from another task.
+    pub fn control(&self) -> StreamControl {
+        self.control.clone()
     }
 
     /// The connection's current round-trip time.
@@ -78,8 +110,8 @@ impl ScreenStream {
     }
 
     /// Ends the stream; the agent stops capturing for it.
-    pub fn stop(mut self) {
-        let _ = self.send.finish();
+    pub async fn stop(self) {
+        self.control.stop().await;
     }
 }
 

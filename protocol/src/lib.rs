@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod credentials;
+pub mod discovery;
 pub mod endpoint;
 pub mod frame;
 pub mod grant;

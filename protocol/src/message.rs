@@ -144,6 +144,8 @@ pub enum Request {
         /// How many updates the agent may send before it hears back.
         credit: u16,
     },
+    /// Who is logged on, whether the screen is watched; answered by [`Reply::Status`].
+    Status,
 }
 
 impl Request {
@@ -154,6 +156,8 @@ impl Request {
             Self::OpenUrl { .. } => Feature::OpenUrl,
             Self::RunProgram { .. } => Feature::RunProgram,
             Self::Watch { .. } => Feature::Watch,
+            // Knowing who uses a device is part of seeing the room (R15).
+            Self::Status => Feature::Watch,
         }
     }
 }
@@ -169,6 +173,19 @@ pub enum Reply {
     Done,
     /// The request failed, or the frame could not be read; see the code.
     Error(ErrorReply),
+    /// The answer to [`Request::Status`].
+    Status(AgentStatus),
+}
+
+/// What a device reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The user logged on at the device, if anyone (R15).
+    pub user: Option<String>,
+    /// Whether any screen stream is open.
+    pub watched: bool,
+    /// The monitors, as width × height, left to right.
+    pub monitors: Vec<(u32, u32)>,
 }
 
 impl WireMessage for Reply {

@@ -212,7 +212,7 @@ async fn only_the_tiles_of_a_changed_region_travel() {
     let picture = decoder.apply(&encoded_frame(update)).unwrap();
     assert_eq!(picture.pixel(250, 120), Some([20, 160, 220, 255]));
     assert!(mean_error(picture, &after) < 2.0);
-    stream.stop();
+    stream.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,7 +302,7 @@ async fn a_device_with_two_monitors_streams_either_monitor_or_the_whole_desktop(
             Some(colour),
             "monitor {monitor:?}"
         );
-        stream.stop();
+        stream.stop().await;
     }
     let mut stream = session
         .watch(settings(1280, 480, Some(2)), 2)
@@ -367,7 +367,7 @@ async fn a_stalled_viewer_does_not_grow_the_agents_memory() {
         fresh.captured_at_micros >= resumed,
         "captured only once credit came back"
     );
-    stream.stop();
+    stream.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,11 @@ pub fn default_url_opener() -> Vec<String> {
     current::default_url_opener()
 }
 
+/// The user logged on at this computer, if any (R15).
+pub fn logged_on_user() -> Option<String> {
+    current::logged_on_user()
+}
+
 /// Starts `program` with `args`, detached from the agent: no shell, no inherited
 /// input or output, its own process group; the agent does not wait for it.
 pub fn spawn_detached(program: &str, args: &[String]) -> io::Result<()> {

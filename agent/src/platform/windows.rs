@@ -15,3 +15,10 @@ pub(super) fn default_url_opener() -> Vec<String> {
 pub(super) fn detach(command: &mut Command) {
     command.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
 }
+
+pub(super) fn logged_on_user() -> Option<String> {
+    // Until the service asks WTS for the active session's user.
+    std::env::var("USERNAME")
+        .ok()
+        .filter(|user| !user.is_empty())
+}

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use pult_console::{Console, ConsoleError, RoomCertificate, ScreenStream, encoded_frame};
+use pult_console::{
+    Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate, RoomSession, ScreenStream,
+    SessionOptions, encoded_frame,
+};
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::message::WebUrl;
 use pult_protocol::watch::WatchSettings;
@@ -67,6 +70,15 @@ enum Command {
         /// Save the last picture as PNG.
         #[arg(long, value_name = "FILE.png")]
         save_last: Option<PathBuf>,
+    },
+    /// Shows every device of the room: online with its user, offline, refused, not steerable.
+    Status {
+        /// How long to watch the room before printing.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Also look for devices on the local network by mDNS.
+        #[arg(long)]
+        mdns: bool,
     },
     /// Starts a program on devices (no shell). Put `--` before arguments that start with `-`.
     Run {
@@ -157,6 +169,28 @@ async fn run(cli: Cli) -> Result<bool> {
                 println!("saved the last picture to {}", path.display());
             }
             Ok(true)
+        }
+        Command::Status { seconds, mdns } => {
+            let options = SessionOptions {
+                discover: mdns,
+                ..SessionOptions::default()
+            };
+            let (session, mut events) = RoomSession::start(room, options)?;
+            let deadline = tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.1)));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    event = events.recv() => if event.is_none() { break },
+                }
+            }
+            let statuses = session.statuses();
+            for status in &statuses {
+                println!("{}", status_line(status));
+            }
+            Ok(statuses
+                .iter()
+                .all(|s| matches!(s.state, DeviceState::Online | DeviceState::NotSteerable)))
         }
         Command::OpenUrl { url, devices } => {
             let url = WebUrl::parse(&url)?;
@@ -293,10 +327,30 @@ async fn watch(mut stream: ScreenStream, duration: Duration, name: &str) -> Resu
             break;
         }
     }
-    stream.stop();
+    stream.stop().await;
     let elapsed = started.elapsed().as_secs_f64();
     println!("{name}: {} in {elapsed:.1} s", total.line(elapsed));
     Ok(decoder.frame().cloned())
+}
+
+/// One line per device: name, state, user, address.
+fn status_line(status: &DeviceStatus) -> String {
+    let state = match &status.state {
+        DeviceState::Connecting => "connecting".to_owned(),
+        DeviceState::Online => format!(
+            "online, user {}",
+            status.user.as_deref().unwrap_or("(none)")
+        ),
+        DeviceState::Offline { reason } => format!("offline: {reason}"),
+        DeviceState::Refused { reason } => format!("refused: {reason}"),
+        DeviceState::NotSteerable => "not steerable".to_owned(),
+    };
+    let address = status
+        .address
+        .as_deref()
+        .map(|a| format!(" at {a}"))
+        .unwrap_or_default();
+    format!("{}{address}: {state}", status.name)
 }
 
 /// Figures of a stretch of a screen stream.

@@ -1,0 +1,513 @@
+//! The room session: the teacher's live view of one room, headless.
+//!
+//! It connects to every device of the room at once, keeps a status per device
+//! (connecting, online with the logged-on user, offline, refused, not
+//! steerable), reconnects with backoff, uses addresses found by mDNS before
+//! the registry's, keeps a screen stream per device at the size the viewer
+//! shows it, and runs actions on a selection of devices at once, reporting
+//! per device. The app and `pultctl status` are thin layers over it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pult_protocol::credentials::{RoomDevice, RoomManifest};
+use pult_protocol::message::{Screenshot, WebUrl};
+use pult_protocol::watch::{ScreenUpdate, WatchSettings};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{Console, ConsoleError, DeviceSession, Discovery, RoomCertificate};
+
+/// How often the logged-on user is asked for again.
+const STATUS_INTERVAL: Duration = Duration::from_secs(15);
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between attempts to reach a device.
+const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// Events waiting for the viewer; beyond this the screen streams pause
+/// (their credit is not returned), which is the flow control working.
+const EVENT_BUFFER: usize = 64;
+
+/// How a room session behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionOptions {
+    /// The screen stream every device starts with.
+    pub thumbnail: WatchSettings,
+    /// Whether to look for devices by mDNS on the local network.
+    pub discover: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            thumbnail: WatchSettings::THUMBNAIL,
+            discover: true,
+        }
+    }
+}
+
+/// Where a device stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DeviceState {
+    /// Trying to reach it.
+    Connecting,
+    /// Connected and streaming.
+    Online,
+    /// Not reachable; `reason` says what happened last.
+    Offline {
+        /// What happened.
+        reason: String,
+    },
+    /// Its agent refused this room certificate.
+    Refused {
+        /// What the agent's refusal means.
+        reason: String,
+    },
+    /// An admin marked it not steerable (R10): it is not contacted.
+    NotSteerable,
+}
+
+/// What the teacher sees of one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceStatus {
+    /// The device's name.
+    pub name: String,
+    /// Where it stands in the room.
+    pub position: Option<String>,
+    /// Its state.
+    pub state: DeviceState,
+    /// Who is logged on (R15), while online.
+    pub user: Option<String>,
+    /// The address in use or last tried.
+    pub address: Option<String>,
+}
+
+/// What happens in the room.
+#[derive(Debug)]
+pub enum RoomEvent {
+    /// A device's status changed.
+    Status(DeviceStatus),
+    /// A device's screen changed.
+    Screen {
+        /// The device.
+        device: String,
+        /// The changed tiles.
+        update: ScreenUpdate,
+    },
+}
+
+/// Something to do on student computers.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Open a web page (R5).
+    OpenUrl(WebUrl),
+    /// Start a program (R4).
+    RunProgram {
+        /// The program.
+        program: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
+}
+
+enum Command {
+    Watch(WatchSettings),
+    Screenshot(oneshot::Sender<Result<Screenshot, ConsoleError>>),
+    Act(Action, oneshot::Sender<Result<(), ConsoleError>>),
+}
+
+type Statuses = Arc<Mutex<BTreeMap<usize, DeviceStatus>>>;
+
+/// A live session with every device of one room; ends when dropped.
+pub struct RoomSession {
+    manifest: RoomManifest,
+    commands: BTreeMap<String, mpsc::Sender<Command>>,
+    statuses: Statuses,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RoomSession {
+    /// Starts the session for `room`; events arrive on the returned receiver.
+    pub fn start(
+        room: RoomCertificate,
+        options: SessionOptions,
+    ) -> Result<(Self, mpsc::Receiver<RoomEvent>), ConsoleError> {
+        let manifest = room.manifest.clone();
+        let discovery = if options.discover {
+            Some(Arc::new(Discovery::start()?))
+        } else {
+            None
+        };
+        let console = Arc::new(Console::new(room)?);
+        let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        let statuses: Statuses = Arc::default();
+        let mut commands = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for (index, device) in manifest.devices.iter().enumerate() {
+            let (sender, inbox) = mpsc::channel(16);
+            commands.insert(device.name.clone(), sender);
+            let status = DeviceStatus {
+                name: device.name.clone(),
+                position: device.position.clone(),
+                state: if device.steerable {
+                    DeviceState::Connecting
+                } else {
+                    DeviceState::NotSteerable
+                },
+                user: None,
+                address: device.address.map(|a| a.to_string()),
+            };
+            statuses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(index, status.clone());
+            let supervisor = Supervisor {
+                console: console.clone(),
+                device: device.clone(),
+                discovery: discovery.clone(),
+                events: events.clone(),
+                statuses: statuses.clone(),
+                index,
+                status,
+                watch: options.thumbnail,
+            };
+            tasks.push(tokio::spawn(supervisor.run(inbox)));
+        }
+        Ok((
+            Self {
+                manifest,
+                commands,
+                statuses,
+                tasks,
+            },
+            receiver,
+        ))
+    }
+
+    /// The room and its devices.
+    pub fn manifest(&self) -> &RoomManifest {
+        &self.manifest
+    }
+
+    /// Every device's status, in the room's order.
+    pub fn statuses(&self) -> Vec<DeviceStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Changes the screen stream of `device` (a bigger view, a new thumbnail size).
+    pub async fn watch(&self, device: &str, settings: WatchSettings) -> Result<(), ConsoleError> {
+        self.sender(device)?
+            .send(Command::Watch(settings))
+            .await
+            .map_err(|_| gone(device))
+    }
+
+    /// Changes the screen streams of every device.
+    pub async fn watch_all(&self, settings: WatchSettings) {
+        for sender in self.commands.values() {
+            let _ = sender.send(Command::Watch(settings)).await;
+        }
+    }
+
+    /// Takes a screenshot of `device` (R2).
+    pub async fn screenshot(&self, device: &str) -> Result<Screenshot, ConsoleError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender(device)?
+            .send(Command::Screenshot(reply))
+            .await
+            .map_err(|_| gone(device))?;
+        answer.await.map_err(|_| gone(device))?
+    }
+
+    /// Runs `action` on `devices` at once; one result per device, in the order given.
+    pub async fn act(
+        &self,
+        devices: &[String],
+        action: &Action,
+    ) -> Vec<(String, Result<(), ConsoleError>)> {
+        let mut pending = Vec::with_capacity(devices.len());
+        for device in devices {
+            let answer = match self.sender(device) {
+                Ok(sender) => {
+                    let (reply, answer) = oneshot::channel();
+                    match sender.send(Command::Act(action.clone(), reply)).await {
+                        Ok(()) => Ok(answer),
+                        Err(_) => Err(gone(device)),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            pending.push((device.clone(), answer));
+        }
+        let mut results = Vec::with_capacity(pending.len());
+        for (device, answer) in pending {
+            let result = match answer {
+                Ok(answer) => answer.await.unwrap_or_else(|_| Err(gone(&device))),
+                Err(error) => Err(error),
+            };
+            results.push((device, result));
+        }
+        results
+    }
+
+    fn sender(&self, device: &str) -> Result<&mpsc::Sender<Command>, ConsoleError> {
+        self.commands
+            .get(device)
+            .ok_or_else(|| ConsoleError::NotInRoom {
+                device: device.to_owned(),
+                room: self.manifest.room.clone(),
+            })
+    }
+}
+
+impl Drop for RoomSession {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn gone(device: &str) -> ConsoleError {
+    ConsoleError::Protocol {
+        device: device.to_owned(),
+        detail: "the room session has ended".into(),
+    }
+}
+
+/// Keeps one device connected and serves its commands.
+struct Supervisor {
+    console: Arc<Console>,
+    device: RoomDevice,
+    discovery: Option<Arc<Discovery>>,
+    events: mpsc::Sender<RoomEvent>,
+    statuses: Statuses,
+    index: usize,
+    status: DeviceStatus,
+    watch: WatchSettings,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        if !self.device.steerable {
+            self.publish().await;
+            while let Some(command) = commands.recv().await {
+                self.refuse(command, "an admin marked this device not steerable (R10)");
+            }
+            return;
+        }
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let Some(address) = self.address() else {
+                self.set(
+                    DeviceState::Offline {
+                        reason: "no address is known for this device".into(),
+                    },
+                    None,
+                )
+                .await;
+                if !self.wait(&mut commands, Duration::from_secs(5)).await {
+                    return;
+                }
+                continue;
+            };
+            self.status.address = Some(address.to_string());
+            if matches!(self.status.state, DeviceState::Online) {
+                self.set(DeviceState::Connecting, None).await;
+            }
+            let (console, device) = (self.console.clone(), self.device.clone());
+            let attempt = async move { console.connect_at(&device, address).await };
+            tokio::pin!(attempt);
+            let connected = loop {
+                tokio::select! {
+                    result = &mut attempt => break result,
+                    command = commands.recv() => match command {
+                        Some(command) => self.refuse(command, "the device is not connected yet"),
+                        None => return,
+                    },
+                }
+            };
+            match connected {
+                Ok(session) => {
+                    backoff = FIRST_BACKOFF;
+                    match self.serve(session, &mut commands).await {
+                        Some(reason) => {
+                            self.set(
+                                DeviceState::Offline {
+                                    reason: reason.to_string(),
+                                },
+                                None,
+                            )
+                            .await
+                        }
+                        None => return,
+                    }
+                }
+                Err(error) => {
+                    let state = match &error {
+                        ConsoleError::Refused { .. } | ConsoleError::AgentNotVerified { .. } => {
+                            DeviceState::Refused {
+                                reason: error.to_string(),
+                            }
+                        }
+                        _ => DeviceState::Offline {
+                            reason: error.to_string(),
+                        },
+                    };
+                    // A refusal will not go away by itself soon: try again rarely.
+                    let wait = if matches!(state, DeviceState::Refused { .. }) {
+                        MAX_BACKOFF * 10
+                    } else {
+                        backoff
+                    };
+                    self.set(state, None).await;
+                    if !self.wait(&mut commands, wait).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Serves a connected device until the connection ends (`Some(why)`) or
+    /// the session does (`None`).
+    async fn serve(
+        &mut self,
+        mut session: DeviceSession,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Option<ConsoleError> {
+        let user = session.status().await.ok().and_then(|s| s.user);
+        let mut stream = match session.watch(self.watch, 2).await {
+            Ok(stream) => stream,
+            Err(error) => return Some(error),
+        };
+        self.set(DeviceState::Online, user).await;
+        let control = stream.control();
+        let (events, name) = (self.events.clone(), self.device.name.clone());
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(update)) = stream.next_update().await {
+                let event = RoomEvent::Screen {
+                    device: name.clone(),
+                    update,
+                };
+                if events.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let closed = session.close_signal();
+        let mut ticker = tokio::time::interval(STATUS_INTERVAL);
+        ticker.tick().await;
+        let reason = loop {
+            tokio::select! {
+                reason = closed.wait() => break Some(reason),
+                command = commands.recv() => match command {
+                    Some(Command::Watch(settings)) => {
+                        self.watch = settings;
+                        let _ = control.adjust(settings).await;
+                    }
+                    Some(Command::Screenshot(reply)) => {
+                        let _ = reply.send(session.screenshot().await);
+                    }
+                    Some(Command::Act(action, reply)) => {
+                        let result = match &action {
+                            Action::OpenUrl(url) => session.open_url(url).await,
+                            Action::RunProgram { program, args } => session.run_program(program, args).await,
+                        };
+                        let _ = reply.send(result);
+                    }
+                    None => break None,
+                },
+                _ = ticker.tick() => {
+                    if let Ok(status) = session.status().await {
+                        if status.user != self.status.user {
+                            self.set(DeviceState::Online, status.user).await;
+                        }
+                    }
+                }
+            }
+        };
+        reader.abort();
+        control.stop().await;
+        if reason.is_none() {
+            session.close();
+        }
+        reason
+    }
+
+    /// The address to try: where mDNS last saw the device, else the registry's.
+    fn address(&self) -> Option<SocketAddr> {
+        self.discovery
+            .as_ref()
+            .and_then(|d| d.address(self.device.uuid))
+            .or_else(|| self.device.address.map(|a| a.socket_addr()))
+    }
+
+    /// Waits for `duration`, refusing commands meanwhile; false if the session ended.
+    async fn wait(&mut self, commands: &mut mpsc::Receiver<Command>, duration: Duration) -> bool {
+        let sleep = tokio::time::sleep(duration);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return true,
+                command = commands.recv() => match command {
+                    Some(command) => {
+                        let reason = match &self.status.state {
+                            DeviceState::Refused { reason } | DeviceState::Offline { reason } => reason.clone(),
+                            _ => "the device is not connected".to_owned(),
+                        };
+                        self.refuse(command, &reason);
+                    }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    fn refuse(&self, command: Command, reason: &str) {
+        let error = || ConsoleError::Unreachable {
+            device: self.device.name.clone(),
+            address: self.status.address.clone().unwrap_or_default(),
+            detail: reason.to_owned(),
+        };
+        match command {
+            Command::Watch(_) => {}
+            Command::Screenshot(reply) => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::Act(_, reply) => {
+                let _ = reply.send(Err(error()));
+            }
+        }
+    }
+
+    async fn set(&mut self, state: DeviceState, user: Option<String>) {
+        if self.status.state == state && self.status.user == user {
+            return;
+        }
+        self.status.state = state;
+        self.status.user = user;
+        self.publish().await;
+    }
+
+    async fn publish(&self) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.index, self.status.clone());
+        let _ = self
+            .events
+            .send(RoomEvent::Status(self.status.clone()))
+            .await;
+    }
+}

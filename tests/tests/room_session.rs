@@ -1,0 +1,267 @@
+//! The console engine over a room of real agents: every device comes online
+//! with its user, a killed agent goes offline and comes back streaming by
+//! itself, a not steerable device is shown as such, and an action on a
+//! selection reports per device.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pult_console::{
+    Action, DeviceState, DeviceStatus, RoomCertificate, RoomEvent, RoomSession, SessionOptions,
+};
+use pult_e2e::{Agent, School, free_address};
+use pult_protocol::message::WebUrl;
+use pult_protocol::watch::WatchSettings;
+use tokio::sync::mpsc;
+
+const DEVICES: usize = 12;
+
+struct Room {
+    school: School,
+    bundles: Vec<PathBuf>,
+    agents: Vec<Option<Agent>>,
+    cert: PathBuf,
+}
+
+fn start(bundle: &Path, user: &str) -> Agent {
+    let opener = bundle.join("opener.sh");
+    std::fs::write(
+        &opener,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$(dirname \"$0\")/opened.txt\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    Agent::start(
+        bundle,
+        &[
+            "--screen",
+            "synthetic",
+            "--synthetic-size",
+            "320x180",
+            "--session-user",
+            user,
+            "--url-opener",
+            opener.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+fn room() -> Room {
+    let school = School::with_teacher("Gymnasium Am Park");
+    let mut csv = String::from("name,room,position,ip,steerable\n");
+    for i in 1..=DEVICES {
+        csv.push_str(&format!(
+            "R101-PC{i:02},101,Platz {i},{},yes\n",
+            free_address()
+        ));
+    }
+    csv.push_str(&format!("R101-LEHRER,101,Pult,{},no\n", free_address()));
+    school.import(&csv);
+    let mut bundles = Vec::new();
+    let mut agents = Vec::new();
+    for i in 1..=DEVICES {
+        let bundle = school.agent_bundle(&format!("R101-PC{i:02}"));
+        agents.push(Some(start(&bundle, &format!("schueler{i:02}"))));
+        bundles.push(bundle);
+    }
+    let teacher = school.agent_bundle("R101-LEHRER");
+    agents.push(Some(start(&teacher, "lehrerin")));
+    bundles.push(teacher);
+    let cert = school.room_cert("101", "mueller", "1h");
+    Room {
+        school,
+        bundles,
+        agents,
+        cert,
+    }
+}
+
+/// Follows the events, keeping the latest status per device and counting screen updates.
+struct Watcher {
+    events: mpsc::Receiver<RoomEvent>,
+    statuses: HashMap<String, DeviceStatus>,
+    updates: HashMap<String, usize>,
+}
+
+impl Watcher {
+    /// Reads events until `done` holds (or panics after `limit`); returns how long it took.
+    async fn until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Watcher) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        while !done(self) {
+            let left = limit
+                .checked_sub(started.elapsed())
+                .unwrap_or_else(|| panic!("{what}: not within {limit:?}; {:#?}", self.statuses));
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(RoomEvent::Status(status))) => {
+                    self.statuses.insert(status.name.clone(), status);
+                }
+                Ok(Some(RoomEvent::Screen { device, update })) => {
+                    if !update.tiles.is_empty() {
+                        *self.updates.entry(device).or_default() += 1;
+                    }
+                }
+                Ok(None) => panic!("the session ended"),
+                Err(_) => {}
+            }
+        }
+        started.elapsed()
+    }
+
+    fn state(&self, device: &str) -> Option<&DeviceState> {
+        self.statuses.get(device).map(|s| &s.state)
+    }
+
+    fn online(&self) -> usize {
+        self.statuses
+            .values()
+            .filter(|s| s.state == DeviceState::Online)
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device() {
+    let mut room = room();
+    let certificate = RoomCertificate::load(&room.cert).unwrap();
+    let options = SessionOptions {
+        thumbnail: WatchSettings {
+            max_width: 160,
+            max_height: 90,
+            ..WatchSettings::THUMBNAIL
+        },
+        discover: false,
+    };
+    let (session, events) = RoomSession::start(certificate, options).unwrap();
+    let mut watcher = Watcher {
+        events,
+        statuses: HashMap::new(),
+        updates: HashMap::new(),
+    };
+
+    // Everyone online, with the user logged on (R15); the teacher's PC not steerable.
+    watcher
+        .until(Duration::from_secs(30), "all online", |w| {
+            w.online() == DEVICES
+        })
+        .await;
+    watcher
+        .until(Duration::from_secs(10), "thumbnails from all", |w| {
+            w.updates.len() == DEVICES
+        })
+        .await;
+    assert_eq!(
+        watcher.statuses["R101-PC07"].user.as_deref(),
+        Some("schueler07")
+    );
+    assert_eq!(
+        watcher.statuses["R101-PC07"].position.as_deref(),
+        Some("Platz 7")
+    );
+    assert_eq!(
+        watcher.state("R101-LEHRER"),
+        Some(&DeviceState::NotSteerable)
+    );
+    assert_eq!(session.statuses().len(), DEVICES + 1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        room.agents[DEVICES].as_ref().unwrap().audit().is_empty(),
+        "the not steerable device was never contacted"
+    );
+
+    // A dead agent goes offline by itself (R1: the teacher sees it at once).
+    room.agents[4] = None; // killed
+    let took = watcher
+        .until(Duration::from_secs(10), "PC05 offline", |w| {
+            matches!(w.state("R101-PC05"), Some(DeviceState::Offline { .. }))
+        })
+        .await;
+    eprintln!("a killed agent showed as offline after {took:?}");
+    assert!(watcher.statuses["R101-PC05"].user.is_none());
+
+    // Restarted, it is online and streaming again without anyone doing anything.
+    room.agents[4] = Some(start(&room.bundles[4], "schueler05"));
+    let before = watcher.updates.get("R101-PC05").copied().unwrap_or(0);
+    watcher
+        .until(Duration::from_secs(15), "PC05 back", |w| {
+            w.state("R101-PC05") == Some(&DeviceState::Online)
+        })
+        .await;
+    watcher
+        .until(Duration::from_secs(10), "PC05 streaming", |w| {
+            w.updates.get("R101-PC05").copied().unwrap_or(0) > before
+        })
+        .await;
+
+    // An action on a selection: two online, the teacher's PC, and one that is off.
+    room.agents[8] = None;
+    watcher
+        .until(Duration::from_secs(10), "PC09 offline", |w| {
+            matches!(w.state("R101-PC09"), Some(DeviceState::Offline { .. }))
+        })
+        .await;
+    let selection: Vec<String> = ["R101-PC01", "R101-PC02", "R101-LEHRER", "R101-PC09"]
+        .map(String::from)
+        .to_vec();
+    let url = WebUrl::parse("https://example.org/aufgabe-3").unwrap();
+    let results = session.act(&selection, &Action::OpenUrl(url)).await;
+    let outcome: Vec<(&str, bool)> = results
+        .iter()
+        .map(|(d, r)| (d.as_str(), r.is_ok()))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            ("R101-PC01", true),
+            ("R101-PC02", true),
+            ("R101-LEHRER", false),
+            ("R101-PC09", false)
+        ]
+    );
+    assert!(
+        results[2]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not steerable")
+    );
+    for bundle in &room.bundles[..2] {
+        // The opener runs detached; give it a moment to write.
+        let file = bundle.join("opened.txt");
+        for _ in 0..100 {
+            if file.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(std::fs::read_to_string(file).unwrap(), "https://example.org/aufgabe-3\n");
+    }
+    assert!(!room.bundles[DEVICES].join("opened.txt").exists());
+
+    // A screenshot through the session, and a bigger view of one device.
+    let shot = session.screenshot("R101-PC03").await.unwrap();
+    assert_eq!((shot.width, shot.height), (320, 180));
+    session
+        .watch(
+            "R101-PC03",
+            WatchSettings {
+                max_width: 320,
+                max_height: 180,
+                ..WatchSettings::FULL_VIEW
+            },
+        )
+        .await
+        .unwrap();
+    let _ = room.school.path("done");
+}
