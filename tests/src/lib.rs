@@ -127,9 +127,22 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent of `bundle` with extra arguments and environment; waits until it listens.
     pub fn start(bundle: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(Command::new(binary("pult-agent")), bundle, args, env)
+    }
+
+    /// Starts the agent inside network namespace `namespace`.
+    pub fn start_in(namespace: &Namespace, bundle: &Path, args: &[&str]) -> Self {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &namespace.name])
+            .arg(binary("pult-agent"));
+        Self::spawn(command, bundle, args, &[])
+    }
+
+    fn spawn(mut command: Command, bundle: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let audit_dir = bundle.join("audit");
         let stderr_path = bundle.join("agent.stderr");
-        let mut child = Command::new(binary("pult-agent"))
+        let mut child = command
             .arg("--bundle")
             .arg(bundle)
             .args(args)
@@ -240,6 +253,80 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A network namespace with one end of a veth pair, removed when dropped:
+/// a second host on this machine, for tests of what crosses a network.
+pub struct Namespace {
+    /// The namespace's name, for `ip netns exec`.
+    pub name: String,
+    /// Its address on the pair's subnet.
+    pub address: String,
+}
+
+impl Namespace {
+    /// Two namespaces joined by a veth pair on a /24 of their own, with
+    /// addresses .1 and .2; `tag` keeps the names of parallel tests apart.
+    pub fn pair(tag: &str) -> (Namespace, Namespace) {
+        let unique = format!("{tag}{}", std::process::id() % 100_000);
+        let subnet = format!("10.{}.{}", 100 + std::process::id() % 100, tag.len() % 250);
+        let run = |args: &[&str]| {
+            let status = Command::new("ip")
+                .args(args)
+                .status()
+                .expect("ip (iproute2) is needed; .ci/run installs it");
+            assert!(
+                status.success(),
+                "ip {args:?} failed (tests with network namespaces need root)"
+            );
+        };
+        let names = [format!("pult-{unique}-a"), format!("pult-{unique}-b")];
+        let links = [format!("pv{unique}a"), format!("pv{unique}b")];
+        for name in &names {
+            run(&["netns", "add", name]);
+        }
+        run(&[
+            "link", "add", &links[0], "type", "veth", "peer", "name", &links[1],
+        ]);
+        let mut pair = Vec::new();
+        for (i, (name, link)) in names.iter().zip(&links).enumerate() {
+            let address = format!("{subnet}.{}", i + 1);
+            run(&["link", "set", link, "netns", name]);
+            run(&[
+                "-n",
+                name,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                link,
+            ]);
+            run(&["-n", name, "link", "set", link, "up"]);
+            run(&["-n", name, "link", "set", "lo", "up"]);
+            pair.push(Namespace {
+                name: name.clone(),
+                address,
+            });
+        }
+        let second = pair.pop().unwrap();
+        (pair.pop().unwrap(), second)
+    }
+
+    /// Runs `program` inside the namespace.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Deleting the namespace also deletes its end of the veth pair.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 

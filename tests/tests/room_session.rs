@@ -245,7 +245,10 @@ async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(std::fs::read_to_string(file).unwrap(), "https://example.org/aufgabe-3\n");
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            "https://example.org/aufgabe-3\n"
+        );
     }
     assert!(!room.bundles[DEVICES].join("opened.txt").exists());
 
