@@ -1,6 +1,7 @@
 //! What the agent does for a request, independent of how it arrived.
 
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot, WebUrl};
@@ -57,6 +58,48 @@ pub fn run_program(program: &str, args: &[String]) -> Result<(), ErrorReply> {
         ));
     }
     start(program, args)
+}
+
+/// Checks `url` like [`open_url`] and writes it to `file` instead of opening it.
+pub fn record_url(file: &Path, url: &str) -> Result<(), ErrorReply> {
+    let url =
+        WebUrl::parse(url).map_err(|e| ErrorReply::new(ErrorCode::UrlRefused, e.to_string()))?;
+    record(file, &format!("open-url {url}"))
+}
+
+/// Checks the program like [`run_program`] and writes it to `file` instead of starting it.
+pub fn record_program(file: &Path, program: &str, args: &[String]) -> Result<(), ErrorReply> {
+    if program.trim().is_empty() {
+        return Err(ErrorReply::new(
+            ErrorCode::ProgramNotFound,
+            "no program was named",
+        ));
+    }
+    record(
+        file,
+        &format!(
+            "run-program {}",
+            std::iter::once(program)
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )
+}
+
+fn record(file: &Path, line: &str) -> Result<(), ErrorReply> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|e| {
+            ErrorReply::new(
+                ErrorCode::Internal,
+                format!("could not write {}: {e}", file.display()),
+            )
+        })
 }
 
 fn start(program: &str, args: &[String]) -> Result<(), ErrorReply> {

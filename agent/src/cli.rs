@@ -3,21 +3,20 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
-use crate::announce::announce;
-use crate::audit::{AuditLog, RETENTION};
 use crate::bundle::Bundle;
 use crate::platform;
-use crate::serve::{Agent, serve};
+use crate::running::{AgentSetup, Listen, RunningAgent};
+use crate::serve::ActionMode;
+use crate::watch::WatchState;
 
 /// The Pult student agent.
 #[derive(Parser)]
@@ -48,6 +47,10 @@ pub struct Cli {
     /// An agent listening on a loopback address never announces itself.
     #[arg(long, value_enum, default_value = "on")]
     mdns: Switch,
+    /// Write requested programs and web pages to FILE instead of starting them
+    /// (a demo classroom on one machine).
+    #[arg(long, value_name = "FILE")]
+    record_actions: Option<PathBuf>,
     /// Where the audit log goes; default: `audit/` in the bundle directory.
     #[arg(long, value_name = "DIR")]
     audit_dir: Option<PathBuf>,
@@ -103,48 +106,37 @@ async fn run(cli: Cli) -> Result<()> {
         Some(command) => command.split_whitespace().map(str::to_owned).collect(),
         None => platform::default_url_opener(),
     };
-    if url_opener.is_empty() {
-        bail!("--url-opener is empty");
-    }
-    let audit_dir = cli.audit_dir.unwrap_or_else(|| cli.bundle.join("audit"));
-    let audit = AuditLog::open(&audit_dir, RETENTION)
-        .with_context(|| format!("could not open the audit log in {}", audit_dir.display()))?;
-    let endpoint = bundle.tls.endpoint(listen)?;
-    let agent = Arc::new(Agent {
-        tls: bundle.tls,
-        screen: Arc::new(Mutex::new(screen)),
+    let audit_dir = cli
+        .audit_dir
+        .clone()
+        .unwrap_or_else(|| cli.bundle.join("audit"));
+    let manifest = bundle.manifest.clone();
+    let running = RunningAgent::start(AgentSetup {
+        bundle,
+        listen: Listen::Address(listen),
+        screen,
         url_opener,
-        audit,
-        watch_state: Arc::default(),
+        audit_dir: audit_dir.clone(),
         session_user: cli.session_user.clone(),
-    });
-    tokio::spawn(expire_daily(agent.clone()));
-    tokio::spawn(report_watched(agent.clone()));
-    let local = endpoint.local_addr()?;
-    let _announcement = match cli.mdns {
-        Switch::Off => None,
-        Switch::On => announce(&bundle.manifest, local).unwrap_or_else(|error| {
-            tracing::warn!("could not announce the agent by mDNS: {error}");
-            None
-        }),
-    };
+        mdns: cli.mdns == Switch::On,
+        actions: cli
+            .record_actions
+            .clone()
+            .map_or(ActionMode::CarryOut, ActionMode::Record),
+    })?;
+    tokio::spawn(report_watched(running.watch_state()));
     tracing::info!(
         "pult-agent {} for {} ({}) of {}; audit log in {}",
         env!("CARGO_PKG_VERSION"),
-        bundle.manifest.name,
-        bundle.manifest.uuid,
-        bundle.manifest.organisation,
+        manifest.name,
+        manifest.uuid,
+        manifest.organisation,
         audit_dir.display()
     );
     // A stable line on stdout, for scripts and tests that wait for the agent.
-    println!("listening on {local}");
-    tokio::select! {
-        () = serve(endpoint.clone(), agent) => {}
-        _ = tokio::signal::ctrl_c() => {
-            endpoint.close(0u32.into(), b"agent stopping");
-            endpoint.wait_idle().await;
-        }
-    }
+    println!("listening on {}", running.local_addr());
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
     Ok(())
 }
 
@@ -177,8 +169,8 @@ fn open_screen(cli: &Cli, seed: u64) -> Result<Box<dyn CaptureSource>> {
 
 /// Reports the "being watched" state on stdout (for scripts and tests) and in
 /// the log, until the notice in the student's session takes it over.
-async fn report_watched(agent: Arc<Agent>) {
-    let mut watched = agent.watch_state.subscribe();
+async fn report_watched(state: Arc<WatchState>) {
+    let mut watched = state.subscribe();
     while watched.changed().await.is_ok() {
         let now = *watched.borrow_and_update();
         tracing::info!(
@@ -186,18 +178,5 @@ async fn report_watched(agent: Arc<Agent>) {
             if now { "" } else { "no longer " }
         );
         println!("watched: {}", if now { "yes" } else { "no" });
-    }
-}
-
-async fn expire_daily(agent: Arc<Agent>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        interval.tick().await;
-        if let Err(error) = agent.audit.expire() {
-            tracing::error!(
-                "could not expire old audit files in {}: {error}",
-                agent.audit.dir().display()
-            );
-        }
     }
 }

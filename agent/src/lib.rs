@@ -13,5 +13,6 @@ pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod platform;
+pub mod running;
 pub mod serve;
 pub mod watch;

@@ -35,6 +35,17 @@ pub struct Agent {
     /// Who is logged on, when set by the command line (demos, kiosks);
     /// otherwise the platform is asked.
     pub session_user: Option<String>,
+    /// Whether requested programs and pages are started, or only written down.
+    pub actions: ActionMode,
+}
+
+/// What the agent does with "run program" and "open website".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionMode {
+    /// Starts them on this computer.
+    CarryOut,
+    /// Appends them to this file instead (a demo classroom on one machine).
+    Record(std::path::PathBuf),
 }
 
 /// The features this agent offers in its hello.
@@ -257,8 +268,14 @@ async fn handle_request(
                 }
                 Err(error) => Err(error),
             },
-            Request::OpenUrl { url } => actions::open_url(&agent.url_opener, &url).map(drop),
-            Request::RunProgram { program, args } => actions::run_program(&program, &args),
+            Request::OpenUrl { url } => match &agent.actions {
+                ActionMode::CarryOut => actions::open_url(&agent.url_opener, &url).map(drop),
+                ActionMode::Record(file) => actions::record_url(file, &url),
+            },
+            Request::RunProgram { program, args } => match &agent.actions {
+                ActionMode::CarryOut => actions::run_program(&program, &args),
+                ActionMode::Record(file) => actions::record_program(file, &program, &args),
+            },
             Request::Status => {
                 let status = status(agent).await;
                 record(agent, entry, None);

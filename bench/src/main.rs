@@ -14,7 +14,6 @@ mod measure;
 mod paint;
 mod procs;
 mod rfb;
-mod school;
 
 use std::process::ExitCode;
 

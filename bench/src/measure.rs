@@ -12,7 +12,7 @@ use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, SyntheticDesktop};
 
 use crate::procs::{self, Process};
 use crate::rfb::RfbClient;
-use crate::school::School;
+use pult_demo::School;
 
 /// How long each run lasts.
 struct Durations {
@@ -361,7 +361,7 @@ impl Rig {
         let addresses = (0..count)
             .map(|_| procs::free_address())
             .collect::<Result<Vec<_>>>()?;
-        let mut school = School::new(&addresses)?;
+        let mut school = School::new("Benchmark-Schule", &addresses)?;
         let mut agents = Vec::with_capacity(count);
         for index in 0..count {
             let bundle = school.bundle(index)?;

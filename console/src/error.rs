@@ -16,6 +16,9 @@ pub enum ConsoleError {
         /// What is wrong.
         detail: String,
     },
+    /// A file of the teacher's (screenshot, favourites) could not be read or written.
+    #[error("{0}")]
+    Storage(String),
     /// The console could not open its network endpoint.
     #[error("could not open the console's network endpoint: {0}")]
     Network(String),
@@ -89,6 +92,7 @@ impl ConsoleError {
         match self {
             Self::Certificate { .. } => "certificate",
             Self::Network(_) => "network",
+            Self::Storage(_) => "storage",
             Self::NotInRoom { .. } => "not-in-room",
             Self::NoAddress { .. } => "no-address",
             Self::Unreachable { .. } => "unreachable",

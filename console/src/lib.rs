@@ -7,11 +7,15 @@
 //! decision about the room lives here. It never opens the registry database.
 #![warn(missing_docs)]
 
+pub mod desk;
 mod discovery;
 mod error;
+pub mod favourites;
+pub mod gallery;
 mod room;
 mod room_session;
 mod session;
+pub mod ui_frame;
 mod watch;
 
 pub use discovery::Discovery;

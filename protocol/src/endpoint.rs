@@ -139,6 +139,26 @@ impl AgentTls {
     }
 }
 
+impl AgentTls {
+    /// Opens the agent's endpoint on a socket bound beforehand.
+    pub fn endpoint_on(&self, socket: std::net::UdpSocket) -> Result<quinn::Endpoint, SetupError> {
+        let address = socket.local_addr().map_err(|source| SetupError::Bind {
+            address: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        let (config, _) = self.connection_config()?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| SetupError::Quic("no async runtime to run the endpoint on".into()))?;
+        quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            runtime,
+        )
+        .map_err(|source| SetupError::Bind { address, source })
+    }
+}
+
 /// A console's TLS identity and trust: its room certificate and key, and the school CA.
 #[derive(Debug, Clone)]
 pub struct ConsoleTls {

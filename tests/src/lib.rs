@@ -4,6 +4,8 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};

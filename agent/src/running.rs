@@ -1,0 +1,140 @@
+//! Starting an agent: from its command line, or embedded in another program
+//! (the demo classroom runs its agents in the app's own process).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use pult_screen::CaptureSource;
+use tokio::task::JoinHandle;
+
+use crate::announce::{Announcement, announce};
+use crate::audit::{AuditLog, RETENTION};
+use crate::bundle::Bundle;
+use crate::serve::{ActionMode, Agent, serve};
+use crate::watch::WatchState;
+
+/// Where the agent listens.
+pub enum Listen {
+    /// Bind this address.
+    Address(SocketAddr),
+    /// Use this socket, already bound (so its port is known before the agent starts).
+    Socket(UdpSocket),
+}
+
+/// Everything an agent needs to start.
+pub struct AgentSetup {
+    /// The loaded agent bundle.
+    pub bundle: Bundle,
+    /// Where to listen.
+    pub listen: Listen,
+    /// The screen to serve.
+    pub screen: Box<dyn CaptureSource>,
+    /// The URL opener: program and leading arguments.
+    pub url_opener: Vec<String>,
+    /// Where the audit log goes.
+    pub audit_dir: PathBuf,
+    /// Report this user as logged on instead of asking the system.
+    pub session_user: Option<String>,
+    /// Announce the agent by mDNS (never for a loopback address).
+    pub mdns: bool,
+    /// Whether programs and pages are started or only written down.
+    pub actions: ActionMode,
+}
+
+/// A running agent; it stops when dropped.
+pub struct RunningAgent {
+    endpoint: quinn::Endpoint,
+    agent: Arc<Agent>,
+    local: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    _announcement: Option<Announcement>,
+}
+
+impl RunningAgent {
+    /// Starts serving on the current tokio runtime.
+    pub fn start(setup: AgentSetup) -> Result<Self> {
+        if setup.url_opener.is_empty() {
+            bail!("the URL opener is empty");
+        }
+        let audit = AuditLog::open(&setup.audit_dir, RETENTION).with_context(|| {
+            format!(
+                "could not open the audit log in {}",
+                setup.audit_dir.display()
+            )
+        })?;
+        let endpoint = match setup.listen {
+            Listen::Address(address) => setup.bundle.tls.endpoint(address)?,
+            Listen::Socket(socket) => setup.bundle.tls.endpoint_on(socket)?,
+        };
+        let local = endpoint.local_addr()?;
+        let agent = Arc::new(Agent {
+            tls: setup.bundle.tls,
+            screen: Arc::new(Mutex::new(setup.screen)),
+            url_opener: setup.url_opener,
+            audit,
+            watch_state: Arc::default(),
+            session_user: setup.session_user,
+            actions: setup.actions,
+        });
+        let announcement = if setup.mdns {
+            announce(&setup.bundle.manifest, local).unwrap_or_else(|error| {
+                tracing::warn!("could not announce the agent by mDNS: {error}");
+                None
+            })
+        } else {
+            None
+        };
+        let tasks = vec![
+            tokio::spawn(serve(endpoint.clone(), agent.clone())),
+            tokio::spawn(expire_hourly(agent.clone())),
+        ];
+        Ok(Self {
+            endpoint,
+            agent,
+            local,
+            tasks,
+            _announcement: announcement,
+        })
+    }
+
+    /// The address the agent listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Whether the screen is being watched, to follow.
+    pub fn watch_state(&self) -> Arc<WatchState> {
+        self.agent.watch_state.clone()
+    }
+
+    /// Stops serving: every console is told, then the endpoint closes.
+    pub async fn stop(self) {
+        self.endpoint.close(0u32.into(), b"agent stopping");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"agent stopping");
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn expire_hourly(agent: Arc<Agent>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        interval.tick().await;
+        if let Err(error) = agent.audit.expire() {
+            tracing::error!(
+                "could not expire old audit files in {}: {error}",
+                agent.audit.dir().display()
+            );
+        }
+    }
+}

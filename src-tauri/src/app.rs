@@ -1,0 +1,165 @@
+//! The window and its commands: each command is one call into pult-console's
+//! [`Desk`]; frames go to the web view as raw bytes on a channel.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use pult_console::desk::{ActionResult, Desk, DeskError, DeskFolders, RoomInfo};
+use pult_console::favourites::Favourites;
+use pult_console::gallery::SavedShot;
+use pult_console::{DeviceStatus, RoomEvent, SessionOptions};
+use tauri::ipc::{Channel, InvokeResponseBody, Response};
+use tauri::{State, WebviewUrl, WebviewWindowBuilder};
+use tokio::sync::mpsc;
+
+/// What the commands share: the desk, and the channels of the current page.
+struct AppState {
+    desk: Arc<Desk>,
+    channels: Arc<Mutex<Option<Channels>>>,
+}
+
+struct Channels {
+    statuses: Channel<DeviceStatus>,
+    frames: Channel<InvokeResponseBody>,
+}
+
+/// Opens the room of the certificate directory `cert` in a window; returns when it closes.
+pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result<()> {
+    let (desk, events) =
+        tauri::async_runtime::block_on(async { Desk::open(cert, options, folders) })
+            .with_context(|| format!("opening the room of {}", cert.display()))?;
+    let title = format!("Pult – {} {}", desk.room().organisation, desk.room().room);
+    let state = AppState {
+        desk: Arc::new(desk),
+        channels: Arc::default(),
+    };
+    tauri::async_runtime::spawn(forward(events, state.desk.clone(), state.channels.clone()));
+    tauri::Builder::default()
+        .manage(state)
+        .setup(move |app| {
+            WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
+                .title(&title)
+                .inner_size(1366.0, 768.0)
+                .min_inner_size(900.0, 560.0)
+                .build()?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            room,
+            subscribe,
+            set_thumbnail_size,
+            focus,
+            screenshot,
+            open_url,
+            run_program,
+            gallery,
+            gallery_image,
+            favourites,
+            save_favourites
+        ])
+        .run(tauri::generate_context!())
+        .context("running the window")
+}
+
+/// Hands room events to the page: statuses as JSON, frames as raw bytes.
+async fn forward(
+    mut events: mpsc::Receiver<RoomEvent>,
+    desk: Arc<Desk>,
+    channels: Arc<Mutex<Option<Channels>>>,
+) {
+    while let Some(event) = events.recv().await {
+        let channels = channels.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(channels) = channels.as_ref() else {
+            continue; // no page yet: the page asks for the current statuses when it comes
+        };
+        let _ = match event {
+            RoomEvent::Status(status) => channels.statuses.send(status),
+            RoomEvent::Screen { device, update } => match desk.frame_message(&device, &update) {
+                Some(message) => channels.frames.send(InvokeResponseBody::Raw(message)),
+                None => Ok(()),
+            },
+        };
+    }
+}
+
+#[tauri::command]
+fn room(state: State<'_, AppState>) -> RoomInfo {
+    state.desk.room()
+}
+
+#[tauri::command]
+fn subscribe(
+    state: State<'_, AppState>,
+    statuses: Channel<DeviceStatus>,
+    frames: Channel<InvokeResponseBody>,
+) {
+    for status in state.desk.room().devices {
+        let _ = statuses.send(status);
+    }
+    *state.channels.lock().unwrap_or_else(|p| p.into_inner()) = Some(Channels { statuses, frames });
+}
+
+#[tauri::command]
+async fn set_thumbnail_size(
+    state: State<'_, AppState>,
+    width: u32,
+    height: u32,
+) -> Result<(), DeskError> {
+    state.desk.set_thumbnail_size(width, height).await;
+    Ok(())
+}
+
+#[tauri::command]
+async fn focus(
+    state: State<'_, AppState>,
+    device: Option<String>,
+    width: u32,
+    height: u32,
+) -> Result<(), DeskError> {
+    Ok(state.desk.focus(device, width, height).await?)
+}
+
+#[tauri::command]
+async fn screenshot(state: State<'_, AppState>, device: String) -> Result<SavedShot, DeskError> {
+    Ok(state.desk.screenshot(&device).await?)
+}
+
+#[tauri::command]
+async fn open_url(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    url: String,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.open_url(&devices, &url).await?)
+}
+
+#[tauri::command]
+async fn run_program(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    program: String,
+    args: Vec<String>,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.run_program(&devices, &program, &args).await)
+}
+
+#[tauri::command]
+fn gallery(state: State<'_, AppState>) -> Vec<SavedShot> {
+    state.desk.gallery()
+}
+
+#[tauri::command]
+fn gallery_image(state: State<'_, AppState>, path: String) -> Result<Response, DeskError> {
+    Ok(Response::new(state.desk.gallery_image(&path)?))
+}
+
+#[tauri::command]
+fn favourites(state: State<'_, AppState>) -> Result<Favourites, DeskError> {
+    Ok(state.desk.favourites()?)
+}
+
+#[tauri::command]
+fn save_favourites(state: State<'_, AppState>, favourites: Favourites) -> Result<(), DeskError> {
+    Ok(state.desk.save_favourites(&favourites)?)
+}

@@ -1,0 +1,146 @@
+//! `pult`: the teacher app.
+//!
+//! `pult --cert DIR` opens the room of a room certificate; `pult demo` opens a
+//! demo classroom on this machine (`--headless` prints it instead). Every
+//! decision lives in pult-console; this binary only wires it to a window.
+
+mod app;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use pult_console::desk::DeskFolders;
+use pult_console::{DeviceState, RoomCertificate, RoomEvent, RoomSession, SessionOptions};
+use pult_demo::{Classroom, ClassroomOptions};
+use time::UtcOffset;
+
+/// Pult: see and steer the student computers of your room.
+#[derive(Parser)]
+#[command(name = "pult", version)]
+struct Cli {
+    /// The room certificate directory (from `pult-registry room-cert`).
+    #[arg(long, value_name = "DIR")]
+    cert: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A demo classroom on this machine: student computers with moving
+    /// desktops on loopback, and the room view on them.
+    Demo {
+        /// No window: print each device's status as it changes.
+        #[arg(long)]
+        headless: bool,
+        /// How many student computers.
+        #[arg(long, default_value_t = 12)]
+        devices: usize,
+        /// Stop after this many seconds (headless only); default: until Ctrl-C.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+}
+
+fn main() -> ExitCode {
+    // Read while this is the only thread: the time crate refuses later.
+    let utc_offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    let cli = Cli::parse();
+    let folders = DeskFolders {
+        utc_offset,
+        ..DeskFolders::default()
+    };
+    let result = match cli.command {
+        Some(Command::Demo {
+            headless,
+            devices,
+            seconds,
+        }) => demo(headless, devices, seconds, folders),
+        None => match cli.cert {
+            Some(cert) => app::run(&cert, SessionOptions::default(), folders),
+            None => {
+                eprintln!(
+                    "usage: pult --cert DIR    (the room certificate from pult-registry room-cert)\n       pult demo [--headless]"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pult: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The demo classroom: agents in this process, then the window (or the status lines).
+fn demo(headless: bool, devices: usize, seconds: Option<f64>, folders: DeskFolders) -> Result<()> {
+    let options = ClassroomOptions {
+        devices: devices.clamp(1, 40),
+        ..ClassroomOptions::default()
+    };
+    let classroom = tauri::async_runtime::block_on(async { Classroom::start(options) })
+        .context("starting the demo classroom")?;
+    eprintln!(
+        "pult demo: {} student computers on loopback; their requested programs and pages go to {}",
+        classroom.agents(),
+        classroom.actions_file().display()
+    );
+    // Loopback only: no mDNS (it would reach every network this machine is on).
+    let session = SessionOptions {
+        discover: false,
+        ..SessionOptions::default()
+    };
+    if headless {
+        return tauri::async_runtime::block_on(print_statuses(&classroom, session, seconds));
+    }
+    app::run(classroom.certificate(), session, folders)
+}
+
+/// Prints a line per device whenever its status changes, and a summary each second.
+async fn print_statuses(
+    classroom: &Classroom,
+    options: SessionOptions,
+    seconds: Option<f64>,
+) -> Result<()> {
+    let room = RoomCertificate::load(classroom.certificate())?;
+    let (session, mut events) = RoomSession::start(room, options)?;
+    let deadline = tokio::time::sleep(seconds.map_or(Duration::MAX / 4, Duration::from_secs_f64));
+    tokio::pin!(deadline);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut frames = 0u64;
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {
+                let statuses = session.statuses();
+                let online = statuses.iter().filter(|s| s.state == DeviceState::Online).count();
+                println!("{online} of {} online, {frames} screen updates in the last second", statuses.len());
+                frames = 0;
+            }
+            event = events.recv() => match event {
+                Some(RoomEvent::Status(status)) => {
+                    let state = match &status.state {
+                        DeviceState::Online => format!("online, user {}", status.user.as_deref().unwrap_or("(none)")),
+                        other => format!("{other:?}").to_lowercase(),
+                    };
+                    println!("{} at {}: {state}", status.name, status.address.as_deref().unwrap_or("?"));
+                }
+                Some(RoomEvent::Screen { .. }) => frames += 1,
+                None => break,
+            },
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The real app window, driven through WebDriver (tauri-driver with
+//! WebKitWebDriver) under Xvfb: `pult demo` shows twelve live thumbnails that
+//! change, a click on a device's expand button opens its big view, and
+//! "Screenshot" saves a PNG in the gallery folder. Window screenshots are kept
+//! under target/webdriver/ for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pult_e2e::webdriver::{Session, TauriDriver};
+use pult_e2e::{Xvfb, binary};
+use pult_screen::decode_png;
+
+/// Where the window screenshots go: target/webdriver/.
+fn artifacts() -> PathBuf {
+    let dir = binary("pult")
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("webdriver");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save(session: &Session, name: &str) -> Vec<u8> {
+    let png = session.screenshot();
+    std::fs::write(artifacts().join(name), &png).unwrap();
+    png
+}
+
+/// How many colours a window screenshot has (a blank one has one or two).
+fn colours(png: &[u8]) -> usize {
+    let frame = decode_png(png).unwrap();
+    frame
+        .pixels()
+        .chunks(4)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// How many pixels differ between two window screenshots.
+fn changed_pixels(a: &[u8], b: &[u8]) -> usize {
+    let (a, b) = (decode_png(a).unwrap(), decode_png(b).unwrap());
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    a.pixels()
+        .chunks(4)
+        .zip(b.pixels().chunks(4))
+        .filter(|(p, q)| p != q)
+        .count()
+}
+
+/// A home of its own, with German user folders, so the gallery goes to ~/Bilder.
+fn home(dir: &Path) -> Vec<(String, String)> {
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("user-dirs.dirs"),
+        "XDG_PICTURES_DIR=\"$HOME/Bilder\"\n",
+    )
+    .unwrap();
+    vec![
+        ("HOME".into(), dir.display().to_string()),
+        ("XDG_CONFIG_HOME".into(), config.display().to_string()),
+        (
+            "XDG_CACHE_HOME".into(),
+            dir.join("cache").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".into(),
+            dir.join("data").display().to_string(),
+        ),
+        ("LANG".into(), "de_DE.UTF-8".into()),
+    ]
+}
+
+#[test]
+fn the_demo_classroom_window_is_live_and_usable() {
+    // A 4K screen; the window starts at 1366x768 and is made 4K at the end.
+    let xvfb = Xvfb::start(3840, 2160);
+    let home_dir = tempfile::tempdir().unwrap();
+    let mut env = home(home_dir.path());
+    env.push(("DISPLAY".into(), xvfb.display.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let driver = TauriDriver::start(&env, &artifacts().join("app.log"));
+    let session = driver.session(&binary("pult"), &["demo"]);
+
+    // Twelve devices come online with their users, in German (the locale).
+    session.wait_for(
+        "twelve devices online",
+        Duration::from_secs(60),
+        "return document.querySelectorAll('.device[data-state=\"online\"]').length === 12",
+    );
+    session.wait_for(
+        "a user on every card",
+        Duration::from_secs(20),
+        "return [...document.querySelectorAll('.device .user')].every(u => u.textContent.startsWith('schueler'))",
+    );
+    assert_eq!(
+        session.execute(
+            "return document.querySelector('.room-name').textContent",
+            &[]
+        ),
+        "Raum 101"
+    );
+    // Thumbnails arrive, labels fit in their cards, nothing spills out of the window.
+    session.wait_for(
+        "every thumbnail drawn",
+        Duration::from_secs(30),
+        "return [...document.querySelectorAll('.device canvas')].every(c => c.width > 0)",
+    );
+    let layout = session.execute(
+        "const cards = [...document.querySelectorAll('.device')];
+         const fits = cards.every(card => { const c = card.getBoundingClientRect();
+           return [...card.querySelectorAll('.name, .position, .user')].every(l => { const r = l.getBoundingClientRect();
+             return r.bottom <= c.bottom + 0.5 && r.right <= c.right + 0.5; }); });
+         return { fits, overflowX: document.documentElement.scrollWidth > window.innerWidth };",
+        &[],
+    );
+    assert_eq!(
+        layout["fits"], true,
+        "a label spills out of its card: {layout}"
+    );
+    assert_eq!(
+        layout["overflowX"], false,
+        "the page is wider than the window: {layout}"
+    );
+
+    // WebKitWebDriver's first screenshot of a page can come back blank.
+    session.screenshot();
+    let first = save(&session, "room-1366x768-a.png");
+    assert!(
+        colours(&first) > 1000,
+        "the window screenshot shows the room"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = save(&session, "room-1366x768-b.png");
+    let changed = changed_pixels(&first, &second);
+    assert!(
+        changed > 1000,
+        "the thumbnails did not change ({changed} pixels)"
+    );
+    let whole = session.execute(
+        "return [...document.querySelectorAll('.device')].every(c => c.getBoundingClientRect().bottom <= window.innerHeight)",
+        &[],
+    );
+    assert_eq!(
+        whole, true,
+        "all twelve devices are visible at 1366x768 without scrolling"
+    );
+
+    // A click on the expand button of PC-03 opens its big view.
+    session.click(&session.find(".device[data-name=\"PC-03\"] .expand"));
+    session.wait_for(
+        "the big view",
+        Duration::from_secs(10),
+        "return !document.querySelector('.spotlight').hidden",
+    );
+    session.wait_for(
+        "the big view at full size",
+        Duration::from_secs(20),
+        "return document.querySelector('.spotlight canvas').width >= 1000",
+    );
+    save(&session, "big-view-PC-03.png");
+
+    // "Screenshot" in the big view saves a PNG of PC-03 in ~/Bilder/Pult/101/.
+    session.click(&session.find(".spotlight-shot"));
+    let gallery = home_dir.path().join("Bilder/Pult/101");
+    let mut saved = Vec::new();
+    for _ in 0..100 {
+        saved = std::fs::read_dir(&gallery)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !saved.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(saved.len(), 1, "one screenshot in {}", gallery.display());
+    let name = saved[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("PC-03-") && name.ends_with(".png"),
+        "{name}"
+    );
+    let shot = decode_png(&std::fs::read(&saved[0]).unwrap()).unwrap();
+    assert_eq!((shot.width(), shot.height()), (1280, 720));
+    session.wait_for(
+        "the toast",
+        Duration::from_secs(5),
+        &format!("return document.querySelector('.toast').textContent.includes('{name}')"),
+    );
+
+    // Back to the room; the gallery lists the screenshot.
+    session.click(&session.find(".spotlight .close"));
+    session.wait_for(
+        "the big view closed",
+        Duration::from_secs(5),
+        "return document.querySelector('.spotlight').hidden",
+    );
+    session.click(&session.find(".gallery-button"));
+    session.wait_for(
+        "the gallery",
+        Duration::from_secs(10),
+        "return document.querySelectorAll('.gallery figure').length === 1 && document.querySelector('.gallery img').naturalWidth > 0",
+    );
+    save(&session, "gallery.png");
+    session.click(&session.find(".close-gallery"));
+
+    // Select three devices and open a web page on them; results per device.
+    session.click(&session.find(".device[data-name=\"PC-01\"]"));
+    session.execute(
+        "document.querySelector('.device[data-name=\"PC-03\"]').dispatchEvent(new MouseEvent('click', {bubbles: true, shiftKey: true}))",
+        &[],
+    );
+    session.click(&session.find("[data-action=\"open-url\"]"));
+    session.execute(
+        "document.querySelector('.url-input').value = 'https://example.org/arbeitsblatt'",
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    eprintln!(
+        "dialog: {}",
+        session.execute("return document.querySelector('.dialog').hidden", &[])
+    );
+    save(&session, "open-website-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "results for three devices",
+        Duration::from_secs(20),
+        "return document.querySelectorAll('.result-list li.ok').length === 3",
+    );
+    save(&session, "results.png");
+    session.click(&session.find(".close-results"));
+
+    // At 4K the thumbnails grow with the window and still fit.
+    session.resize(3840, 2160);
+    session.wait_for(
+        "the window at 4K",
+        Duration::from_secs(10),
+        "return window.innerWidth > 3000",
+    );
+    session.wait_for(
+        "thumbnails at 4K size",
+        Duration::from_secs(20),
+        "return document.querySelector('.device').getBoundingClientRect().width >= 400 && document.querySelector('.device canvas').width >= 400",
+    );
+    let layout = session.execute(
+        "return { overflowX: document.documentElement.scrollWidth > window.innerWidth,
+                  visible: [...document.querySelectorAll('.device')].every(c => c.getBoundingClientRect().bottom <= window.innerHeight) };",
+        &[],
+    );
+    assert_eq!(layout["overflowX"], false, "{layout}");
+    assert_eq!(layout["visible"], true, "{layout}");
+    save(&session, "room-3840x2160.png");
+    session.end();
+}

@@ -1,0 +1,548 @@
+// The room view: a wall of live thumbnails with selection, a big view of one
+// device, the actions that exist (screenshot, run program, open website) with
+// favourites, and the gallery of saved screenshots. It talks to nothing but
+// the Backend interface.
+import type { ActionResult, Backend, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import { Compositor } from "./frames";
+import { I18n, type Key, type Language } from "./i18n";
+import { icons } from "./icons";
+import { Selection } from "./selection";
+
+/** Thumbnail width range (CSS pixels) of the zoom slider. */
+const ZOOM = { min: 160, max: 720, step: 20, initial: 260 };
+
+interface Card {
+  status: DeviceStatus;
+  element: HTMLElement;
+  canvas: HTMLCanvasElement;
+  compositor: Compositor;
+}
+
+export interface AppOptions {
+  /** Decodes tile images; the web view's createImageBitmap by default. */
+  decode?: (blob: Blob) => Promise<CanvasImageSource>;
+  storage?: Storage | null;
+}
+
+export class App {
+  readonly root: HTMLElement;
+  private room!: RoomInfo;
+  private i18n!: I18n;
+  private cards: Card[] = [];
+  private selection = new Selection(() => this.cards.map((c) => c.status.name));
+  private spotlight: string | null = null;
+  private favourites: Favourites = { programs: [], websites: [] };
+  private zoomTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly storage: Storage | null;
+
+  constructor(
+    root: HTMLElement,
+    private readonly backend: Backend,
+    private readonly options: AppOptions = {},
+  ) {
+    this.root = root;
+    this.storage = options.storage === undefined ? (globalThis.localStorage ?? null) : options.storage;
+  }
+
+  /** Loads the room, draws the view and starts the live flow. */
+  async start(): Promise<void> {
+    this.room = await this.backend.room();
+    this.i18n = new I18n(this.room.locale, this.storage);
+    this.favourites = await this.backend.favourites().catch(() => ({ programs: [], websites: [] }));
+    this.render();
+    await this.backend.subscribe(
+      (status) => this.updateStatus(status),
+      (frame) => this.drawFrame(frame),
+    );
+    await this.sendThumbnailSize();
+  }
+
+  // ---- rendering -------------------------------------------------------
+
+  private t(key: Key, params?: Record<string, string | number>): string {
+    return this.i18n.t(key, params);
+  }
+
+  private render(): void {
+    document.documentElement.lang = this.i18n.language;
+    const validUntil = new Date(this.room.validUntil).toLocaleTimeString(this.i18n.language, { hour: "2-digit", minute: "2-digit" });
+    this.root.innerHTML = `
+      <header class="topbar">
+        <div class="brand">${icons.desk}<span>${this.t("appTitle")}</span></div>
+        <div class="room-info">
+          <strong class="room-name">${escape(this.t("room", { room: this.room.room }))}</strong>
+          <span>${escape(this.room.organisation)}</span>
+          <span>${escape(this.t("teacher", { name: this.room.teacher }))}</span>
+          <span class="valid">${escape(this.t("validUntil", { time: validUntil }))}</span>
+        </div>
+        <label class="zoom">${this.t("zoom")}
+          <input type="range" class="zoom-slider" min="${ZOOM.min}" max="${ZOOM.max}" step="${ZOOM.step}" value="${this.zoom()}" aria-label="${this.t("zoom")}">
+        </label>
+        <div class="language" role="group" aria-label="${this.t("language")}">
+          <button type="button" data-language="de" title="Deutsch" aria-pressed="${this.i18n.language === "de"}">DE</button>
+          <button type="button" data-language="en" title="English" aria-pressed="${this.i18n.language === "en"}">EN</button>
+        </div>
+      </header>
+      <nav class="toolbar" role="toolbar">
+        <button type="button" class="select-all">${this.t("selectAll")}</button>
+        <button type="button" class="clear-selection">${this.t("clearSelection")}</button>
+        <span class="selection-count" aria-live="polite"></span>
+        <span class="spacer"></span>
+        <button type="button" class="action" data-action="screenshot">${icons.camera}<span>${this.t("screenshot")}</span></button>
+        <button type="button" class="action" data-action="run">${icons.play}<span>${this.t("runProgram")}</span></button>
+        <button type="button" class="action" data-action="open-url">${icons.globe}<span>${this.t("openWebsite")}</span></button>
+        <button type="button" class="gallery-button">${icons.images}<span>${this.t("gallery")}</span></button>
+      </nav>
+      <main class="grid" role="listbox" aria-multiselectable="true" aria-label="${escape(this.t("room", { room: this.room.room }))}"></main>
+      <div class="toast" role="status" aria-live="polite" hidden></div>
+      <section class="overlay spotlight" hidden role="dialog" aria-modal="true">
+        <header><h2 class="spotlight-title"></h2><span class="spotlight-user"></span><span class="spacer"></span>
+          <button type="button" class="spotlight-shot">${icons.camera}<span>${this.t("screenshot")}</span></button>
+          <button type="button" class="close" aria-label="${this.t("close")}">${icons.close}</button></header>
+        <div class="spotlight-screen"></div>
+      </section>
+      <section class="overlay panel dialog" hidden role="dialog" aria-modal="true"></section>
+      <section class="overlay panel gallery" hidden role="dialog" aria-modal="true"></section>
+      <section class="overlay panel results" hidden role="dialog" aria-modal="true"></section>`;
+    this.root.style.setProperty("--card-width", `${this.zoom()}px`);
+
+    const grid = this.root.querySelector<HTMLElement>(".grid")!;
+    const previous = new Map(this.cards.map((c) => [c.status.name, c]));
+    this.cards = this.room.devices.map((status) => {
+      const card = previous.get(status.name) ?? this.makeCard(status);
+      card.status = previous.get(status.name)?.status ?? status;
+      grid.append(card.element);
+      this.paintCard(card);
+      return card;
+    });
+    if (this.cards.length > 0) this.cards[0].element.tabIndex = 0;
+    this.wire();
+    this.paintSelection();
+  }
+
+  private makeCard(status: DeviceStatus): Card {
+    const element = document.createElement("article");
+    element.className = "device";
+    element.setAttribute("role", "option");
+    element.tabIndex = -1;
+    element.dataset.name = status.name;
+    element.innerHTML = `
+      <div class="screen"><span class="badge"></span><span class="tick">${icons.check}</span>
+        <button type="button" class="expand" tabindex="-1" title="${escape(this.t("bigView", { name: status.name }))}" aria-label="${escape(this.t("bigView", { name: status.name }))}">${icons.expand}</button></div>
+      <div class="label"><span class="name"></span><span class="position"></span></div>
+      <div class="user"></div>`;
+    const canvas = document.createElement("canvas");
+    canvas.className = "thumbnail";
+    element.querySelector(".screen")!.prepend(canvas);
+    return { status, element, canvas, compositor: new Compositor(canvas, this.options.decode) };
+  }
+
+  private paintCard(card: Card): void {
+    const { status, element } = card;
+    element.dataset.state = status.state.kind;
+    element.querySelector(".name")!.textContent = status.name;
+    element.querySelector(".position")!.textContent = status.position ?? "";
+    element.querySelector(".user")!.textContent = status.state.kind === "online" ? (status.user ?? this.t("noUser")) : "";
+    const badge = element.querySelector<HTMLElement>(".badge")!;
+    badge.textContent = this.stateText(status);
+    badge.title = "reason" in status.state ? status.state.reason : "";
+    element.title = [status.name, status.position, this.stateText(status), "reason" in status.state ? status.state.reason : ""].filter(Boolean).join(" · ");
+  }
+
+  private stateText(status: DeviceStatus): string {
+    const keys: Record<DeviceStatus["state"]["kind"], Key> = {
+      online: "online",
+      offline: "offline",
+      connecting: "connecting",
+      refused: "refused",
+      "not-steerable": "notSteerable",
+    };
+    return this.t(keys[status.state.kind]);
+  }
+
+  private paintSelection(): void {
+    for (const card of this.cards) {
+      const selected = this.selection.has(card.status.name);
+      card.element.classList.toggle("selected", selected);
+      card.element.setAttribute("aria-selected", String(selected));
+    }
+    const count = this.root.querySelector(".selection-count")!;
+    count.textContent = this.selection.size > 0 ? this.t("selected", { count: this.selection.size }) : this.t("noneSelected");
+    const none = this.selection.size === 0;
+    this.root.querySelectorAll<HTMLButtonElement>(".action").forEach((button) => (button.disabled = none));
+  }
+
+  // ---- events ----------------------------------------------------------
+
+  private wire(): void {
+    const grid = this.root.querySelector<HTMLElement>(".grid")!;
+    grid.addEventListener("click", (event) => {
+      const card = (event.target as HTMLElement).closest<HTMLElement>(".device");
+      if (!card) return;
+      if ((event.target as HTMLElement).closest(".expand")) {
+        void this.openSpotlight(card.dataset.name!);
+        return;
+      }
+      this.selection.click(card.dataset.name!, { shift: event.shiftKey, ctrl: event.ctrlKey || event.metaKey });
+      this.focusCard(card);
+      this.paintSelection();
+    });
+    grid.addEventListener("dblclick", (event) => {
+      const card = (event.target as HTMLElement).closest<HTMLElement>(".device");
+      if (card) void this.openSpotlight(card.dataset.name!);
+    });
+    grid.addEventListener("keydown", (event) => this.onGridKey(event));
+    this.root.querySelector(".select-all")!.addEventListener("click", () => {
+      this.selection.selectAll();
+      this.paintSelection();
+    });
+    this.root.querySelector(".clear-selection")!.addEventListener("click", () => {
+      this.selection.clear();
+      this.paintSelection();
+    });
+    this.root.querySelector('[data-action="screenshot"]')!.addEventListener("click", () => void this.screenshots(this.selection.values()));
+    this.root.querySelector('[data-action="run"]')!.addEventListener("click", () => this.openRunDialog());
+    this.root.querySelector('[data-action="open-url"]')!.addEventListener("click", () => this.openUrlDialog());
+    this.root.querySelector(".gallery-button")!.addEventListener("click", () => void this.openGallery());
+    this.root.querySelector(".spotlight .close")!.addEventListener("click", () => void this.closeSpotlight());
+    this.root.querySelector(".spotlight-shot")!.addEventListener("click", () => {
+      if (this.spotlight) void this.screenshots([this.spotlight]);
+    });
+    const slider = this.root.querySelector<HTMLInputElement>(".zoom-slider")!;
+    slider.addEventListener("input", () => {
+      this.root.style.setProperty("--card-width", `${slider.value}px`);
+      this.storage?.setItem("pult.zoom", slider.value);
+      clearTimeout(this.zoomTimer);
+      this.zoomTimer = setTimeout(() => void this.sendThumbnailSize(), 200);
+    });
+    this.root.querySelectorAll<HTMLButtonElement>(".language button").forEach((button) =>
+      button.addEventListener("click", () => {
+        this.i18n.switchTo(button.dataset.language as Language);
+        this.render();
+        this.root.querySelector<HTMLButtonElement>(`.language [data-language="${button.dataset.language}"]`)?.focus();
+      }),
+    );
+    // Until the teacher picks a size, thumbnails follow the window's size.
+    window.onresize = () => {
+      if (this.storage?.getItem("pult.zoom")) return;
+      slider.value = String(this.zoom());
+      this.root.style.setProperty("--card-width", `${this.zoom()}px`);
+      clearTimeout(this.zoomTimer);
+      this.zoomTimer = setTimeout(() => void this.sendThumbnailSize(), 200);
+    };
+    this.root.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.onEscape();
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a" && !isTyping(event)) {
+        event.preventDefault();
+        this.selection.selectAll();
+        this.paintSelection();
+      }
+    });
+  }
+
+  private onGridKey(event: KeyboardEvent): void {
+    const cards = this.cards.map((c) => c.element);
+    const current = cards.indexOf(document.activeElement as HTMLElement);
+    if (current < 0) return;
+    const columns = Math.max(1, cards.filter((c) => c.offsetTop === cards[0].offsetTop).length);
+    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -current, End: cards.length - 1 - current };
+    if (event.key in moves) {
+      event.preventDefault();
+      const next = Math.min(cards.length - 1, Math.max(0, current + moves[event.key]));
+      this.focusCard(cards[next]);
+      if (event.shiftKey) {
+        this.selection.click(cards[next].dataset.name!, { shift: true });
+        this.paintSelection();
+      }
+    } else if (event.key === " ") {
+      event.preventDefault();
+      this.selection.toggle(cards[current].dataset.name!);
+      this.paintSelection();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      void this.openSpotlight(cards[current].dataset.name!);
+    }
+  }
+
+  private focusCard(card: HTMLElement): void {
+    this.cards.forEach((c) => (c.element.tabIndex = -1));
+    card.tabIndex = 0;
+    card.focus();
+  }
+
+  private onEscape(): void {
+    const open = [...this.root.querySelectorAll<HTMLElement>(".overlay")].filter((o) => !o.hidden);
+    if (open.length === 0) {
+      this.selection.clear();
+      this.paintSelection();
+      return;
+    }
+    for (const overlay of open) {
+      if (overlay.classList.contains("spotlight")) void this.closeSpotlight();
+      else overlay.hidden = true;
+    }
+  }
+
+  // ---- live data -------------------------------------------------------
+
+  updateStatus(status: DeviceStatus): void {
+    const card = this.cards.find((c) => c.status.name === status.name);
+    if (!card) return;
+    card.status = status;
+    this.paintCard(card);
+    if (this.spotlight === status.name) this.paintSpotlightHeader();
+  }
+
+  drawFrame(frame: ScreenFrame): void {
+    void this.cards[frame.device]?.compositor.draw(frame);
+  }
+
+  /** The thumbnail width: the teacher's last choice, else the largest that
+   * shows the whole room in the window. */
+  private zoom(): number {
+    const stored = Number(this.storage?.getItem("pult.zoom"));
+    if (stored >= ZOOM.min && stored <= ZOOM.max) return stored;
+    return fittingZoom(window.innerWidth, window.innerHeight, this.room?.devices.length ?? 0);
+  }
+
+  private async sendThumbnailSize(): Promise<void> {
+    const width = Math.round(this.zoom() * (globalThis.devicePixelRatio || 1));
+    await this.backend.setThumbnailSize(width, Math.round((width * 9) / 16));
+  }
+
+  // ---- big view ---------------------------------------------------------
+
+  async openSpotlight(name: string): Promise<void> {
+    const card = this.cards.find((c) => c.status.name === name);
+    if (!card) return;
+    if (this.spotlight) await this.closeSpotlight();
+    this.spotlight = name;
+    const overlay = this.root.querySelector<HTMLElement>(".spotlight")!;
+    overlay.hidden = false;
+    overlay.querySelector(".spotlight-screen")!.append(card.canvas);
+    card.element.classList.add("in-spotlight");
+    this.paintSpotlightHeader();
+    const ratio = globalThis.devicePixelRatio || 1;
+    const width = Math.round((window.innerWidth || 1280) * ratio);
+    const height = Math.round((window.innerHeight || 720) * ratio);
+    overlay.querySelector<HTMLButtonElement>(".close")!.focus();
+    await this.backend.focus(name, width, height);
+  }
+
+  private paintSpotlightHeader(): void {
+    const card = this.cards.find((c) => c.status.name === this.spotlight);
+    if (!card) return;
+    const overlay = this.root.querySelector<HTMLElement>(".spotlight")!;
+    overlay.setAttribute("aria-label", this.t("bigView", { name: card.status.name }));
+    overlay.querySelector(".spotlight-title")!.textContent = [card.status.name, card.status.position].filter(Boolean).join(" · ");
+    overlay.querySelector(".spotlight-user")!.textContent = `${card.status.user ?? ""} · ${this.stateText(card.status)}`;
+  }
+
+  async closeSpotlight(): Promise<void> {
+    const name = this.spotlight;
+    if (!name) return;
+    this.spotlight = null;
+    const card = this.cards.find((c) => c.status.name === name)!;
+    card.element.querySelector(".screen")!.prepend(card.canvas);
+    card.element.classList.remove("in-spotlight");
+    this.root.querySelector<HTMLElement>(".spotlight")!.hidden = true;
+    card.element.focus();
+    await this.backend.focus(null, 0, 0);
+  }
+
+  // ---- actions ----------------------------------------------------------
+
+  async screenshots(devices: string[]): Promise<void> {
+    const saved: SavedShot[] = [];
+    for (const device of devices) {
+      try {
+        saved.push(await this.backend.screenshot(device));
+      } catch (error) {
+        this.toast(this.t("shotFailed", { name: device, reason: message(error) }), true);
+      }
+    }
+    if (saved.length > 0) this.toast(this.t("saved", { file: saved.map((s) => s.fileName).join(", ") }));
+  }
+
+  private openRunDialog(): void {
+    const devices = this.selection.values();
+    const favourites = this.favourites.programs
+      .map((f, i) => `<li><button type="button" class="use-favourite" data-index="${i}">${icons.star}${escape(f.label)}</button><button type="button" class="remove-favourite" data-index="${i}" aria-label="${this.t("removeFavourite")}">${icons.close}</button></li>`)
+      .join("");
+    this.showDialog(
+      this.t("runProgram"),
+      devices,
+      `<label>${this.t("program")}<input name="program" class="program-input" autocomplete="off" required></label>
+       <label>${this.t("arguments")}<input name="args" class="args-input" autocomplete="off"></label>
+       <label class="check"><input type="checkbox" name="keep"> ${this.t("saveFavourite")}</label>
+       <h3>${this.t("favourites")}</h3>${favourites ? `<ul class="favourites">${favourites}</ul>` : `<p class="muted">${this.t("noFavourites")}</p>`}`,
+      this.t("run"),
+      async (form) => {
+        const program = (form.get("program") as string).trim();
+        if (!program) return this.t("programMissing");
+        const args = (form.get("args") as string).split(/\s+/).filter(Boolean);
+        if (form.get("keep")) {
+          this.favourites.programs.push({ label: [program, ...args].join(" "), program, args });
+          await this.backend.saveFavourites(this.favourites);
+        }
+        this.showResults(this.t("runProgram"), await this.backend.runProgram(devices, program, args));
+        return null;
+      },
+      (panel) => {
+        panel.querySelectorAll<HTMLButtonElement>(".use-favourite").forEach((b) =>
+          b.addEventListener("click", () => {
+            const favourite = this.favourites.programs[Number(b.dataset.index)];
+            panel.querySelector<HTMLInputElement>(".program-input")!.value = favourite.program;
+            panel.querySelector<HTMLInputElement>(".args-input")!.value = favourite.args.join(" ");
+          }),
+        );
+        panel.querySelectorAll<HTMLButtonElement>(".remove-favourite").forEach((b) =>
+          b.addEventListener("click", async () => {
+            this.favourites.programs.splice(Number(b.dataset.index), 1);
+            await this.backend.saveFavourites(this.favourites);
+            this.openRunDialog();
+          }),
+        );
+      },
+    );
+  }
+
+  private openUrlDialog(): void {
+    const devices = this.selection.values();
+    const favourites = this.favourites.websites
+      .map((f, i) => `<li><button type="button" class="use-favourite" data-index="${i}">${icons.star}${escape(f.label)}</button><button type="button" class="remove-favourite" data-index="${i}" aria-label="${this.t("removeFavourite")}">${icons.close}</button></li>`)
+      .join("");
+    this.showDialog(
+      this.t("openWebsite"),
+      devices,
+      `<label>${this.t("url")}<input name="url" class="url-input" type="url" autocomplete="off" placeholder="https://" required></label>
+       <label class="check"><input type="checkbox" name="keep"> ${this.t("saveFavourite")}</label>
+       <h3>${this.t("favourites")}</h3>${favourites ? `<ul class="favourites">${favourites}</ul>` : `<p class="muted">${this.t("noFavourites")}</p>`}`,
+      this.t("open"),
+      async (form) => {
+        const url = (form.get("url") as string).trim();
+        if (!/^https?:\/\/\S+$/i.test(url)) return this.t("urlInvalid");
+        if (form.get("keep")) {
+          this.favourites.websites.push({ label: url.replace(/^https?:\/\//i, ""), url });
+          await this.backend.saveFavourites(this.favourites);
+        }
+        this.showResults(this.t("openWebsite"), await this.backend.openUrl(devices, url));
+        return null;
+      },
+      (panel) => {
+        panel.querySelectorAll<HTMLButtonElement>(".use-favourite").forEach((b) =>
+          b.addEventListener("click", () => {
+            panel.querySelector<HTMLInputElement>(".url-input")!.value = this.favourites.websites[Number(b.dataset.index)].url;
+          }),
+        );
+        panel.querySelectorAll<HTMLButtonElement>(".remove-favourite").forEach((b) =>
+          b.addEventListener("click", async () => {
+            this.favourites.websites.splice(Number(b.dataset.index), 1);
+            await this.backend.saveFavourites(this.favourites);
+            this.openUrlDialog();
+          }),
+        );
+      },
+    );
+  }
+
+  /** A small form dialog; `submit` returns an error text to show, or null to close. */
+  private showDialog(
+    title: string,
+    devices: string[],
+    fields: string,
+    confirm: string,
+    submit: (form: FormData) => Promise<string | null>,
+    extra: (panel: HTMLElement) => void,
+  ): void {
+    const panel = this.root.querySelector<HTMLElement>(".dialog")!;
+    panel.innerHTML = `
+      <form class="dialog-form sheet">
+        <h2>${escape(title)} <small>${escape(this.t("on", { count: devices.length }))}</small></h2>
+        ${fields}
+        <p class="error" role="alert"></p>
+        <div class="buttons"><button type="button" class="cancel">${this.t("cancel")}</button><button type="submit" class="primary confirm">${escape(confirm)}</button></div>
+      </form>`;
+    panel.hidden = false;
+    const form = panel.querySelector<HTMLFormElement>("form")!;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = await submit(new FormData(form)).catch((e) => message(e));
+      if (error) {
+        panel.querySelector(".error")!.textContent = error;
+      } else {
+        panel.hidden = true;
+      }
+    });
+    panel.querySelector(".cancel")!.addEventListener("click", () => (panel.hidden = true));
+    extra(panel);
+    panel.querySelector<HTMLInputElement>("input")?.focus();
+  }
+
+  private showResults(title: string, results: ActionResult[]): void {
+    const panel = this.root.querySelector<HTMLElement>(".results")!;
+    const rows = results
+      .map((r) => `<li class="${r.ok ? "ok" : "failed"}" data-device="${escape(r.device)}"><strong>${escape(r.device)}</strong><span>${r.ok ? this.t("resultOk") : escape(r.message ?? r.code ?? "")}</span></li>`)
+      .join("");
+    panel.innerHTML = `<div class="sheet"><h2>${escape(title)}: ${this.t("results")}</h2><ul class="result-list">${rows}</ul>
+      <div class="buttons"><button type="button" class="primary close-results">${this.t("close")}</button></div></div>`;
+    panel.hidden = false;
+    panel.querySelector<HTMLButtonElement>(".close-results")!.addEventListener("click", () => (panel.hidden = true));
+    panel.querySelector<HTMLButtonElement>(".close-results")!.focus();
+  }
+
+  async openGallery(): Promise<void> {
+    const panel = this.root.querySelector<HTMLElement>(".gallery")!;
+    const shots = await this.backend.gallery();
+    panel.innerHTML = `<div class="sheet"><h2>${this.t("gallery")}</h2><p class="muted folder">${escape(this.t("folder", { path: this.room.galleryDir }))}</p>
+      ${shots.length === 0 ? `<p class="muted">${this.t("galleryEmpty")}</p>` : `<ul class="shots">${shots.map((s, i) => `<li><figure><img data-index="${i}" alt="${escape(s.fileName)}"><figcaption>${escape(s.device)} · ${escape(new Date(s.time).toLocaleString(this.i18n.language))}</figcaption></figure></li>`).join("")}</ul>`}
+      <div class="buttons"><button type="button" class="primary close-gallery">${this.t("close")}</button></div></div>`;
+    panel.hidden = false;
+    panel.querySelector<HTMLButtonElement>(".close-gallery")!.addEventListener("click", () => (panel.hidden = true));
+    for (const image of panel.querySelectorAll<HTMLImageElement>("img")) {
+      const shot = shots[Number(image.dataset.index)];
+      this.backend
+        .galleryImage(shot.path)
+        .then((bytes) => (image.src = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "image/png" }))))
+        .catch(() => undefined);
+    }
+  }
+
+  private toast(text: string, error = false): void {
+    const toast = this.root.querySelector<HTMLElement>(".toast")!;
+    toast.textContent = text;
+    toast.classList.toggle("error", error);
+    toast.hidden = false;
+    setTimeout(() => (toast.hidden = true), 5000);
+  }
+}
+
+/** The widest card (a ZOOM step) with which `devices` cards fit a window of
+ * `width` × `height`: header and toolbar take about 110 px, a card's labels
+ * about 54 px, gaps 14 px, the grid's padding 36 px across and 40 px down. */
+export function fittingZoom(width: number, height: number, devices: number): number {
+  if (!width || !height || devices === 0) return ZOOM.initial;
+  for (let card = ZOOM.max; card > ZOOM.min; card -= ZOOM.step) {
+    const columns = Math.floor((width - 36 + 14) / (card + 14));
+    if (columns < 1) continue;
+    const rows = Math.ceil(devices / columns);
+    const needed = rows * ((card * 9) / 16 + 54) + (rows - 1) * 14 + 40 + 110;
+    if (needed <= height) return card;
+  }
+  return ZOOM.min;
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+function message(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "object" && error && "message" in error) return String((error as { message: unknown }).message);
+  return String(error);
+}
+
+function isTyping(event: KeyboardEvent): boolean {
+  const target = event.target as HTMLElement;
+  return target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT";
+}

@@ -1,0 +1,106 @@
+// The one interface between the room view and whatever runs the room: the
+// Tauri shell over pult-console in the app, a fake in tests and in a browser.
+
+/** Where a device stands, as pult-console reports it. */
+export type DeviceState =
+  | { kind: "connecting" }
+  | { kind: "online" }
+  | { kind: "not-steerable" }
+  | { kind: "offline"; reason: string }
+  | { kind: "refused"; reason: string };
+
+/** What the teacher sees of one device. */
+export interface DeviceStatus {
+  name: string;
+  position: string | null;
+  state: DeviceState;
+  user: string | null;
+  address: string | null;
+}
+
+/** The room this window shows. */
+export interface RoomInfo {
+  organisation: string;
+  room: string;
+  teacher: string;
+  /** When the room certificate ends (RFC 3339). */
+  validUntil: string;
+  /** The system's locale, e.g. "de-DE". */
+  locale: string;
+  /** Where screenshots are saved. */
+  galleryDir: string;
+  devices: DeviceStatus[];
+}
+
+/** One changed rectangle of a screen, as an image file. */
+export interface Tile {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  format: "png" | "jpeg";
+  data: Uint8Array;
+}
+
+/** What changed on one device's screen. */
+export interface ScreenFrame {
+  /** The device's index in RoomInfo.devices. */
+  device: number;
+  width: number;
+  height: number;
+  tiles: Tile[];
+}
+
+/** The outcome of an action on one device. */
+export interface ActionResult {
+  device: string;
+  ok: boolean;
+  /** A stable code when it failed ("unreachable", "program-not-found", ...). */
+  code?: string;
+  message?: string;
+}
+
+/** A screenshot saved in the teacher's pictures folder. */
+export interface SavedShot {
+  device: string;
+  /** When it was taken (RFC 3339). */
+  time: string;
+  path: string;
+  fileName: string;
+}
+
+/** A program or web page the teacher keeps at hand. */
+export interface ProgramFavourite {
+  label: string;
+  program: string;
+  args: string[];
+}
+
+export interface WebsiteFavourite {
+  label: string;
+  url: string;
+}
+
+/** A teacher's favourites, kept per teacher. */
+export interface Favourites {
+  programs: ProgramFavourite[];
+  websites: WebsiteFavourite[];
+}
+
+/** Everything the room view asks of its backend. */
+export interface Backend {
+  room(): Promise<RoomInfo>;
+  /** Starts the flow of statuses and screen frames; call once. */
+  subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void>;
+  /** The size thumbnails are shown at, in device pixels. */
+  setThumbnailSize(width: number, height: number): Promise<void>;
+  /** Shows one device in the big view (full-size stream), or none. */
+  focus(device: string | null, width: number, height: number): Promise<void>;
+  screenshot(device: string): Promise<SavedShot>;
+  openUrl(devices: string[], url: string): Promise<ActionResult[]>;
+  runProgram(devices: string[], program: string, args: string[]): Promise<ActionResult[]>;
+  gallery(): Promise<SavedShot[]>;
+  galleryImage(path: string): Promise<Uint8Array>;
+  favourites(): Promise<Favourites>;
+  saveFavourites(favourites: Favourites): Promise<void>;
+}

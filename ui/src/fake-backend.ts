@@ -1,0 +1,107 @@
+// A backend without Tauri: a made-up room whose screens are flat colours.
+// The UI tests run against it, and `npm run dev` shows the view in a browser.
+import type { ActionResult, Backend, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+
+export class FakeBackend implements Backend {
+  readonly calls: { method: string; args: unknown[] }[] = [];
+  readonly shots: SavedShot[] = [];
+  favouritesStored: Favourites = { programs: [], websites: [] };
+  private onStatus: ((status: DeviceStatus) => void) | null = null;
+  private onFrame: ((frame: ScreenFrame) => void) | null = null;
+  /** Devices that fail actions, with the code they fail with. */
+  failing = new Map<string, string>();
+
+  constructor(
+    readonly devices: DeviceStatus[] = FakeBackend.classroom(12),
+    readonly locale = "de-DE",
+  ) {}
+
+  static classroom(count: number): DeviceStatus[] {
+    return Array.from({ length: count }, (_, i) => ({
+      name: `PC-${String(i + 1).padStart(2, "0")}`,
+      position: `Reihe ${Math.floor(i / 4) + 1} Platz ${(i % 4) + 1}`,
+      state: { kind: "online" as const },
+      user: `schueler${String(i + 1).padStart(2, "0")}`,
+      address: `127.0.0.${101 + i}`,
+    }));
+  }
+
+  async room(): Promise<RoomInfo> {
+    this.calls.push({ method: "room", args: [] });
+    return {
+      organisation: "Gymnasium Am Park",
+      room: "101",
+      teacher: "mueller",
+      validUntil: "2026-11-23T18:00:00Z",
+      locale: this.locale,
+      galleryDir: "/home/t/Bilder/Pult/101",
+      devices: this.devices,
+    };
+  }
+
+  async subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void> {
+    this.calls.push({ method: "subscribe", args: [] });
+    this.onStatus = onStatus;
+    this.onFrame = onFrame;
+  }
+
+  /** Reports a status as if a device changed. */
+  emitStatus(status: DeviceStatus): void {
+    this.onStatus?.(status);
+  }
+
+  /** Sends a frame as if a device's screen changed. */
+  emitFrame(frame: ScreenFrame): void {
+    this.onFrame?.(frame);
+  }
+
+  async setThumbnailSize(width: number, height: number): Promise<void> {
+    this.calls.push({ method: "setThumbnailSize", args: [width, height] });
+  }
+
+  async focus(device: string | null, width: number, height: number): Promise<void> {
+    this.calls.push({ method: "focus", args: [device, width, height] });
+  }
+
+  async screenshot(device: string): Promise<SavedShot> {
+    this.calls.push({ method: "screenshot", args: [device] });
+    if (this.failing.has(device)) throw { code: this.failing.get(device), message: `${device} is offline` };
+    const shot = { device, time: "2026-11-23T10:15:00Z", path: `/home/t/Bilder/Pult/101/${device}-2026-11-23-101500.png`, fileName: `${device}-2026-11-23-101500.png` };
+    this.shots.push(shot);
+    return shot;
+  }
+
+  async openUrl(devices: string[], url: string): Promise<ActionResult[]> {
+    this.calls.push({ method: "openUrl", args: [devices, url] });
+    return devices.map((device) => this.result(device));
+  }
+
+  async runProgram(devices: string[], program: string, args: string[]): Promise<ActionResult[]> {
+    this.calls.push({ method: "runProgram", args: [devices, program, args] });
+    return devices.map((device) => this.result(device));
+  }
+
+  private result(device: string): ActionResult {
+    const code = this.failing.get(device);
+    return code ? { device, ok: false, code, message: `${device}: ${code}` } : { device, ok: true };
+  }
+
+  async gallery(): Promise<SavedShot[]> {
+    this.calls.push({ method: "gallery", args: [] });
+    return [...this.shots].reverse();
+  }
+
+  async galleryImage(path: string): Promise<Uint8Array> {
+    this.calls.push({ method: "galleryImage", args: [path] });
+    return new Uint8Array([137, 80, 78, 71]);
+  }
+
+  async favourites(): Promise<Favourites> {
+    return structuredClone(this.favouritesStored);
+  }
+
+  async saveFavourites(favourites: Favourites): Promise<void> {
+    this.calls.push({ method: "saveFavourites", args: [favourites] });
+    this.favouritesStored = structuredClone(favourites);
+  }
+}

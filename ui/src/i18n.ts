@@ -1,0 +1,121 @@
+// German and English. The language follows the system locale unless the
+// teacher switched it; the choice is remembered in the web view's storage.
+
+export type Language = "de" | "en";
+
+const de = {
+  appTitle: "Pult",
+  room: "Raum {room}",
+  teacher: "Lehrkraft: {name}",
+  validUntil: "Zertifikat gültig bis {time}",
+  online: "Online",
+  offline: "Offline",
+  connecting: "Verbinde …",
+  refused: "Abgelehnt",
+  notSteerable: "Nicht steuerbar",
+  noUser: "niemand angemeldet",
+  selectAll: "Alle auswählen",
+  clearSelection: "Auswahl aufheben",
+  selected: "{count} ausgewählt",
+  noneSelected: "Keine Geräte ausgewählt",
+  zoom: "Größe",
+  screenshot: "Bildschirmfoto",
+  runProgram: "Programm starten",
+  openWebsite: "Webseite öffnen",
+  gallery: "Galerie",
+  program: "Programm",
+  arguments: "Argumente (durch Leerzeichen getrennt)",
+  url: "Adresse (http oder https)",
+  run: "Starten",
+  open: "Öffnen",
+  cancel: "Abbrechen",
+  close: "Schließen",
+  favourites: "Favoriten",
+  noFavourites: "Noch keine Favoriten",
+  saveFavourite: "Als Favorit merken",
+  removeFavourite: "Favorit entfernen",
+  results: "Ergebnis",
+  resultOk: "erledigt",
+  saved: "Gespeichert: {file}",
+  galleryEmpty: "Noch keine Bildschirmfotos in diesem Raum",
+  folder: "Ordner: {path}",
+  language: "Sprache",
+  bigView: "Großansicht von {name}",
+  on: "auf {count} Geräten",
+  urlInvalid: "Bitte eine http- oder https-Adresse eingeben",
+  programMissing: "Bitte ein Programm angeben",
+  shotFailed: "Bildschirmfoto von {name} fehlgeschlagen: {reason}",
+} as const;
+
+export type Key = keyof typeof de;
+
+const en: Record<Key, string> = {
+  appTitle: "Pult",
+  room: "Room {room}",
+  teacher: "Teacher: {name}",
+  validUntil: "Certificate valid until {time}",
+  online: "Online",
+  offline: "Offline",
+  connecting: "Connecting …",
+  refused: "Refused",
+  notSteerable: "Not steerable",
+  noUser: "nobody logged on",
+  selectAll: "Select all",
+  clearSelection: "Clear selection",
+  selected: "{count} selected",
+  noneSelected: "No devices selected",
+  zoom: "Size",
+  screenshot: "Screenshot",
+  runProgram: "Run program",
+  openWebsite: "Open website",
+  gallery: "Gallery",
+  program: "Program",
+  arguments: "Arguments (separated by spaces)",
+  url: "Address (http or https)",
+  run: "Run",
+  open: "Open",
+  cancel: "Cancel",
+  close: "Close",
+  favourites: "Favourites",
+  noFavourites: "No favourites yet",
+  saveFavourite: "Keep as favourite",
+  removeFavourite: "Remove favourite",
+  results: "Result",
+  resultOk: "done",
+  saved: "Saved: {file}",
+  galleryEmpty: "No screenshots in this room yet",
+  folder: "Folder: {path}",
+  language: "Language",
+  bigView: "Big view of {name}",
+  on: "on {count} devices",
+  urlInvalid: "Please enter an http or https address",
+  programMissing: "Please name a program",
+  shotFailed: "Screenshot of {name} failed: {reason}",
+};
+
+const dictionaries: Record<Language, Record<Key, string>> = { de, en };
+const STORAGE_KEY = "pult.language";
+
+/** The language for a system locale: German for de-*, English otherwise. */
+export function languageFor(locale: string): Language {
+  return locale.toLowerCase().startsWith("de") ? "de" : "en";
+}
+
+export class I18n {
+  language: Language;
+
+  constructor(locale: string, private readonly storage: Storage | null = globalThis.localStorage ?? null) {
+    const stored = this.storage?.getItem(STORAGE_KEY);
+    this.language = stored === "de" || stored === "en" ? stored : languageFor(locale);
+  }
+
+  /** The text for `key`, with `{name}` placeholders filled from `params`. */
+  t(key: Key, params: Record<string, string | number> = {}): string {
+    return dictionaries[this.language][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+  }
+
+  switchTo(language: Language): void {
+    this.language = language;
+    this.storage?.setItem(STORAGE_KEY, language);
+  }
+}

@@ -1,0 +1,15 @@
+// Small inline icons (no icon font, no emoji: both may be missing on a school PC).
+const svg = (path: string) =>
+  `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="${path}"/></svg>`;
+
+export const icons = {
+  camera: svg("M4 7h3l2-2h6l2 2h3a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1Zm8 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8Z"),
+  play: svg("M7 4v16l13-8Z"),
+  globe: svg("M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20Zm6.9 9h-3a15 15 0 0 0-1.3-6A8 8 0 0 1 18.9 11ZM12 4c.9 1.2 1.8 3.6 2 7h-4c.2-3.4 1.1-5.8 2-7ZM9.4 5a15 15 0 0 0-1.3 6h-3A8 8 0 0 1 9.4 5ZM5.1 13h3a15 15 0 0 0 1.3 6A8 8 0 0 1 5.1 13ZM12 20c-.9-1.2-1.8-3.6-2-7h4c-.2 3.4-1.1 5.8-2 7Zm2.6-1a15 15 0 0 0 1.3-6h3a8 8 0 0 1-4.3 6Z"),
+  images: svg("M3 5h14v11H3Zm2 9h10l-3-4-2 3-2-2Zm15-6v11H7v-2h11V8Z"),
+  check: svg("M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4Z"),
+  close: svg("M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6Z"),
+  star: svg("m12 17.3 6.2 3.7-1.6-7 5.4-4.7-7.2-.6L12 2 9.2 8.7 2 9.3l5.4 4.7-1.6 7Z"),
+  expand: svg("M4 4h6v2H6v4H4Zm10 0h6v6h-2V6h-4ZM4 14h2v4h4v2H4Zm14 0h2v6h-6v-2h4Z"),
+  desk: svg("M7 4h10a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1h-4v2h7v2h-2v4h-2v-4H8v4H6v-4H4v-2h7v-2H7a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Z"),
+};

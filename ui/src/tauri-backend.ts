@@ -1,0 +1,54 @@
+// The backend in the app: each method is one Tauri command of src-tauri,
+// which is one call into pult-console. Frames arrive on a channel as raw
+// bytes (ArrayBuffer), never as base64 JSON.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { ActionResult, Backend, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import { parseFrame } from "./frames";
+
+export class TauriBackend implements Backend {
+  room(): Promise<RoomInfo> {
+    return invoke("room");
+  }
+
+  async subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void> {
+    const statuses = new Channel<DeviceStatus>(onStatus);
+    const frames = new Channel<ArrayBuffer>((message) => onFrame(parseFrame(message)));
+    await invoke("subscribe", { statuses, frames });
+  }
+
+  setThumbnailSize(width: number, height: number): Promise<void> {
+    return invoke("set_thumbnail_size", { width, height });
+  }
+
+  focus(device: string | null, width: number, height: number): Promise<void> {
+    return invoke("focus", { device, width, height });
+  }
+
+  screenshot(device: string): Promise<SavedShot> {
+    return invoke("screenshot", { device });
+  }
+
+  openUrl(devices: string[], url: string): Promise<ActionResult[]> {
+    return invoke("open_url", { devices, url });
+  }
+
+  runProgram(devices: string[], program: string, args: string[]): Promise<ActionResult[]> {
+    return invoke("run_program", { devices, program, args });
+  }
+
+  gallery(): Promise<SavedShot[]> {
+    return invoke("gallery");
+  }
+
+  async galleryImage(path: string): Promise<Uint8Array> {
+    return new Uint8Array(await invoke<ArrayBuffer>("gallery_image", { path }));
+  }
+
+  favourites(): Promise<Favourites> {
+    return invoke("favourites");
+  }
+
+  saveFavourites(favourites: Favourites): Promise<void> {
+    return invoke("save_favourites", { favourites });
+  }
+}

@@ -1,0 +1,217 @@
+import { App } from "../src/app";
+import { FakeBackend } from "../src/fake-backend";
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+async function start(backend = new FakeBackend()) {
+  localStorage.clear();
+  document.body.innerHTML = `<div id="app"></div>`;
+  const root = document.getElementById("app")!;
+  const app = new App(root, backend, { decode: async () => ({}) as CanvasImageSource, storage: localStorage });
+  await app.start();
+  const cards = () => [...root.querySelectorAll<HTMLElement>(".device")];
+  const card = (name: string) => root.querySelector<HTMLElement>(`.device[data-name="${name}"]`)!;
+  const click = (element: Element, init: MouseEventInit = {}) =>
+    element.dispatchEvent(new MouseEvent("click", { bubbles: true, ...init }));
+  const key = (element: Element, key: string, init: KeyboardEventInit = {}) =>
+    element.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, ...init }));
+  return { app, backend, root, cards, card, click, key };
+}
+
+describe("the room view", () => {
+  it("shows every device with name, position, user and status", async () => {
+    const { root, cards, card } = await start();
+    expect(cards()).toHaveLength(12);
+    expect(card("PC-07").querySelector(".name")!.textContent).toBe("PC-07");
+    expect(card("PC-07").querySelector(".position")!.textContent).toBe("Reihe 2 Platz 3");
+    expect(card("PC-07").querySelector(".user")!.textContent).toBe("schueler07");
+    expect(card("PC-07").querySelector(".badge")!.textContent).toBe("Online");
+    expect(root.querySelector(".room-name")!.textContent).toBe("Raum 101");
+  });
+
+  it("follows status changes: offline, not steerable, a new user", async () => {
+    const { backend, card } = await start();
+    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "timed out" }, user: null, address: null });
+    expect(card("PC-03").dataset.state).toBe("offline");
+    expect(card("PC-03").querySelector(".badge")!.textContent).toBe("Offline");
+    expect(card("PC-03").querySelector(".user")!.textContent).toBe("");
+    expect(card("PC-03").title).toContain("timed out");
+    backend.emitStatus({ name: "PC-04", position: "Pult", state: { kind: "not-steerable" }, user: null, address: null });
+    expect(card("PC-04").querySelector(".badge")!.textContent).toBe("Nicht steuerbar");
+    backend.emitStatus({ name: "PC-05", position: null, state: { kind: "online" }, user: "schueler99", address: null });
+    expect(card("PC-05").querySelector(".user")!.textContent).toBe("schueler99");
+  });
+
+  it("draws frames on the device's canvas", async () => {
+    const { backend, card } = await start();
+    backend.emitFrame({ device: 2, width: 320, height: 180, tiles: [{ x: 0, y: 0, width: 64, height: 64, format: "png", data: new Uint8Array([1]) }] });
+    await flush();
+    const canvas = card("PC-03").querySelector("canvas")!;
+    expect([canvas.width, canvas.height]).toEqual([320, 180]);
+  });
+
+  it("selects with click, shift-click, ctrl-click and select all; actions need a selection", async () => {
+    const { root, card, click } = await start();
+    const screenshot = root.querySelector<HTMLButtonElement>('[data-action="screenshot"]')!;
+    expect(screenshot.disabled).toBe(true);
+    click(card("PC-02"));
+    click(card("PC-04"), { shiftKey: true });
+    click(card("PC-09"), { ctrlKey: true });
+    const selected = [...root.querySelectorAll(".device.selected")].map((e) => (e as HTMLElement).dataset.name);
+    expect(selected).toEqual(["PC-02", "PC-03", "PC-04", "PC-09"]);
+    expect(card("PC-03").getAttribute("aria-selected")).toBe("true");
+    expect(root.querySelector(".selection-count")!.textContent).toBe("4 ausgewählt");
+    expect(screenshot.disabled).toBe(false);
+    click(root.querySelector(".select-all")!);
+    expect(root.querySelectorAll(".device.selected")).toHaveLength(12);
+    click(root.querySelector(".clear-selection")!);
+    expect(root.querySelectorAll(".device.selected")).toHaveLength(0);
+  });
+
+  it("is usable by keyboard: arrows move, space selects, enter opens the big view, escape closes", async () => {
+    const { backend, root, card, key } = await start();
+    card("PC-01").focus();
+    key(card("PC-01"), "ArrowRight");
+    expect(document.activeElement).toBe(card("PC-02"));
+    key(card("PC-02"), " ");
+    expect(card("PC-02").classList.contains("selected")).toBe(true);
+    key(card("PC-02"), "a", { ctrlKey: true });
+    expect(root.querySelectorAll(".device.selected")).toHaveLength(12);
+    key(card("PC-02"), "Enter");
+    await flush();
+    const spotlight = root.querySelector<HTMLElement>(".spotlight")!;
+    expect(spotlight.hidden).toBe(false);
+    expect(spotlight.querySelector("canvas")).not.toBeNull();
+    expect(backend.calls.find((c) => c.method === "focus")!.args[0]).toBe("PC-02");
+    key(spotlight, "Escape");
+    await flush();
+    expect(spotlight.hidden).toBe(true);
+    expect(card("PC-02").querySelector("canvas")).not.toBeNull();
+    expect(backend.calls.filter((c) => c.method === "focus").at(-1)!.args[0]).toBeNull();
+  });
+
+  it("opens the big view from the card's expand button, without changing the selection", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-06").querySelector(".expand")!);
+    await flush();
+    expect(root.querySelector<HTMLElement>(".spotlight")!.hidden).toBe(false);
+    expect(root.querySelector(".spotlight-title")!.textContent).toContain("PC-06");
+    expect(backend.calls.find((c) => c.method === "focus")!.args[0]).toBe("PC-06");
+    expect(root.querySelectorAll(".device.selected")).toHaveLength(0);
+  });
+
+  it("takes screenshots of the selection and says where they went", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-01"));
+    click(card("PC-02"), { ctrlKey: true });
+    click(root.querySelector('[data-action="screenshot"]')!);
+    await flush();
+    expect(backend.shots.map((s) => s.device)).toEqual(["PC-01", "PC-02"]);
+    expect(root.querySelector(".toast")!.textContent).toContain("PC-01-2026-11-23-101500.png");
+  });
+
+  it("runs a program on the selection, keeps it as a favourite and reports per device", async () => {
+    const backend = new FakeBackend();
+    backend.failing.set("PC-03", "program-not-found");
+    const { root, card, click } = await start(backend);
+    click(card("PC-02"));
+    click(card("PC-03"), { shiftKey: true });
+    click(root.querySelector('[data-action="run"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    expect(dialog.hidden).toBe(false);
+    dialog.querySelector<HTMLInputElement>(".program-input")!.value = "geogebra";
+    dialog.querySelector<HTMLInputElement>(".args-input")!.value = "--file  aufgabe.ggb";
+    dialog.querySelector<HTMLInputElement>('input[name="keep"]')!.checked = true;
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(backend.calls.find((c) => c.method === "runProgram")!.args).toEqual([["PC-02", "PC-03"], "geogebra", ["--file", "aufgabe.ggb"]]);
+    expect(backend.favouritesStored.programs).toEqual([{ label: "geogebra --file aufgabe.ggb", program: "geogebra", args: ["--file", "aufgabe.ggb"] }]);
+    const results = root.querySelector<HTMLElement>(".results")!;
+    expect(results.hidden).toBe(false);
+    expect(results.querySelector('[data-device="PC-02"]')!.className).toBe("ok");
+    expect(results.querySelector('[data-device="PC-03"]')!.className).toBe("failed");
+    expect(results.querySelector('[data-device="PC-03"]')!.textContent).toContain("program-not-found");
+
+    // The favourite is offered next time and fills the form.
+    click(root.querySelector('[data-action="run"]')!);
+    click(dialog.querySelector(".use-favourite")!);
+    expect(dialog.querySelector<HTMLInputElement>(".program-input")!.value).toBe("geogebra");
+  });
+
+  it("opens only http and https addresses", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-01"));
+    click(root.querySelector('[data-action="open-url"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const input = dialog.querySelector<HTMLInputElement>(".url-input")!;
+    input.value = "file:///etc/passwd";
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(dialog.querySelector(".error")!.textContent).toContain("http");
+    expect(backend.calls.some((c) => c.method === "openUrl")).toBe(false);
+    input.value = "https://example.org/aufgabe";
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(dialog.hidden).toBe(true);
+    expect(backend.calls.find((c) => c.method === "openUrl")!.args).toEqual([["PC-01"], "https://example.org/aufgabe"]);
+  });
+
+  it("tells the backend the thumbnail size the zoom shows", async () => {
+    const { backend, root } = await start();
+    const sizes = () => backend.calls.filter((c) => c.method === "setThumbnailSize").map((c) => c.args);
+    expect(sizes()).toHaveLength(1);
+    const slider = root.querySelector<HTMLInputElement>(".zoom-slider")!;
+    slider.value = "400";
+    slider.dispatchEvent(new Event("input"));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(sizes().at(-1)).toEqual([400, 225]);
+    expect(root.style.getPropertyValue("--card-width")).toBe("400px");
+  });
+
+  it("switches between German and English", async () => {
+    const { root, click } = await start();
+    expect(root.querySelector('[data-action="run"]')!.textContent).toContain("Programm starten");
+    click(root.querySelector('.language [data-language="en"]')!);
+    expect(root.querySelector('[data-action="run"]')!.textContent).toContain("Run program");
+    expect(root.querySelector(".room-name")!.textContent).toBe("Room 101");
+    expect(document.documentElement.lang).toBe("en");
+    expect(root.querySelectorAll(".device")).toHaveLength(12);
+    expect(root.querySelector('.language [data-language="en"]')!.getAttribute("aria-pressed")).toBe("true");
+  });
+
+  it("follows an English system locale", async () => {
+    const { root } = await start(new FakeBackend(FakeBackend.classroom(3), "en-US"));
+    expect(root.querySelector(".select-all")!.textContent).toBe("Select all");
+  });
+
+  it("shows the gallery of saved screenshots", async () => {
+    const { backend, root, card, click } = await start();
+    click(root.querySelector(".gallery-button")!);
+    await flush();
+    expect(root.querySelector(".gallery")!.textContent).toContain("Noch keine Bildschirmfotos");
+    click(card("PC-05"));
+    click(root.querySelector('[data-action="screenshot"]')!);
+    await flush();
+    click(root.querySelector(".gallery-button")!);
+    await flush();
+    const figures = root.querySelectorAll(".gallery figure");
+    expect(figures).toHaveLength(1);
+    expect(figures[0].textContent).toContain("PC-05");
+    expect(backend.calls.some((c) => c.method === "galleryImage")).toBe(true);
+  });
+});
+
+describe("the first zoom", () => {
+  it("shows a room of twelve whole at 1366x768 and grows on a 4K screen", async () => {
+    const { fittingZoom } = await import("../src/app");
+    const small = fittingZoom(1366, 768, 12);
+    const columns = Math.floor((1366 - 22) / (small + 14));
+    const rows = Math.ceil(12 / columns);
+    expect(rows * ((small * 9) / 16 + 54) + (rows - 1) * 14 + 150).toBeLessThanOrEqual(768);
+    expect(fittingZoom(3840, 2160, 12)).toBeGreaterThanOrEqual(600);
+    expect(fittingZoom(1366, 768, 40)).toBe(160);
+    expect(fittingZoom(0, 0, 12)).toBe(260);
+  });
+});
