@@ -21,7 +21,11 @@ fn main() {
     let built = ui.join("dist/index.html");
     if newest(&ui.join("src")).max(newest(&ui.join("index.html"))) > modified(&built) {
         if !ui.join("node_modules").is_dir() {
-            npm(&ui, &["ci", "--no-audit", "--no-fund"]);
+            // Not `npm ci`: it insists that the lock list every platform's
+            // optional binary (esbuild, rollup, the Tauri CLI), and a registry
+            // mirror that carries only this platform's makes it refuse. A
+            // `--no-save` install still takes every version from the lock.
+            npm(&ui, &["install", "--no-save", "--no-audit", "--no-fund"]);
         }
         npm(&ui, &["run", "build"]);
     }

@@ -29,6 +29,23 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A URL opener script in `dir` that appends each URL it is given to
+/// `opened.txt` beside itself, to see what an agent opened.
+pub fn recording_opener(dir: &Path) -> PathBuf {
+    let opener = dir.join("opener.sh");
+    std::fs::write(
+        &opener,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$(dirname \"$0\")/opened.txt\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    opener
+}
+
 /// A UDP address on loopback that nothing listens on right now.
 pub fn free_address() -> String {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

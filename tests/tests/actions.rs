@@ -5,24 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pult_console::{Console, ConsoleError, RoomCertificate};
-use pult_e2e::{Agent, School, free_address, pultctl};
+use pult_e2e::{Agent, School, free_address, pultctl, recording_opener};
 use pult_protocol::message::{ErrorCode, Request, WebUrl};
-
-/// A URL opener that appends each URL it is given to `opened.txt` beside itself.
-fn recording_opener(dir: &Path) -> PathBuf {
-    let opener = dir.join("opener.sh");
-    std::fs::write(
-        &opener,
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$(dirname \"$0\")/opened.txt\"\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    opener
-}
 
 fn wait_for_file(path: &Path) -> String {
     for _ in 0..100 {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pult_console::{
     Action, DeviceState, DeviceStatus, RoomCertificate, RoomEvent, RoomSession, SessionOptions,
 };
-use pult_e2e::{Agent, School, free_address};
+use pult_e2e::{Agent, School, free_address, recording_opener};
 use pult_protocol::message::WebUrl;
 use pult_protocol::watch::WatchSettings;
 use tokio::sync::mpsc;
@@ -25,17 +25,7 @@ struct Room {
 }
 
 fn start(bundle: &Path, user: &str) -> Agent {
-    let opener = bundle.join("opener.sh");
-    std::fs::write(
-        &opener,
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$(dirname \"$0\")/opened.txt\"\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let opener = recording_opener(bundle);
     Agent::start(
         bundle,
         &[

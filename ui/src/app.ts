@@ -366,16 +366,12 @@ export class App {
 
   private openRunDialog(): void {
     const devices = this.selection.values();
-    const favourites = this.favourites.programs
-      .map((f, i) => `<li><button type="button" class="use-favourite" data-index="${i}">${icons.star}${escape(f.label)}</button><button type="button" class="remove-favourite" data-index="${i}" aria-label="${this.t("removeFavourite")}">${icons.close}</button></li>`)
-      .join("");
     this.showDialog(
       this.t("runProgram"),
       devices,
       `<label>${this.t("program")}<input name="program" class="program-input" autocomplete="off" required></label>
        <label>${this.t("arguments")}<input name="args" class="args-input" autocomplete="off"></label>
-       <label class="check"><input type="checkbox" name="keep"> ${this.t("saveFavourite")}</label>
-       <h3>${this.t("favourites")}</h3>${favourites ? `<ul class="favourites">${favourites}</ul>` : `<p class="muted">${this.t("noFavourites")}</p>`}`,
+       ${this.favouritesSection(this.favourites.programs)}`,
       this.t("run"),
       async (form) => {
         const program = (form.get("program") as string).trim();
@@ -388,36 +384,21 @@ export class App {
         this.showResults(this.t("runProgram"), await this.backend.runProgram(devices, program, args));
         return null;
       },
-      (panel) => {
-        panel.querySelectorAll<HTMLButtonElement>(".use-favourite").forEach((b) =>
-          b.addEventListener("click", () => {
-            const favourite = this.favourites.programs[Number(b.dataset.index)];
-            panel.querySelector<HTMLInputElement>(".program-input")!.value = favourite.program;
-            panel.querySelector<HTMLInputElement>(".args-input")!.value = favourite.args.join(" ");
-          }),
-        );
-        panel.querySelectorAll<HTMLButtonElement>(".remove-favourite").forEach((b) =>
-          b.addEventListener("click", async () => {
-            this.favourites.programs.splice(Number(b.dataset.index), 1);
-            await this.backend.saveFavourites(this.favourites);
-            this.openRunDialog();
-          }),
-        );
-      },
+      (panel) =>
+        this.wireFavourites(panel, this.favourites.programs, () => this.openRunDialog(), (favourite) => {
+          panel.querySelector<HTMLInputElement>(".program-input")!.value = favourite.program;
+          panel.querySelector<HTMLInputElement>(".args-input")!.value = favourite.args.join(" ");
+        }),
     );
   }
 
   private openUrlDialog(): void {
     const devices = this.selection.values();
-    const favourites = this.favourites.websites
-      .map((f, i) => `<li><button type="button" class="use-favourite" data-index="${i}">${icons.star}${escape(f.label)}</button><button type="button" class="remove-favourite" data-index="${i}" aria-label="${this.t("removeFavourite")}">${icons.close}</button></li>`)
-      .join("");
     this.showDialog(
       this.t("openWebsite"),
       devices,
       `<label>${this.t("url")}<input name="url" class="url-input" type="url" autocomplete="off" placeholder="https://" required></label>
-       <label class="check"><input type="checkbox" name="keep"> ${this.t("saveFavourite")}</label>
-       <h3>${this.t("favourites")}</h3>${favourites ? `<ul class="favourites">${favourites}</ul>` : `<p class="muted">${this.t("noFavourites")}</p>`}`,
+       ${this.favouritesSection(this.favourites.websites)}`,
       this.t("open"),
       async (form) => {
         const url = (form.get("url") as string).trim();
@@ -429,20 +410,33 @@ export class App {
         this.showResults(this.t("openWebsite"), await this.backend.openUrl(devices, url));
         return null;
       },
-      (panel) => {
-        panel.querySelectorAll<HTMLButtonElement>(".use-favourite").forEach((b) =>
-          b.addEventListener("click", () => {
-            panel.querySelector<HTMLInputElement>(".url-input")!.value = this.favourites.websites[Number(b.dataset.index)].url;
-          }),
-        );
-        panel.querySelectorAll<HTMLButtonElement>(".remove-favourite").forEach((b) =>
-          b.addEventListener("click", async () => {
-            this.favourites.websites.splice(Number(b.dataset.index), 1);
-            await this.backend.saveFavourites(this.favourites);
-            this.openUrlDialog();
-          }),
-        );
-      },
+      (panel) =>
+        this.wireFavourites(panel, this.favourites.websites, () => this.openUrlDialog(), (favourite) => {
+          panel.querySelector<HTMLInputElement>(".url-input")!.value = favourite.url;
+        }),
+    );
+  }
+
+  /** The "keep as favourite" box and the list of favourites of a dialog. */
+  private favouritesSection(list: { label: string }[]): string {
+    const items = list
+      .map((f, i) => `<li><button type="button" class="use-favourite" data-index="${i}">${icons.star}${escape(f.label)}</button><button type="button" class="remove-favourite" data-index="${i}" aria-label="${this.t("removeFavourite")}">${icons.close}</button></li>`)
+      .join("");
+    return `<label class="check"><input type="checkbox" name="keep"> ${this.t("saveFavourite")}</label>
+      <h3>${this.t("favourites")}</h3>${items ? `<ul class="favourites">${items}</ul>` : `<p class="muted">${this.t("noFavourites")}</p>`}`;
+  }
+
+  /** Favourite buttons fill the form; their remove buttons drop them and reopen the dialog. */
+  private wireFavourites<T>(panel: HTMLElement, list: T[], reopen: () => void, use: (favourite: T) => void): void {
+    panel.querySelectorAll<HTMLButtonElement>(".use-favourite").forEach((b) =>
+      b.addEventListener("click", () => use(list[Number(b.dataset.index)])),
+    );
+    panel.querySelectorAll<HTMLButtonElement>(".remove-favourite").forEach((b) =>
+      b.addEventListener("click", async () => {
+        list.splice(Number(b.dataset.index), 1);
+        await this.backend.saveFavourites(this.favourites);
+        reopen();
+      }),
     );
   }
 
