@@ -187,8 +187,14 @@ fn the_demo_classroom_window_is_live_and_usable() {
         name.starts_with("PC-03-") && name.ends_with(".png"),
         "{name}"
     );
-    let shot = decode_png(&std::fs::read(&saved[0]).unwrap()).unwrap();
+    let png = std::fs::read(&saved[0]).unwrap();
+    std::fs::write(artifacts().join("saved-screenshot-PC-03.png"), &png).unwrap();
+    let shot = decode_png(&png).unwrap();
     assert_eq!((shot.width(), shot.height()), (1280, 720));
+    assert!(
+        colours(&png) > 50,
+        "the saved screenshot shows PC-03's desktop, not a blank picture"
+    );
     session.wait_for(
         "the toast",
         Duration::from_secs(5),
@@ -206,7 +212,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "the gallery",
         Duration::from_secs(10),
-        "return document.querySelectorAll('.gallery figure').length === 1 && document.querySelector('.gallery img').naturalWidth > 0",
+        "return document.querySelectorAll('.gallery figure').length === 1 && document.querySelector('.gallery img').dataset.shown === 'yes'",
     );
     save(&session, "gallery.png");
     session.click(&session.find(".close-gallery"));

@@ -492,12 +492,21 @@ export class App {
       ${shots.length === 0 ? `<p class="muted">${this.t("galleryEmpty")}</p>` : `<ul class="shots">${shots.map((s, i) => `<li><figure><img data-index="${i}" alt="${escape(s.fileName)}"><figcaption>${escape(s.device)} · ${escape(new Date(s.time).toLocaleString(this.i18n.language))}</figcaption></figure></li>`).join("")}</ul>`}
       <div class="buttons"><button type="button" class="primary close-gallery">${this.t("close")}</button></div></div>`;
     panel.hidden = false;
-    panel.querySelector<HTMLButtonElement>(".close-gallery")!.addEventListener("click", () => (panel.hidden = true));
+    const urls: string[] = [];
+    panel.querySelector<HTMLButtonElement>(".close-gallery")!.addEventListener("click", () => {
+      panel.hidden = true;
+      urls.forEach((url) => URL.revokeObjectURL(url));
+    });
     for (const image of panel.querySelectorAll<HTMLImageElement>("img")) {
       const shot = shots[Number(image.dataset.index)];
       this.backend
         .galleryImage(shot.path)
-        .then((bytes) => (image.src = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "image/png" }))))
+        .then(async (bytes) => {
+          image.src = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "image/png" }));
+          urls.push(image.src);
+          await image.decode();
+          image.dataset.shown = "yes";
+        })
         .catch(() => undefined);
     }
   }
