@@ -20,6 +20,13 @@ pub struct RoomCertificate {
 }
 
 impl RoomCertificate {
+    /// Where the app looks for the room certificate when it is given none:
+    /// `pult/room` in the user's configuration folder (`~/.config/pult/room`),
+    /// where a logon script or the teacher puts the directory `room-cert` wrote.
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::config_dir().map(|config| config.join("pult").join("room"))
+    }
+
     /// Loads the directory `dir`.
     pub fn load(dir: &Path) -> Result<Self, ConsoleError> {
         let read = |name: &str| {

@@ -1,6 +1,7 @@
 //! `pult`: the teacher app.
 //!
-//! `pult --cert DIR` opens the room of a room certificate; `pult demo` opens a
+//! `pult --cert DIR` opens the room of a room certificate (without `--cert`,
+//! the one in `~/.config/pult/room`); `pult demo` opens a
 //! demo classroom on this machine (`--headless` prints it instead). Every
 //! decision lives in pult-console; this binary only wires it to a window.
 
@@ -21,7 +22,8 @@ use time::UtcOffset;
 #[derive(Parser)]
 #[command(name = "pult", version)]
 struct Cli {
-    /// The room certificate directory (from `pult-registry room-cert`).
+    /// The room certificate directory (from `pult-registry room-cert`);
+    /// default `~/.config/pult/room`.
     #[arg(long, value_name = "DIR")]
     cert: Option<PathBuf>,
     #[command(subcommand)]
@@ -64,15 +66,26 @@ fn main() -> ExitCode {
             devices,
             seconds,
         }) => demo(headless, devices, seconds, folders),
-        None => match cli.cert {
-            Some(cert) => app::run(&cert, SessionOptions::default(), folders),
-            None => {
-                eprintln!(
-                    "usage: pult --cert DIR    (the room certificate from pult-registry room-cert)\n       pult demo [--headless]"
-                );
-                return ExitCode::from(2);
+        None => {
+            let default = RoomCertificate::default_dir();
+            let installed = default
+                .clone()
+                .filter(|dir| dir.join("room.json").is_file());
+            match cli.cert.or(installed) {
+                Some(cert) => app::run(&cert, SessionOptions::default(), folders),
+                None => {
+                    eprintln!(
+                        "pult: no room certificate given with --cert, and none in {}\n\
+                         usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
+                         \x20      pult demo [--headless]",
+                        default.map_or("the configuration folder".into(), |d| d
+                            .display()
+                            .to_string())
+                    );
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

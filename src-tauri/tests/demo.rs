@@ -41,12 +41,19 @@ fn the_headless_demo_brings_the_whole_room_online() {
 }
 
 #[test]
-fn without_a_room_certificate_pult_says_how_to_start() {
-    let output = Command::new(env!("CARGO_BIN_EXE_pult")).output().unwrap();
+fn without_a_room_certificate_pult_says_where_it_looked_and_how_to_start() {
+    let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pult-without-room");
+    let output = Command::new(env!("CARGO_BIN_EXE_pult"))
+        .env("XDG_CONFIG_HOME", &config)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let said = String::from_utf8_lossy(&output.stderr);
+    let looked = config.join("pult/room");
     assert!(
-        said.contains("pult --cert DIR") && said.contains("pult demo"),
+        said.contains(&format!("none in {}", looked.display()))
+            && said.contains("pult [--cert DIR]")
+            && said.contains("pult demo"),
         "{said}"
     );
 }
