@@ -92,6 +92,10 @@ impl Default for DeskFolders {
     }
 }
 
+/// Screen updates of one device in the web view's hands and not yet drawn:
+/// enough to hide the round trip, few enough that nothing queues.
+const VIEWER_CREDIT: usize = 3;
+
 /// The teacher app's engine for one room.
 pub struct Desk {
     session: RoomSession,
@@ -103,12 +107,15 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// Opens the room of the certificate directory `cert`; events follow on the receiver.
+    /// Opens the room of the certificate directory `cert`; events follow on
+    /// the receiver. The viewer reports each screen update it has drawn with
+    /// [`Desk::frame_shown`] (unless `options` sets another viewer credit).
     pub fn open(
         cert: &Path,
-        options: SessionOptions,
+        mut options: SessionOptions,
         folders: DeskFolders,
     ) -> Result<(Self, mpsc::Receiver<RoomEvent>), ConsoleError> {
+        options.viewer_credit.get_or_insert(VIEWER_CREDIT);
         let certificate = RoomCertificate::load(cert)?;
         let manifest = certificate.manifest.clone();
         let (session, events) = RoomSession::start(certificate, options)?;
@@ -144,6 +151,19 @@ impl Desk {
     /// The session, for callers that need more than the app does.
     pub fn session(&self) -> &RoomSession {
         &self.session
+    }
+
+    /// The viewer has drawn a screen update of `device` (or dropped it): the
+    /// device's stream may hand out the next. Without this, a web view slower
+    /// than the agents would collect a queue of pictures it cannot draw.
+    pub fn frame_shown(&self, device: &str) {
+        self.session.shown(device);
+    }
+
+    /// A new page replaced the old one: updates the old one never drew are
+    /// forgotten.
+    pub fn viewer_replaced(&self) {
+        self.session.viewer_replaced();
     }
 
     /// The binary message of a screen update for the web view ([`ui_frame`]).
@@ -277,7 +297,7 @@ fn results(outcomes: Vec<(String, Result<(), ConsoleError>)>) -> Vec<ActionResul
 }
 
 /// The system's locale from the environment ("de-DE"), English if unset.
-fn system_locale() -> String {
+pub fn system_locale() -> String {
     ["LC_ALL", "LC_MESSAGES", "LANG"]
         .iter()
         .find_map(|name| {

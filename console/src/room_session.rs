@@ -38,6 +38,12 @@ pub struct SessionOptions {
     pub thumbnail: WatchSettings,
     /// Whether to look for devices by mDNS on the local network.
     pub discover: bool,
+    /// How many screen updates of one device may be handed out and not yet
+    /// shown ([`RoomSession::shown`]) before that device's stream waits; the
+    /// agent's credit continued into a viewer that draws asynchronously, like
+    /// the app's web view. `None`: updates are shown once taken from the
+    /// event receiver.
+    pub viewer_credit: Option<usize>,
 }
 
 impl Default for SessionOptions {
@@ -45,6 +51,7 @@ impl Default for SessionOptions {
         Self {
             thumbnail: WatchSettings::THUMBNAIL,
             discover: true,
+            viewer_credit: None,
         }
     }
 }
@@ -122,10 +129,39 @@ enum Command {
 
 type Statuses = Arc<Mutex<BTreeMap<usize, DeviceStatus>>>;
 
+/// Screen updates of one device the viewer may still be handed (see
+/// [`SessionOptions::viewer_credit`]).
+struct ViewerCredit {
+    available: tokio::sync::Semaphore,
+    limit: usize,
+}
+
+impl ViewerCredit {
+    /// Waits for one credit; `false` if the session is ending.
+    async fn take(&self) -> bool {
+        match self.available.acquire().await {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Returns `count` credits, never above the limit.
+    fn give_back(&self, count: usize) {
+        let room = self
+            .limit
+            .saturating_sub(self.available.available_permits());
+        self.available.add_permits(count.min(room));
+    }
+}
+
 /// A live session with every device of one room; ends when dropped.
 pub struct RoomSession {
     manifest: RoomManifest,
     commands: BTreeMap<String, mpsc::Sender<Command>>,
+    credits: BTreeMap<String, Arc<ViewerCredit>>,
     statuses: Statuses,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -146,6 +182,7 @@ impl RoomSession {
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let statuses: Statuses = Arc::default();
         let mut commands = BTreeMap::new();
+        let mut credits = BTreeMap::new();
         let mut tasks = Vec::new();
         for (index, device) in manifest.devices.iter().enumerate() {
             let (sender, inbox) = mpsc::channel(16);
@@ -165,6 +202,15 @@ impl RoomSession {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(index, status.clone());
+            let credit = options.viewer_credit.map(|limit| {
+                Arc::new(ViewerCredit {
+                    available: tokio::sync::Semaphore::new(limit),
+                    limit,
+                })
+            });
+            if let Some(credit) = &credit {
+                credits.insert(device.name.clone(), credit.clone());
+            }
             let supervisor = Supervisor {
                 console: console.clone(),
                 device: device.clone(),
@@ -174,6 +220,7 @@ impl RoomSession {
                 index,
                 status,
                 watch: options.thumbnail,
+                credit,
             };
             tasks.push(tokio::spawn(supervisor.run(inbox)));
         }
@@ -181,6 +228,7 @@ impl RoomSession {
             Self {
                 manifest,
                 commands,
+                credits,
                 statuses,
                 tasks,
             },
@@ -201,6 +249,22 @@ impl RoomSession {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The viewer has shown one screen update of `device`: its stream may
+    /// hand out the next (with [`SessionOptions::viewer_credit`]).
+    pub fn shown(&self, device: &str) {
+        if let Some(credit) = self.credits.get(device) {
+            credit.give_back(1);
+        }
+    }
+
+    /// A new viewer replaced the old one (a reloaded page): what was handed to
+    /// the old one will never be shown, so every stream gets its full credit.
+    pub fn viewer_replaced(&self) {
+        for credit in self.credits.values() {
+            credit.give_back(credit.limit);
+        }
     }
 
     /// Changes the screen stream of `device` (a bigger view, a new thumbnail size).
@@ -294,6 +358,7 @@ struct Supervisor {
     index: usize,
     status: DeviceStatus,
     watch: WatchSettings,
+    credit: Option<Arc<ViewerCredit>>,
 }
 
 impl Supervisor {
@@ -394,8 +459,23 @@ impl Supervisor {
         self.set(DeviceState::Online, user).await;
         let control = stream.control();
         let (events, name) = (self.events.clone(), self.device.name.clone());
+        let credit = self.credit.clone();
+        if let Some(credit) = &credit {
+            // A new stream: what the old one had in flight is gone with it.
+            credit.give_back(credit.limit);
+        }
         let reader = tokio::spawn(async move {
-            while let Ok(Some(update)) = stream.next_update().await {
+            loop {
+                // Only with viewer credit is the next update taken, and with it
+                // the agent's credit returned: a slow viewer slows the agent.
+                if let Some(credit) = &credit
+                    && !credit.take().await
+                {
+                    break;
+                }
+                let Ok(Some(update)) = stream.next_update().await else {
+                    break;
+                };
                 let event = RoomEvent::Screen {
                     device: name.clone(),
                     update,

@@ -25,10 +25,21 @@ struct Channels {
 }
 
 /// Opens the room of the certificate directory `cert` in a window; returns when it closes.
+/// A room that cannot be opened is an error; with a display it is also shown
+/// in the window, for a teacher who started the app from the menu.
 pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result<()> {
     let (desk, events) =
-        tauri::async_runtime::block_on(async { Desk::open(cert, options, folders) })
-            .with_context(|| format!("opening the room of {}", cert.display()))?;
+        match tauri::async_runtime::block_on(async { Desk::open(cert, options, folders) })
+            .with_context(|| format!("opening the room of {}", cert.display()))
+        {
+            Ok(opened) => opened,
+            Err(error) => {
+                if has_display() {
+                    show_problem(format!("{error:#}"))?;
+                }
+                return Err(error);
+            }
+        };
     let title = format!("Pult – {} {}", desk.room().organisation, desk.room().room);
     let state = AppState {
         desk: Arc::new(desk),
@@ -37,16 +48,11 @@ pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) ->
     tauri::async_runtime::spawn(forward(events, state.desk.clone(), state.channels.clone()));
     tauri::Builder::default()
         .manage(state)
-        .setup(move |app| {
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
-                .title(&title)
-                .inner_size(1366.0, 768.0)
-                .min_inner_size(900.0, 560.0)
-                .build()?;
-            Ok(())
-        })
+        .setup(move |app| main_window(app, &title))
         .invoke_handler(tauri::generate_handler![
             room,
+            locale,
+            frame_shown,
             subscribe,
             set_thumbnail_size,
             focus,
@@ -62,6 +68,46 @@ pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) ->
         .context("running the window")
 }
 
+/// Whether there is a screen to open a window on.
+pub(crate) fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// A window saying why no room can be opened (`problem`); returns when it closes.
+pub(crate) fn show_problem(problem: String) -> Result<()> {
+    tauri::Builder::default()
+        .manage(Problem(problem))
+        .setup(|app| main_window(app, "Pult"))
+        .invoke_handler(tauri::generate_handler![unopened::room, locale])
+        .run(tauri::generate_context!())
+        .context("running the window")
+}
+
+fn main_window(app: &mut tauri::App, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+    WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
+        .title(title)
+        .inner_size(1366.0, 768.0)
+        .min_inner_size(900.0, 560.0)
+        .build()?;
+    Ok(())
+}
+
+/// Why the app has no room.
+struct Problem(String);
+
+/// The one command of the window without a room: `room` answers with why.
+mod unopened {
+    use pult_console::desk::RoomInfo;
+    use tauri::State;
+
+    #[tauri::command]
+    pub(super) fn room(problem: State<'_, super::Problem>) -> Result<RoomInfo, String> {
+        Err(problem.0.clone())
+    }
+}
+
 /// Hands room events to the page: statuses as JSON, frames as raw bytes.
 async fn forward(
     mut events: mpsc::Receiver<RoomEvent>,
@@ -70,16 +116,28 @@ async fn forward(
 ) {
     while let Some(event) = events.recv().await {
         let channels = channels.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(channels) = channels.as_ref() else {
-            continue; // no page yet: the page asks for the current statuses when it comes
-        };
-        let _ = match event {
-            RoomEvent::Status(status) => channels.statuses.send(status),
-            RoomEvent::Screen { device, update } => match desk.frame_message(&device, &update) {
-                Some(message) => channels.frames.send(InvokeResponseBody::Raw(message)),
-                None => Ok(()),
-            },
-        };
+        // No page yet: it asks for the current statuses when it comes.
+        match event {
+            RoomEvent::Status(status) => {
+                if let Some(channels) = channels.as_ref() {
+                    let _ = channels.statuses.send(status);
+                }
+            }
+            RoomEvent::Screen { device, update } => {
+                let sent = channels
+                    .as_ref()
+                    .zip(desk.frame_message(&device, &update))
+                    .is_some_and(|(channels, message)| {
+                        channels
+                            .frames
+                            .send(InvokeResponseBody::Raw(message))
+                            .is_ok()
+                    });
+                if !sent {
+                    desk.frame_shown(&device); // nobody will draw it
+                }
+            }
+        }
     }
 }
 
@@ -89,11 +147,22 @@ fn room(state: State<'_, AppState>) -> RoomInfo {
 }
 
 #[tauri::command]
+fn locale() -> String {
+    pult_console::desk::system_locale()
+}
+
+#[tauri::command]
+fn frame_shown(state: State<'_, AppState>, device: String) {
+    state.desk.frame_shown(&device);
+}
+
+#[tauri::command]
 fn subscribe(
     state: State<'_, AppState>,
     statuses: Channel<DeviceStatus>,
     frames: Channel<InvokeResponseBody>,
 ) {
+    state.desk.viewer_replaced();
     for status in state.desk.room().devices {
         let _ = statuses.send(status);
     }

@@ -74,14 +74,23 @@ fn main() -> ExitCode {
             match cli.cert.or(installed) {
                 Some(cert) => app::run(&cert, SessionOptions::default(), folders),
                 None => {
-                    eprintln!(
-                        "pult: no room certificate given with --cert, and none in {}\n\
-                         usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
-                         \x20      pult demo [--headless]",
+                    let problem = format!(
+                        "no room certificate given with --cert, and none in {}",
                         default.map_or("the configuration folder".into(), |d| d
                             .display()
                             .to_string())
                     );
+                    eprintln!(
+                        "pult: {problem}\n\
+                         usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
+                         \x20      pult demo [--headless]"
+                    );
+                    // Started from the menu, nobody reads stderr: say it in the window too.
+                    if app::has_display() {
+                        if let Err(error) = app::show_problem(problem) {
+                            eprintln!("pult: {error:#}");
+                        }
+                    }
                     return ExitCode::from(2);
                 }
             }

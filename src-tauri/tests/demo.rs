@@ -45,6 +45,8 @@ fn without_a_room_certificate_pult_says_where_it_looked_and_how_to_start() {
     let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pult-without-room");
     let output = Command::new(env!("CARGO_BIN_EXE_pult"))
         .env("XDG_CONFIG_HOME", &config)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -142,11 +142,21 @@ impl Session {
 
     /// Every element matching the CSS `selector`.
     pub fn find_all(&self, selector: &str) -> Vec<Element> {
-        let found = self.call(
-            "POST",
-            "/elements",
-            Some(&json!({"using": "css selector", "value": selector})),
-        );
+        let query = json!({"using": "css selector", "value": selector});
+        // WebKitWebDriver finds elements with a script in the page; on a busy
+        // machine that script's answer is now and then lost ("Could not parse
+        // element info"). Asking again is what a person would do.
+        let mut attempt = 0;
+        let found = loop {
+            attempt += 1;
+            match self.try_call("POST", "/elements", Some(&query)) {
+                Ok(found) => break found,
+                Err(error) if attempt < 5 && error["error"] == "unknown error" => {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(error) => panic!("WebDriver POST /elements {selector}: {error}"),
+            }
+        };
         found
             .as_array()
             .map(|list| {

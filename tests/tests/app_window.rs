@@ -24,7 +24,15 @@ fn artifacts() -> PathBuf {
 }
 
 fn save(session: &Session, name: &str) -> Vec<u8> {
-    let png = session.screenshot();
+    // WebKitWebDriver's first screenshot of a page can come back blank.
+    let mut png = session.screenshot();
+    for _ in 0..10 {
+        if colours(&png) > 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        png = session.screenshot();
+    }
     std::fs::write(artifacts().join(name), &png).unwrap();
     png
 }
@@ -126,8 +134,6 @@ fn the_demo_classroom_window_is_live_and_usable() {
         "the page is wider than the window: {layout}"
     );
 
-    // WebKitWebDriver's first screenshot of a page can come back blank.
-    session.screenshot();
     let first = save(&session, "room-1366x768-a.png");
     assert!(
         colours(&first) > 1000,
@@ -263,5 +269,39 @@ fn the_demo_classroom_window_is_live_and_usable() {
     assert_eq!(layout["overflowX"], false, "{layout}");
     assert_eq!(layout["visible"], true, "{layout}");
     save(&session, "room-3840x2160.png");
+    session.end();
+}
+
+/// Started from the menu without a room certificate, the window says why and
+/// what to do, instead of the app vanishing with a message nobody reads.
+#[test]
+fn without_a_room_certificate_the_window_says_why() {
+    let xvfb = Xvfb::start(1366, 768);
+    let home_dir = tempfile::tempdir().unwrap();
+    let mut env = home(home_dir.path());
+    env.push(("DISPLAY".into(), xvfb.display.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let driver = TauriDriver::start(&env, &artifacts().join("app-no-room.log"));
+    let session = driver.session(&binary("pult"), &[]);
+    session.wait_for(
+        "the reason",
+        Duration::from_secs(30),
+        "return document.querySelector('.problem-detail') !== null",
+    );
+    let looked = home_dir.path().join("config/pult/room");
+    let said = session.execute(
+        "return [document.querySelector('.problem h1').textContent, document.querySelector('.problem-detail').textContent]",
+        &[],
+    );
+    assert_eq!(said[0], "Pult kann keinen Raum öffnen", "{said}");
+    assert_eq!(
+        said[1],
+        format!(
+            "no room certificate given with --cert, and none in {}",
+            looked.display()
+        ),
+        "{said}"
+    );
+    save(&session, "no-room.png");
     session.end();
 }

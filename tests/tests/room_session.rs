@@ -131,6 +131,7 @@ async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device
             ..WatchSettings::THUMBNAIL
         },
         discover: false,
+        viewer_credit: None,
     };
     let (session, events) = RoomSession::start(certificate, options).unwrap();
     let mut watcher = Watcher {
@@ -257,4 +258,66 @@ async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device
         .await
         .unwrap();
     let _ = room.school.path("done");
+}
+
+/// With viewer credit, a device's stream hands out only that many updates
+/// until the viewer reports them shown: a slow web view slows the agent
+/// instead of collecting pictures. The next comes once one is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_shows_nothing_gets_no_more_than_its_credit() {
+    let school = School::with_teacher("Gymnasium Am Park");
+    school.import(&format!("name,room,ip\nR101-PC01,101,{}\n", free_address()));
+    let bundle = school.agent_bundle("R101-PC01");
+    let _agent = start(&bundle, "schueler01");
+    let certificate = RoomCertificate::load(&school.room_cert("101", "mueller", "1h")).unwrap();
+    let options = SessionOptions {
+        thumbnail: WatchSettings {
+            max_fps: 30,
+            ..WatchSettings::THUMBNAIL
+        },
+        discover: false,
+        viewer_credit: Some(2),
+    };
+    let (session, mut events) = RoomSession::start(certificate, options).unwrap();
+
+    // Screen updates until none has come for `quiet` (or `limit` has passed).
+    async fn screens(
+        events: &mut mpsc::Receiver<RoomEvent>,
+        quiet: Duration,
+        limit: Duration,
+    ) -> usize {
+        let started = Instant::now();
+        let mut count = 0;
+        while started.elapsed() < limit {
+            match tokio::time::timeout(quiet, events.recv()).await {
+                Ok(Some(RoomEvent::Screen { .. })) => count += 1,
+                Ok(Some(RoomEvent::Status(_))) => {}
+                Ok(None) => panic!("the session ended"),
+                Err(_) => break,
+            }
+        }
+        count
+    }
+
+    // The synthetic desktop changes at 30 fps, yet only the credit arrives.
+    let first = screens(&mut events, Duration::from_secs(3), Duration::from_secs(30)).await;
+    assert_eq!(first, 2, "updates handed out without being shown");
+    // One shown, one more; both shown, two more.
+    session.shown("R101-PC01");
+    assert_eq!(
+        screens(&mut events, Duration::from_secs(3), Duration::from_secs(30)).await,
+        1
+    );
+    session.shown("R101-PC01");
+    session.shown("R101-PC01");
+    assert_eq!(
+        screens(&mut events, Duration::from_secs(3), Duration::from_secs(30)).await,
+        2
+    );
+    // A new page: the old one's updates are forgotten and the stream goes on.
+    session.viewer_replaced();
+    assert_eq!(
+        screens(&mut events, Duration::from_secs(3), Duration::from_secs(30)).await,
+        2
+    );
 }

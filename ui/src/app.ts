@@ -46,7 +46,13 @@ export class App {
 
   /** Loads the room, draws the view and starts the live flow. */
   async start(): Promise<void> {
-    this.room = await this.backend.room();
+    try {
+      this.room = await this.backend.room();
+    } catch (error) {
+      const locale = await this.backend.locale().catch(() => globalThis.navigator?.language ?? "en");
+      this.showProblem(locale, error);
+      return;
+    }
     this.i18n = new I18n(this.room.locale, this.storage);
     this.favourites = await this.backend.favourites().catch(() => ({ programs: [], websites: [] }));
     this.render();
@@ -58,6 +64,20 @@ export class App {
   }
 
   // ---- rendering -------------------------------------------------------
+
+  /** No room to show: say why (the backend's words) and what to do. */
+  private showProblem(locale: string, error: unknown): void {
+    this.i18n = new I18n(locale, this.storage);
+    document.documentElement.lang = this.i18n.language;
+    const detail = error instanceof Error ? error.message : String(error);
+    this.root.innerHTML = `
+      <header class="topbar"><div class="brand">${icons.desk}<span>${this.t("appTitle")}</span></div></header>
+      <main class="problem" role="alert">
+        <h1>${this.t("noRoom")}</h1>
+        <p class="problem-detail">${escape(detail)}</p>
+        <p class="muted">${this.t("noRoomHint")}</p>
+      </main>`;
+  }
 
   private t(key: Key, params?: Record<string, string | number>): string {
     return this.i18n.t(key, params);
@@ -293,8 +313,12 @@ export class App {
     if (this.spotlight === status.name) this.paintSpotlightHeader();
   }
 
+  /** Draws `frame` and then reports it shown, which lets its stream go on:
+   * a web view that draws slowly slows the agents instead of queueing. */
   drawFrame(frame: ScreenFrame): void {
-    void this.cards[frame.device]?.compositor.draw(frame);
+    const card = this.cards[frame.device];
+    if (!card) return;
+    void card.compositor.draw(frame).finally(() => this.backend.frameShown(card.status.name).catch(() => undefined));
   }
 
   /** The thumbnail width: the teacher's last choice, else the largest that

@@ -89,9 +89,15 @@ export interface Favourites {
 
 /** Everything the room view asks of its backend. */
 export interface Backend {
+  /** The room, or a rejection saying why there is none. */
   room(): Promise<RoomInfo>;
+  /** The system's locale ("de-DE"); the room carries it too. */
+  locale(): Promise<string>;
   /** Starts the flow of statuses and screen frames; call once. */
   subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void>;
+  /** A screen frame of `device` is drawn (or dropped): its stream may send
+   * the next. Every frame handed to `onFrame` must be reported once. */
+  frameShown(device: string): Promise<void>;
   /** The size thumbnails are shown at, in device pixels. */
   setThumbnailSize(width: number, height: number): Promise<void>;
   /** Shows one device in the big view (full-size stream), or none. */

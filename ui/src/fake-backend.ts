@@ -13,7 +13,7 @@ export class FakeBackend implements Backend {
 
   constructor(
     readonly devices: DeviceStatus[] = FakeBackend.classroom(12),
-    readonly locale = "de-DE",
+    readonly systemLocale = "de-DE",
   ) {}
 
   static classroom(count: number): DeviceStatus[] {
@@ -33,10 +33,21 @@ export class FakeBackend implements Backend {
       room: "101",
       teacher: "mueller",
       validUntil: "2026-11-23T18:00:00Z",
-      locale: this.locale,
+      locale: this.systemLocale,
       galleryDir: "/home/t/Bilder/Pult/101",
       devices: this.devices,
     };
+  }
+
+  /** Frames reported drawn, per device. */
+  readonly shown = new Map<string, number>();
+
+  async frameShown(device: string): Promise<void> {
+    this.shown.set(device, (this.shown.get(device) ?? 0) + 1);
+  }
+
+  async locale(): Promise<string> {
+    return this.systemLocale;
   }
 
   async subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void> {

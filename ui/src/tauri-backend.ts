@@ -10,6 +10,14 @@ export class TauriBackend implements Backend {
     return invoke("room");
   }
 
+  locale(): Promise<string> {
+    return invoke("locale");
+  }
+
+  frameShown(device: string): Promise<void> {
+    return invoke("frame_shown", { device });
+  }
+
   async subscribe(onStatus: (status: DeviceStatus) => void, onFrame: (frame: ScreenFrame) => void): Promise<void> {
     const statuses = new Channel<DeviceStatus>(onStatus);
     const frames = new Channel<ArrayBuffer>((message) => onFrame(parseFrame(message)));

@@ -50,6 +50,31 @@ describe("the room view", () => {
     await flush();
     const canvas = card("PC-03").querySelector("canvas")!;
     expect([canvas.width, canvas.height]).toEqual([320, 180]);
+    expect(backend.shown.get("PC-03")).toBe(1);
+  });
+
+  it("reports each frame shown only once it is drawn, even when a tile cannot be decoded", async () => {
+    localStorage.clear();
+    document.body.innerHTML = `<div id="app"></div>`;
+    const backend = new FakeBackend();
+    let release: () => void = () => undefined;
+    const decoded = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const decode = async () => {
+      calls += 1;
+      await decoded;
+      if (calls === 2) throw new Error("not a PNG");
+      return {} as CanvasImageSource;
+    };
+    await new App(document.getElementById("app")!, backend, { decode, storage: localStorage }).start();
+    const frame = { device: 0, width: 320, height: 180, tiles: [{ x: 0, y: 0, width: 64, height: 64, format: "png" as const, data: new Uint8Array([1]) }] };
+    backend.emitFrame(frame);
+    backend.emitFrame(frame);
+    await flush();
+    expect(backend.shown.get("PC-01")).toBeUndefined();
+    release();
+    await flush();
+    expect(backend.shown.get("PC-01")).toBe(2);
   });
 
   it("selects with click, shift-click, ctrl-click and select all; actions need a selection", async () => {
@@ -200,6 +225,18 @@ describe("the room view", () => {
     expect(figures).toHaveLength(1);
     expect(figures[0].textContent).toContain("PC-05");
     expect(backend.calls.some((c) => c.method === "galleryImage")).toBe(true);
+  });
+
+  it("says why when there is no room to open, and subscribes to nothing", async () => {
+    const backend = new FakeBackend();
+    backend.room = () => Promise.reject("no room certificate given with --cert, and none in /home/l/.config/pult/room");
+    const { root, cards } = await start(backend);
+    expect(cards()).toHaveLength(0);
+    expect(root.querySelector(".problem h1")!.textContent).toBe("Pult kann keinen Raum öffnen");
+    expect(root.querySelector(".problem-detail")!.textContent).toBe(
+      "no room certificate given with --cert, and none in /home/l/.config/pult/room",
+    );
+    expect(backend.calls.some((c) => c.method === "subscribe")).toBe(false);
   });
 });
 
