@@ -177,13 +177,12 @@ impl Stream {
     }
 
     fn adjust(&mut self, settings: WatchSettings) {
+        // The next update is a whole new picture: a new size or monitor needs
+        // one, and a viewer that lost its picture (a reloaded page) asks so.
         if let Some((encoder, _)) = &mut self.work {
             encoder.set_quality(settings.quality);
-            if settings.monitor != self.settings.monitor {
-                encoder.reset();
-            }
+            encoder.reset();
         }
-        // A new size shows in the next update as a whole new picture.
         self.settings = settings;
         self.unchanged_since = None;
         self.last_change = None;

@@ -161,9 +161,13 @@ impl Desk {
     }
 
     /// A new page replaced the old one: updates the old one never drew are
-    /// forgotten.
-    pub fn viewer_replaced(&self) {
+    /// forgotten, the big view is closed, and every device sends its whole
+    /// picture again (the new page has none; what came before it was dropped).
+    pub async fn viewer_replaced(&self) {
         self.session.viewer_replaced();
+        *self.focused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let thumbnail = *self.thumbnail.lock().unwrap_or_else(|p| p.into_inner());
+        self.session.watch_all(thumbnail).await;
     }
 
     /// The binary message of a screen update for the web view ([`ui_frame`]).

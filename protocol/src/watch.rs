@@ -62,7 +62,8 @@ impl WatchSettings {
 pub enum WatchControl {
     /// The console has shown updates: the agent may send this many more.
     Credit(u16),
-    /// New settings for the rest of the stream.
+    /// New settings for the rest of the stream; the next update is a whole
+    /// picture (so the same settings again ask for the picture anew).
     Adjust(WatchSettings),
 }
 

@@ -157,16 +157,17 @@ fn frame_shown(state: State<'_, AppState>, device: String) {
 }
 
 #[tauri::command]
-fn subscribe(
+async fn subscribe(
     state: State<'_, AppState>,
     statuses: Channel<DeviceStatus>,
     frames: Channel<InvokeResponseBody>,
-) {
-    state.desk.viewer_replaced();
+) -> Result<(), DeskError> {
     for status in state.desk.room().devices {
         let _ = statuses.send(status);
     }
     *state.channels.lock().unwrap_or_else(|p| p.into_inner()) = Some(Channels { statuses, frames });
+    state.desk.viewer_replaced().await;
+    Ok(())
 }
 
 #[tauri::command]

@@ -212,6 +212,14 @@ async fn only_the_tiles_of_a_changed_region_travel() {
     let picture = decoder.apply(&encoded_frame(update)).unwrap();
     assert_eq!(picture.pixel(250, 120), Some([20, 160, 220, 255]));
     assert!(mean_error(picture, &after) < 2.0);
+
+    // A viewer that lost its picture (a reloaded page) asks with the same
+    // settings again, and the still screen comes whole.
+    stream.adjust(settings(640, 480, None)).await.unwrap();
+    let again = next_change(&mut stream).await;
+    assert_eq!(covered_area(&again), 640 * 480, "the whole picture again");
+    let mut fresh = FrameDecoder::new();
+    assert!(mean_error(fresh.apply(&encoded_frame(again)).unwrap(), &after) < 2.0);
     stream.stop().await;
 }
 
