@@ -20,11 +20,24 @@ pub struct RoomCertificate {
 }
 
 impl RoomCertificate {
-    /// Where the app looks for the room certificate when it is given none:
-    /// `pult/room` in the user's configuration folder (`~/.config/pult/room`),
-    /// where a logon script or the teacher puts the directory `room-cert` wrote.
-    pub fn default_dir() -> Option<PathBuf> {
-        dirs::config_dir().map(|config| config.join("pult").join("room"))
+    /// The room certificate installed for this user, which the app opens when
+    /// it is given none: `pult/room` in the configuration folder
+    /// (`~/.config/pult/room`), where a logon script or the teacher puts the
+    /// directory `room-cert` wrote. Without one, the error says where it looked.
+    pub fn installed_dir() -> Result<PathBuf, ConsoleError> {
+        let dir = dirs::config_dir()
+            .unwrap_or_else(|| PathBuf::from("~/.config"))
+            .join("pult")
+            .join("room");
+        if dir.join(ROOM_MANIFEST_FILE).is_file() {
+            Ok(dir)
+        } else {
+            Err(ConsoleError::Certificate {
+                dir,
+                detail: "there is none; put the directory pult-registry room-cert wrote there"
+                    .into(),
+            })
+        }
     }
 
     /// Loads the directory `dir`.

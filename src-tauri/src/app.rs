@@ -34,9 +34,7 @@ pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) ->
         {
             Ok(opened) => opened,
             Err(error) => {
-                if has_display() {
-                    show_problem(format!("{error:#}"))?;
-                }
+                show_problem(&format!("{error:#}"));
                 return Err(error);
             }
         };
@@ -68,21 +66,24 @@ pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) ->
         .context("running the window")
 }
 
-/// Whether there is a screen to open a window on.
-pub(crate) fn has_display() -> bool {
-    ["DISPLAY", "WAYLAND_DISPLAY"]
+/// Says in a window why no room can be opened, when there is a screen to
+/// open it on: started from the menu, nobody reads stderr. Returns when the
+/// window closes.
+pub(crate) fn show_problem(problem: &str) {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
-}
-
-/// A window saying why no room can be opened (`problem`); returns when it closes.
-pub(crate) fn show_problem(problem: String) -> Result<()> {
-    tauri::Builder::default()
-        .manage(Problem(problem))
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !display {
+        return;
+    }
+    if let Err(error) = tauri::Builder::default()
+        .manage(Problem(problem.to_owned()))
         .setup(|app| main_window(app, "Pult"))
         .invoke_handler(tauri::generate_handler![unopened::room, locale])
         .run(tauri::generate_context!())
-        .context("running the window")
+    {
+        eprintln!("pult: could not open the window: {error}");
+    }
 }
 
 fn main_window(app: &mut tauri::App, title: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -66,35 +66,18 @@ fn main() -> ExitCode {
             devices,
             seconds,
         }) => demo(headless, devices, seconds, folders),
-        None => {
-            let default = RoomCertificate::default_dir();
-            let installed = default
-                .clone()
-                .filter(|dir| dir.join("room.json").is_file());
-            match cli.cert.or(installed) {
-                Some(cert) => app::run(&cert, SessionOptions::default(), folders),
-                None => {
-                    let problem = format!(
-                        "no room certificate given with --cert, and none in {}",
-                        default.map_or("the configuration folder".into(), |d| d
-                            .display()
-                            .to_string())
-                    );
-                    eprintln!(
-                        "pult: {problem}\n\
-                         usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
-                         \x20      pult demo [--headless]"
-                    );
-                    // Started from the menu, nobody reads stderr: say it in the window too.
-                    if app::has_display() {
-                        if let Err(error) = app::show_problem(problem) {
-                            eprintln!("pult: {error:#}");
-                        }
-                    }
-                    return ExitCode::from(2);
-                }
+        None => match cli.cert.map_or_else(RoomCertificate::installed_dir, Ok) {
+            Ok(cert) => app::run(&cert, SessionOptions::default(), folders),
+            Err(error) => {
+                eprintln!(
+                    "pult: {error}\n\
+                     usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
+                     \x20      pult demo [--headless]"
+                );
+                app::show_problem(&error.to_string());
+                return ExitCode::from(2);
             }
-        }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,8 +53,10 @@ fn without_a_room_certificate_pult_says_where_it_looked_and_how_to_start() {
     let said = String::from_utf8_lossy(&output.stderr);
     let looked = config.join("pult/room");
     assert!(
-        said.contains(&format!("none in {}", looked.display()))
-            && said.contains("pult [--cert DIR]")
+        said.contains(&format!(
+            "the room certificate in {} cannot be used: there is none",
+            looked.display()
+        )) && said.contains("pult [--cert DIR]")
             && said.contains("pult demo"),
         "{said}"
     );

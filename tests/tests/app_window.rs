@@ -82,16 +82,35 @@ fn home(dir: &Path) -> Vec<(String, String)> {
     ]
 }
 
-#[test]
-fn the_demo_classroom_window_is_live_and_usable() {
-    // A 4K screen; the window starts at 1366x768 and is made 4K at the end.
-    let xvfb = Xvfb::start(3840, 2160);
+/// The app, started with `args` through WebDriver on an Xvfb screen of
+/// `width` × `height` with a home of its own; its output goes to `log`.
+struct Window {
+    session: Session,
+    _driver: TauriDriver,
+    _xvfb: Xvfb,
+    home: tempfile::TempDir,
+}
+
+fn open(width: u32, height: u32, args: &[&str], log: &str) -> Window {
+    let xvfb = Xvfb::start(width, height);
     let home_dir = tempfile::tempdir().unwrap();
     let mut env = home(home_dir.path());
     env.push(("DISPLAY".into(), xvfb.display.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let driver = TauriDriver::start(&env, &artifacts().join("app.log"));
-    let session = driver.session(&binary("pult"), &["demo"]);
+    let driver = TauriDriver::start(&env, &artifacts().join(log));
+    Window {
+        session: driver.session(&binary("pult"), args),
+        _driver: driver,
+        _xvfb: xvfb,
+        home: home_dir,
+    }
+}
+
+#[test]
+fn the_demo_classroom_window_is_live_and_usable() {
+    // A 4K screen; the window starts at 1366x768 and is made 4K at the end.
+    let window = open(3840, 2160, &["demo"], "app.log");
+    let (session, home_dir) = (&window.session, &window.home);
 
     // Twelve devices come online with their users, in German (the locale).
     session.wait_for(
@@ -134,13 +153,13 @@ fn the_demo_classroom_window_is_live_and_usable() {
         "the page is wider than the window: {layout}"
     );
 
-    let first = save(&session, "room-1366x768-a.png");
+    let first = save(session, "room-1366x768-a.png");
     assert!(
         colours(&first) > 1000,
         "the window screenshot shows the room"
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let second = save(&session, "room-1366x768-b.png");
+    let second = save(session, "room-1366x768-b.png");
     let changed = changed_pixels(&first, &second);
     assert!(
         changed > 1000,
@@ -167,7 +186,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
         Duration::from_secs(20),
         "return document.querySelector('.spotlight canvas').width >= 1000",
     );
-    save(&session, "big-view-PC-03.png");
+    save(session, "big-view-PC-03.png");
 
     // "Screenshot" in the big view saves a PNG of PC-03 in ~/Bilder/Pult/101/.
     session.click(&session.find(".spotlight-shot"));
@@ -220,7 +239,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
         Duration::from_secs(10),
         "return document.querySelectorAll('.gallery figure').length === 1 && document.querySelector('.gallery img').dataset.shown === 'yes'",
     );
-    save(&session, "gallery.png");
+    save(session, "gallery.png");
     session.click(&session.find(".close-gallery"));
 
     // Select three devices and open a web page on them; results per device.
@@ -239,14 +258,14 @@ fn the_demo_classroom_window_is_live_and_usable() {
         "dialog: {}",
         session.execute("return document.querySelector('.dialog').hidden", &[])
     );
-    save(&session, "open-website-dialog.png");
+    save(session, "open-website-dialog.png");
     session.click(&session.find(".dialog .confirm"));
     session.wait_for(
         "results for three devices",
         Duration::from_secs(20),
         "return document.querySelectorAll('.result-list li.ok').length === 3",
     );
-    save(&session, "results.png");
+    save(session, "results.png");
     session.click(&session.find(".close-results"));
 
     // At 4K the thumbnails grow with the window and still fit.
@@ -268,27 +287,22 @@ fn the_demo_classroom_window_is_live_and_usable() {
     );
     assert_eq!(layout["overflowX"], false, "{layout}");
     assert_eq!(layout["visible"], true, "{layout}");
-    save(&session, "room-3840x2160.png");
-    session.end();
+    save(session, "room-3840x2160.png");
+    window.session.end();
 }
 
 /// Started from the menu without a room certificate, the window says why and
 /// what to do, instead of the app vanishing with a message nobody reads.
 #[test]
 fn without_a_room_certificate_the_window_says_why() {
-    let xvfb = Xvfb::start(1366, 768);
-    let home_dir = tempfile::tempdir().unwrap();
-    let mut env = home(home_dir.path());
-    env.push(("DISPLAY".into(), xvfb.display.clone()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let driver = TauriDriver::start(&env, &artifacts().join("app-no-room.log"));
-    let session = driver.session(&binary("pult"), &[]);
+    let window = open(1366, 768, &[], "app-no-room.log");
+    let session = &window.session;
     session.wait_for(
         "the reason",
         Duration::from_secs(30),
         "return document.querySelector('.problem-detail') !== null",
     );
-    let looked = home_dir.path().join("config/pult/room");
+    let looked = window.home.path().join("config/pult/room");
     let said = session.execute(
         "return [document.querySelector('.problem h1').textContent, document.querySelector('.problem-detail').textContent]",
         &[],
@@ -297,11 +311,11 @@ fn without_a_room_certificate_the_window_says_why() {
     assert_eq!(
         said[1],
         format!(
-            "no room certificate given with --cert, and none in {}",
+            "the room certificate in {} cannot be used: there is none; put the directory pult-registry room-cert wrote there",
             looked.display()
         ),
         "{said}"
     );
-    save(&session, "no-room.png");
-    session.end();
+    save(session, "no-room.png");
+    window.session.end();
 }

@@ -5,11 +5,11 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-async function start(backend = new FakeBackend()) {
+async function start(backend = new FakeBackend(), decode = async (): Promise<CanvasImageSource> => ({}) as CanvasImageSource) {
   localStorage.clear();
   document.body.innerHTML = `<div id="app"></div>`;
   const root = document.getElementById("app")!;
-  const app = new App(root, backend, { decode: async () => ({}) as CanvasImageSource, storage: localStorage });
+  const app = new App(root, backend, { decode, storage: localStorage });
   await app.start();
   const cards = () => [...root.querySelectorAll<HTMLElement>(".device")];
   const card = (name: string) => root.querySelector<HTMLElement>(`.device[data-name="${name}"]`)!;
@@ -54,9 +54,6 @@ describe("the room view", () => {
   });
 
   it("reports each frame shown only once it is drawn, even when a tile cannot be decoded", async () => {
-    localStorage.clear();
-    document.body.innerHTML = `<div id="app"></div>`;
-    const backend = new FakeBackend();
     let release: () => void = () => undefined;
     const decoded = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
@@ -66,7 +63,7 @@ describe("the room view", () => {
       if (calls === 2) throw new Error("not a PNG");
       return {} as CanvasImageSource;
     };
-    await new App(document.getElementById("app")!, backend, { decode, storage: localStorage }).start();
+    const { backend } = await start(new FakeBackend(), decode);
     const frame = { device: 0, width: 320, height: 180, tiles: [{ x: 0, y: 0, width: 64, height: 64, format: "png" as const, data: new Uint8Array([1]) }] };
     backend.emitFrame(frame);
     backend.emitFrame(frame);
