@@ -73,17 +73,11 @@ impl FavouritesStore {
 
     /// Replaces the teacher's favourites (written whole or not at all).
     pub fn save(&self, favourites: &Favourites) -> Result<(), ConsoleError> {
-        let failed = |e: std::io::Error| {
-            ConsoleError::Storage(format!("could not save {}: {e}", self.path.display()))
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(failed)?;
-        }
-        let partial = self.path.with_extension("json.partial");
         let json = serde_json::to_vec_pretty(favourites)
             .map_err(|e| ConsoleError::Storage(e.to_string()))?;
-        std::fs::write(&partial, json).map_err(failed)?;
-        std::fs::rename(&partial, &self.path).map_err(failed)
+        crate::files::write_atomically(&self.path, &json).map_err(|e| {
+            ConsoleError::Storage(format!("could not save {}: {e}", self.path.display()))
+        })
     }
 }
 

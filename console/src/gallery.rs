@@ -60,13 +60,9 @@ impl Gallery {
             .unwrap_or_default();
         let file_name = format!("{}-{stamp}.png", safe_name(device));
         let path = self.dir.join(&file_name);
-        let failed = |e: std::io::Error| {
+        crate::files::write_atomically(&path, png).map_err(|e| {
             ConsoleError::Storage(format!("could not save {}: {e}", path.display()))
-        };
-        std::fs::create_dir_all(&self.dir).map_err(failed)?;
-        let partial = self.dir.join(format!(".{file_name}.partial"));
-        std::fs::write(&partial, png).map_err(failed)?;
-        std::fs::rename(&partial, &path).map_err(failed)?;
+        })?;
         Ok(self.describe(&path).unwrap_or(SavedShot {
             device: device.to_owned(),
             time: String::new(),

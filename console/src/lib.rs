@@ -11,6 +11,7 @@ pub mod desk;
 mod discovery;
 mod error;
 pub mod favourites;
+pub mod files;
 pub mod gallery;
 mod room;
 mod room_session;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pult_console::{
     Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate, RoomSession, ScreenStream,
-    SessionOptions, encoded_frame,
+    SessionOptions, encoded_frame, files,
 };
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::message::WebUrl;
@@ -404,15 +404,6 @@ fn parse_size(text: &str) -> Result<(u32, u32)> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().context("the output needs a file name")?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
-    std::fs::write(&partial, bytes)
-        .with_context(|| format!("could not write {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    Ok(())
+    files::write_atomically(path, bytes)
+        .with_context(|| format!("could not write {}", path.display()))
 }
