@@ -1,4 +1,13 @@
-//! The agent's command line: `pult-agent --bundle DIR [...]`.
+//! The agent's command line.
+//!
+//! - `pult-agent service --bundle DIR ...`: the installed system service; it
+//!   starts a session helper in the active graphical session.
+//! - `pult-agent helper --socket PATH ...`: the session helper (started by
+//!   the service, not by people).
+//! - `pult-agent notice-bridge`: the notice on the student's session bus
+//!   (started by the helper, as the student).
+//! - `pult-agent --bundle DIR ...`: service and helper in one process, on
+//!   this process's own display or a synthetic screen (demos, tests, a kiosk).
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -6,28 +15,103 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
 use crate::bundle::Bundle;
+use crate::desktop::Desktop;
+use crate::helper::student::{ActionMode, Identity};
+use crate::helper::{HelperCore, LoggedNotice, NoticeDisplay, Student};
 use crate::platform;
 use crate::running::{AgentSetup, Listen, RunningAgent};
-use crate::serve::ActionMode;
-use crate::watch::WatchState;
 
 /// The Pult student agent.
 #[derive(Parser)]
-#[command(name = "pult-agent", version)]
+#[command(name = "pult-agent", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    joined: JoinedArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The system service: network, key, audit log; a helper in the active session.
+    Service(ServiceArgs),
+    /// The session helper (started by the service).
+    Helper(HelperArgs),
+    /// The notice on the student's D-Bus session bus (started by the helper).
+    NoticeBridge {
+        /// The notification's title.
+        #[arg(long, default_value = "Pult")]
+        title: String,
+    },
+}
+
+/// What the service and a single-process agent share.
+#[derive(Args)]
+struct AgentArgs {
     /// The agent bundle written by `pult-registry agent-bundle`.
     #[arg(long, value_name = "DIR")]
-    bundle: PathBuf,
+    bundle: Option<PathBuf>,
     /// Where to listen (IP, or IP:PORT); default: the bundle's address, port 11500.
     #[arg(long, value_name = "ADDR")]
     listen: Option<AgentAddress>,
+    /// The program that opens web pages; the URL is appended as its last argument.
+    #[arg(long, value_name = "CMD")]
+    url_opener: Option<String>,
+    /// Announce the agent on the local network by mDNS (`_pult._udp.local.`).
+    /// An agent listening on a loopback address never announces itself.
+    #[arg(long, value_enum, default_value = "on")]
+    mdns: Switch,
+    /// Where the audit log goes; default: `audit/` in the bundle directory.
+    #[arg(long, value_name = "DIR")]
+    audit_dir: Option<PathBuf>,
+}
+
+/// `pult-agent service`.
+#[derive(Args)]
+struct ServiceArgs {
+    #[command(flatten)]
+    agent: AgentArgs,
+    /// Where the helpers' socket goes (a directory only root may enter).
+    #[arg(long, value_name = "DIR", default_value = "/run/pult-agent")]
+    runtime_dir: PathBuf,
+    /// Follow logind's active session (default), or serve one user's session
+    /// on one display (a kiosk, a computer without logind).
+    #[arg(long, value_name = "USER", requires = "session_display")]
+    session_user: Option<String>,
+    /// The display of `--session-user`'s session.
+    #[arg(long, value_name = "DISPLAY", requires = "session_user")]
+    session_display: Option<String>,
+}
+
+/// `pult-agent helper`.
+#[derive(Args)]
+struct HelperArgs {
+    /// The service's socket.
+    #[arg(long, value_name = "PATH")]
+    socket: PathBuf,
+    /// The student's user id: what the student asks for runs as them.
+    #[arg(long)]
+    uid: u32,
+    /// The student's group id.
+    #[arg(long)]
+    gid: u32,
+    /// The program that opens web pages; the URL is appended as its last argument.
+    #[arg(long, value_name = "CMD")]
+    url_opener: Option<String>,
+}
+
+/// A single-process agent.
+#[derive(Args)]
+struct JoinedArgs {
+    #[command(flatten)]
+    agent: AgentArgs,
     /// What to capture: the real desktop (x11), or the synthetic classroom desktop.
     #[arg(long, value_enum, default_value = "x11")]
     screen: ScreenKind,
@@ -37,23 +121,13 @@ pub struct Cli {
     /// How fast the synthetic desktop moves; 0 keeps it still.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     synthetic_speed: f64,
-    /// The program that opens web pages; the URL is appended as its last argument.
-    #[arg(long, value_name = "CMD")]
-    url_opener: Option<String>,
     /// Report this user as logged on (demos, kiosks); default: ask the system.
     #[arg(long, value_name = "USER")]
     session_user: Option<String>,
-    /// Announce the agent on the local network by mDNS (`_pult._udp.local.`).
-    /// An agent listening on a loopback address never announces itself.
-    #[arg(long, value_enum, default_value = "on")]
-    mdns: Switch,
     /// Write requested programs and web pages to FILE instead of starting them
     /// (a demo classroom on one machine).
     #[arg(long, value_name = "FILE")]
     record_actions: Option<PathBuf>,
-    /// Where the audit log goes; default: `audit/` in the bundle directory.
-    #[arg(long, value_name = "DIR")]
-    audit_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,12 +154,28 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         .with_max_level(tracing::Level::INFO)
         .init();
     let cli = Cli::parse_from(args);
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(run(cli)));
+    let result = match cli.command {
+        #[cfg(target_os = "linux")]
+        Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::NoticeBridge { .. }) => {
+            Err(anyhow::anyhow!("no notice bridge on this system"))
+        }
+        command => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| {
+                runtime.block_on(async move {
+                    match command {
+                        Some(Command::Service(args)) => service(args).await,
+                        Some(Command::Helper(args)) => helper(args).await,
+                        _ => joined(cli.joined).await,
+                    }
+                })
+            }),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -95,36 +185,35 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let bundle = Bundle::load(&cli.bundle)?;
-    let listen = cli.listen.or(bundle.manifest.listen).map_or(
+/// Starts the network side with `desktop`, prints the address, and serves
+/// until interrupted.
+async fn serve(
+    args: &AgentArgs,
+    desktop: Arc<Desktop>,
+    session_user: tokio::sync::watch::Receiver<Option<String>>,
+) -> Result<()> {
+    let bundle_dir = args.bundle.clone().context(
+        "--bundle DIR is needed: the agent bundle written by `pult-registry agent-bundle`",
+    )?;
+    let bundle = Bundle::load(&bundle_dir)?;
+    let listen = args.listen.or(bundle.manifest.listen).map_or(
         SocketAddr::from((Ipv6Addr::UNSPECIFIED, DEFAULT_PORT)),
         AgentAddress::socket_addr,
     );
-    let screen = open_screen(&cli, bundle.manifest.uuid.as_u64())?;
-    let url_opener = match &cli.url_opener {
-        Some(command) => command.split_whitespace().map(str::to_owned).collect(),
-        None => platform::default_url_opener(),
-    };
-    let audit_dir = cli
+    let audit_dir = args
         .audit_dir
         .clone()
-        .unwrap_or_else(|| cli.bundle.join("audit"));
+        .unwrap_or_else(|| bundle_dir.join("audit"));
     let manifest = bundle.manifest.clone();
     let running = RunningAgent::start(AgentSetup {
         bundle,
         listen: Listen::Address(listen),
-        screen,
-        url_opener,
+        desktop: desktop.clone(),
         audit_dir: audit_dir.clone(),
-        session_user: cli.session_user.clone(),
-        mdns: cli.mdns == Switch::On,
-        actions: cli
-            .record_actions
-            .clone()
-            .map_or(ActionMode::CarryOut, ActionMode::Record),
+        session_user,
+        mdns: args.mdns == Switch::On,
     })?;
-    tokio::spawn(report_watched(running.watch_state()));
+    tokio::spawn(report_watched(desktop));
     tracing::info!(
         "pult-agent {} for {} ({}) of {}; audit log in {}",
         env!("CARGO_PKG_VERSION"),
@@ -135,12 +224,150 @@ async fn run(cli: Cli) -> Result<()> {
     );
     // A stable line on stdout, for scripts and tests that wait for the agent.
     println!("listening on {}", running.local_addr());
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown().await;
     running.stop().await;
     Ok(())
 }
 
-fn open_screen(cli: &Cli, seed: u64) -> Result<Box<dyn CaptureSource>> {
+/// Resolves on Ctrl-C or, for a service, SIGTERM.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn url_opener(command: Option<&String>) -> Vec<String> {
+    match command {
+        Some(command) => command.split_whitespace().map(str::to_owned).collect(),
+        None => platform::default_url_opener(),
+    }
+}
+
+/// Service and helper in one process.
+async fn joined(cli: JoinedArgs) -> Result<()> {
+    let seed = match &cli.agent.bundle {
+        Some(dir) => Bundle::load(dir)?.manifest.uuid.as_u64(),
+        None => 0,
+    };
+    let screen = open_screen(&cli, seed)?;
+    let notice: Box<dyn NoticeDisplay> = match cli.screen {
+        ScreenKind::Synthetic => Box::new(LoggedNotice),
+        #[cfg(target_os = "linux")]
+        ScreenKind::X11 => {
+            let environment: Vec<(String, String)> = std::env::vars().collect();
+            Box::new(platform::desktop_notice::DesktopNotice::new(
+                &environment,
+                None,
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        ScreenKind::X11 => Box::new(LoggedNotice),
+    };
+    let student = Student {
+        identity: None,
+        environment: None,
+        url_opener: url_opener(cli.agent.url_opener.as_ref()),
+        mode: cli
+            .record_actions
+            .clone()
+            .map_or(ActionMode::CarryOut, ActionMode::Record),
+    };
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    let desktop = Desktop::joined(HelperCore::new(screen, notice, student, display));
+    let user = cli.session_user.clone().or_else(platform::logged_on_user);
+    serve(&cli.agent, desktop, tokio::sync::watch::channel(user).1).await
+}
+
+/// The system service.
+#[cfg(target_os = "linux")]
+async fn service(args: ServiceArgs) -> Result<()> {
+    use crate::service;
+    use crate::sessions::{self, SessionSource};
+
+    let source = match (&args.session_user, &args.session_display) {
+        (Some(user), Some(display)) => SessionSource::Fixed {
+            user: user.clone(),
+            display: display.clone(),
+        },
+        _ => SessionSource::Logind,
+    };
+    let sessions = sessions::follow(source).await?;
+    let (listener, socket) = service::listen(&args.runtime_dir)?;
+    let desktop = Desktop::new();
+    let command = service::HelperCommand {
+        program: std::env::current_exe().context("cannot find this program's path")?,
+        args: args
+            .agent
+            .url_opener
+            .iter()
+            .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
+            .collect(),
+    };
+    let mut users = sessions.clone();
+    let (user_sender, user) =
+        tokio::sync::watch::channel(sessions.borrow().as_ref().map(|s| s.user.clone()));
+    tokio::spawn(async move {
+        while users.changed().await.is_ok() {
+            let user = users.borrow_and_update().as_ref().map(|s| s.user.clone());
+            user_sender.send_replace(user);
+        }
+    });
+    tokio::spawn(service::supervise(
+        sessions,
+        listener,
+        socket,
+        command,
+        desktop.clone(),
+    ));
+    serve(&args.agent, desktop, user).await
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn service(_args: ServiceArgs) -> Result<()> {
+    anyhow::bail!("the service runs on Linux for now; Windows comes with its own issue")
+}
+
+/// The session helper.
+#[cfg(target_os = "linux")]
+async fn helper(args: HelperArgs) -> Result<()> {
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    // The helper is root; the student's things run as the student.
+    let identity = (crate::service::own_uid()? != args.uid).then_some(Identity {
+        uid: args.uid,
+        gid: args.gid,
+    });
+    let notice = platform::desktop_notice::DesktopNotice::new(&environment, identity);
+    let student = Student {
+        identity,
+        environment: Some(environment),
+        url_opener: url_opener(args.url_opener.as_ref()),
+        mode: ActionMode::CarryOut,
+    };
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    let core = HelperCore::new(
+        Box::new(DesktopCapture::new()),
+        Box::new(notice),
+        student,
+        display,
+    );
+    crate::helper::process::run(&args.socket, core).await
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn helper(_args: HelperArgs) -> Result<()> {
+    anyhow::bail!("the session helper runs on Linux for now")
+}
+
+fn open_screen(cli: &JoinedArgs, seed: u64) -> Result<Box<dyn CaptureSource>> {
     let size = &cli.synthetic_size;
     Ok(match cli.screen {
         ScreenKind::Synthetic => {
@@ -168,9 +395,9 @@ fn open_screen(cli: &Cli, seed: u64) -> Result<Box<dyn CaptureSource>> {
 }
 
 /// Reports the "being watched" state on stdout (for scripts and tests) and in
-/// the log, until the notice in the student's session takes it over.
-async fn report_watched(state: Arc<WatchState>) {
-    let mut watched = state.subscribe();
+/// the log; the student sees the notice the helper shows.
+async fn report_watched(desktop: Arc<Desktop>) {
+    let mut watched = desktop.subscribe_viewed();
     while watched.changed().await.is_ok() {
         let now = *watched.borrow_and_update();
         tracing::info!(

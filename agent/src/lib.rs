@@ -12,7 +12,16 @@ pub mod announce;
 pub mod audit;
 pub mod bundle;
 pub mod cli;
+pub mod desktop;
+pub mod helper;
+pub mod link;
+pub mod notice;
+pub mod notice_text;
 pub mod platform;
 pub mod running;
 pub mod serve;
+#[cfg(target_os = "linux")]
+pub mod service;
+#[cfg(target_os = "linux")]
+pub mod sessions;
 pub mod watch;

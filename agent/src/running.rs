@@ -3,18 +3,18 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use pult_screen::CaptureSource;
+use anyhow::{Context, Result};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::announce::{Announcement, announce};
 use crate::audit::{AuditLog, RETENTION};
 use crate::bundle::Bundle;
-use crate::serve::{ActionMode, Agent, serve};
-use crate::watch::WatchState;
+use crate::desktop::Desktop;
+use crate::serve::{Agent, serve};
 
 /// Where the agent listens.
 pub enum Listen {
@@ -30,18 +30,15 @@ pub struct AgentSetup {
     pub bundle: Bundle,
     /// Where to listen.
     pub listen: Listen,
-    /// The screen to serve.
-    pub screen: Box<dyn CaptureSource>,
-    /// The URL opener: program and leading arguments.
-    pub url_opener: Vec<String>,
+    /// The student's desktop: a helper joined in memory, or the session
+    /// helpers the service starts.
+    pub desktop: Arc<Desktop>,
     /// Where the audit log goes.
     pub audit_dir: PathBuf,
-    /// Report this user as logged on instead of asking the system.
-    pub session_user: Option<String>,
+    /// Who is logged on (R15), as it changes.
+    pub session_user: watch::Receiver<Option<String>>,
     /// Announce the agent by mDNS (never for a loopback address).
     pub mdns: bool,
-    /// Whether programs and pages are started or only written down.
-    pub actions: ActionMode,
 }
 
 /// A running agent; it stops when dropped.
@@ -56,9 +53,6 @@ pub struct RunningAgent {
 impl RunningAgent {
     /// Starts serving on the current tokio runtime.
     pub fn start(setup: AgentSetup) -> Result<Self> {
-        if setup.url_opener.is_empty() {
-            bail!("the URL opener is empty");
-        }
         let audit = AuditLog::open(&setup.audit_dir, RETENTION).with_context(|| {
             format!(
                 "could not open the audit log in {}",
@@ -72,12 +66,9 @@ impl RunningAgent {
         let local = endpoint.local_addr()?;
         let agent = Arc::new(Agent {
             tls: setup.bundle.tls,
-            screen: Arc::new(Mutex::new(setup.screen)),
-            url_opener: setup.url_opener,
+            desktop: setup.desktop,
             audit,
-            watch_state: Arc::default(),
             session_user: setup.session_user,
-            actions: setup.actions,
         });
         let announcement = if setup.mdns {
             announce(&setup.bundle.manifest, local).unwrap_or_else(|error| {
@@ -105,9 +96,9 @@ impl RunningAgent {
         self.local
     }
 
-    /// Whether the screen is being watched, to follow.
-    pub fn watch_state(&self) -> Arc<WatchState> {
-        self.agent.watch_state.clone()
+    /// The student's desktop this agent serves.
+    pub fn desktop(&self) -> Arc<Desktop> {
+        self.agent.desktop.clone()
     }
 
     /// Stops serving: every console is told, then the endpoint closes.

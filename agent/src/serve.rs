@@ -10,42 +10,28 @@ use std::sync::Arc;
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
+use pult_protocol::local::{Activity, NoticeEntry, ToHelper};
 use pult_protocol::message::{
-    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
+    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request, WebUrl,
 };
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
-use crate::actions::{self, SharedScreen};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::watch::{self, WatchState};
+use crate::desktop::Desktop;
+use crate::watch;
 
 /// What every connection of this agent shares.
 pub struct Agent {
     /// The agent's TLS identity and trust.
     pub tls: AgentTls,
-    /// The screen.
-    pub screen: SharedScreen,
-    /// The URL opener: program and leading arguments.
-    pub url_opener: Vec<String>,
+    /// The student's desktop, through the session helper.
+    pub desktop: Arc<Desktop>,
     /// The audit log.
     pub audit: AuditLog,
-    /// Whether the screen is being watched (R1).
-    pub watch_state: Arc<WatchState>,
-    /// Who is logged on, when set by the command line (demos, kiosks);
-    /// otherwise the platform is asked.
-    pub session_user: Option<String>,
-    /// Whether requested programs and pages are started, or only written down.
-    pub actions: ActionMode,
-}
-
-/// What the agent does with "run program" and "open website".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ActionMode {
-    /// Starts them on this computer.
-    CarryOut,
-    /// Appends them to this file instead (a demo classroom on one machine).
-    Record(std::path::PathBuf),
+    /// Who is logged on (R15): from the session the service follows, or set
+    /// by the command line (demos, kiosks).
+    pub session_user: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 /// The features this agent offers in its hello.
@@ -63,6 +49,15 @@ struct Session {
 }
 
 impl Session {
+    /// What the student is told about this teacher (R1).
+    fn notice(&self, activity: Activity) -> NoticeEntry {
+        NoticeEntry {
+            teacher: self.grant.user.clone(),
+            room: self.grant.room.clone(),
+            activity,
+        }
+    }
+
     fn entry(&self, action: &str, detail: Option<String>) -> AuditEntry {
         AuditEntry {
             user: Some(self.grant.user.clone()),
@@ -260,7 +255,11 @@ async fn handle_request(
         ))
     } else {
         match request {
-            Request::Screenshot => match actions::screenshot(agent.screen.clone()).await {
+            Request::Screenshot => match agent
+                .desktop
+                .screenshot(session.notice(Activity::Viewing))
+                .await
+            {
                 Ok(screenshot) => {
                     entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
                     record(agent, entry, None);
@@ -268,14 +267,19 @@ async fn handle_request(
                 }
                 Err(error) => Err(error),
             },
-            Request::OpenUrl { url } => match &agent.actions {
-                ActionMode::CarryOut => actions::open_url(&agent.url_opener, &url).map(drop),
-                ActionMode::Record(file) => actions::record_url(file, &url),
+            Request::OpenUrl { url } => match WebUrl::parse(&url) {
+                Ok(url) => {
+                    let url = url.as_str().to_owned();
+                    agent.desktop.act(ToHelper::OpenUrl { url }).await
+                }
+                Err(error) => Err(ErrorReply::new(ErrorCode::UrlRefused, error.to_string())),
             },
-            Request::RunProgram { program, args } => match &agent.actions {
-                ActionMode::CarryOut => actions::run_program(&program, &args),
-                ActionMode::Record(file) => actions::record_program(file, &program, &args),
-            },
+            Request::RunProgram { program, args } => {
+                agent
+                    .desktop
+                    .act(ToHelper::RunProgram { program, args })
+                    .await
+            }
             Request::Status => {
                 let status = status(agent).await;
                 record(agent, entry, None);
@@ -298,23 +302,10 @@ async fn handle_request(
 
 /// Who is logged on, whether the screen is watched, and the monitors (R15).
 async fn status(agent: &Agent) -> AgentStatus {
-    let screen = agent.screen.clone();
-    let monitors = tokio::task::spawn_blocking(move || {
-        screen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .monitors()
-            .map(|m| m.iter().map(|m| (m.width, m.height)).collect())
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default();
+    let monitors = agent.desktop.monitors().await;
     AgentStatus {
-        user: agent
-            .session_user
-            .clone()
-            .or_else(crate::platform::logged_on_user),
-        watched: agent.watch_state.is_watched(),
+        user: agent.session_user.borrow().clone(),
+        watched: agent.desktop.is_viewed(),
         monitors,
     }
 }
@@ -348,11 +339,25 @@ async fn serve_watch(
         let _ = send.finish();
         return;
     }
+    // No notice, no view (R1): the stream starts once the student sees the notice.
+    let view = match agent
+        .desktop
+        .begin_view(session.notice(Activity::Viewing))
+        .await
+    {
+        Ok(view) => view,
+        Err(error) => {
+            let reply = Reply::Error(error);
+            record(agent, entry, Some(&reply));
+            let _ = write_message(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+    };
     record(agent, entry.clone(), None);
     let started = std::time::Instant::now();
-    let guard = agent.watch_state.begin();
-    let (summary, failure) = watch::serve(send, recv, settings, credit, agent.screen.clone()).await;
-    drop(guard);
+    let (summary, failure) = watch::serve(send, recv, settings, credit, &agent.desktop).await;
+    drop(view);
     entry.action = "watch-end".into();
     entry.detail = Some(format!(
         "{} updates, {} bytes in {:.1} s",

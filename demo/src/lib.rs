@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use pult_agent::bundle::Bundle;
+use pult_agent::desktop::Desktop;
+use pult_agent::helper::student::ActionMode;
+use pult_agent::helper::{HelperCore, LoggedNotice, Student};
 use pult_agent::running::{AgentSetup, Listen, RunningAgent};
-use pult_agent::serve::ActionMode;
 use pult_registry::Registry;
 use pult_registry::model::{DeviceFields, RoomName};
 use pult_registry::store::SqliteStore;
@@ -137,15 +139,26 @@ impl Classroom {
             let bundle = Bundle::load(&bundle_dir)?;
             let seed = bundle.manifest.uuid.as_u64();
             let (width, height) = options.screen;
+            // The demo's students are simulated: the notice goes to the log.
+            let helper = HelperCore::new(
+                Box::new(SyntheticDesktop::new(width, height).with_seed(seed)),
+                Box::new(LoggedNotice),
+                Student {
+                    identity: None,
+                    environment: None,
+                    url_opener: vec!["true".into()],
+                    mode: ActionMode::Record(actions.clone()),
+                },
+                "synthetic".into(),
+            );
+            let user = format!("schueler{:02}", index + 1);
             agents.push(RunningAgent::start(AgentSetup {
                 bundle,
                 listen: Listen::Socket(socket),
-                screen: Box::new(SyntheticDesktop::new(width, height).with_seed(seed)),
-                url_opener: vec!["true".into()],
+                desktop: Desktop::joined(helper),
                 audit_dir: bundle_dir.join("audit"),
-                session_user: Some(format!("schueler{:02}", index + 1)),
+                session_user: tokio::sync::watch::channel(Some(user)).1,
                 mdns: false,
-                actions: ActionMode::Record(actions.clone()),
             })?);
         }
         let certificate = school.certificate()?;

@@ -31,6 +31,12 @@ pub enum FrameKind {
     WatchControl = 5,
     /// [`crate::watch::ScreenUpdate`], agent to console on a screen stream: changed tiles.
     ScreenUpdate = 6,
+    /// [`crate::local::ServiceMessage`], the agent's service to its session
+    /// helper on the local channel; never accepted from the network.
+    ToHelper = 16,
+    /// [`crate::local::HelperMessage`], the session helper to the service on
+    /// the local channel: captured tiles, screenshots, answers.
+    FromHelper = 17,
 }
 
 impl FrameKind {
@@ -46,6 +52,10 @@ impl FrameKind {
             Self::WatchControl => 1024,
             // A whole 8K desktop of photo-like tiles stays below this.
             Self::ScreenUpdate => 96 * 1024 * 1024,
+            // A request with a program line or URL, or a notice.
+            Self::ToHelper => 128 * 1024,
+            // A screenshot and its envelope.
+            Self::FromHelper => 193 * 1024 * 1024,
         }
     }
 
@@ -58,6 +68,8 @@ impl FrameKind {
             4 => Some(Self::Screenshot),
             5 => Some(Self::WatchControl),
             6 => Some(Self::ScreenUpdate),
+            16 => Some(Self::ToHelper),
+            17 => Some(Self::FromHelper),
             _ => None,
         }
     }
@@ -70,6 +82,8 @@ impl FrameKind {
             Self::Screenshot => "screenshot",
             Self::WatchControl => "watch control",
             Self::ScreenUpdate => "screen update",
+            Self::ToHelper => "service-to-helper",
+            Self::FromHelper => "helper-to-service",
         }
     }
 }

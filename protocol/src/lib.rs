@@ -8,7 +8,8 @@
 //! - [`verify`]: the rustls verifiers that enforce the room rule at both ends;
 //! - [`endpoint`]: QUIC endpoint builders (TLS 1.3 only, ALPN `pult/1`, mutual auth);
 //! - [`watch`]: screen streams with credit-based flow control;
-//! - [`credentials`]: the JSON documents the registry hands to agents and consoles.
+//! - [`credentials`]: the JSON documents the registry hands to agents and consoles;
+//! - [`local`]: the local channel between an agent's service and its session helper.
 //!
 //! It must never know about screens, windows, SQL, or where a host keeps its files.
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod endpoint;
 pub mod frame;
 pub mod grant;
 pub mod ids;
+pub mod local;
 pub mod message;
 pub mod pki;
 pub mod verify;

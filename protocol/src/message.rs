@@ -259,6 +259,10 @@ pub enum ErrorCode {
     VersionMismatch,
     /// Something failed inside the agent.
     Internal,
+    /// The student cannot be told that their screen is viewed (no session
+    /// helper, or it could not show the notice), so the screen is not served
+    /// (R1: no notice, no view).
+    CannotNotify,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -278,6 +282,7 @@ impl ErrorCode {
             Self::CaptureFailed => "capture-failed",
             Self::VersionMismatch => "version-mismatch",
             Self::Internal => "internal",
+            Self::CannotNotify => "cannot-notify",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -303,6 +308,7 @@ impl From<ErrorCode> for u16 {
             ErrorCode::CaptureFailed => 9,
             ErrorCode::VersionMismatch => 10,
             ErrorCode::Internal => 11,
+            ErrorCode::CannotNotify => 12,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -322,6 +328,7 @@ impl From<u16> for ErrorCode {
             9 => ErrorCode::CaptureFailed,
             10 => ErrorCode::VersionMismatch,
             11 => ErrorCode::Internal,
+            12 => ErrorCode::CannotNotify,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -401,7 +408,7 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
-        for code in 1..=11u16 {
+        for code in 1..=12u16 {
             assert_eq!(u16::from(ErrorCode::from(code)), code);
             assert_ne!(ErrorCode::from(code).as_str(), "unknown");
         }

@@ -1,8 +1,15 @@
 //! What differs between operating systems, behind one small interface:
-//! how to open a web page for the user and how to start a program detached.
+//! how to open a web page for the user and how to start a program detached;
+//! on Linux also the notice (R1) on the X display and the session bus.
 //!
 //! Everything else in the agent is platform-neutral.
 
+#[cfg(target_os = "linux")]
+pub mod bridge;
+#[cfg(target_os = "linux")]
+pub mod desktop_notice;
+#[cfg(target_os = "linux")]
+pub mod indicator;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -28,8 +35,18 @@ pub fn logged_on_user() -> Option<String> {
 
 /// Starts `program` with `args`, detached from the agent: no shell, no inherited
 /// input or output, its own process group; the agent does not wait for it.
-pub fn spawn_detached(program: &str, args: &[String]) -> io::Result<()> {
+/// With `environment`, the program gets exactly that environment.
+pub fn spawn_detached(
+    program: &str,
+    args: &[String],
+    environment: Option<&[(String, String)]>,
+) -> io::Result<()> {
     let mut command = Command::new(program);
+    if let Some(environment) = environment {
+        command
+            .env_clear()
+            .envs(environment.iter().map(|(k, v)| (k, v)));
+    }
     command
         .args(args)
         .stdin(Stdio::null())

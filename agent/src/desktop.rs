@@ -1,0 +1,252 @@
+//! The student's desktop as the service reaches it: through whichever
+//! session helper is connected now, with the notice (R1) kept in step.
+//!
+//! No notice, no view: a screen stream or screenshot begins only once the
+//! helper confirmed that the notice is on the screen; without a helper, or
+//! when it cannot show the notice, the request is refused with
+//! [`ErrorCode::CannotNotify`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pult_protocol::local::{CapturedFrame, FromHelper, NoticeEntry, ToHelper};
+use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
+use pult_protocol::watch::WatchSettings;
+use tokio::sync::{Notify, watch};
+
+use crate::helper::HelperCore;
+use crate::link::HelperLink;
+use crate::notice::{NoticeBoard, SCREENSHOT_NOTICE, ViewId};
+
+/// How long the helper may take to show the notice or answer a small request.
+const ANSWER: Duration = Duration::from_secs(2);
+/// How long a capture or screenshot may take (a 4K PNG on a slow machine).
+const CAPTURE: Duration = Duration::from_secs(20);
+
+/// The desktop of the active session, through its helper.
+pub struct Desktop {
+    helper: watch::Sender<Option<HelperLink>>,
+    board: Mutex<NoticeBoard>,
+    /// Serialises showing the notice, so the last notice sent is the newest.
+    showing: tokio::sync::Mutex<()>,
+    changed: Arc<Notify>,
+    viewed: watch::Sender<bool>,
+}
+
+impl Desktop {
+    /// A desktop without a helper yet; the task that keeps the notice in
+    /// step with time and helper changes runs until the desktop is dropped.
+    pub fn new() -> Arc<Self> {
+        let desktop = Arc::new(Self {
+            helper: watch::Sender::new(None),
+            board: Mutex::default(),
+            showing: tokio::sync::Mutex::new(()),
+            changed: Arc::new(Notify::new()),
+            viewed: watch::Sender::new(false),
+        });
+        tokio::spawn(keep_notice(Arc::downgrade(&desktop)));
+        desktop
+    }
+
+    /// A desktop served for good by a helper joined in memory (the demo
+    /// classroom, a single-process agent).
+    pub fn joined(core: Arc<HelperCore>) -> Arc<Self> {
+        let desktop = Self::new();
+        desktop.connect(HelperLink::joined(core));
+        desktop
+    }
+
+    /// A helper connected (or reconnected): it is asked to show the notice
+    /// as it stands, and serves every request from now on.
+    pub fn connect(&self, helper: HelperLink) {
+        self.helper.send_replace(Some(helper));
+        self.changed.notify_one();
+    }
+
+    /// The helper went away (its session ended, or it died).
+    pub fn disconnect(&self) {
+        self.helper.send_replace(None);
+    }
+
+    /// The connected helper, if any.
+    pub fn helper(&self) -> Option<HelperLink> {
+        self.helper.borrow().clone().filter(|h| !h.is_closed())
+    }
+
+    /// Whether a live view is open (what consoles see as "watched").
+    pub fn is_viewed(&self) -> bool {
+        *self.viewed.borrow()
+    }
+
+    /// Follows [`Self::is_viewed`].
+    pub fn subscribe_viewed(&self) -> watch::Receiver<bool> {
+        self.viewed.subscribe()
+    }
+
+    /// Begins a live view by `entry`: returns once the student sees the
+    /// notice; the view lasts until the guard is dropped.
+    pub async fn begin_view(self: &Arc<Self>, entry: NoticeEntry) -> Result<ViewGuard, ErrorReply> {
+        let view = self.board().begin(entry);
+        let guard = ViewGuard {
+            desktop: self.clone(),
+            view,
+        };
+        self.update_viewed();
+        self.show_notice().await?;
+        Ok(guard)
+    }
+
+    /// Takes a screenshot for `entry`: the notice is shown first and stays
+    /// for [`SCREENSHOT_NOTICE`] after (R1, R2).
+    pub async fn screenshot(&self, entry: NoticeEntry) -> Result<Screenshot, ErrorReply> {
+        self.board()
+            .hold(entry.clone(), Instant::now() + SCREENSHOT_NOTICE);
+        self.show_notice().await?;
+        let answer = self.request(ToHelper::Screenshot, CAPTURE).await?;
+        // The notice stays ten seconds from when the picture was taken.
+        self.board().hold(entry, Instant::now() + SCREENSHOT_NOTICE);
+        self.changed.notify_one();
+        match answer {
+            FromHelper::Screenshot(screenshot) => Ok(screenshot),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Captures for screen stream `stream` (see [`ToHelper::Capture`]).
+    pub async fn capture(
+        &self,
+        stream: u64,
+        settings: WatchSettings,
+        whole_picture: bool,
+    ) -> Result<Option<CapturedFrame>, ErrorReply> {
+        let request = ToHelper::Capture {
+            stream,
+            settings,
+            whole_picture,
+        };
+        match self.request(request, CAPTURE).await? {
+            FromHelper::Captured(frame) => Ok(frame),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Screen stream `stream` ended.
+    pub fn end_stream(&self, stream: u64) {
+        if let Some(helper) = self.helper() {
+            helper.tell(ToHelper::EndStream { stream });
+        }
+    }
+
+    /// The monitors, as width × height; none without a session.
+    pub async fn monitors(&self) -> Vec<(u32, u32)> {
+        match self.request(ToHelper::Monitors, ANSWER).await {
+            Ok(FromHelper::Monitors(monitors)) => monitors,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Opens a web page or starts a program as the student.
+    pub async fn act(&self, request: ToHelper) -> Result<(), ErrorReply> {
+        let no_session = |_: ErrorReply| {
+            ErrorReply::new(
+                ErrorCode::ProgramFailed,
+                "no student session is running on this computer",
+            )
+        };
+        let helper = self
+            .helper()
+            .ok_or_else(|| no_session(ErrorReply::new(ErrorCode::Internal, "")))?;
+        match helper.request(request, ANSWER).await {
+            Ok(FromHelper::Done) => Ok(()),
+            Ok(other) => Err(unexpected(&other)),
+            Err(error) if error.code == ErrorCode::CannotNotify => Err(no_session(error)),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn request(&self, body: ToHelper, timeout: Duration) -> Result<FromHelper, ErrorReply> {
+        let Some(helper) = self.helper() else {
+            return Err(no_helper());
+        };
+        helper.request(body, timeout).await
+    }
+
+    /// Shows the notice as it stands now and waits until it is shown.
+    async fn show_notice(&self) -> Result<(), ErrorReply> {
+        let _one_at_a_time = self.showing.lock().await;
+        let notice = self.board().notice(Instant::now());
+        let helper = self.helper().ok_or_else(no_helper)?;
+        match helper.request(ToHelper::Notice(notice), ANSWER).await? {
+            FromHelper::NoticeShown => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn update_viewed(&self) {
+        let viewed = self.board().is_viewed();
+        self.viewed
+            .send_if_modified(|now| std::mem::replace(now, viewed) != viewed);
+    }
+
+    fn board(&self) -> std::sync::MutexGuard<'_, NoticeBoard> {
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One open live view; ends it (and, with the last, the notice) when dropped.
+pub struct ViewGuard {
+    desktop: Arc<Desktop>,
+    view: ViewId,
+}
+
+impl Drop for ViewGuard {
+    fn drop(&mut self) {
+        self.desktop.board().end(self.view);
+        self.desktop.update_viewed();
+        self.desktop.changed.notify_one();
+    }
+}
+
+fn no_helper() -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::CannotNotify,
+        "the student cannot be notified: no session helper is running (nobody logged on, or it is restarting)",
+    )
+}
+
+fn unexpected(answer: &FromHelper) -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::Internal,
+        format!("the session helper answered out of turn: {answer:?}"),
+    )
+}
+
+/// Keeps the notice in step: after a view ends, when a screenshot's hold
+/// runs out, and when a new helper connects (it shows what is current).
+async fn keep_notice(desktop: std::sync::Weak<Desktop>) {
+    let (mut helpers, changed) = match desktop.upgrade() {
+        Some(desktop) => (desktop.helper.subscribe(), desktop.changed.clone()),
+        None => return,
+    };
+    loop {
+        let Some(strong) = desktop.upgrade() else {
+            return;
+        };
+        let next = strong.board().next_change(Instant::now());
+        if let Err(error) = strong.show_notice().await
+            && strong.helper().is_some()
+        {
+            tracing::warn!("could not update the notice: {}", error.message);
+        }
+        drop(strong);
+        let until = next.map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            tokio::time::Instant::from_std,
+        );
+        tokio::select! {
+            () = changed.notified() => {}
+            () = tokio::time::sleep_until(until) => {}
+            result = helpers.changed() => if result.is_err() { return },
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The session helper's work, whichever process it runs in: capture, scale
+//! and encode the screen per stream, show the notice (R1), start what the
+//! student asked for with the student's identity.
+//!
+//! In an installed agent this runs in its own process in the student's
+//! session ([`process`]), started and restarted by the service; in the demo
+//! classroom and a single-process agent it is joined to the service in
+//! memory. Either way it captures only while a notice is shown: the process
+//! that takes the picture is the one that tells the student.
+
+pub mod process;
+pub mod student;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pult_protocol::local::{CapturedFrame, FromHelper, Notice, ToHelper};
+use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
+use pult_protocol::watch::{ScreenTile, TileEncoding, WatchSettings};
+use pult_screen::codec::{TileEncoder, TileFormat};
+use pult_screen::scale::Scaler;
+use pult_screen::{CaptureSource, ScreenArea, encode_png};
+
+pub use student::Student;
+
+/// Shows the notice to the student.
+pub trait NoticeDisplay: Send + Sync {
+    /// Shows `notice` (an empty one hides it) and returns once the student
+    /// can see it; an error when it cannot be shown.
+    fn show(&self, notice: &Notice) -> Result<(), String>;
+}
+
+/// The helper's state: the screen, what each stream was sent, the notice.
+pub struct HelperCore {
+    screen: Arc<Mutex<Box<dyn CaptureSource>>>,
+    streams: Mutex<HashMap<u64, StreamWork>>,
+    notice: Box<dyn NoticeDisplay>,
+    shown: Mutex<Notice>,
+    student: Student,
+    display: String,
+}
+
+/// What one screen stream keeps between captures.
+struct StreamWork {
+    encoder: TileEncoder,
+    scaler: Scaler,
+    /// The source's change counter at the last capture, if it keeps one.
+    last_change: Option<u64>,
+}
+
+impl HelperCore {
+    /// A helper for `screen` in the session on `display`.
+    pub fn new(
+        screen: Box<dyn CaptureSource>,
+        notice: Box<dyn NoticeDisplay>,
+        student: Student,
+        display: String,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            screen: Arc::new(Mutex::new(screen)),
+            streams: Mutex::default(),
+            notice,
+            shown: Mutex::default(),
+            student,
+            display,
+        })
+    }
+
+    /// The display of the session this helper serves.
+    pub fn display(&self) -> String {
+        self.display.clone()
+    }
+
+    /// Answers one request of the service.
+    pub async fn handle(self: &Arc<Self>, request: ToHelper) -> FromHelper {
+        let answer = match request {
+            ToHelper::Hello { .. } => Ok(FromHelper::Done),
+            ToHelper::Notice(notice) => {
+                let core = self.clone();
+                blocking(move || core.show(notice)).await
+            }
+            ToHelper::Capture {
+                stream,
+                settings,
+                whole_picture,
+            } => {
+                let core = self.clone();
+                blocking(move || core.capture(stream, settings, whole_picture)).await
+            }
+            ToHelper::EndStream { stream } => {
+                self.streams().remove(&stream);
+                Ok(FromHelper::Done)
+            }
+            ToHelper::Screenshot => {
+                let core = self.clone();
+                blocking(move || core.screenshot()).await
+            }
+            ToHelper::Monitors => {
+                let core = self.clone();
+                blocking(move || Ok(FromHelper::Monitors(core.monitors()))).await
+            }
+            ToHelper::OpenUrl { url } => self.student.open_url(&url).map(|()| FromHelper::Done),
+            ToHelper::RunProgram { program, args } => self
+                .student
+                .run_program(&program, &args)
+                .map(|()| FromHelper::Done),
+        };
+        answer.unwrap_or_else(FromHelper::Error)
+    }
+
+    fn show(&self, notice: Notice) -> Result<FromHelper, ErrorReply> {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        match self.notice.show(&notice) {
+            Ok(()) => {
+                *shown = notice;
+                Ok(FromHelper::NoticeShown)
+            }
+            Err(error) => {
+                // Whatever is on the screen now, it is not a notice to rely on.
+                *shown = Notice::default();
+                Err(ErrorReply::new(
+                    ErrorCode::CannotNotify,
+                    format!("the student cannot be notified: {error}"),
+                ))
+            }
+        }
+    }
+
+    /// No notice, no view (R1): the helper itself refuses to capture while
+    /// it shows no notice, whatever the service asks.
+    fn require_notice(&self) -> Result<(), ErrorReply> {
+        if self
+            .shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_active()
+        {
+            Ok(())
+        } else {
+            Err(ErrorReply::new(
+                ErrorCode::CannotNotify,
+                "the student cannot be notified: no notice is shown, so the screen is not captured",
+            ))
+        }
+    }
+
+    fn capture(
+        &self,
+        stream: u64,
+        settings: WatchSettings,
+        whole_picture: bool,
+    ) -> Result<FromHelper, ErrorReply> {
+        self.require_notice()?;
+        let mut work = self
+            .streams()
+            .remove(&stream)
+            .unwrap_or_else(|| StreamWork {
+                encoder: TileEncoder::new(settings.quality),
+                scaler: Scaler::new(),
+                last_change: None,
+            });
+        if whole_picture {
+            work.encoder.reset();
+            work.last_change = None;
+        }
+        work.encoder.set_quality(settings.quality);
+        let result = self.capture_with(&mut work, settings);
+        self.streams().insert(stream, work);
+        result.map(FromHelper::Captured)
+    }
+
+    fn capture_with(
+        &self,
+        work: &mut StreamWork,
+        settings: WatchSettings,
+    ) -> Result<Option<CapturedFrame>, ErrorReply> {
+        let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let change = screen.change_counter();
+        if change.is_some() && change == work.last_change {
+            return Ok(None);
+        }
+        let area = settings
+            .monitor
+            .map_or(ScreenArea::Desktop, ScreenArea::Monitor);
+        let frame = screen
+            .capture(area)
+            .map_err(|e| ErrorReply::new(ErrorCode::CaptureFailed, e.to_string()))?;
+        drop(screen);
+        work.last_change = change;
+        let encoded = work.encoder.encode(work.scaler.fit(
+            frame,
+            settings.max_width,
+            settings.max_height,
+        ));
+        Ok(Some(CapturedFrame {
+            width: encoded.width,
+            height: encoded.height,
+            tiles: encoded
+                .tiles
+                .into_iter()
+                .map(|tile| ScreenTile {
+                    x: tile.rect.x,
+                    y: tile.rect.y,
+                    width: tile.rect.width,
+                    height: tile.rect.height,
+                    encoding: match tile.format {
+                        TileFormat::Png => TileEncoding::Png,
+                        TileFormat::Jpeg => TileEncoding::Jpeg,
+                    },
+                    data: tile.data,
+                })
+                .collect(),
+        }))
+    }
+
+    fn screenshot(&self) -> Result<FromHelper, ErrorReply> {
+        self.require_notice()?;
+        let frame = self
+            .screen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capture(ScreenArea::Desktop)
+            .map_err(|e| ErrorReply::new(ErrorCode::CaptureFailed, e.to_string()))?;
+        let png =
+            encode_png(&frame).map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
+        Ok(FromHelper::Screenshot(Screenshot {
+            width: frame.width(),
+            height: frame.height(),
+            png,
+        }))
+    }
+
+    fn monitors(&self) -> Vec<(u32, u32)> {
+        self.screen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .monitors()
+            .map(|m| m.iter().map(|m| (m.width, m.height)).collect())
+            .unwrap_or_default()
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u64, StreamWork>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+async fn blocking(
+    work: impl FnOnce() -> Result<FromHelper, ErrorReply> + Send + 'static,
+) -> Result<FromHelper, ErrorReply> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?
+}
+
+/// The notice of an agent without a student's desktop (the demo classroom's
+/// synthetic screens): written to the log and to standard output, where
+/// scripts and tests read it.
+pub struct LoggedNotice;
+
+impl NoticeDisplay for LoggedNotice {
+    fn show(&self, notice: &Notice) -> Result<(), String> {
+        let text = crate::notice_text::describe(notice, crate::notice_text::Language::English);
+        tracing::info!("notice: {}", text.as_deref().unwrap_or("(none)"));
+        Ok(())
+    }
+}

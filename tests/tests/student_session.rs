@@ -1,0 +1,541 @@
+//! The installed student side: `pult-agent service` as root, a session
+//! helper in a real non-root test user's X session (Xvfb with two monitors,
+//! a D-Bus session bus, dunst as the notification daemon, Debian's
+//! status-notifier-watcher as the tray's watcher).
+//!
+//! R1: the student sees the notice — bar on every monitor, notification,
+//! tray item — while the screen is viewed, and for 10 s after a screenshot;
+//! no notice, no view; the helper comes back when killed; the student can
+//! neither read the key, nor write the audit log, nor stop the helper; what
+//! the teacher starts runs as the student (R4).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pult_e2e::{School, Xvfb, binary, free_address, pultctl};
+
+const STUDENT: &str = "pultstudent";
+
+/// The test user's session: X, D-Bus, notification daemon, tray watcher.
+struct StudentSession {
+    xvfb: Xvfb,
+    bus: String,
+    daemons: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl StudentSession {
+    fn start() -> Self {
+        assert_eq!(
+            std::fs::metadata("/proc/self").unwrap().uid(),
+            0,
+            "this test starts the agent's service as root and a student session as a \
+             non-root user: run it as root (CI does)"
+        );
+        if Command::new("id")
+            .arg(STUDENT)
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
+        } else {
+            let status = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", STUDENT])
+                .status()
+                .unwrap();
+            assert!(status.success(), "could not create the test user {STUDENT}");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("pult-session")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        // Two monitors side by side, as in a classroom with a projector.
+        let xvfb = Xvfb::start(1600, 600);
+        xvfb.run(
+            "xrandr",
+            &["--setmonitor", "left", "800/200x600/150+0+0", "screen"],
+        );
+        xvfb.run(
+            "xrandr",
+            &["--setmonitor", "right", "800/200x600/150+800+0", "none"],
+        );
+        let bus_path = dir.path().join("bus");
+        let bus = format!("unix:path={}", bus_path.display());
+        let mut daemons = vec![as_student(
+            "dbus-daemon",
+            &["--session", "--nofork", &format!("--address={bus}")],
+            &[],
+        )];
+        wait_until("the session bus", || bus_path.exists());
+        let env = [
+            ("DISPLAY", xvfb.display.as_str()),
+            ("DBUS_SESSION_BUS_ADDRESS", bus.as_str()),
+            ("LANG", "de_DE.UTF-8"),
+        ];
+        daemons.push(as_student("dunst", &[], &env));
+        daemons.push(as_student("status-notifier-watcher", &[], &env));
+        let session = Self {
+            xvfb,
+            bus,
+            daemons,
+            _dir: dir,
+        };
+        wait_until("dunst and the tray watcher on the bus", || {
+            let names = session.gdbus(&[
+                "call",
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.ListNames",
+            ]);
+            names.contains("org.freedesktop.Notifications")
+                && names.contains("org.kde.StatusNotifierWatcher")
+        });
+        session
+    }
+
+    /// Runs gdbus as the student on the session bus; its output.
+    fn gdbus(&self, args: &[&str]) -> String {
+        let output = Command::new("runuser")
+            .args(["-u", STUDENT, "--", "env"])
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", self.bus))
+            .arg("gdbus")
+            .args(args)
+            .args(if args.first() == Some(&"call") {
+                &["--session"][..]
+            } else {
+                &[][..]
+            })
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The tray items the watcher knows.
+    fn tray_items(&self) -> String {
+        self.gdbus(&[
+            "call",
+            "--dest",
+            "org.kde.StatusNotifierWatcher",
+            "--object-path",
+            "/StatusNotifierWatcher",
+            "--method",
+            "org.freedesktop.DBus.Properties.Get",
+            "org.kde.StatusNotifierWatcher",
+            "RegisteredStatusNotifierItems",
+        ])
+    }
+
+    /// The tooltip of the first tray item, as gdbus prints it.
+    fn tray_tooltip(&self) -> String {
+        let items = self.tray_items();
+        let Some(item) = items.split('\'').nth(1) else {
+            return String::new();
+        };
+        let (service, path) = match item.split_once('/') {
+            Some((service, path)) => (service.to_owned(), format!("/{path}")),
+            None => (item.to_owned(), "/StatusNotifierItem".to_owned()),
+        };
+        self.gdbus(&[
+            "call",
+            "--dest",
+            &service,
+            "--object-path",
+            &path,
+            "--method",
+            "org.freedesktop.DBus.Properties.Get",
+            "org.kde.StatusNotifierItem",
+            "ToolTip",
+        ])
+    }
+
+    /// What dunst has shown (its history, as JSON).
+    fn notifications(&self) -> String {
+        let output = Command::new("runuser")
+            .args(["-u", STUDENT, "--", "env"])
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", self.bus))
+            .args(["dunstctl", "history"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The notice bars on the screen, as (x, y, width, height).
+    fn bars(&self) -> Vec<(i32, i32, u32, u32)> {
+        let output = Command::new("xwininfo")
+            .args(["-root", "-children"])
+            .env("DISPLAY", &self.xvfb.display)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains("\"pult-notice\""))
+            .filter_map(|line| {
+                // 0x400001 "pult-notice": ()  420x30+590+0  +590+0
+                let geometry = line.split_whitespace().rev().nth(1)?;
+                let (size, position) = geometry.split_once('+')?;
+                let (width, height) = size.split_once('x')?;
+                let (x, y) = position.split_once('+')?;
+                Some((
+                    x.parse().ok()?,
+                    y.parse().ok()?,
+                    width.parse().ok()?,
+                    height.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for StudentSession {
+    fn drop(&mut self) {
+        for daemon in &mut self.daemons {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+    }
+}
+
+fn as_student(program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
+    Command::new("runuser")
+        .args(["-u", STUDENT, "--", "env"])
+        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if done() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within 20 s");
+}
+
+/// The service, as an installer sets it up: bundle and audit log owned by
+/// root, a runtime directory for the helpers' socket.
+struct Service {
+    child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    bundle: std::path::PathBuf,
+    audit: std::path::PathBuf,
+}
+
+impl Service {
+    fn start(school: &School, session: &StudentSession) -> Self {
+        let bundle = school.agent_bundle("R101-PC01");
+        std::fs::set_permissions(&bundle, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let audit = school.path("audit");
+        let runtime = school.path("run");
+        let mut child = Command::new(binary("pult-agent"))
+            .args(["service", "--mdns", "off", "--bundle"])
+            .arg(&bundle)
+            .arg("--audit-dir")
+            .arg(&audit)
+            .arg("--runtime-dir")
+            .arg(&runtime)
+            .args([
+                "--session-user",
+                STUDENT,
+                "--session-display",
+                &session.xvfb.display,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(school.path("service.stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let service = Self {
+            child,
+            stdout: lines,
+            bundle,
+            audit,
+        };
+        wait_until("the service listening and its helper started", || {
+            service.helper_pid().is_some() && service.line_starting("listening on ").is_some()
+        });
+        service
+    }
+
+    fn line_starting(&self, prefix: &str) -> Option<String> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+
+    /// The newest helper's process id.
+    fn helper_pid(&self) -> Option<u32> {
+        self.line_starting("helper started: pid ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn school() -> School {
+    let school = School::with_teacher("Gymnasium Am Park");
+    let address = free_address();
+    school.import(&format!("name,room,ip\nR101-PC01,101,{address}\n"));
+    school
+}
+
+#[test]
+fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends() {
+    let session = StudentSession::start();
+    let school = school();
+    let service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    assert!(session.bars().is_empty(), "no notice before anyone looks");
+
+    let watch_cert = cert.clone();
+    let watching = std::thread::spawn(move || {
+        pultctl(
+            &watch_cert,
+            &[
+                "watch",
+                "R101-PC01",
+                "--size",
+                "320x180",
+                "--fps",
+                "5",
+                "--seconds",
+                "4",
+            ],
+        )
+    });
+    let shown_after = wait_until("the notice bar on both monitors", || {
+        session.bars().len() == 2
+    });
+    println!(
+        "notice bars shown {:.0} ms after pultctl watch started",
+        shown_after.as_secs_f64() * 1000.0
+    );
+    let bars = session.bars();
+    assert!(
+        bars.iter()
+            .any(|&(x, y, w, _)| y == 0 && x >= 0 && x + i32::try_from(w).unwrap() <= 800),
+        "a bar on the left monitor: {bars:?}"
+    );
+    assert!(
+        bars.iter()
+            .any(|&(x, y, w, _)| y == 0 && x >= 800 && x + i32::try_from(w).unwrap() <= 1600),
+        "a bar on the right monitor: {bars:?}"
+    );
+    let text = "Ihr Bildschirm wird angesehen von mueller (Raum 101)";
+    wait_until("the desktop notification", || {
+        session.notifications().contains(text)
+    });
+    wait_until("the tray item with the notice as tooltip", || {
+        session.tray_tooltip().contains(text)
+    });
+
+    let watched = watching.join().unwrap();
+    assert!(watched.success, "pultctl watch: {}", watched.stderr);
+    let gone = wait_until("bars and tray item gone after the view", || {
+        session.bars().is_empty() && !session.tray_items().contains("StatusNotifierItem")
+    });
+    println!(
+        "notice gone {:.0} ms after the stream ended",
+        gone.as_secs_f64() * 1000.0
+    );
+
+    // After a screenshot the notice stays at least 10 s (R1, R2).
+    let shot = pultctl(
+        &cert,
+        &[
+            "screenshot",
+            "R101-PC01",
+            "--out",
+            school.path("shot.png").to_str().unwrap(),
+        ],
+    );
+    assert!(shot.success, "pultctl screenshot: {}", shot.stderr);
+    let taken = Instant::now();
+    assert_eq!(
+        session.bars().len(),
+        2,
+        "the notice is there after the screenshot"
+    );
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(taken.elapsed()));
+    assert_eq!(
+        session.bars().len(),
+        2,
+        "the notice is still there 9 s after the screenshot"
+    );
+    wait_until("the notice gone after the screenshot's 10 s", || {
+        session.bars().is_empty()
+    });
+    assert!(
+        taken.elapsed() >= Duration::from_secs(10),
+        "the notice stayed 10 s"
+    );
+    drop(service);
+}
+
+#[test]
+fn a_killed_helper_comes_back_and_meanwhile_the_screen_is_not_served() {
+    let session = StudentSession::start();
+    let school = school();
+    let service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+
+    // The student cannot stop the helper: it is root's.
+    let helper = service.helper_pid().unwrap();
+    let kill = Command::new("runuser")
+        .args(["-u", STUDENT, "--", "kill", "-9", &helper.to_string()])
+        .output()
+        .unwrap();
+    assert!(!kill.status.success(), "the student could kill the helper");
+
+    // A helper that hangs cannot show the notice: no notice, no view (R1).
+    Command::new("kill")
+        .args(["-STOP", &helper.to_string()])
+        .status()
+        .unwrap();
+    let refused = pultctl(
+        &cert,
+        &[
+            "screenshot",
+            "R101-PC01",
+            "--out",
+            school.path("no.png").to_str().unwrap(),
+        ],
+    );
+    Command::new("kill")
+        .args(["-CONT", &helper.to_string()])
+        .status()
+        .unwrap();
+    assert!(!refused.success, "a screenshot without a notice");
+    assert!(
+        refused.stderr.contains("cannot be notified"),
+        "pultctl says why: {}",
+        refused.stderr
+    );
+    assert!(!school.path("no.png").exists());
+
+    // Killed by root (a crash): a new helper within moments.
+    Command::new("kill")
+        .args(["-9", &helper.to_string()])
+        .status()
+        .unwrap();
+    let back = wait_until("a new helper", || {
+        service.helper_pid().is_some_and(|pid| pid != helper)
+    });
+    println!(
+        "helper restarted {:.0} ms after it was killed",
+        back.as_secs_f64() * 1000.0
+    );
+    wait_until("the screen served again", || {
+        pultctl(
+            &cert,
+            &[
+                "screenshot",
+                "R101-PC01",
+                "--out",
+                school.path("yes.png").to_str().unwrap(),
+            ],
+        )
+        .success
+    });
+
+    // The student can read neither the key nor write the audit log.
+    let key = service.bundle.join("device.key");
+    let read = Command::new("runuser")
+        .args(["-u", STUDENT, "--", "cat"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!read.status.success(), "the student read the device key");
+    let write = Command::new("runuser")
+        .args(["-u", STUDENT, "--", "touch"])
+        .arg(service.audit.join("forged.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        !write.status.success(),
+        "the student wrote into the audit directory"
+    );
+    let mode = std::fs::metadata(&service.audit).unwrap().mode() & 0o777;
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the audit directory is the service's alone: {mode:o}"
+    );
+}
+
+#[test]
+fn r4_programs_the_teacher_starts_run_as_the_student_never_as_root() {
+    let session = StudentSession::start();
+    let school = school();
+    let _service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    let made = session._dir.path().join("made-by-run-program");
+    let ran = pultctl(
+        &cert,
+        &[
+            "run",
+            "touch",
+            "--on",
+            "R101-PC01",
+            "--",
+            made.to_str().unwrap(),
+        ],
+    );
+    assert!(ran.success, "pultctl run: {} {}", ran.stdout, ran.stderr);
+    wait_until("the program's file", || made.exists());
+    let owner = std::fs::metadata(&made).unwrap().uid();
+    let student_uid: u32 = String::from_utf8(
+        Command::new("id")
+            .args(["-u", STUDENT])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(owner, student_uid, "the program ran as the student");
+    assert_ne!(owner, 0);
+}
