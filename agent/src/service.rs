@@ -73,23 +73,26 @@ pub async fn supervise(
         let Some(session) = session else {
             desktop.disconnect();
             tracing::info!("no graphical session: no helper runs");
-            if sessions.changed().await.is_err() {
-                return;
-            }
+            next_change(&mut sessions).await;
             continue;
         };
         tokio::select! {
             () = run_helper(&session, &listener, &socket, &command, &desktop) => {
                 tokio::time::sleep(RESTART_PAUSE).await;
             }
-            changed = sessions.changed() => {
-                if changed.is_err() {
-                    return;
-                }
+            () = next_change(&mut sessions) => {
                 tracing::info!("the active session changed; its helper is ended");
             }
         }
         desktop.disconnect();
+    }
+}
+
+/// Resolves when the active session changes; never, for a source that
+/// has stopped following (a fixed session).
+async fn next_change(sessions: &mut watch::Receiver<Option<GraphicalSession>>) {
+    if sessions.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

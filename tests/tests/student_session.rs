@@ -160,12 +160,25 @@ impl StudentSession {
         ])
     }
 
-    /// What dunst has shown (its history, as JSON).
-    fn notifications(&self) -> String {
+    /// What dunst has shown and closed (its history, as JSON).
+    fn notification_history(&self) -> String {
+        self.dunstctl(&["history"])
+    }
+
+    /// How many notifications dunst shows now.
+    fn notifications_shown(&self) -> usize {
+        self.dunstctl(&["count", "displayed"])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    fn dunstctl(&self, args: &[&str]) -> String {
         let output = Command::new("runuser")
             .args(["-u", STUDENT, "--", "env"])
             .arg(format!("DBUS_SESSION_BUS_ADDRESS={}", self.bus))
-            .args(["dunstctl", "history"])
+            .arg("dunstctl")
+            .args(args)
             .output()
             .unwrap();
         String::from_utf8_lossy(&output.stdout).into_owned()
@@ -281,9 +294,16 @@ impl Service {
             bundle,
             audit,
         };
-        wait_until("the service listening and its helper started", || {
-            service.helper_pid().is_some() && service.line_starting("listening on ").is_some()
-        });
+        let start = Instant::now();
+        while service.helper_pid().is_none() || service.line_starting("listening on ").is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the service did not start with a helper; it printed {:?} and {}",
+                service.stdout.lock().unwrap(),
+                std::fs::read_to_string(school.path("service.stderr")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         service
     }
 
@@ -364,7 +384,7 @@ fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends()
     );
     let text = "Ihr Bildschirm wird angesehen von mueller (Raum 101)";
     wait_until("the desktop notification", || {
-        session.notifications().contains(text)
+        session.notifications_shown() == 1
     });
     wait_until("the tray item with the notice as tooltip", || {
         session.tray_tooltip().contains(text)
