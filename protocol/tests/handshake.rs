@@ -152,6 +152,10 @@ async fn r8_a_device_of_another_room_refuses() {
     assert_eq!(refusal.reason, RefusalReason::OtherRoom);
     assert_eq!(refusal.user.as_deref(), Some("mueller"));
     assert_eq!(refusal.room.as_deref(), Some("101"));
+    assert!(
+        refusal.chained_to_ca,
+        "the school's CA vouches for the names"
+    );
 }
 
 #[tokio::test]
@@ -179,6 +183,10 @@ async fn an_expired_room_certificate_is_refused() {
     assert_eq!(alert, RefusalAlert::Expired);
     assert_eq!(refusal.reason, RefusalReason::Expired);
     assert_eq!(refusal.user.as_deref(), Some("mueller"));
+    assert!(
+        refusal.chained_to_ca,
+        "expired, but issued by the school's CA"
+    );
 }
 
 #[tokio::test]
@@ -195,6 +203,9 @@ async fn a_room_certificate_of_another_school_is_refused_even_under_the_same_nam
         let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
         assert_eq!(alert, RefusalAlert::UnknownCa);
         assert_eq!(refusal.reason, RefusalReason::UnknownCa);
+        // The names are only claimed: anyone can write them into a certificate.
+        assert_eq!(refusal.user.as_deref(), Some("mueller"));
+        assert!(!refusal.chained_to_ca);
     }
 }
 
