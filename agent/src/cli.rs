@@ -1,17 +1,19 @@
-//! The agent's command line: `pult-agent --bundle DIR [...]`.
+//! The agent's command line: `pult-agent --bundle DIR [...]` runs the agent;
+//! `pult-agent audit verify DIR` checks an audit log's hash chain.
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
+use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::platform;
 use crate::running::{AgentSetup, Listen, RunningAgent};
@@ -20,7 +22,39 @@ use crate::watch::WatchState;
 
 /// The Pult student agent.
 #[derive(Parser)]
-#[command(name = "pult-agent", version)]
+#[command(
+    name = "pult-agent",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct CommandLine {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a command: run the agent.
+    #[command(flatten)]
+    run: Option<Cli>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks the hash chain of an audit log directory: names every line
+    /// edited, inserted or deleted, and every missing file (R16, R17).
+    Verify {
+        /// The audit directory (by default `audit/` in the agent's bundle).
+        dir: PathBuf,
+    },
+}
+
+/// Running the agent: the options without a command.
+#[derive(Args)]
 pub struct Cli {
     /// The agent bundle written by `pult-registry agent-bundle`.
     #[arg(long, value_name = "DIR")]
@@ -79,7 +113,17 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(tracing::Level::INFO)
         .init();
-    let cli = Cli::parse_from(args);
+    let command_line = CommandLine::parse_from(args);
+    let cli = match (command_line.command, command_line.run) {
+        (Some(Command::Audit(AuditCommand::Verify { dir })), _) => return verify_audit(&dir),
+        (None, Some(cli)) => cli,
+        (None, None) => CommandLine::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--bundle DIR is needed to run the agent (or a command such as `audit verify DIR`)",
+            )
+            .exit(),
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,6 +134,49 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("pult-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pult-agent audit verify DIR`: success only if the chain is whole.
+fn verify_audit(dir: &Path) -> ExitCode {
+    let oldest_kept = audit::oldest_kept_day(RETENTION);
+    match audit::chain::verify(dir, oldest_kept) {
+        Err(error) => {
+            eprintln!(
+                "pult-agent: could not read the audit log in {}: {error}",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
+        Ok(verified) if verified.problems.is_empty() => {
+            println!(
+                "{}: {} lines in {} files verified, the chain is whole",
+                dir.display(),
+                verified.lines,
+                verified.files
+            );
+            if let Some(hash) = verified.last_hash {
+                // Lines cut off the end leave no trace in what remains; this
+                // hash, kept elsewhere, shows them.
+                println!(
+                    "last line's hash: {hash} (keep it to check later that no lines were cut off the end)"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(verified) => {
+            for problem in &verified.problems {
+                println!("{}", problem);
+            }
+            eprintln!(
+                "pult-agent: the audit log in {} was altered: {} problems in {} lines of {} files",
+                dir.display(),
+                verified.problems.len(),
+                verified.lines,
+                verified.files
+            );
             ExitCode::FAILURE
         }
     }

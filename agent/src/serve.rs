@@ -17,7 +17,7 @@ use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
 use crate::actions::{self, SharedScreen};
-use crate::audit::{AuditEntry, AuditLog};
+use crate::audit::{AuditAction, AuditEntry, AuditLog, AuditResult};
 use crate::watch::{self, WatchState};
 
 /// What every connection of this agent shares.
@@ -63,14 +63,12 @@ struct Session {
 }
 
 impl Session {
-    fn entry(&self, action: &str, detail: Option<String>) -> AuditEntry {
+    fn entry(&self, action: AuditAction, detail: Option<String>) -> AuditEntry {
         AuditEntry {
             user: Some(self.grant.user.clone()),
             room: Some(self.grant.room.clone()),
-            peer: self.peer.to_string(),
-            action: action.to_owned(),
             detail,
-            ..AuditEntry::default()
+            ..AuditEntry::new(action, self.peer.to_string())
         }
     }
 }
@@ -85,11 +83,9 @@ pub async fn serve(endpoint: quinn::Endpoint, agent: Arc<Agent>) {
 async fn handle_incoming(incoming: Incoming, agent: Arc<Agent>) {
     let peer = incoming.remote_address();
     let refused = |reason: String| AuditEntry {
-        peer: peer.to_string(),
-        action: "connect".into(),
-        result: "refused".into(),
+        result: AuditResult::Refused,
         reason: Some(reason),
-        ..AuditEntry::default()
+        ..AuditEntry::new(AuditAction::Connect, peer.to_string())
     };
     let (config, refusal) = match agent.tls.connection_config() {
         Ok(config) => config,
@@ -103,26 +99,45 @@ async fn handle_incoming(incoming: Incoming, agent: Arc<Agent>) {
     let connecting = match incoming.accept_with(Arc::new(config)) {
         Ok(connecting) => connecting,
         Err(error) => {
-            agent.audit.record(&refused(error.to_string()));
+            agent.audit.record_refusal(
+                peer.ip(),
+                "connection-refused",
+                &refused(error.to_string()),
+            );
             return;
         }
     };
     match connecting.await {
         Ok(connection) => serve_connection(connection, peer, agent).await,
         Err(error) => {
-            let entry = match refusal.get() {
-                Some(refusal) => AuditEntry {
-                    user: refusal.user.clone(),
-                    room: refusal.room.clone(),
-                    ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
-                },
-                None => refused(format!("handshake failed: {error}")),
+            let (code, entry) = match refusal.get() {
+                // Names are the school's word only if its CA issued the certificate.
+                Some(refusal) if refusal.chained_to_ca => (
+                    refusal.reason.code(),
+                    AuditEntry {
+                        user: refusal.user.clone(),
+                        room: refusal.room.clone(),
+                        ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
+                    },
+                ),
+                Some(refusal) => (
+                    refusal.reason.code(),
+                    AuditEntry {
+                        claimed_user: refusal.user.clone(),
+                        claimed_room: refusal.room.clone(),
+                        ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
+                    },
+                ),
+                None => (
+                    "handshake-failed",
+                    refused(format!("handshake failed: {error}")),
+                ),
             };
             tracing::info!(
                 "refused {peer}: {}",
                 entry.reason.as_deref().unwrap_or_default()
             );
-            agent.audit.record(&entry);
+            agent.audit.record_refusal(peer.ip(), code, &entry);
         }
     }
 }
@@ -135,8 +150,8 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
     };
     let session = Arc::new(Session { grant, peer });
     agent.audit.record(&AuditEntry {
-        result: "accepted".into(),
-        ..session.entry("connect", None)
+        result: AuditResult::Accepted,
+        ..session.entry(AuditAction::Connect, None)
     });
     tracing::info!(
         "{peer}: {} of room {} connected",
@@ -152,9 +167,9 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         }
     };
     agent.audit.record(&AuditEntry {
-        result: "closed".into(),
+        result: AuditResult::Closed,
         reason: Some(reason.to_string()),
-        ..session.entry("disconnect", None)
+        ..session.entry(AuditAction::Disconnect, None)
     });
 }
 
@@ -218,9 +233,9 @@ async fn reject(
         return; // The stream or connection is gone; there is no one to answer.
     }
     agent.audit.record(&AuditEntry {
-        result: "error".into(),
+        result: AuditResult::Error,
         reason: Some(error.to_string()),
-        ..session.entry("malformed", None)
+        ..session.entry(AuditAction::Malformed, None)
     });
     let code = error.code();
     let _ = write_message(
@@ -252,7 +267,7 @@ async fn handle_request(
         ),
         Request::Watch { .. } | Request::Status => None,
     };
-    let mut entry = session.entry(feature.as_str(), detail);
+    let mut entry = session.entry(audit_action(&request), detail);
     let outcome = if !session.grant.grants(feature) {
         Err(ErrorReply::new(
             ErrorCode::NotGranted,
@@ -296,6 +311,18 @@ async fn handle_request(
     write_message(send, &reply).await
 }
 
+/// The audit action of a request: a status poll is `status`, though it needs
+/// the `watch` feature (it is part of seeing the room).
+fn audit_action(request: &Request) -> AuditAction {
+    match request {
+        Request::Screenshot => AuditAction::Screenshot,
+        Request::OpenUrl { .. } => AuditAction::OpenUrl,
+        Request::RunProgram { .. } => AuditAction::RunProgram,
+        Request::Watch { .. } => AuditAction::Watch,
+        Request::Status => AuditAction::Status,
+    }
+}
+
 /// Who is logged on, whether the screen is watched, and the monitors (R15).
 async fn status(agent: &Agent) -> AgentStatus {
     let screen = agent.screen.clone();
@@ -336,7 +363,7 @@ async fn serve_watch(
         "{}x{} at {} fps, {area}",
         settings.max_width, settings.max_height, settings.max_fps
     );
-    let mut entry = session.entry(Feature::Watch.as_str(), Some(detail));
+    let mut entry = session.entry(AuditAction::Watch, Some(detail));
     if !session.grant.grants(Feature::Watch) {
         let error = ErrorReply::new(
             ErrorCode::NotGranted,
@@ -353,7 +380,7 @@ async fn serve_watch(
     let guard = agent.watch_state.begin();
     let (summary, failure) = watch::serve(send, recv, settings, credit, agent.screen.clone()).await;
     drop(guard);
-    entry.action = "watch-end".into();
+    entry.action = AuditAction::WatchEnd;
     entry.detail = Some(format!(
         "{} updates, {} bytes in {:.1} s",
         summary.updates,
@@ -367,10 +394,10 @@ async fn serve_watch(
 fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {
     match reply {
         Some(Reply::Error(error)) => {
-            entry.result = "error".into();
+            entry.result = AuditResult::Error;
             entry.reason = Some(format!("{}: {}", error.code, error.message));
         }
-        _ => entry.result = "ok".into(),
+        _ => entry.result = AuditResult::Ok,
     }
     agent.audit.record(&entry);
 }
