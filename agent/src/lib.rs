@@ -12,6 +12,7 @@ pub mod announce;
 pub mod audit;
 pub mod bundle;
 pub mod cli;
+pub mod limits;
 pub mod platform;
 pub mod running;
 pub mod serve;

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
@@ -18,6 +19,7 @@ use quinn::{Connection, Incoming, RecvStream, SendStream};
 
 use crate::actions::{self, SharedScreen};
 use crate::audit::{AuditAction, AuditEntry, AuditLog, AuditResult};
+use crate::limits::{self, ConnectionLimits};
 use crate::watch::{self, WatchState};
 
 /// What every connection of this agent shares.
@@ -56,10 +58,11 @@ const FEATURES: [Feature; 4] = [
     Feature::Watch,
 ];
 
-/// Who is on the other end of one connection.
+/// Who is on the other end of one connection, and what it may still ask.
 struct Session {
     grant: RoomGrant,
     peer: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl Session {
@@ -76,6 +79,15 @@ impl Session {
 /// Accepts connections on `endpoint` until it is closed.
 pub async fn serve(endpoint: quinn::Endpoint, agent: Arc<Agent>) {
     while let Some(incoming) = endpoint.accept().await {
+        // A QUIC Retry first proves the console can receive at its source
+        // address, so a spoofed one cannot make the agent send its handshake
+        // (several times larger than the packet that asked) to a victim.
+        if !incoming.remote_address_validated() && incoming.may_retry() {
+            if let Err(error) = incoming.retry() {
+                error.into_incoming().ignore();
+            }
+            continue;
+        }
         tokio::spawn(handle_incoming(incoming, agent.clone()));
     }
 }
@@ -148,7 +160,11 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         connection.close(1u32.into(), b"no room grant");
         return;
     };
-    let session = Arc::new(Session { grant, peer });
+    let session = Arc::new(Session {
+        grant,
+        peer,
+        limits: ConnectionLimits::new(Instant::now()),
+    });
     agent.audit.record(&AuditEntry {
         result: AuditResult::Accepted,
         ..session.entry(AuditAction::Connect, None)
@@ -179,7 +195,22 @@ async fn serve_stream(
     session: Arc<Session>,
     agent: Arc<Agent>,
 ) {
-    match read_message::<Hello>(&mut recv).await {
+    // A stream that never says hello is dropped, so it holds no stream of the
+    // connection's few (the agent's transport allows eight at once).
+    let Ok(hello) =
+        tokio::time::timeout(limits::HELLO_TIMEOUT, read_message::<Hello>(&mut recv)).await
+    else {
+        tracing::debug!(
+            "{}: no hello within {:?}",
+            session.peer,
+            limits::HELLO_TIMEOUT
+        );
+        let code = u32::from(u16::from(ErrorCode::UnexpectedMessage));
+        let _ = send.reset(code.into());
+        let _ = recv.stop(code.into());
+        return;
+    };
+    match hello {
         Ok(Some(hello)) if hello.version.is_compatible_with(PROTOCOL_VERSION) => {
             let ours = Hello::current(concat!("pult-agent ", env!("CARGO_PKG_VERSION")), &FEATURES);
             if write_message(&mut send, &ours).await.is_err() {
@@ -275,13 +306,16 @@ async fn handle_request(
         ))
     } else {
         match request {
-            Request::Screenshot => match actions::screenshot(agent.screen.clone()).await {
-                Ok(screenshot) => {
-                    entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
-                    record(agent, entry, None);
-                    return write_message(send, &screenshot).await;
-                }
-                Err(error) => Err(error),
+            Request::Screenshot => match session.limits.screenshot(Instant::now()) {
+                Err(refused) => Err(refused),
+                Ok(()) => match actions::screenshot(agent.screen.clone()).await {
+                    Ok(screenshot) => {
+                        entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
+                        record(agent, entry, None);
+                        return write_message(send, &screenshot).await;
+                    }
+                    Err(error) => Err(error),
+                },
             },
             Request::OpenUrl { url } => match &agent.actions {
                 ActionMode::CarryOut => actions::open_url(&agent.url_opener, &url).map(drop),
@@ -364,17 +398,24 @@ async fn serve_watch(
         settings.max_width, settings.max_height, settings.max_fps
     );
     let mut entry = session.entry(AuditAction::Watch, Some(detail));
-    if !session.grant.grants(Feature::Watch) {
-        let error = ErrorReply::new(
+    let slot = if session.grant.grants(Feature::Watch) {
+        session.limits.screen_stream()
+    } else {
+        Err(ErrorReply::new(
             ErrorCode::NotGranted,
             "the room certificate does not grant 'watch'",
-        );
-        let reply = Reply::Error(error);
-        record(agent, entry, Some(&reply));
-        let _ = write_message(&mut send, &reply).await;
-        let _ = send.finish();
-        return;
-    }
+        ))
+    };
+    let _slot = match slot {
+        Ok(slot) => slot,
+        Err(error) => {
+            let reply = Reply::Error(error);
+            record(agent, entry, Some(&reply));
+            let _ = write_message(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+    };
     record(agent, entry.clone(), None);
     let started = std::time::Instant::now();
     let guard = agent.watch_state.begin();
@@ -394,7 +435,11 @@ async fn serve_watch(
 fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {
     match reply {
         Some(Reply::Error(error)) => {
-            entry.result = AuditResult::Error;
+            // The agent's limits refuse; everything else is a failed request.
+            entry.result = match error.code {
+                ErrorCode::TooManyStreams | ErrorCode::RateLimited => AuditResult::Refused,
+                _ => AuditResult::Error,
+            };
             entry.reason = Some(format!("{}: {}", error.code, error.message));
         }
         _ => entry.result = AuditResult::Ok,
