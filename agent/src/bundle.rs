@@ -27,6 +27,20 @@ pub enum BundleError {
         /// What is wrong with it.
         source: serde_json::Error,
     },
+    /// The device key can be read or written by others than its owner.
+    #[error(
+        "{} is open to others (mode {mode:04o}): the device key must be readable by \
+         the agent's user alone, or anyone on this computer can pose as it; \
+         run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    KeyNotPrivate {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The certificates or key are not usable.
     #[error("the bundle's certificates are not usable: {0}")]
     Tls(#[from] SetupError),
@@ -54,6 +68,7 @@ impl Bundle {
                     source,
                 }
             })?;
+        check_key_is_private(&dir.join(DEVICE_KEY_FILE))?;
         let tls = AgentTls::new(
             manifest.uuid,
             &read(CA_CERTIFICATE_FILE)?,
@@ -61,5 +76,58 @@ impl Bundle {
             &read(DEVICE_KEY_FILE)?,
         )?;
         Ok(Self { manifest, tls })
+    }
+}
+
+/// Refuses a device key that group or others may read or write, as ssh does
+/// with a private key: whoever reads it can pose as this computer for the ten
+/// years its certificate lasts.
+#[cfg(unix)]
+fn check_key_is_private(path: &Path) -> Result<(), BundleError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|source| BundleError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(BundleError::KeyNotPrivate {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// On Windows the key's protection is its ACL, which the Windows service's
+/// installer sets (the Windows issue); mode bits do not exist there.
+#[cfg(not(unix))]
+fn check_key_is_private(_path: &Path) -> Result<(), BundleError> {
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_key_others_can_read_or_write_is_refused_naming_file_mode_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join(DEVICE_KEY_FILE);
+        std::fs::write(&key, "secret").unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = check_key_is_private(&key).unwrap_err();
+            let said = error.to_string();
+            assert!(said.contains(&key.display().to_string()), "{said}");
+            assert!(said.contains(&format!("mode 0{mode:o}")), "{said}");
+            assert!(said.contains("chmod 600"), "{said}");
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            check_key_is_private(&key).unwrap();
+        }
     }
 }

@@ -6,11 +6,12 @@
 //!   the service, not by people).
 //! - `pult-agent notice-bridge`: the notice on the student's session bus
 //!   (started by the helper, as the student).
+//! - `pult-agent audit verify DIR`: checks an audit log's hash chain.
 //! - `pult-agent --bundle DIR ...`: service and helper in one process, on
 //!   this process's own display or a synthetic screen (demos, tests, a kiosk).
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
+use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::desktop::Desktop;
 use crate::helper::student::{ActionMode, Identity};
@@ -44,11 +46,24 @@ enum Command {
     Service(ServiceArgs),
     /// The session helper (started by the service).
     Helper(HelperArgs),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The notice on the student's D-Bus session bus (started by the helper).
     NoticeBridge {
         /// The notification's title.
         #[arg(long, default_value = "Pult")]
         title: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks the hash chain of an audit log directory: names every line
+    /// edited, inserted or deleted, and every missing file (R16, R17).
+    Verify {
+        /// The audit directory (by default `audit/` in the agent's bundle).
+        dir: PathBuf,
     },
 }
 
@@ -155,6 +170,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         .init();
     let cli = Cli::parse_from(args);
     let result = match cli.command {
+        Some(Command::Audit(AuditCommand::Verify { dir })) => return verify_audit(&dir),
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
         #[cfg(not(target_os = "linux"))]
@@ -180,6 +196,48 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("pult-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify_audit(dir: &Path) -> ExitCode {
+    let oldest_kept = audit::oldest_kept_day(RETENTION);
+    match audit::chain::verify(dir, oldest_kept) {
+        Err(error) => {
+            eprintln!(
+                "pult-agent: could not read the audit log in {}: {error}",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
+        Ok(verified) if verified.problems.is_empty() => {
+            println!(
+                "{}: {} lines in {} files verified, the chain is whole",
+                dir.display(),
+                verified.lines,
+                verified.files
+            );
+            if let Some(hash) = verified.last_hash {
+                // Lines cut off the end leave no trace in what remains; this
+                // hash, kept elsewhere, shows them.
+                println!(
+                    "last line's hash: {hash} (keep it to check later that no lines were cut off the end)"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(verified) => {
+            for problem in &verified.problems {
+                println!("{}", problem);
+            }
+            eprintln!(
+                "pult-agent: the audit log in {} was altered: {} problems in {} lines of {} files",
+                dir.display(),
+                verified.problems.len(),
+                verified.lines,
+                verified.files
+            );
             ExitCode::FAILURE
         }
     }

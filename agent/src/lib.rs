@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod cli;
 pub mod desktop;
 pub mod helper;
+pub mod limits;
 pub mod link;
 pub mod notice;
 pub mod notice_text;

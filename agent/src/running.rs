@@ -81,6 +81,7 @@ impl RunningAgent {
         let tasks = vec![
             tokio::spawn(serve(endpoint.clone(), agent.clone())),
             tokio::spawn(expire_hourly(agent.clone())),
+            tokio::spawn(flush_audit(agent.clone())),
         ];
         Ok(Self {
             endpoint,
@@ -105,6 +106,7 @@ impl RunningAgent {
     pub async fn stop(self) {
         self.endpoint.close(0u32.into(), b"agent stopping");
         self.endpoint.wait_idle().await;
+        self.agent.audit.flush_all();
     }
 }
 
@@ -127,5 +129,15 @@ async fn expire_hourly(agent: Arc<Agent>) {
                 agent.audit.dir().display()
             );
         }
+    }
+}
+
+/// Writes the audit log's summing lines (refusals per source, refusals over
+/// the size cap) soon after their minute ends.
+async fn flush_audit(agent: Arc<Agent>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        interval.tick().await;
+        agent.audit.flush();
     }
 }

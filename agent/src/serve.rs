@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
@@ -17,8 +18,9 @@ use pult_protocol::message::{
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
-use crate::audit::{AuditEntry, AuditLog};
+use crate::audit::{AuditAction, AuditEntry, AuditLog, AuditResult};
 use crate::desktop::Desktop;
+use crate::limits::{self, ConnectionLimits};
 use crate::watch;
 
 /// What every connection of this agent shares.
@@ -42,10 +44,11 @@ const FEATURES: [Feature; 4] = [
     Feature::Watch,
 ];
 
-/// Who is on the other end of one connection.
+/// Who is on the other end of one connection, and what it may still ask.
 struct Session {
     grant: RoomGrant,
     peer: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl Session {
@@ -58,14 +61,12 @@ impl Session {
         }
     }
 
-    fn entry(&self, action: &str, detail: Option<String>) -> AuditEntry {
+    fn entry(&self, action: AuditAction, detail: Option<String>) -> AuditEntry {
         AuditEntry {
             user: Some(self.grant.user.clone()),
             room: Some(self.grant.room.clone()),
-            peer: self.peer.to_string(),
-            action: action.to_owned(),
             detail,
-            ..AuditEntry::default()
+            ..AuditEntry::new(action, self.peer.to_string())
         }
     }
 }
@@ -73,6 +74,15 @@ impl Session {
 /// Accepts connections on `endpoint` until it is closed.
 pub async fn serve(endpoint: quinn::Endpoint, agent: Arc<Agent>) {
     while let Some(incoming) = endpoint.accept().await {
+        // A QUIC Retry first proves the console can receive at its source
+        // address, so a spoofed one cannot make the agent send its handshake
+        // (several times larger than the packet that asked) to a victim.
+        if !incoming.remote_address_validated() && incoming.may_retry() {
+            if let Err(error) = incoming.retry() {
+                error.into_incoming().ignore();
+            }
+            continue;
+        }
         tokio::spawn(handle_incoming(incoming, agent.clone()));
     }
 }
@@ -80,11 +90,9 @@ pub async fn serve(endpoint: quinn::Endpoint, agent: Arc<Agent>) {
 async fn handle_incoming(incoming: Incoming, agent: Arc<Agent>) {
     let peer = incoming.remote_address();
     let refused = |reason: String| AuditEntry {
-        peer: peer.to_string(),
-        action: "connect".into(),
-        result: "refused".into(),
+        result: AuditResult::Refused,
         reason: Some(reason),
-        ..AuditEntry::default()
+        ..AuditEntry::new(AuditAction::Connect, peer.to_string())
     };
     let (config, refusal) = match agent.tls.connection_config() {
         Ok(config) => config,
@@ -98,26 +106,45 @@ async fn handle_incoming(incoming: Incoming, agent: Arc<Agent>) {
     let connecting = match incoming.accept_with(Arc::new(config)) {
         Ok(connecting) => connecting,
         Err(error) => {
-            agent.audit.record(&refused(error.to_string()));
+            agent.audit.record_refusal(
+                peer.ip(),
+                "connection-refused",
+                &refused(error.to_string()),
+            );
             return;
         }
     };
     match connecting.await {
         Ok(connection) => serve_connection(connection, peer, agent).await,
         Err(error) => {
-            let entry = match refusal.get() {
-                Some(refusal) => AuditEntry {
-                    user: refusal.user.clone(),
-                    room: refusal.room.clone(),
-                    ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
-                },
-                None => refused(format!("handshake failed: {error}")),
+            let (code, entry) = match refusal.get() {
+                // Names are the school's word only if its CA issued the certificate.
+                Some(refusal) if refusal.chained_to_ca => (
+                    refusal.reason.code(),
+                    AuditEntry {
+                        user: refusal.user.clone(),
+                        room: refusal.room.clone(),
+                        ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
+                    },
+                ),
+                Some(refusal) => (
+                    refusal.reason.code(),
+                    AuditEntry {
+                        claimed_user: refusal.user.clone(),
+                        claimed_room: refusal.room.clone(),
+                        ..refused(format!("{}: {}", refusal.reason.code(), refusal.reason))
+                    },
+                ),
+                None => (
+                    "handshake-failed",
+                    refused(format!("handshake failed: {error}")),
+                ),
             };
             tracing::info!(
                 "refused {peer}: {}",
                 entry.reason.as_deref().unwrap_or_default()
             );
-            agent.audit.record(&entry);
+            agent.audit.record_refusal(peer.ip(), code, &entry);
         }
     }
 }
@@ -128,10 +155,14 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         connection.close(1u32.into(), b"no room grant");
         return;
     };
-    let session = Arc::new(Session { grant, peer });
+    let session = Arc::new(Session {
+        grant,
+        peer,
+        limits: ConnectionLimits::new(Instant::now()),
+    });
     agent.audit.record(&AuditEntry {
-        result: "accepted".into(),
-        ..session.entry("connect", None)
+        result: AuditResult::Accepted,
+        ..session.entry(AuditAction::Connect, None)
     });
     tracing::info!(
         "{peer}: {} of room {} connected",
@@ -147,9 +178,9 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         }
     };
     agent.audit.record(&AuditEntry {
-        result: "closed".into(),
+        result: AuditResult::Closed,
         reason: Some(reason.to_string()),
-        ..session.entry("disconnect", None)
+        ..session.entry(AuditAction::Disconnect, None)
     });
 }
 
@@ -159,7 +190,22 @@ async fn serve_stream(
     session: Arc<Session>,
     agent: Arc<Agent>,
 ) {
-    match read_message::<Hello>(&mut recv).await {
+    // A stream that never says hello is dropped, so it holds no stream of the
+    // connection's few (the agent's transport allows eight at once).
+    let Ok(hello) =
+        tokio::time::timeout(limits::HELLO_TIMEOUT, read_message::<Hello>(&mut recv)).await
+    else {
+        tracing::debug!(
+            "{}: no hello within {:?}",
+            session.peer,
+            limits::HELLO_TIMEOUT
+        );
+        let code = u32::from(u16::from(ErrorCode::UnexpectedMessage));
+        let _ = send.reset(code.into());
+        let _ = recv.stop(code.into());
+        return;
+    };
+    match hello {
         Ok(Some(hello)) if hello.version.is_compatible_with(PROTOCOL_VERSION) => {
             let ours = Hello::current(concat!("pult-agent ", env!("CARGO_PKG_VERSION")), &FEATURES);
             if write_message(&mut send, &ours).await.is_err() {
@@ -213,9 +259,9 @@ async fn reject(
         return; // The stream or connection is gone; there is no one to answer.
     }
     agent.audit.record(&AuditEntry {
-        result: "error".into(),
+        result: AuditResult::Error,
         reason: Some(error.to_string()),
-        ..session.entry("malformed", None)
+        ..session.entry(AuditAction::Malformed, None)
     });
     let code = error.code();
     let _ = write_message(
@@ -247,7 +293,7 @@ async fn handle_request(
         ),
         Request::Watch { .. } | Request::Status => None,
     };
-    let mut entry = session.entry(feature.as_str(), detail);
+    let mut entry = session.entry(audit_action(&request), detail);
     let outcome = if !session.grant.grants(feature) {
         Err(ErrorReply::new(
             ErrorCode::NotGranted,
@@ -255,17 +301,20 @@ async fn handle_request(
         ))
     } else {
         match request {
-            Request::Screenshot => match agent
-                .desktop
-                .screenshot(session.notice(Activity::Viewing))
-                .await
-            {
-                Ok(screenshot) => {
-                    entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
-                    record(agent, entry, None);
-                    return write_message(send, &screenshot).await;
-                }
-                Err(error) => Err(error),
+            Request::Screenshot => match session.limits.screenshot(Instant::now()) {
+                Err(refused) => Err(refused),
+                Ok(()) => match agent
+                    .desktop
+                    .screenshot(session.notice(Activity::Viewing))
+                    .await
+                {
+                    Ok(screenshot) => {
+                        entry.detail = Some(format!("{}x{}", screenshot.width, screenshot.height));
+                        record(agent, entry, None);
+                        return write_message(send, &screenshot).await;
+                    }
+                    Err(error) => Err(error),
+                },
             },
             Request::OpenUrl { url } => match WebUrl::parse(&url) {
                 Ok(url) => {
@@ -300,6 +349,18 @@ async fn handle_request(
     write_message(send, &reply).await
 }
 
+/// The audit action of a request: a status poll is `status`, though it needs
+/// the `watch` feature (it is part of seeing the room).
+fn audit_action(request: &Request) -> AuditAction {
+    match request {
+        Request::Screenshot => AuditAction::Screenshot,
+        Request::OpenUrl { .. } => AuditAction::OpenUrl,
+        Request::RunProgram { .. } => AuditAction::RunProgram,
+        Request::Watch { .. } => AuditAction::Watch,
+        Request::Status => AuditAction::Status,
+    }
+}
+
 /// Who is logged on, whether the screen is watched, and the monitors (R15).
 async fn status(agent: &Agent) -> AgentStatus {
     let monitors = agent.desktop.monitors().await;
@@ -327,18 +388,25 @@ async fn serve_watch(
         "{}x{} at {} fps, {area}",
         settings.max_width, settings.max_height, settings.max_fps
     );
-    let mut entry = session.entry(Feature::Watch.as_str(), Some(detail));
-    if !session.grant.grants(Feature::Watch) {
-        let error = ErrorReply::new(
+    let mut entry = session.entry(AuditAction::Watch, Some(detail));
+    let slot = if session.grant.grants(Feature::Watch) {
+        session.limits.screen_stream()
+    } else {
+        Err(ErrorReply::new(
             ErrorCode::NotGranted,
             "the room certificate does not grant 'watch'",
-        );
-        let reply = Reply::Error(error);
-        record(agent, entry, Some(&reply));
-        let _ = write_message(&mut send, &reply).await;
-        let _ = send.finish();
-        return;
-    }
+        ))
+    };
+    let _slot = match slot {
+        Ok(slot) => slot,
+        Err(error) => {
+            let reply = Reply::Error(error);
+            record(agent, entry, Some(&reply));
+            let _ = write_message(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+    };
     // No notice, no view (R1): the stream starts once the student sees the notice.
     let view = match agent
         .desktop
@@ -358,7 +426,7 @@ async fn serve_watch(
     let started = std::time::Instant::now();
     let (summary, failure) = watch::serve(send, recv, settings, credit, &agent.desktop).await;
     drop(view);
-    entry.action = "watch-end".into();
+    entry.action = AuditAction::WatchEnd;
     entry.detail = Some(format!(
         "{} updates, {} bytes in {:.1} s",
         summary.updates,
@@ -372,10 +440,14 @@ async fn serve_watch(
 fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {
     match reply {
         Some(Reply::Error(error)) => {
-            entry.result = "error".into();
+            // The agent's limits refuse; everything else is a failed request.
+            entry.result = match error.code {
+                ErrorCode::TooManyStreams | ErrorCode::RateLimited => AuditResult::Refused,
+                _ => AuditResult::Error,
+            };
             entry.reason = Some(format!("{}: {}", error.code, error.message));
         }
-        _ => entry.result = "ok".into(),
+        _ => entry.result = AuditResult::Ok,
     }
     agent.audit.record(&entry);
 }

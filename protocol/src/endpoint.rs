@@ -58,18 +58,46 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 /// How long a silent peer counts as alive; keep-alives go out three times as often.
 pub const IDLE_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Transport settings shared by both ends: keep-alives so a dead peer is noticed
+/// The console's transport settings: keep-alives so a dead peer is noticed
 /// within [`IDLE_TIMEOUT`] (the teacher sees a switched-off computer as offline
-/// at once), and windows large enough for a screenshot in one go.
+/// at once), and windows large enough for a screenshot in one go, since
+/// screenshots and screen updates flow to the console.
 pub fn transport_config() -> Arc<TransportConfig> {
     let mut transport = TransportConfig::default();
-    transport.keep_alive_interval(Some(IDLE_TIMEOUT / 3));
-    // 1.5 s fits in a VarInt; the conversion cannot fail.
-    transport.max_idle_timeout(IDLE_TIMEOUT.try_into().ok());
+    keep_alive(&mut transport);
     transport.stream_receive_window((16u32 * 1024 * 1024).into());
     transport.receive_window((32u32 * 1024 * 1024).into());
     transport.send_window(32 * 1024 * 1024);
     Arc::new(transport)
+}
+
+/// How many two-way streams one console may have open at an agent at once:
+/// a request stream, two screen streams and room for a few requests side by
+/// side. More wait until one closes; they do not cost the agent anything.
+pub const AGENT_MAX_STREAMS: u32 = 8;
+
+/// The agent's own transport settings. What a console sends it is small
+/// (hellos, requests of at most 64 KiB, credit), so its receive windows are
+/// small and one console cannot make it buffer megabytes; it accepts no
+/// one-way streams at all (nothing in the protocol uses them, and unread ones
+/// would only hold memory) and a handful of two-way streams. The send
+/// window stays large: screenshots
+/// and screen updates go out from here. Keep-alive and idle time as the console.
+pub fn agent_transport_config() -> Arc<TransportConfig> {
+    let mut transport = TransportConfig::default();
+    keep_alive(&mut transport);
+    transport.max_concurrent_uni_streams(0u32.into());
+    transport.max_concurrent_bidi_streams(AGENT_MAX_STREAMS.into());
+    transport.stream_receive_window((64u32 * 1024).into());
+    transport.receive_window((256u32 * 1024).into());
+    transport.send_window(32 * 1024 * 1024);
+    Arc::new(transport)
+}
+
+fn keep_alive(transport: &mut TransportConfig) {
+    transport.keep_alive_interval(Some(IDLE_TIMEOUT / 3));
+    // 1.5 s fits in a VarInt; the conversion cannot fail.
+    transport.max_idle_timeout(IDLE_TIMEOUT.try_into().ok());
 }
 
 /// An agent's TLS identity and trust: its device certificate and key, and the school CA.
@@ -121,10 +149,15 @@ impl AgentTls {
             .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified_key.clone())));
         tls.alpn_protocols = vec![ALPN.to_vec()];
+        // No session resumption: a resumed session skips the certificate check,
+        // and the room rule (R8, R10) and the audit line of every connection
+        // depend on it. Neither a session cache nor tickets.
+        tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        tls.send_tls13_tickets = 0;
         let crypto =
             QuicServerConfig::try_from(tls).map_err(|e| SetupError::Quic(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(transport_config());
+        config.transport_config(agent_transport_config());
         Ok((config, refusal))
     }
 
@@ -178,6 +211,9 @@ impl ConsoleTls {
             .with_webpki_verifier(verifier)
             .with_client_auth_cert(chain, key)?;
         tls.alpn_protocols = vec![ALPN.to_vec()];
+        // Every connection is a full handshake with the room certificate (see
+        // the agent's side); the console neither keeps nor offers tickets.
+        tls.resumption = rustls::client::Resumption::disabled();
         let crypto =
             QuicClientConfig::try_from(tls).map_err(|e| SetupError::Quic(e.to_string()))?;
         let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));

@@ -263,6 +263,11 @@ pub enum ErrorCode {
     /// helper, or it could not show the notice), so the screen is not served
     /// (R1: no notice, no view).
     CannotNotify,
+    /// This connection already has as many screen streams open as an agent serves
+    /// to one console (two); close one first.
+    TooManyStreams,
+    /// This connection asked for screenshots faster than the agent takes them.
+    RateLimited,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -283,6 +288,8 @@ impl ErrorCode {
             Self::VersionMismatch => "version-mismatch",
             Self::Internal => "internal",
             Self::CannotNotify => "cannot-notify",
+            Self::TooManyStreams => "too-many-streams",
+            Self::RateLimited => "rate-limited",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -309,6 +316,8 @@ impl From<ErrorCode> for u16 {
             ErrorCode::VersionMismatch => 10,
             ErrorCode::Internal => 11,
             ErrorCode::CannotNotify => 12,
+            ErrorCode::TooManyStreams => 13,
+            ErrorCode::RateLimited => 14,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -329,6 +338,8 @@ impl From<u16> for ErrorCode {
             10 => ErrorCode::VersionMismatch,
             11 => ErrorCode::Internal,
             12 => ErrorCode::CannotNotify,
+            13 => ErrorCode::TooManyStreams,
+            14 => ErrorCode::RateLimited,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -408,10 +419,12 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
-        for code in 1..=12u16 {
+        for code in 1..=14u16 {
             assert_eq!(u16::from(ErrorCode::from(code)), code);
-            assert_ne!(ErrorCode::from(code).as_str(), "unknown");
+            assert_ne!(ErrorCode::from(code).as_str(), "unknown", "{code}");
         }
+        assert_eq!(ErrorCode::from(13), ErrorCode::TooManyStreams);
+        assert_eq!(ErrorCode::from(14), ErrorCode::RateLimited);
         let future = ErrorCode::from(4711);
         assert_eq!(future, ErrorCode::Unknown(4711));
         let bytes = postcard::to_stdvec(&future).unwrap();

@@ -78,6 +78,11 @@ pub struct Refusal {
     pub user: Option<String>,
     /// The room the certificate names, if it could be read.
     pub room: Option<String>,
+    /// Whether the certificate was issued by this school's CA (it chains to
+    /// it, apart from its dates). Only then are `user` and `room` the school's
+    /// word; otherwise they are merely claimed, since anyone can write any
+    /// name into a certificate they made themselves.
+    pub chained_to_ca: bool,
     /// Why the connection was refused.
     pub reason: RefusalReason,
 }
@@ -87,7 +92,12 @@ impl fmt::Display for Refusal {
         let unknown = "?";
         write!(
             f,
-            "refused certificate of user '{}' for room '{}': {}",
+            "refused {}certificate of user '{}' for room '{}': {}",
+            if self.chained_to_ca {
+                ""
+            } else {
+                "unverified "
+            },
             self.user.as_deref().unwrap_or(unknown),
             self.room.as_deref().unwrap_or(unknown),
             self.reason
@@ -159,6 +169,43 @@ impl AgentClientVerifier {
     }
 }
 
+impl AgentClientVerifier {
+    /// Whether a refused certificate was nevertheless issued by the school's CA.
+    /// Room and steerability are checked after the chain, so those refusals
+    /// chained; a certificate out of date is checked again as of the middle of
+    /// its own validity, because WebPKI looks at the dates before the signature.
+    fn chains_to_ca(
+        &self,
+        reason: &RefusalReason,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> bool {
+        match reason {
+            RefusalReason::OtherRoom
+            | RefusalReason::NotSteerable
+            | RefusalReason::NotARoomCertificate(_) => true,
+            RefusalReason::Expired | RefusalReason::NotYetValid => {
+                let Ok((_, certificate)) = x509_parser::parse_x509_certificate(end_entity) else {
+                    return false;
+                };
+                let validity = certificate.validity();
+                let (from, to) = (
+                    validity.not_before.timestamp(),
+                    validity.not_after.timestamp(),
+                );
+                let Ok(middle) = u64::try_from(from + (to - from) / 2) else {
+                    return false;
+                };
+                let then = UnixTime::since_unix_epoch(std::time::Duration::from_secs(middle));
+                self.webpki
+                    .verify_client_cert(end_entity, intermediates, then)
+                    .is_ok()
+            }
+            RefusalReason::UnknownCa | RefusalReason::Invalid(_) => false,
+        }
+    }
+}
+
 /// Turns WebPKI's verdict into a refusal reason, keeping the error (and so the
 /// TLS alert the console receives) as WebPKI chose it.
 fn classify(error: rustls::Error) -> (RefusalReason, CertificateError) {
@@ -202,10 +249,12 @@ impl ClientCertVerifier for AgentClientVerifier {
         self.check(end_entity, intermediates, now)
             .map_err(|(reason, error)| {
                 let grant = RoomGrant::from_certificate(end_entity).ok();
+                let chained_to_ca = self.chains_to_ca(&reason, end_entity, intermediates);
                 // Only one certificate is verified per connection; a second set is a no-op.
                 let _ = self.refusal.set(Refusal {
                     user: grant.as_ref().map(|g| g.user.clone()),
                     room: grant.map(|g| g.room),
+                    chained_to_ca,
                     reason,
                 });
                 rustls::Error::InvalidCertificate(error)

@@ -4,14 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
+
 use pult_protocol::DeviceId;
-use pult_protocol::endpoint::{AgentTls, ConsoleTls, RefusalAlert};
+use pult_protocol::endpoint::{ALPN, AgentTls, ConsoleTls, RefusalAlert, crypto_provider};
 use pult_protocol::grant::RoomGrant;
 use pult_protocol::pki::{IssuedCertificate, SchoolCa};
-use pult_protocol::verify::{Refusal, RefusalReason};
+use pult_protocol::verify::{AgentClientVerifier, Refusal, RefusalReason, console_server_verifier};
 
 struct Agent {
     address: SocketAddr,
@@ -152,6 +159,10 @@ async fn r8_a_device_of_another_room_refuses() {
     assert_eq!(refusal.reason, RefusalReason::OtherRoom);
     assert_eq!(refusal.user.as_deref(), Some("mueller"));
     assert_eq!(refusal.room.as_deref(), Some("101"));
+    assert!(
+        refusal.chained_to_ca,
+        "the school's CA vouches for the names"
+    );
 }
 
 #[tokio::test]
@@ -179,6 +190,10 @@ async fn an_expired_room_certificate_is_refused() {
     assert_eq!(alert, RefusalAlert::Expired);
     assert_eq!(refusal.reason, RefusalReason::Expired);
     assert_eq!(refusal.user.as_deref(), Some("mueller"));
+    assert!(
+        refusal.chained_to_ca,
+        "expired, but issued by the school's CA"
+    );
 }
 
 #[tokio::test]
@@ -195,6 +210,9 @@ async fn a_room_certificate_of_another_school_is_refused_even_under_the_same_nam
         let (alert, refusal) = refused(&ca, &certificate, &mut agent).await;
         assert_eq!(alert, RefusalAlert::UnknownCa);
         assert_eq!(refusal.reason, RefusalReason::UnknownCa);
+        // The names are only claimed: anyone can write them into a certificate.
+        assert_eq!(refusal.user.as_deref(), Some("mueller"));
+        assert!(!refusal.chained_to_ca);
     }
 }
 
@@ -232,4 +250,215 @@ async fn the_console_refuses_an_agent_that_is_not_the_expected_device() {
     // Refused locally, not by the agent.
     assert!(RefusalAlert::from_error(&error).is_none(), "{error}");
     assert!(error.to_string().contains("certificate"), "{error}");
+}
+
+/// A client session store that counts the tickets it is given and asked for.
+#[derive(Debug)]
+struct CountingClientStore {
+    inner: ClientSessionMemoryCache,
+    tickets_received: AtomicUsize,
+    tickets_offered: AtomicUsize,
+}
+
+impl ClientSessionStore for CountingClientStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(server_name, group);
+    }
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(server_name)
+    }
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(server_name, value);
+    }
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(server_name)
+    }
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(server_name);
+    }
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.tickets_received.fetch_add(1, Ordering::SeqCst);
+        self.inner.insert_tls13_ticket(server_name, value);
+    }
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let ticket = self.inner.take_tls13_ticket(server_name);
+        if ticket.is_some() {
+            self.tickets_offered.fetch_add(1, Ordering::SeqCst);
+        }
+        ticket
+    }
+}
+
+/// A server session store that counts sessions stored and looked up.
+#[derive(Debug)]
+struct CountingServerStore {
+    inner: Arc<ServerSessionMemoryCache>,
+    stored: AtomicUsize,
+    looked_up: AtomicUsize,
+}
+
+impl StoresServerSessions for CountingServerStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.stored.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.looked_up.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key)
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.looked_up.fetch_add(1, Ordering::SeqCst);
+        self.inner.take(key)
+    }
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+fn der_certificate(pem: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+fn der_key(pem: &str) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+/// Connects on `endpoint` with `config`, exchanges one byte and closes.
+async fn exchange_with(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    address: SocketAddr,
+    device: DeviceId,
+) {
+    let connection = endpoint
+        .connect_with(config, address, &device.server_name())
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&[7]).await.unwrap();
+    let mut byte = [0u8];
+    recv.read_exact(&mut byte).await.unwrap();
+    connection.close(0u32.into(), b"done");
+}
+
+/// A resumed session would skip the certificate check, and with it the room
+/// rule and the audit line of the connection: the agent issues no tickets.
+#[tokio::test]
+async fn the_agent_gives_a_console_no_session_to_resume() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let mut agent = start_agent(&ca);
+    let certificate = room_certificate(&ca, &[agent.device], &[], Duration::from_secs(600));
+    let provider = crypto_provider();
+    let store = Arc::new(CountingClientStore {
+        inner: ClientSessionMemoryCache::new(16),
+        tickets_received: AtomicUsize::new(0),
+        tickets_offered: AtomicUsize::new(0),
+    });
+    // A console that would resume if it could.
+    let verifier =
+        console_server_verifier(der_certificate(ca.certificate_pem()), provider.clone()).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(
+            vec![der_certificate(&certificate.certificate_pem)],
+            der_key(&certificate.key_pem),
+        )
+        .unwrap();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.resumption = Resumption::store(store.clone());
+    let config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    for _ in 0..2 {
+        exchange_with(&endpoint, config.clone(), agent.address, agent.device).await;
+        // Each connection went through the certificate check.
+        assert_eq!(agent.refusals.recv().await.unwrap(), None);
+    }
+    assert_eq!(store.tickets_received.load(Ordering::SeqCst), 0);
+    assert_eq!(store.tickets_offered.load(Ordering::SeqCst), 0);
+}
+
+/// The console never offers to resume either, even to a server that hands out tickets.
+#[tokio::test]
+async fn the_console_offers_no_session_to_resume() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let device = DeviceId::random();
+    let issued = ca.issue_device_certificate(device, "PC-01").unwrap();
+    let provider = crypto_provider();
+    let client_verifier =
+        AgentClientVerifier::webpki(der_certificate(ca.certificate_pem()), provider.clone())
+            .unwrap();
+    let store = Arc::new(CountingServerStore {
+        inner: ServerSessionMemoryCache::new(16),
+        stored: AtomicUsize::new(0),
+        looked_up: AtomicUsize::new(0),
+    });
+    // A server with rustls' defaults: a session cache and two tickets per handshake.
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(
+            vec![der_certificate(&issued.certificate_pem)],
+            der_key(&issued.key_pem),
+        )
+        .unwrap();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.session_storage = store.clone();
+    let config =
+        quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls).unwrap()));
+    let server = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                let Ok(connection) = incoming.await else {
+                    return;
+                };
+                if let Ok((mut send, mut recv)) = connection.accept_bi().await {
+                    let mut byte = [0u8];
+                    let _ = recv.read_exact(&mut byte).await;
+                    let _ = send.write_all(&byte).await;
+                    let _ = send.finish();
+                    let _ = connection.closed().await;
+                }
+            });
+        }
+    });
+    let certificate = room_certificate(&ca, &[device], &[], Duration::from_secs(600));
+    let console = ConsoleTls::new(
+        ca.certificate_pem(),
+        &certificate.certificate_pem,
+        &certificate.key_pem,
+    )
+    .unwrap();
+    let endpoint = console.endpoint().unwrap();
+    for _ in 0..3 {
+        exchange_with(&endpoint, console.client_config(), address, device).await;
+    }
+    assert!(
+        store.stored.load(Ordering::SeqCst) > 0,
+        "the server offered sessions to resume"
+    );
+    assert_eq!(
+        store.looked_up.load(Ordering::SeqCst),
+        0,
+        "the console asked to resume a session"
+    );
 }

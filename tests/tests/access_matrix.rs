@@ -181,12 +181,16 @@ fn a_room_certificate_of_another_schools_ca_is_refused() {
     for file in ["ca.crt", "room.json"] {
         std::fs::copy(room.cert101.join(file), forged.join(file)).unwrap();
     }
-    assert_pc101_refuses(
+    let entry = assert_pc101_refuses(
         &room,
         &forged,
         "not issued by this device's school",
         "unknown-ca",
     );
+    // Anyone can write any name into a certificate: the names are only claimed.
+    assert!(entry["user"].is_null(), "{entry}");
+    assert_eq!(entry["claimed_user"], "mueller");
+    assert_eq!(entry["claimed_room"], "101");
 
     // With their own CA and room list, their console does not trust this
     // school's agent in the first place.

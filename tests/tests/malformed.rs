@@ -106,6 +106,8 @@ async fn a_thousand_bad_frames_end_only_their_own_streams() {
                 let shot = session.screenshot().await.expect("served during the abuse");
                 assert_eq!((shot.width, shot.height), (320, 200));
                 screenshots += 1;
+                // Within the agent's screenshot rate (a burst of 3, then one a second).
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
             screenshots
         })

@@ -392,12 +392,22 @@ fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends()
 
     let watched = watching.join().unwrap();
     assert!(watched.success, "pultctl watch: {}", watched.stderr);
-    let gone = wait_until("bars and tray item gone after the view", || {
-        session.bars().is_empty() && !session.tray_items().contains("StatusNotifierItem")
-    });
+    let gone = wait_until(
+        "bars, notification and tray item gone after the view",
+        || {
+            session.bars().is_empty()
+                && session.notifications_shown() == 0
+                && !session.tray_items().contains("StatusNotifierItem")
+        },
+    );
     println!(
         "notice gone {:.0} ms after the stream ended",
         gone.as_secs_f64() * 1000.0
+    );
+    assert!(
+        session.notification_history().contains(text),
+        "the notification said who watched: {}",
+        session.notification_history()
     );
 
     // After a screenshot the notice stays at least 10 s (R1, R2).
