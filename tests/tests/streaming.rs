@@ -92,14 +92,19 @@ fn scene(width: u32, height: u32, accent: [u8; 4]) -> Frame {
     frame
 }
 
+/// The height of the notice bar the agent draws at the top of the screen
+/// while it is viewed (R1): it is on the captured picture, not the drawn one.
+const NOTICE_BAR: usize = 30;
+
+/// The mean difference per channel below the notice bar.
 fn mean_error(a: &Frame, b: &Frame) -> f64 {
-    let total: u64 = a
-        .pixels()
+    let skip = NOTICE_BAR * a.width() as usize * 4;
+    let total: u64 = a.pixels()[skip..]
         .iter()
-        .zip(b.pixels())
+        .zip(&b.pixels()[skip..])
         .map(|(x, y)| u64::from(x.abs_diff(*y)))
         .sum();
-    total as f64 / a.pixels().len() as f64
+    total as f64 / (a.pixels().len() - skip) as f64
 }
 
 fn covered_area(update: &ScreenUpdate) -> u64 {
