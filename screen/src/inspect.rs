@@ -310,7 +310,7 @@ fn jpeg_size(data: &[u8]) -> Result<PictureSize, HeaderError> {
             // Markers without a segment.
             0x01 | 0xd0..=0xd7 => continue,
             // A second SOI, the end of the image or a scan before any frame header.
-            0xd8 | 0xd9 | 0xda => return Err(HeaderError::Malformed),
+            0xd8..=0xda => return Err(HeaderError::Malformed),
             _ => {}
         }
         let length = usize::from(u16::from_be_bytes([byte(at)?, byte(at + 1)?]));
