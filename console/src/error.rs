@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use pult_protocol::endpoint::RefusalAlert;
 use pult_protocol::message::ErrorReply;
+use pult_screen::inspect::PictureProblem;
 
 /// A failure of the console, for one device or for the room certificate.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,16 @@ pub enum ConsoleError {
         /// The agent's error.
         error: ErrorReply,
     },
+    /// The agent sent a screen update or screenshot that breaks the console's
+    /// rules (too large, tiles outside the picture, a file that is not what it
+    /// claims); it is not shown or saved, and that stream ends.
+    #[error("{device}: the agent sent a picture the console refuses: {problem}")]
+    BadPicture {
+        /// The device.
+        device: String,
+        /// What was wrong.
+        problem: PictureProblem,
+    },
     /// The conversation with the agent broke off or made no sense.
     #[error("{device}: {detail}")]
     Protocol {
@@ -99,6 +110,7 @@ impl ConsoleError {
             Self::Refused { .. } => "refused",
             Self::AgentNotVerified { .. } => "agent-not-verified",
             Self::Agent { error, .. } => error.code.as_str(),
+            Self::BadPicture { .. } => "bad-picture",
             Self::Protocol { .. } => "protocol",
         }
     }

@@ -6,6 +6,10 @@
 //! the registry's, keeps a screen stream per device at the size the viewer
 //! shows it, and runs actions on a selection of devices at once, reporting
 //! per device. The app and `pultctl status` are thin layers over it.
+//!
+//! One device's commands run side by side, each on a stream of its own: a
+//! slow screenshot holds up neither a status request nor an action to the
+//! same device, and ending the session never waits for one.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pult_protocol::credentials::{RoomDevice, RoomManifest};
-use pult_protocol::message::{Screenshot, WebUrl};
+use pult_protocol::message::{AgentStatus, Screenshot, WebUrl};
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::{Console, ConsoleError, DeviceSession, Discovery, RoomCertificate};
 
@@ -27,6 +31,9 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between attempts to reach a device.
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// The wait before reconnecting to a device whose agent refused this
+/// certificate or sent what the console refuses: it will not mend by itself soon.
+const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
 /// Events waiting for the viewer; beyond this the screen streams pause
 /// (their credit is not returned), which is the flow control working.
 const EVENT_BUFFER: usize = 64;
@@ -123,6 +130,7 @@ pub enum Action {
 
 enum Command {
     Watch(WatchSettings),
+    Status(oneshot::Sender<Result<AgentStatus, ConsoleError>>),
     Screenshot(oneshot::Sender<Result<Screenshot, ConsoleError>>),
     Act(Action, oneshot::Sender<Result<(), ConsoleError>>),
 }
@@ -282,6 +290,17 @@ impl RoomSession {
         }
     }
 
+    /// Asks `device` now who is logged on and whether its screen is watched
+    /// (R15); the answer also updates the device's status.
+    pub async fn ask_status(&self, device: &str) -> Result<AgentStatus, ConsoleError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender(device)?
+            .send(Command::Status(reply))
+            .await
+            .map_err(|_| gone(device))?;
+        answer.await.map_err(|_| gone(device))?
+    }
+
     /// Takes a screenshot of `device` (R2).
     pub async fn screenshot(&self, device: &str) -> Result<Screenshot, ConsoleError> {
         let (reply, answer) = oneshot::channel();
@@ -406,13 +425,19 @@ impl Supervisor {
                     backoff = FIRST_BACKOFF;
                     match self.serve(session, &mut commands).await {
                         Some(reason) => {
+                            let refused = matches!(reason, ConsoleError::BadPicture { .. });
                             self.set(
                                 DeviceState::Offline {
                                     reason: reason.to_string(),
                                 },
                                 None,
                             )
-                            .await
+                            .await;
+                            // An agent that sent what the console refuses is
+                            // not asked again at once (it would only repeat it).
+                            if refused && !self.wait(&mut commands, REFUSED_BACKOFF).await {
+                                return;
+                            }
                         }
                         None => return,
                     }
@@ -430,7 +455,7 @@ impl Supervisor {
                     };
                     // A refusal will not go away by itself soon: try again rarely.
                     let wait = if matches!(state, DeviceState::Refused { .. }) {
-                        MAX_BACKOFF * 10
+                        REFUSED_BACKOFF
                     } else {
                         backoff
                     };
@@ -444,84 +469,99 @@ impl Supervisor {
         }
     }
 
-    /// Serves a connected device until the connection ends (`Some(why)`) or
-    /// the session does (`None`).
+    /// Serves a connected device until the connection or its screen stream
+    /// ends (`Some(why)`) or the session does (`None`). Each command runs as a
+    /// job of its own on a stream of its own; this loop only hands them out,
+    /// so none waits for another and the end of the session waits for none.
     async fn serve(
         &mut self,
-        mut session: DeviceSession,
+        session: DeviceSession,
         commands: &mut mpsc::Receiver<Command>,
     ) -> Option<ConsoleError> {
-        let user = session.status().await.ok().and_then(|s| s.user);
-        let mut stream = match session.watch(self.watch, 2).await {
+        let session = Arc::new(session);
+        let stream = match session.watch(self.watch, 2).await {
             Ok(stream) => stream,
             Err(error) => return Some(error),
         };
-        self.set(DeviceState::Online, user).await;
         let control = stream.control();
-        let (events, name) = (self.events.clone(), self.device.name.clone());
-        let credit = self.credit.clone();
-        if let Some(credit) = &credit {
+        if let Some(credit) = &self.credit {
             // A new stream: what the old one had in flight is gone with it.
             credit.give_back(credit.limit);
         }
-        let reader = tokio::spawn(async move {
-            loop {
-                // Only with viewer credit is the next update taken, and with it
-                // the agent's credit returned: a slow viewer slows the agent.
-                if let Some(credit) = &credit
-                    && !credit.take().await
-                {
-                    break;
-                }
-                let Ok(Some(update)) = stream.next_update().await else {
-                    break;
-                };
-                let event = RoomEvent::Screen {
-                    device: name.clone(),
-                    update,
-                };
-                if events.send(event).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let mut reader = tokio::spawn(read_screen(
+            stream,
+            self.device.name.clone(),
+            self.events.clone(),
+            self.credit.clone(),
+        ));
+        let mut reader_running = true;
+        let mut jobs = JoinSet::new();
+        // The device shows as online once it has said who is logged on.
+        jobs.spawn(ask_user(session.clone(), None));
         let closed = session.close_signal();
         let mut ticker = tokio::time::interval(STATUS_INTERVAL);
         ticker.tick().await;
         let reason = loop {
             tokio::select! {
                 reason = closed.wait() => break Some(reason),
+                ended = &mut reader, if reader_running => match ended {
+                    Ok(Some(error)) => break Some(error),
+                    // The viewer is gone: the session is ending.
+                    _ => reader_running = false,
+                },
+                Some(finished) = jobs.join_next() => match finished {
+                    Ok(Finished::User(user)) => self.set(DeviceState::Online, user).await,
+                    Ok(Finished::StatusFailed) if self.status.state != DeviceState::Online => {
+                        self.set(DeviceState::Online, None).await
+                    }
+                    _ => {}
+                },
                 command = commands.recv() => match command {
                     Some(Command::Watch(settings)) => {
                         self.watch = settings;
                         let _ = control.adjust(settings).await;
                     }
+                    Some(Command::Status(reply)) => {
+                        jobs.spawn(ask_user(session.clone(), Some(reply)));
+                    }
                     Some(Command::Screenshot(reply)) => {
-                        let _ = reply.send(session.screenshot().await);
+                        let session = session.clone();
+                        jobs.spawn(async move {
+                            let _ = reply.send(session.screenshot().await);
+                            Finished::Other
+                        });
                     }
                     Some(Command::Act(action, reply)) => {
-                        let result = match &action {
-                            Action::OpenUrl(url) => session.open_url(url).await,
-                            Action::RunProgram { program, args } => session.run_program(program, args).await,
-                        };
-                        let _ = reply.send(result);
+                        let session = session.clone();
+                        jobs.spawn(async move {
+                            let result = match &action {
+                                Action::OpenUrl(url) => session.open_url(url).await,
+                                Action::RunProgram { program, args } => {
+                                    session.run_program(program, args).await
+                                }
+                            };
+                            let _ = reply.send(result);
+                            Finished::Other
+                        });
                     }
                     None => break None,
                 },
                 _ = ticker.tick() => {
-                    if let Ok(status) = session.status().await {
-                        if status.user != self.status.user {
-                            self.set(DeviceState::Online, status.user).await;
-                        }
-                    }
+                    jobs.spawn(ask_user(session.clone(), None));
                 }
             }
         };
         reader.abort();
         control.stop().await;
-        if reason.is_none() {
-            session.close();
+        match &reason {
+            // Commands under way end with the connection and say why themselves.
+            Some(_) => jobs.detach_all(),
+            // The session is over: nobody waits for their answers.
+            None => jobs.abort_all(),
         }
+        // A screen stream the console refused ends the connection too, so
+        // nothing more of that agent is read until it is tried again.
+        session.close();
         reason
     }
 
@@ -562,6 +602,9 @@ impl Supervisor {
         };
         match command {
             Command::Watch(_) => {}
+            Command::Status(reply) => {
+                let _ = reply.send(Err(error()));
+            }
             Command::Screenshot(reply) => {
                 let _ = reply.send(Err(error()));
             }
@@ -589,5 +632,67 @@ impl Supervisor {
             .events
             .send(RoomEvent::Status(self.status.clone()))
             .await;
+    }
+}
+
+/// What a finished command job tells its supervisor.
+enum Finished {
+    /// The device said who is logged on.
+    User(Option<String>),
+    /// A status request failed.
+    StatusFailed,
+    /// Anything else; its caller has the answer.
+    Other,
+}
+
+/// Asks the device who is logged on; answers `reply` too, if given.
+async fn ask_user(
+    session: Arc<DeviceSession>,
+    reply: Option<oneshot::Sender<Result<AgentStatus, ConsoleError>>>,
+) -> Finished {
+    let result = session.status().await;
+    let finished = match &result {
+        Ok(status) => Finished::User(status.user.clone()),
+        Err(_) => Finished::StatusFailed,
+    };
+    if let Some(reply) = reply {
+        let _ = reply.send(result);
+    }
+    finished
+}
+
+/// Hands a device's screen updates to the viewer until the stream fails or
+/// ends (`Some(why)`) or the viewer is gone (`None`).
+async fn read_screen(
+    mut stream: crate::ScreenStream,
+    device: String,
+    events: mpsc::Sender<RoomEvent>,
+    credit: Option<Arc<ViewerCredit>>,
+) -> Option<ConsoleError> {
+    loop {
+        // Only with viewer credit is the next update taken, and with it the
+        // agent's credit returned: a slow viewer slows the agent.
+        if let Some(credit) = &credit
+            && !credit.take().await
+        {
+            return None;
+        }
+        let update = match stream.next_update().await {
+            Ok(Some(update)) => update,
+            Ok(None) => {
+                return Some(ConsoleError::Protocol {
+                    device,
+                    detail: "the agent ended the screen stream".into(),
+                });
+            }
+            Err(error) => return Some(error),
+        };
+        let event = RoomEvent::Screen {
+            device: device.clone(),
+            update,
+        };
+        if events.send(event).await.is_err() {
+            return None;
+        }
     }
 }

@@ -1,16 +1,20 @@
 //! Connections to agents: one QUIC connection per device; each stream starts
-//! with a hello each way, then carries requests and replies, or a screen stream.
+//! with a hello each way, then carries one request and its reply, or a screen
+//! stream. A request on a stream of its own never waits behind another, so a
+//! slow screenshot does not hold up a status request or an action.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::endpoint::RefusalAlert;
-use pult_protocol::frame::{FrameError, FrameKind, read_frame, read_message, write_message};
+use pult_protocol::frame::{Frame, FrameError, FrameKind, read_frame, read_message, write_message};
 use pult_protocol::message::{
     AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
 };
 use pult_protocol::watch::WatchSettings;
+use pult_screen::encode_png;
+use pult_screen::inspect::{PictureSize, decode_screenshot};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
 
 use crate::watch::ScreenStream;
@@ -41,7 +45,7 @@ impl Console {
     }
 
     /// Connects to `device` at its registered address and exchanges hellos on
-    /// a first stream for requests.
+    /// a first stream, to learn the agent's version and features.
     pub async fn connect(&self, device: &RoomDevice) -> Result<DeviceSession, ConsoleError> {
         let address = device.address.ok_or_else(|| ConsoleError::NoAddress {
             device: device.name.clone(),
@@ -71,13 +75,10 @@ impl Console {
                 device: device.clone(),
                 connection,
             };
-            let (send, recv, hello) = link.open_stream().await?;
-            Ok(DeviceSession {
-                link,
-                send,
-                recv,
-                hello,
-            })
+            let (mut send, _, hello) = link.open_stream().await?;
+            // Every request opens a stream of its own; this one has done its job.
+            let _ = send.finish();
+            Ok(DeviceSession { link, hello })
         };
         tokio::time::timeout(CONNECT_TIMEOUT, attempt)
             .await
@@ -164,11 +165,10 @@ impl CloseSignal {
     }
 }
 
-/// A connection to one device with a stream for requests.
+/// A connection to one device. Its methods take `&self`: requests from
+/// several tasks run side by side, each on a stream of its own.
 pub struct DeviceSession {
     link: Link,
-    send: SendStream,
-    recv: RecvStream,
     hello: Hello,
 }
 
@@ -194,32 +194,42 @@ impl DeviceSession {
         self.link.connection.stats().udp_rx.bytes
     }
 
-    /// Takes a screenshot of the whole screen (R2).
-    pub async fn screenshot(&mut self) -> Result<Screenshot, ConsoleError> {
-        self.send_request(&Request::Screenshot).await?;
-        let frame = read_frame(&mut self.recv).await;
-        match self.link.check(frame)? {
-            Some(frame) if frame.kind == FrameKind::Screenshot => self.link.check(frame.decode()),
-            Some(frame) => {
-                let reply = self.link.check(frame.decode::<Reply>())?;
-                Err(self.link.unexpected(reply))
-            }
-            None => Err(self
-                .link
-                .protocol("the agent closed the stream without a reply")),
+    /// Takes a screenshot of the whole screen (R2). The PNG is checked and
+    /// decoded within the console's limits and encoded anew, so what is saved
+    /// is what was checked ([`pult_screen::inspect::decode_screenshot`]).
+    pub async fn screenshot(&self) -> Result<Screenshot, ConsoleError> {
+        let frame = self.request(&Request::Screenshot).await?;
+        if frame.kind != FrameKind::Screenshot {
+            let reply = self.link.check(frame.decode::<Reply>())?;
+            return Err(self.link.unexpected(reply));
         }
+        let screenshot: Screenshot = self.link.check(frame.decode())?;
+        let device = self.link.device.name.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let claimed = PictureSize::new(screenshot.width, screenshot.height);
+            let picture = decode_screenshot(&screenshot.png, claimed)
+                .map_err(|problem| ConsoleError::BadPicture { device, problem })?;
+            let png = encode_png(&picture).map_err(|e| ConsoleError::Storage(e.to_string()))?;
+            Ok(Screenshot {
+                width: picture.width(),
+                height: picture.height(),
+                png,
+            })
+        })
+        .await;
+        checked.unwrap_or_else(|e| {
+            Err(self
+                .link
+                .protocol(&format!("checking the screenshot failed: {e}")))
+        })
     }
 
     /// Who is logged on at the device, and whether its screen is watched (R15).
-    pub async fn status(&mut self) -> Result<AgentStatus, ConsoleError> {
-        self.send_request(&Request::Status).await?;
-        let reply = read_message::<Reply>(&mut self.recv).await;
-        match self.link.check(reply)? {
-            Some(Reply::Status(status)) => Ok(status),
-            Some(reply) => Err(self.link.unexpected(reply)),
-            None => Err(self
-                .link
-                .protocol("the agent closed the stream without a reply")),
+    pub async fn status(&self) -> Result<AgentStatus, ConsoleError> {
+        let frame = self.request(&Request::Status).await?;
+        match self.link.check(frame.decode::<Reply>())? {
+            Reply::Status(status) => Ok(status),
+            reply => Err(self.link.unexpected(reply)),
         }
     }
 
@@ -234,7 +244,7 @@ impl DeviceSession {
     }
 
     /// Opens a web page on the device (R5).
-    pub async fn open_url(&mut self, url: &WebUrl) -> Result<(), ConsoleError> {
+    pub async fn open_url(&self, url: &WebUrl) -> Result<(), ConsoleError> {
         self.call(&Request::OpenUrl {
             url: url.as_str().to_owned(),
         })
@@ -242,11 +252,7 @@ impl DeviceSession {
     }
 
     /// Starts a program on the device (R4).
-    pub async fn run_program(
-        &mut self,
-        program: &str,
-        args: &[String],
-    ) -> Result<(), ConsoleError> {
+    pub async fn run_program(&self, program: &str, args: &[String]) -> Result<(), ConsoleError> {
         self.call(&Request::RunProgram {
             program: program.to_owned(),
             args: args.to_vec(),
@@ -267,27 +273,32 @@ impl DeviceSession {
 
     /// Sends a request that the agent answers with "done" or an error. The typed
     /// methods above check their input first; this one sends what it is given.
-    pub async fn call(&mut self, request: &Request) -> Result<(), ConsoleError> {
-        self.send_request(request).await?;
-        let reply = read_message::<Reply>(&mut self.recv).await;
-        match self.link.check(reply)? {
-            Some(Reply::Done) => Ok(()),
-            Some(reply) => Err(self.link.unexpected(reply)),
+    pub async fn call(&self, request: &Request) -> Result<(), ConsoleError> {
+        let frame = self.request(request).await?;
+        match self.link.check(frame.decode::<Reply>())? {
+            Reply::Done => Ok(()),
+            reply => Err(self.link.unexpected(reply)),
+        }
+    }
+
+    /// Closes the connection politely; requests under way end with an error.
+    pub fn close(&self) {
+        self.link.connection.close(0u32.into(), b"done");
+    }
+
+    /// Sends `request` on a stream of its own and reads the one frame answering it.
+    async fn request(&self, request: &Request) -> Result<Frame, ConsoleError> {
+        self.require(request.feature())?;
+        let (mut send, mut recv, _) = self.link.open_stream().await?;
+        self.link.check(write_message(&mut send, request).await)?;
+        // One request per stream: the agent ends the stream after answering.
+        let _ = send.finish();
+        match self.link.check(read_frame(&mut recv).await)? {
+            Some(frame) => Ok(frame),
             None => Err(self
                 .link
                 .protocol("the agent closed the stream without a reply")),
         }
-    }
-
-    /// Closes the connection politely.
-    pub fn close(self) {
-        self.link.connection.close(0u32.into(), b"done");
-    }
-
-    async fn send_request(&mut self, request: &Request) -> Result<(), ConsoleError> {
-        self.require(request.feature())?;
-        let written = write_message(&mut self.send, request).await;
-        self.link.check(written)
     }
 
     fn require(&self, feature: Feature) -> Result<(), ConsoleError> {

@@ -58,6 +58,16 @@ impl TileRect {
     }
 }
 
+impl std::fmt::Display for TileRect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "({}, {}) of {}x{}",
+            self.x, self.y, self.width, self.height
+        )
+    }
+}
+
 /// How a tile's pixels are encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TileFormat {
@@ -65,6 +75,15 @@ pub enum TileFormat {
     Png,
     /// Lossy JPEG.
     Jpeg,
+}
+
+impl std::fmt::Display for TileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+        })
+    }
 }
 
 /// One encoded rectangle of a frame.

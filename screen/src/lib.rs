@@ -9,6 +9,7 @@
 pub mod codec;
 mod desktop;
 mod frame;
+pub mod inspect;
 mod png;
 pub mod scale;
 mod synthetic;

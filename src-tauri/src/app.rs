@@ -27,7 +27,7 @@ struct Channels {
 /// Opens the room of the certificate directory `cert` in a window; returns when it closes.
 /// A room that cannot be opened is an error; with a display it is also shown
 /// in the window, for a teacher who started the app from the menu.
-pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result<()> {
+pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result<()> {
     let (desk, events) =
         match tauri::async_runtime::block_on(async { Desk::open(cert, options, folders) })
             .with_context(|| format!("opening the room of {}", cert.display()))
@@ -69,7 +69,7 @@ pub(crate) fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) ->
 /// Says in a window why no room can be opened, when there is a screen to
 /// open it on: started from the menu, nobody reads stderr. Returns when the
 /// window closes.
-pub(crate) fn show_problem(problem: &str) {
+pub fn show_problem(problem: &str) {
     let display = ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));

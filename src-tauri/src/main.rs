@@ -2,20 +2,18 @@
 //!
 //! `pult --cert DIR` opens the room of a room certificate (without `--cert`,
 //! the one in `~/.config/pult/room`); `pult demo` opens a
-//! demo classroom on this machine (`--headless` prints it instead). Every
-//! decision lives in pult-console; this binary only wires it to a window.
-
-mod app;
+//! demo classroom on this machine (`--headless` prints it instead) when built
+//! with the feature `demo`: the demo runs agents and a registry in the app,
+//! which the packaged app must not contain. Every decision lives in
+//! pult-console; this binary only wires it to a window.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use pult::{run, show_problem};
 use pult_console::desk::DeskFolders;
-use pult_console::{DeviceState, RoomCertificate, RoomEvent, RoomSession, SessionOptions};
-use pult_demo::{Classroom, ClassroomOptions};
+use pult_console::{RoomCertificate, SessionOptions};
 use time::UtcOffset;
 
 /// Pult: see and steer the student computers of your room.
@@ -65,16 +63,16 @@ fn main() -> ExitCode {
             headless,
             devices,
             seconds,
-        }) => demo(headless, devices, seconds, folders),
+        }) => demo::run(headless, devices, seconds, folders),
         None => match cli.cert.map_or_else(RoomCertificate::installed_dir, Ok) {
-            Ok(cert) => app::run(&cert, SessionOptions::default(), folders),
+            Ok(cert) => run(&cert, SessionOptions::default(), folders),
             Err(error) => {
                 eprintln!(
                     "pult: {error}\n\
                      usage: pult [--cert DIR]    (the directory pult-registry room-cert wrote)\n\
                      \x20      pult demo [--headless]"
                 );
-                app::show_problem(&error.to_string());
+                show_problem(&error.to_string());
                 return ExitCode::from(2);
             }
         },
@@ -88,64 +86,100 @@ fn main() -> ExitCode {
     }
 }
 
-/// The demo classroom: agents in this process, then the window (or the status lines).
-fn demo(headless: bool, devices: usize, seconds: Option<f64>, folders: DeskFolders) -> Result<()> {
-    let options = ClassroomOptions {
-        devices: devices.clamp(1, 40),
-        ..ClassroomOptions::default()
-    };
-    let classroom = tauri::async_runtime::block_on(async { Classroom::start(options) })
-        .context("starting the demo classroom")?;
-    eprintln!(
-        "pult demo: {} student computers on loopback; their requested programs and pages go to {}",
-        classroom.agents(),
-        classroom.actions_file().display()
-    );
-    // Loopback only: no mDNS (it would reach every network this machine is on).
-    let session = SessionOptions {
-        discover: false,
-        ..SessionOptions::default()
-    };
-    if headless {
-        return tauri::async_runtime::block_on(print_statuses(&classroom, session, seconds));
+/// The demo classroom, in a build with the feature `demo`.
+#[cfg(feature = "demo")]
+mod demo {
+    use std::time::Duration;
+
+    use anyhow::{Context, Result};
+    use pult_console::desk::DeskFolders;
+    use pult_console::{DeviceState, RoomCertificate, RoomEvent, RoomSession, SessionOptions};
+    use pult_demo::{Classroom, ClassroomOptions};
+
+    /// The demo classroom: agents in this process, then the window (or the status lines).
+    pub(super) fn run(
+        headless: bool,
+        devices: usize,
+        seconds: Option<f64>,
+        folders: DeskFolders,
+    ) -> Result<()> {
+        let options = ClassroomOptions {
+            devices: devices.clamp(1, 40),
+            ..ClassroomOptions::default()
+        };
+        let classroom = tauri::async_runtime::block_on(async { Classroom::start(options) })
+            .context("starting the demo classroom")?;
+        eprintln!(
+            "pult demo: {} student computers on loopback; their requested programs and pages go to {}",
+            classroom.agents(),
+            classroom.actions_file().display()
+        );
+        // Loopback only: no mDNS (it would reach every network this machine is on).
+        let session = SessionOptions {
+            discover: false,
+            ..SessionOptions::default()
+        };
+        if headless {
+            return tauri::async_runtime::block_on(print_statuses(&classroom, session, seconds));
+        }
+        pult::run(classroom.certificate(), session, folders)
     }
-    app::run(classroom.certificate(), session, folders)
+
+    /// Prints a line per device whenever its status changes, and a summary each second.
+    async fn print_statuses(
+        classroom: &Classroom,
+        options: SessionOptions,
+        seconds: Option<f64>,
+    ) -> Result<()> {
+        let room = RoomCertificate::load(classroom.certificate())?;
+        let (session, mut events) = RoomSession::start(room, options)?;
+        let deadline =
+            tokio::time::sleep(seconds.map_or(Duration::MAX / 4, Duration::from_secs_f64));
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut frames = 0u64;
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = ticker.tick() => {
+                    let statuses = session.statuses();
+                    let online = statuses.iter().filter(|s| s.state == DeviceState::Online).count();
+                    println!("{online} of {} online, {frames} screen updates in the last second", statuses.len());
+                    frames = 0;
+                }
+                event = events.recv() => match event {
+                    Some(RoomEvent::Status(status)) => {
+                        let state = match &status.state {
+                            DeviceState::Online => format!("online, user {}", status.user.as_deref().unwrap_or("(none)")),
+                            other => format!("{other:?}").to_lowercase(),
+                        };
+                        println!("{} at {}: {state}", status.name, status.address.as_deref().unwrap_or("?"));
+                    }
+                    Some(RoomEvent::Screen { .. }) => frames += 1,
+                    None => break,
+                },
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Prints a line per device whenever its status changes, and a summary each second.
-async fn print_statuses(
-    classroom: &Classroom,
-    options: SessionOptions,
-    seconds: Option<f64>,
-) -> Result<()> {
-    let room = RoomCertificate::load(classroom.certificate())?;
-    let (session, mut events) = RoomSession::start(room, options)?;
-    let deadline = tokio::time::sleep(seconds.map_or(Duration::MAX / 4, Duration::from_secs_f64));
-    tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    let mut frames = 0u64;
-    loop {
-        tokio::select! {
-            () = &mut deadline => break,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = ticker.tick() => {
-                let statuses = session.statuses();
-                let online = statuses.iter().filter(|s| s.state == DeviceState::Online).count();
-                println!("{online} of {} online, {frames} screen updates in the last second", statuses.len());
-                frames = 0;
-            }
-            event = events.recv() => match event {
-                Some(RoomEvent::Status(status)) => {
-                    let state = match &status.state {
-                        DeviceState::Online => format!("online, user {}", status.user.as_deref().unwrap_or("(none)")),
-                        other => format!("{other:?}").to_lowercase(),
-                    };
-                    println!("{} at {}: {state}", status.name, status.address.as_deref().unwrap_or("?"));
-                }
-                Some(RoomEvent::Screen { .. }) => frames += 1,
-                None => break,
-            },
-        }
+/// Without the feature `demo` there is no demo classroom: say how to get one.
+#[cfg(not(feature = "demo"))]
+mod demo {
+    use anyhow::{Result, bail};
+    use pult_console::desk::DeskFolders;
+
+    pub(super) fn run(
+        _headless: bool,
+        _devices: usize,
+        _seconds: Option<f64>,
+        _folders: DeskFolders,
+    ) -> Result<()> {
+        bail!(
+            "this build of pult has no demo classroom (the installed app contains no student \
+             agent); build it with the feature `demo`: cargo run -p pult --features demo -- demo"
+        )
     }
-    Ok(())
 }

@@ -94,6 +94,8 @@ fn the_deb_holds_the_app_its_menu_entry_and_icons_and_the_app_runs() {
     }
 
     // The packed program is the app: its headless demo brings a room online.
+    // (This is the test build, where the feature `demo` is on for the app's
+    // tests; the release build `tauri build` makes has not got it, see below.)
     let demo = run(Command::new(root.join("usr/bin/pult"))
         .args(["demo", "--headless", "--devices", "2", "--seconds", "4"])
         .env_remove("DISPLAY"));
@@ -103,4 +105,34 @@ fn the_deb_holds_the_app_its_menu_entry_and_icons_and_the_app_runs() {
         "{said}"
     );
     std::fs::remove_dir_all(&work).ok();
+}
+
+/// The app as `tauri build` compiles it (default features) contains neither
+/// the student agent nor the registry: the demo classroom that needs them is
+/// behind the feature `demo` (DESIGN.md). Fails if either comes back as a
+/// dependency of the app, directly or through another crate.
+#[test]
+fn the_packaged_app_contains_neither_agent_nor_registry() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tree = text(&run(Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "pult",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(&repo)));
+    assert!(tree.contains("pult-console"), "{tree}");
+    for crate_name in ["pult-agent", "pult-registry", "pult-demo", "rusqlite"] {
+        assert!(
+            !tree
+                .lines()
+                .any(|l| l.starts_with(&format!("{crate_name} "))),
+            "the app depends on {crate_name}:\n{tree}"
+        );
+    }
 }

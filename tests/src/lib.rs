@@ -4,6 +4,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod hostile;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};

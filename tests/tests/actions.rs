@@ -135,7 +135,7 @@ async fn file_and_javascript_urls_are_refused_by_pultctl_and_by_the_agent() {
         "javascript:alert(1)",
         "data:text/html,<b>x</b>",
     ] {
-        let mut session = console.connect(&device).await.unwrap();
+        let session = console.connect(&device).await.unwrap();
         let request = Request::OpenUrl {
             url: url.to_owned(),
         };

@@ -100,7 +100,7 @@ async fn a_thousand_bad_frames_end_only_their_own_streams() {
         let (done, device) = (done.clone(), device.clone());
         let console = Console::new(RoomCertificate::load(&cert).unwrap()).unwrap();
         tokio::spawn(async move {
-            let mut session = console.connect(&device).await.unwrap();
+            let session = console.connect(&device).await.unwrap();
             let mut screenshots = 0u32;
             while !done.load(Ordering::Relaxed) || screenshots == 0 {
                 let shot = session.screenshot().await.expect("served during the abuse");

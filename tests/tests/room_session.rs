@@ -228,10 +228,11 @@ async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device
             .contains("not steerable")
     );
     for bundle in &room.bundles[..2] {
-        // The opener runs detached; give it a moment to write.
+        // The opener runs detached; give it a moment to write its whole line
+        // (the file exists as soon as the shell opens it, before the line).
         let file = bundle.join("opened.txt");
         for _ in 0..100 {
-            if file.exists() {
+            if std::fs::read_to_string(&file).is_ok_and(|text| text.ends_with('\n')) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -122,7 +122,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Screenshot { device, out } => {
             let device = room.devices(&[device])?.remove(0);
             let console = Console::new(room)?;
-            let mut session = console.connect(&device).await?;
+            let session = console.connect(&device).await?;
             let screenshot = session.screenshot().await?;
             session.close();
             write_atomically(&out, &screenshot.png)?;
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let targets = targets(&room, &devices)?;
             let console = Console::new(room)?;
             let said = format!("opened {url}");
-            Ok(on_each(console, targets, said, move |mut session| {
+            Ok(on_each(console, targets, said, move |session| {
                 let url = url.clone();
                 async move {
                     let result = session.open_url(&url).await;
@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let targets = targets(&room, &on)?;
             let console = Console::new(room)?;
             let said = format!("started {program}");
-            Ok(on_each(console, targets, said, move |mut session| {
+            Ok(on_each(console, targets, said, move |session| {
                 let (program, args) = (program.clone(), args.clone());
                 async move {
                     let result = session.run_program(&program, &args).await;
