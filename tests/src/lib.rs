@@ -47,8 +47,25 @@ pub fn recording_opener(dir: &Path) -> PathBuf {
     opener
 }
 
-/// A UDP address on loopback that nothing listens on right now.
+/// A UDP address on loopback that nothing listens on right now, with a port
+/// below Linux's ephemeral range (32768 and up): the ports the system hands
+/// to client sockets of parallel tests never collide with it, so an agent
+/// killed and started again finds its port still free.
 pub fn free_address() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..1000 {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(step.wrapping_mul(104_729)) % 12_000);
+        let port = u16::try_from(port).unwrap();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return format!("127.0.0.1:{port}");
+        }
+    }
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.local_addr().unwrap().to_string()
 }

@@ -30,7 +30,7 @@ async fn a_console_asking_too_much_does_not_stop_the_agent_serving_another() {
         let (done, device) = (done.clone(), device.clone());
         let console = Console::new(RoomCertificate::load(&cert).unwrap()).unwrap();
         tokio::spawn(async move {
-            let mut session = console.connect(&device).await.unwrap();
+            let session = console.connect(&device).await.unwrap();
             let (mut polls, mut screenshots) = (0u32, 0u32);
             while !done.load(Ordering::Relaxed) || screenshots == 0 {
                 session
@@ -77,7 +77,7 @@ async fn a_console_asking_too_much_does_not_stop_the_agent_serving_another() {
     assert_eq!(served.len(), 2, "two screen streams per connection");
     assert_eq!(too_many, 98);
     // Screenshots beyond the burst are refused, not queued.
-    let mut screenshots = session_for_screenshots(&abuser, &device).await;
+    let screenshots = session_for_screenshots(&abuser, &device).await;
     let mut limited = 0;
     for _ in 0..10 {
         match screenshots.screenshot().await {
