@@ -373,7 +373,7 @@ async fn status(agent: &Agent) -> AgentStatus {
 
 /// Turns the stream into a screen stream (R1) and serves it to its end.
 async fn serve_watch(
-    mut send: SendStream,
+    send: SendStream,
     recv: RecvStream,
     settings: WatchSettings,
     credit: u16,
@@ -399,13 +399,7 @@ async fn serve_watch(
     };
     let _slot = match slot {
         Ok(slot) => slot,
-        Err(error) => {
-            let reply = Reply::Error(error);
-            record(agent, entry, Some(&reply));
-            let _ = write_message(&mut send, &reply).await;
-            let _ = send.finish();
-            return;
-        }
+        Err(error) => return refuse_stream(send, entry, error, agent).await,
     };
     // No notice, no view (R1): the stream starts once the student sees the notice.
     let view = match agent
@@ -414,13 +408,7 @@ async fn serve_watch(
         .await
     {
         Ok(view) => view,
-        Err(error) => {
-            let reply = Reply::Error(error);
-            record(agent, entry, Some(&reply));
-            let _ = write_message(&mut send, &reply).await;
-            let _ = send.finish();
-            return;
-        }
+        Err(error) => return refuse_stream(send, entry, error, agent).await,
     };
     record(agent, entry.clone(), None);
     let started = std::time::Instant::now();
@@ -435,6 +423,14 @@ async fn serve_watch(
     ));
     let reply = failure.map(Reply::Error);
     record(agent, entry, reply.as_ref());
+}
+
+/// Answers a screen stream that is not served with why, and ends it.
+async fn refuse_stream(mut send: SendStream, entry: AuditEntry, error: ErrorReply, agent: &Agent) {
+    let reply = Reply::Error(error);
+    record(agent, entry, Some(&reply));
+    let _ = write_message(&mut send, &reply).await;
+    let _ = send.finish();
 }
 
 fn record(agent: &Agent, mut entry: AuditEntry, reply: Option<&Reply>) {

@@ -36,6 +36,7 @@ pub fn run(title: String) -> anyhow::Result<()> {
         let mut bridge = Bridge {
             bus,
             title,
+            shown: None,
             notification: None,
             tray: None,
         };
@@ -53,6 +54,8 @@ pub fn run(title: String) -> anyhow::Result<()> {
 struct Bridge {
     bus: zbus::Connection,
     title: String,
+    /// The words shown now.
+    shown: Option<String>,
     /// The id of the notification on screen.
     notification: Option<u32>,
     /// The tray item's own connection: closing it removes the item.
@@ -62,6 +65,7 @@ struct Bridge {
 impl Bridge {
     async fn show(&mut self, text: Option<String>) -> zbus::Result<()> {
         let Some(text) = text else {
+            self.shown = None;
             if let Some(id) = self.notification.take() {
                 let _ = self.notifications("CloseNotification", &(id,)).await;
             }
@@ -70,10 +74,12 @@ impl Bridge {
             }
             return Ok(());
         };
-        let changed = self.tray.as_ref().is_none_or(|(_, shown)| *shown != text);
-        if !changed {
+        // The same words again (the service shows the notice at every
+        // change of state) are no new notification.
+        if self.shown.as_deref() == Some(text.as_str()) {
             return Ok(());
         }
+        self.shown = Some(text.clone());
         // A notification when it starts or changes (another teacher).
         let hints: HashMap<&str, Value<'_>> = HashMap::from([("urgency", Value::U8(1))]);
         let reply = self
