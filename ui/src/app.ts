@@ -376,13 +376,25 @@ export class App {
 
   // ---- actions ----------------------------------------------------------
 
+  /** An error in the teacher's language where its code is one the UI words itself. */
+  private explain(error: unknown): string {
+    const code = typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
+    const key = `error.${code}`;
+    if (code && this.i18n.has(key)) return this.t(key);
+    if (typeof error === "object" && error && "ok" in error) {
+      const result = error as { message?: string; code?: string };
+      return result.message ?? result.code ?? "";
+    }
+    return message(error);
+  }
+
   async screenshots(devices: string[]): Promise<void> {
     const saved: SavedShot[] = [];
     for (const device of devices) {
       try {
         saved.push(await this.backend.screenshot(device));
       } catch (error) {
-        this.toast(this.t("shotFailed", { name: device, reason: message(error) }), true);
+        this.toast(this.t("shotFailed", { name: device, reason: this.explain(error) }), true);
       }
     }
     if (saved.length > 0) this.toast(this.t("saved", { file: saved.map((s) => s.fileName).join(", ") }));
@@ -500,7 +512,7 @@ export class App {
   private showResults(title: string, results: ActionResult[]): void {
     const panel = this.root.querySelector<HTMLElement>(".results")!;
     const rows = results
-      .map((r) => `<li class="${r.ok ? "ok" : "failed"}" data-device="${escape(r.device)}"><strong>${escape(r.device)}</strong><span>${r.ok ? this.t("resultOk") : escape(r.message ?? r.code ?? "")}</span></li>`)
+      .map((r) => `<li class="${r.ok ? "ok" : "failed"}" data-device="${escape(r.device)}"><strong>${escape(r.device)}</strong><span>${r.ok ? this.t("resultOk") : escape(this.explain(r))}</span></li>`)
       .join("");
     panel.innerHTML = `<div class="sheet"><h2>${escape(title)}: ${this.t("results")}</h2><ul class="result-list">${rows}</ul>
       <div class="buttons"><button type="button" class="primary close-results">${this.t("close")}</button></div></div>`;

@@ -47,6 +47,11 @@ const de = {
   urlInvalid: "Bitte eine http- oder https-Adresse eingeben",
   programMissing: "Bitte ein Programm angeben",
   shotFailed: "Bildschirmfoto von {name} fehlgeschlagen: {reason}",
+  // Errors the UI words itself, by their stable code (never English from Rust).
+  "error.cannot-notify": "Am Schülerrechner kann niemand benachrichtigt werden; der Bildschirm wird nicht gezeigt",
+  "error.bad-picture": "Das Gerät hat ein ungültiges Bild geschickt",
+  "error.rate-limited": "Zu viele Bildschirmfotos in kurzer Zeit; gleich noch einmal versuchen",
+  "error.too-many-streams": "Zu viele Bildschirm-Übertragungen zu diesem Gerät",
 } as const;
 
 export type Key = keyof typeof de;
@@ -95,6 +100,10 @@ const en: Record<Key, string> = {
   urlInvalid: "Please enter an http or https address",
   programMissing: "Please name a program",
   shotFailed: "Screenshot of {name} failed: {reason}",
+  "error.cannot-notify": "The student cannot be notified, so the screen is not shown",
+  "error.bad-picture": "The device sent an invalid picture",
+  "error.rate-limited": "Too many screenshots in a short time; try again in a moment",
+  "error.too-many-streams": "Too many screen streams to this device",
 };
 
 const dictionaries: Record<Language, Record<Key, string>> = { de, en };
@@ -116,6 +125,11 @@ export class I18n {
   /** The text for `key`, with `{name}` placeholders filled from `params`. */
   t(key: Key, params: Record<string, string | number> = {}): string {
     return dictionaries[this.language][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+  }
+
+  /** Whether `key` is a text of the dictionaries (for keys made from codes). */
+  has(key: string): key is Key {
+    return key in dictionaries[this.language];
   }
 
   switchTo(language: Language): void {

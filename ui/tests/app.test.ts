@@ -134,6 +134,18 @@ describe("the room view", () => {
     expect(root.querySelector(".toast")!.textContent).toContain("PC-01-2026-11-23-101500.png");
   });
 
+  it("words the agent's refusals by their code in the teacher's language, never Rust's English", async () => {
+    const backend = new FakeBackend();
+    backend.failing.set("PC-01", "cannot-notify");
+    const { root, card, click } = await start(backend);
+    click(card("PC-01"));
+    click(root.querySelector('[data-action="screenshot"]')!);
+    await flush();
+    const toast = root.querySelector(".toast")!.textContent!;
+    expect(toast).toContain("Am Schülerrechner kann niemand benachrichtigt werden");
+    expect(toast).not.toContain("is offline");
+  });
+
   it("runs a program on the selection, keeps it as a favourite and reports per device", async () => {
     const backend = new FakeBackend();
     backend.failing.set("PC-03", "program-not-found");
