@@ -19,8 +19,14 @@ use pult_e2e::{School, Xvfb, binary, free_address, pultctl};
 
 const STUDENT: &str = "pultstudent";
 
+/// One student session at a time: the tests share the one test user, and
+/// two sessions of one user side by side confuse what the notification
+/// daemon shows (seen: the notification of a parallel test's session).
+static ONE_SESSION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The test user's session: X, D-Bus, notification daemon, tray watcher.
 struct StudentSession {
+    _one: std::sync::MutexGuard<'static, ()>,
     xvfb: Xvfb,
     bus: String,
     daemons: Vec<Child>,
@@ -29,6 +35,9 @@ struct StudentSession {
 
 impl StudentSession {
     fn start() -> Self {
+        let one = ONE_SESSION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         assert_eq!(
             std::fs::metadata("/proc/self").unwrap().uid(),
             0,
@@ -49,6 +58,7 @@ impl StudentSession {
                 .unwrap();
             assert!(status.success(), "could not create the test user {STUDENT}");
         }
+        end_students_processes();
         let dir = tempfile::Builder::new()
             .prefix("pult-session")
             .tempdir()
@@ -84,6 +94,7 @@ impl StudentSession {
         daemons.push(as_student("dunst", &[], &env));
         daemons.push(as_student("status-notifier-watcher", &[], &env));
         let session = Self {
+            _one: one,
             xvfb,
             bus,
             daemons,
@@ -217,6 +228,23 @@ impl Drop for StudentSession {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
+        end_students_processes();
+    }
+}
+
+/// Ends every process of the test user: killing `runuser` leaves the
+/// program it started running, and a leftover daemon of an earlier session
+/// on a reused display number would be taken for this session's.
+fn end_students_processes() {
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-u", STUDENT])
+        .status();
+    for _ in 0..100 {
+        let left = Command::new("pgrep").args(["-u", STUDENT]).output();
+        if left.is_ok_and(|o| o.stdout.is_empty()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
