@@ -147,19 +147,14 @@ impl Desktop {
 
     /// Opens a web page or starts a program as the student.
     pub async fn act(&self, request: ToHelper) -> Result<(), ErrorReply> {
-        let no_session = |_: ErrorReply| {
-            ErrorReply::new(
-                ErrorCode::ProgramFailed,
-                "no student session is running on this computer",
-            )
-        };
-        let helper = self
-            .helper()
-            .ok_or_else(|| no_session(ErrorReply::new(ErrorCode::Internal, "")))?;
-        match helper.request(request, ANSWER).await {
+        // Without a helper there is no student to start anything for.
+        match self.request(request, ANSWER).await {
             Ok(FromHelper::Done) => Ok(()),
             Ok(other) => Err(unexpected(&other)),
-            Err(error) if error.code == ErrorCode::CannotNotify => Err(no_session(error)),
+            Err(error) if error.code == ErrorCode::CannotNotify => Err(ErrorReply::new(
+                ErrorCode::ProgramFailed,
+                "no student session is running on this computer",
+            )),
             Err(error) => Err(error),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pult_protocol::frame::{FrameKind, read_frame, write_message};
 use pult_protocol::message::{Reply, Request};
-use pult_protocol::watch::{ScreenUpdate, TileEncoding, WatchControl, WatchSettings};
+use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding, WatchControl, WatchSettings};
 use pult_screen::codec::{EncodedFrame, EncodedTile, TileFormat, TileRect};
 use pult_screen::inspect::{PictureSize, TileView, check_update};
 use quinn::{RecvStream, SendStream};
@@ -175,12 +175,7 @@ impl ScreenStream {
         let update = self.link.check(frame.decode::<ScreenUpdate>())?;
         let allowed = self.control.receive().await?;
         let tiles = update.tiles.iter().map(|tile| TileView {
-            rect: TileRect {
-                x: tile.x,
-                y: tile.y,
-                width: tile.width,
-                height: tile.height,
-            },
+            rect: tile_rect(tile),
             format: tile_format(tile.encoding),
             data: &tile.data,
         });
@@ -232,12 +227,7 @@ pub fn encoded_frame(update: ScreenUpdate) -> EncodedFrame {
             .tiles
             .into_iter()
             .map(|tile| EncodedTile {
-                rect: TileRect {
-                    x: tile.x,
-                    y: tile.y,
-                    width: tile.width,
-                    height: tile.height,
-                },
+                rect: tile_rect(&tile),
                 format: tile_format(tile.encoding),
                 data: tile.data,
             })
@@ -249,6 +239,16 @@ fn tile_format(encoding: TileEncoding) -> TileFormat {
     match encoding {
         TileEncoding::Png => TileFormat::Png,
         TileEncoding::Jpeg => TileFormat::Jpeg,
+    }
+}
+
+/// Where a tile of an update lies in the picture.
+fn tile_rect(tile: &ScreenTile) -> TileRect {
+    TileRect {
+        x: tile.x,
+        y: tile.y,
+        width: tile.width,
+        height: tile.height,
     }
 }
 
