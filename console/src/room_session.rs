@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pult_protocol::credentials::{RoomDevice, RoomManifest};
-use pult_protocol::message::{AgentStatus, Screenshot, WebUrl};
+use pult_protocol::message::{AgentStatus, ErrorCode, Screenshot, WebUrl};
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +31,9 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between attempts to reach a device.
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// How often a device without a picture, because its student cannot be
+/// notified (nobody logged on, the helper restarting), is asked again.
+const PICTURE_RETRY: Duration = Duration::from_secs(2);
 /// The wait before reconnecting to a device whose agent refused this
 /// certificate or sent what the console refuses: it will not mend by itself soon.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
@@ -73,13 +76,18 @@ pub enum DeviceState {
     Online,
     /// Not reachable; `reason` says what happened last.
     Offline {
-        /// What happened.
+        /// What happened, in English (logs, `pultctl`).
         reason: String,
+        /// The error's stable code ([`ConsoleError::code`]), for the app to
+        /// word in the teacher's language.
+        code: &'static str,
     },
     /// Its agent refused this room certificate.
     Refused {
-        /// What the agent's refusal means.
+        /// What the agent's refusal means, in English.
         reason: String,
+        /// The error's stable code.
+        code: &'static str,
     },
     /// An admin marked it not steerable (R10): it is not contacted.
     NotSteerable,
@@ -395,6 +403,7 @@ impl Supervisor {
                 self.set(
                     DeviceState::Offline {
                         reason: "no address is known for this device".into(),
+                        code: "no-address",
                     },
                     None,
                 )
@@ -429,6 +438,7 @@ impl Supervisor {
                             self.set(
                                 DeviceState::Offline {
                                     reason: reason.to_string(),
+                                    code: reason.code(),
                                 },
                                 None,
                             )
@@ -447,10 +457,12 @@ impl Supervisor {
                         ConsoleError::Refused { .. } | ConsoleError::AgentNotVerified { .. } => {
                             DeviceState::Refused {
                                 reason: error.to_string(),
+                                code: error.code(),
                             }
                         }
                         _ => DeviceState::Offline {
                             reason: error.to_string(),
+                            code: error.code(),
                         },
                     };
                     // A refusal will not go away by itself soon: try again rarely.
@@ -479,35 +491,41 @@ impl Supervisor {
         commands: &mut mpsc::Receiver<Command>,
     ) -> Option<ConsoleError> {
         let session = Arc::new(session);
-        let stream = match session.watch(self.watch, 2).await {
-            Ok(stream) => stream,
+        // No screen stream while the student cannot be notified (nobody
+        // logged on, the helper restarting): the device is online without a
+        // picture, and the stream is asked for again (R1).
+        let mut screen = match self.open_screen(&session).await {
+            Ok(screen) => screen,
             Err(error) => return Some(error),
         };
-        let control = stream.control();
-        if let Some(credit) = &self.credit {
-            // A new stream: what the old one had in flight is gone with it.
-            credit.give_back(credit.limit);
-        }
-        let mut reader = tokio::spawn(read_screen(
-            stream,
-            self.device.name.clone(),
-            self.events.clone(),
-            self.credit.clone(),
-        ));
-        let mut reader_running = true;
+        let mut viewer_gone = false;
         let mut jobs = JoinSet::new();
         // The device shows as online once it has said who is logged on.
         jobs.spawn(ask_user(session.clone(), None));
         let closed = session.close_signal();
         let mut ticker = tokio::time::interval(STATUS_INTERVAL);
         ticker.tick().await;
+        let mut retry = tokio::time::interval(PICTURE_RETRY);
+        retry.tick().await;
         let reason = loop {
             tokio::select! {
                 reason = closed.wait() => break Some(reason),
-                ended = &mut reader, if reader_running => match ended {
-                    Ok(Some(error)) => break Some(error),
-                    // The viewer is gone: the session is ending.
-                    _ => reader_running = false,
+                ended = screen_ended(&mut screen) => {
+                    if let Some(ended) = screen.take() {
+                        ended.control.stop().await;
+                    }
+                    match ended {
+                        Ok(Some(error)) if cannot_notify(&error) => {}
+                        Ok(Some(error)) => break Some(error),
+                        // The viewer is gone: the session is ending.
+                        _ => viewer_gone = true,
+                    }
+                },
+                _ = retry.tick(), if screen.is_none() && !viewer_gone => {
+                    match self.open_screen(&session).await {
+                        Ok(opened) => screen = opened,
+                        Err(error) => break Some(error),
+                    }
                 },
                 Some(finished) = jobs.join_next() => match finished {
                     Ok(Finished::User(user)) => self.set(DeviceState::Online, user).await,
@@ -519,7 +537,9 @@ impl Supervisor {
                 command = commands.recv() => match command {
                     Some(Command::Watch(settings)) => {
                         self.watch = settings;
-                        let _ = control.adjust(settings).await;
+                        if let Some(screen) = &screen {
+                            let _ = screen.control.adjust(settings).await;
+                        }
                     }
                     Some(Command::Status(reply)) => {
                         jobs.spawn(ask_user(session.clone(), Some(reply)));
@@ -551,8 +571,10 @@ impl Supervisor {
                 }
             }
         };
-        reader.abort();
-        control.stop().await;
+        if let Some(screen) = screen {
+            screen.reader.abort();
+            screen.control.stop().await;
+        }
         match &reason {
             // Commands under way end with the connection and say why themselves.
             Some(_) => jobs.detach_all(),
@@ -563,6 +585,31 @@ impl Supervisor {
         // nothing more of that agent is read until it is tried again.
         session.close();
         reason
+    }
+
+    /// Opens the device's screen stream and hands its updates to the viewer;
+    /// `None` while the student cannot be notified.
+    async fn open_screen(
+        &self,
+        session: &Arc<DeviceSession>,
+    ) -> Result<Option<Screen>, ConsoleError> {
+        let stream = match session.watch(self.watch, 2).await {
+            Ok(stream) => stream,
+            Err(error) if cannot_notify(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let control = stream.control();
+        if let Some(credit) = &self.credit {
+            // A new stream: what the old one had in flight is gone with it.
+            credit.give_back(credit.limit);
+        }
+        let reader = tokio::spawn(read_screen(
+            stream,
+            self.device.name.clone(),
+            self.events.clone(),
+            self.credit.clone(),
+        ));
+        Ok(Some(Screen { reader, control }))
     }
 
     /// The address to try: where mDNS last saw the device, else the registry's.
@@ -583,7 +630,7 @@ impl Supervisor {
                 command = commands.recv() => match command {
                     Some(command) => {
                         let reason = match &self.status.state {
-                            DeviceState::Refused { reason } | DeviceState::Offline { reason } => reason.clone(),
+                            DeviceState::Refused { reason, .. } | DeviceState::Offline { reason, .. } => reason.clone(),
                             _ => "the device is not connected".to_owned(),
                         };
                         self.refuse(command, &reason);
@@ -633,6 +680,28 @@ impl Supervisor {
             .send(RoomEvent::Status(self.status.clone()))
             .await;
     }
+}
+
+/// A device's screen stream, read by its own task.
+struct Screen {
+    reader: JoinHandle<Option<ConsoleError>>,
+    control: crate::watch::StreamControl,
+}
+
+/// Resolves when the screen stream's reader ends; never without a stream.
+async fn screen_ended(
+    screen: &mut Option<Screen>,
+) -> Result<Option<ConsoleError>, tokio::task::JoinError> {
+    match screen {
+        Some(screen) => (&mut screen.reader).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the agent said its student cannot be notified (R1): no view,
+/// but the device is there.
+fn cannot_notify(error: &ConsoleError) -> bool {
+    matches!(error, ConsoleError::Agent { error, .. } if error.code == ErrorCode::CannotNotify)
 }
 
 /// What a finished command job tells its supervisor.

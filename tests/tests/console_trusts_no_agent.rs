@@ -183,7 +183,8 @@ async fn the_room_session_refuses_a_hostile_agent_and_keeps_serving_an_honest_on
     room.until("PC01 refused", |r| {
         matches!(
             r.states.get("R101-PC01"),
-            Some(DeviceState::Offline { reason }) if reason.contains("holds a 20000x20000 image")
+            // The code lets the app word it in the teacher's language.
+            Some(DeviceState::Offline { reason, code: "bad-picture" }) if reason.contains("holds a 20000x20000 image")
         )
     })
     .await;

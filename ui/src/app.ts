@@ -165,8 +165,9 @@ export class App {
     element.querySelector(".user")!.textContent = status.state.kind === "online" ? (status.user ?? this.t("noUser")) : "";
     const badge = element.querySelector<HTMLElement>(".badge")!;
     badge.textContent = this.stateText(status);
-    badge.title = "reason" in status.state ? status.state.reason : "";
-    element.title = [status.name, status.position, this.stateText(status), "reason" in status.state ? status.state.reason : ""].filter(Boolean).join(" · ");
+    const reason = "reason" in status.state ? this.explain(status.state) : "";
+    badge.title = reason;
+    element.title = [status.name, status.position, this.stateText(status), reason].filter(Boolean).join(" · ");
   }
 
   private stateText(status: DeviceStatus): string {
@@ -381,6 +382,7 @@ export class App {
     const code = typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
     const key = `error.${code}`;
     if (code && this.i18n.has(key)) return this.t(key);
+    if (typeof error === "object" && error && "reason" in error) return String((error as { reason: unknown }).reason);
     if (typeof error === "object" && error && "ok" in error) {
       const result = error as { message?: string; code?: string };
       return result.message ?? result.code ?? "";

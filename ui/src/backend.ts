@@ -6,8 +6,8 @@ export type DeviceState =
   | { kind: "connecting" }
   | { kind: "online" }
   | { kind: "not-steerable" }
-  | { kind: "offline"; reason: string }
-  | { kind: "refused"; reason: string };
+  | { kind: "offline"; reason: string; code: string }
+  | { kind: "refused"; reason: string; code: string };
 
 /** What the teacher sees of one device. */
 export interface DeviceStatus {

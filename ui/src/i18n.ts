@@ -52,6 +52,9 @@ const de = {
   "error.bad-picture": "Das Gerät hat ein ungültiges Bild geschickt",
   "error.rate-limited": "Zu viele Bildschirmfotos in kurzer Zeit; gleich noch einmal versuchen",
   "error.too-many-streams": "Zu viele Bildschirm-Übertragungen zu diesem Gerät",
+  "error.unreachable": "Der Schülerrechner antwortet nicht (ausgeschaltet oder nicht im Netz)",
+  "error.no-address": "Für dieses Gerät ist keine Adresse bekannt",
+  "error.agent-not-verified": "Das Gerät konnte nicht beweisen, dass es dieses Gerät dieser Schule ist",
 } as const;
 
 export type Key = keyof typeof de;
@@ -104,6 +107,9 @@ const en: Record<Key, string> = {
   "error.bad-picture": "The device sent an invalid picture",
   "error.rate-limited": "Too many screenshots in a short time; try again in a moment",
   "error.too-many-streams": "Too many screen streams to this device",
+  "error.unreachable": "The student computer does not answer (switched off or not on the network)",
+  "error.no-address": "No address is known for this device",
+  "error.agent-not-verified": "The device could not prove it is this school's device",
 };
 
 const dictionaries: Record<Language, Record<Key, string>> = { de, en };

@@ -33,11 +33,15 @@ describe("the room view", () => {
 
   it("follows status changes: offline, not steerable, a new user", async () => {
     const { backend, card } = await start();
-    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "timed out" }, user: null, address: null });
+    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "timed out", code: "protocol" }, user: null, address: null });
     expect(card("PC-03").dataset.state).toBe("offline");
     expect(card("PC-03").querySelector(".badge")!.textContent).toBe("Offline");
     expect(card("PC-03").querySelector(".user")!.textContent).toBe("");
     expect(card("PC-03").title).toContain("timed out");
+    // A reason with a code of its own is worded in the teacher's language.
+    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "R101-PC03: cannot reach the agent at 10.0.0.3: timed out", code: "unreachable" }, user: null, address: null });
+    expect(card("PC-03").querySelector<HTMLElement>(".badge")!.title).toBe("Der Schülerrechner antwortet nicht (ausgeschaltet oder nicht im Netz)");
+    expect(card("PC-03").title).not.toContain("cannot reach");
     backend.emitStatus({ name: "PC-04", position: "Pult", state: { kind: "not-steerable" }, user: null, address: null });
     expect(card("PC-04").querySelector(".badge")!.textContent).toBe("Nicht steuerbar");
     backend.emitStatus({ name: "PC-05", position: null, state: { kind: "online" }, user: "schueler99", address: null });

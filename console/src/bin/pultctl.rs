@@ -341,8 +341,8 @@ fn status_line(status: &DeviceStatus) -> String {
             "online, user {}",
             status.user.as_deref().unwrap_or("(none)")
         ),
-        DeviceState::Offline { reason } => format!("offline: {reason}"),
-        DeviceState::Refused { reason } => format!("refused: {reason}"),
+        DeviceState::Offline { reason, .. } => format!("offline: {reason}"),
+        DeviceState::Refused { reason, .. } => format!("refused: {reason}"),
         DeviceState::NotSteerable => "not steerable".to_owned(),
     };
     let address = status
