@@ -69,7 +69,10 @@ impl GraphicalSession {
     }
 
     /// What a process of the user on this display has in its environment,
-    /// of the names that matter for the session.
+    /// of the names that matter for the session. A process of logind's
+    /// session itself (its cgroup scope) wins over others of the user on
+    /// the display: an earlier session's leftovers on a display number used
+    /// again must not lend this one their bus or language.
     fn processes_environment(&self) -> Vec<(String, String)> {
         const WANTED: [&str; 8] = [
             "XAUTHORITY",
@@ -84,7 +87,7 @@ impl GraphicalSession {
         let Ok(processes) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
-        let mut best: Vec<(String, String)> = Vec::new();
+        let mut best: (bool, Vec<(String, String)>) = (false, Vec::new());
         for process in processes.flatten() {
             let path = process.path();
             let owned = std::fs::metadata(&path)
@@ -114,13 +117,27 @@ impl GraphicalSession {
                 .into_iter()
                 .filter(|(k, _)| WANTED.contains(&k.as_str()))
                 .collect();
-            // The process that knows the most of the session wins.
-            if found.len() > best.len() {
-                best = found;
+            let in_session = std::fs::read_to_string(path.join("cgroup"))
+                .is_ok_and(|cgroup| in_logind_session(&cgroup, &self.id));
+            // A process of the session first; then the one that knows the
+            // most of it.
+            if (in_session, found.len()) > (best.0, best.1.len()) {
+                best = (in_session, found);
             }
         }
-        best
+        best.1
     }
+}
+
+/// Whether a process with `cgroup` (the text of /proc/PID/cgroup) belongs
+/// to logind's session `id`: systemd puts a session's processes into
+/// `session-ID.scope`.
+fn in_logind_session(cgroup: &str, id: &str) -> bool {
+    let scope = format!("/session-{id}.scope");
+    cgroup
+        .lines()
+        .filter_map(|line| line.rsplit_once(':'))
+        .any(|(_, path)| path.ends_with(&scope) || path.contains(&format!("{scope}/")))
 }
 
 /// Where the active session comes from.
@@ -271,4 +288,26 @@ async fn active_session(bus: &zbus::Connection) -> Result<Option<GraphicalSessio
         }));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_logind_session;
+
+    #[test]
+    fn a_process_belongs_to_the_session_whose_scope_holds_it() {
+        let v2 = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        assert!(in_logind_session(v2, "3"));
+        assert!(!in_logind_session(v2, "31"));
+        assert!(!in_logind_session(v2, "c3"));
+        // cgroup v1 lists one line per hierarchy.
+        let v1 = "12:pids:/user.slice/user-1000.slice/session-c2.scope\n\
+                  1:name=systemd:/user.slice/user-1000.slice/session-c2.scope/sub\n";
+        assert!(in_logind_session(v1, "c2"));
+        // A user service outside the session, and a session named "fixed"
+        // (no logind) that no scope holds.
+        let service = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/dunst.service\n";
+        assert!(!in_logind_session(service, "3"));
+        assert!(!in_logind_session(v2, "fixed"));
+    }
 }

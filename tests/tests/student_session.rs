@@ -7,7 +7,8 @@
 //! tray item — while the screen is viewed, and for 10 s after a screenshot;
 //! no notice, no view; the helper comes back when killed; the student can
 //! neither read the key, nor write the audit log, nor stop the helper; what
-//! the teacher starts runs as the student (R4).
+//! the teacher starts runs as the student (R4); the service follows
+//! logind's sessions through log-on, user switching and log-off (R15).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -281,7 +282,34 @@ struct Service {
 }
 
 impl Service {
+    /// The service for the test user's session on the session's display.
     fn start(school: &School, session: &StudentSession) -> Self {
+        let service = Self::spawn(
+            school,
+            &[
+                "--session-user",
+                STUDENT,
+                "--session-display",
+                &session.xvfb.display,
+            ],
+            &[],
+        );
+        let start = Instant::now();
+        while service.helper_pid().is_none() || service.line_starting("listening on ").is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the service did not start with a helper; it printed {:?} and {}",
+                service.stdout.lock().unwrap(),
+                std::fs::read_to_string(school.path("service.stderr")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    /// The service with `session` arguments (none: it follows logind) and
+    /// `env`; it may still be starting.
+    fn spawn(school: &School, session: &[&str], env: &[(&str, &str)]) -> Self {
         let bundle = school.agent_bundle("R101-PC01");
         std::fs::set_permissions(&bundle, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .unwrap();
@@ -294,12 +322,8 @@ impl Service {
             .arg(&audit)
             .arg("--runtime-dir")
             .arg(&runtime)
-            .args([
-                "--session-user",
-                STUDENT,
-                "--session-display",
-                &session.xvfb.display,
-            ])
+            .args(session)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(school.path("service.stderr")).unwrap())
             .spawn()
@@ -316,23 +340,12 @@ impl Service {
                 collected.lock().unwrap().push(line);
             }
         });
-        let service = Self {
+        Self {
             child,
             stdout: lines,
             bundle,
             audit,
-        };
-        let start = Instant::now();
-        while service.helper_pid().is_none() || service.line_starting("listening on ").is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the service did not start with a helper; it printed {:?} and {}",
-                service.stdout.lock().unwrap(),
-                std::fs::read_to_string(school.path("service.stderr")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        service
     }
 
     fn line_starting(&self, prefix: &str) -> Option<String> {
@@ -596,4 +609,332 @@ fn r4_programs_the_teacher_starts_run_as_the_student_never_as_root() {
     .unwrap();
     assert_eq!(owner, student_uid, "the program ran as the student");
     assert_ne!(owner, 0);
+}
+
+/// A stand-in for systemd-logind on a private bus. logind itself runs only
+/// under systemd as PID 1, which neither this machine nor CI has; the
+/// stand-in answers what the service asks of logind (ListSessions, a
+/// session's Active, Remote, Class, Type and Display) and sends the signals
+/// logind sends on log-on, log-off and user switching (SessionNew,
+/// SessionRemoved, PropertiesChanged of Active), so the service's own
+/// following code runs against a real D-Bus daemon.
+mod logind {
+    use zbus::object_server::SignalEmitter;
+    use zbus::zvariant::{ObjectPath, OwnedObjectPath};
+
+    const MANAGER: &str = "/org/freedesktop/login1";
+
+    fn session_path(id: &str) -> OwnedObjectPath {
+        OwnedObjectPath::try_from(format!("{MANAGER}/session/_3{id}")).unwrap()
+    }
+
+    /// One listed session: id, uid, user, seat, object path.
+    type Listed = (String, u32, String, String, OwnedObjectPath);
+
+    struct Manager {
+        sessions: Vec<Listed>,
+    }
+
+    #[zbus::interface(name = "org.freedesktop.login1.Manager")]
+    impl Manager {
+        fn list_sessions(&self) -> Vec<Listed> {
+            self.sessions.clone()
+        }
+
+        #[zbus(signal)]
+        async fn session_new(
+            emitter: &SignalEmitter<'_>,
+            id: &str,
+            path: ObjectPath<'_>,
+        ) -> zbus::Result<()>;
+
+        #[zbus(signal)]
+        async fn session_removed(
+            emitter: &SignalEmitter<'_>,
+            id: &str,
+            path: ObjectPath<'_>,
+        ) -> zbus::Result<()>;
+    }
+
+    struct Session {
+        active: bool,
+        display: String,
+    }
+
+    #[zbus::interface(name = "org.freedesktop.login1.Session")]
+    impl Session {
+        #[zbus(property)]
+        fn active(&self) -> bool {
+            self.active
+        }
+
+        #[zbus(property)]
+        fn remote(&self) -> bool {
+            false
+        }
+
+        #[zbus(property)]
+        fn class(&self) -> &str {
+            "user"
+        }
+
+        #[zbus(property, name = "Type")]
+        fn kind(&self) -> &str {
+            "x11"
+        }
+
+        #[zbus(property)]
+        fn display(&self) -> String {
+            self.display.clone()
+        }
+    }
+
+    /// logind's part of the bus, changed by the test.
+    pub struct Logind {
+        runtime: tokio::runtime::Runtime,
+        bus: zbus::Connection,
+    }
+
+    impl Logind {
+        /// Takes the name org.freedesktop.login1 on the bus at `address`,
+        /// with nobody logged on.
+        pub fn start(address: &str) -> Self {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let bus = runtime.block_on(async {
+                zbus::connection::Builder::address(address)
+                    .unwrap()
+                    .name("org.freedesktop.login1")
+                    .unwrap()
+                    .serve_at(
+                        MANAGER,
+                        Manager {
+                            sessions: Vec::new(),
+                        },
+                    )
+                    .unwrap()
+                    .build()
+                    .await
+                    .unwrap()
+            });
+            Self { runtime, bus }
+        }
+
+        /// A user logs on to `display`: the session is listed, and
+        /// SessionNew goes out.
+        pub fn log_on(&self, id: &str, uid: u32, user: &str, display: &str, active: bool) {
+            let path = session_path(id);
+            self.runtime.block_on(async {
+                let server = self.bus.object_server();
+                server
+                    .at(
+                        &path,
+                        Session {
+                            active,
+                            display: display.to_owned(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let manager = server.interface::<_, Manager>(MANAGER).await.unwrap();
+                manager.get_mut().await.sessions.push((
+                    id.to_owned(),
+                    uid,
+                    user.to_owned(),
+                    "seat0".to_owned(),
+                    path.clone(),
+                ));
+                Manager::session_new(manager.signal_emitter(), id, path.as_ref())
+                    .await
+                    .unwrap();
+            });
+        }
+
+        /// The seat switches to or away from session `id`: its Active
+        /// property changes, and PropertiesChanged goes out.
+        pub fn set_active(&self, id: &str, active: bool) {
+            let path = session_path(id);
+            self.runtime.block_on(async {
+                let session = self
+                    .bus
+                    .object_server()
+                    .interface::<_, Session>(&path)
+                    .await
+                    .unwrap();
+                session.get_mut().await.active = active;
+                session
+                    .get()
+                    .await
+                    .active_changed(session.signal_emitter())
+                    .await
+                    .unwrap();
+            });
+        }
+
+        /// The user logs off: the session goes, and SessionRemoved goes out.
+        pub fn log_off(&self, id: &str) {
+            let path = session_path(id);
+            self.runtime.block_on(async {
+                let server = self.bus.object_server();
+                server.remove::<Session, _>(&path).await.unwrap();
+                let manager = server.interface::<_, Manager>(MANAGER).await.unwrap();
+                manager
+                    .get_mut()
+                    .await
+                    .sessions
+                    .retain(|listed| listed.0 != id);
+                Manager::session_removed(manager.signal_emitter(), id, path.as_ref())
+                    .await
+                    .unwrap();
+            });
+        }
+    }
+}
+
+/// A second test user, for user switching.
+const SECOND_STUDENT: &str = "pultstudent2";
+
+fn uid_of(user: &str) -> u32 {
+    let output = Command::new("id").args(["-u", user]).output().unwrap();
+    if !output.status.success() {
+        let status = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", user])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not create the test user {user}");
+        return uid_of(user);
+    }
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn the_service_follows_logind_through_log_on_user_switching_and_log_off() {
+    let session = StudentSession::start();
+    let school = school();
+    let cert = school.room_cert("101", "mueller", "1h");
+    let second_uid = uid_of(SECOND_STUDENT);
+    let second_display = Xvfb::start(800, 600);
+
+    // A private bus in the role of the system bus, logind's stand-in on it.
+    let bus_path = school.path("system_bus");
+    let address = format!("unix:path={}", bus_path.display());
+    let mut system_bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", &format!("--address={address}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the private system bus", || bus_path.exists());
+    let logind = logind::Logind::start(&address);
+    let service = Service::spawn(&school, &[], &[("DBUS_SYSTEM_BUS_ADDRESS", &address)]);
+    wait_until("the service listening", || {
+        service.line_starting("listening on ").is_some()
+    });
+    let status = || pultctl(&cert, &["status"]).stdout;
+    let screenshot = || {
+        pultctl(
+            &cert,
+            &[
+                "screenshot",
+                "R101-PC01",
+                "--out",
+                school.path("shot.png").to_str().unwrap(),
+            ],
+        )
+    };
+
+    // Nobody logged on: no helper, no user (R15), no view without a notice (R1).
+    assert_eq!(service.helper_pid(), None);
+    assert!(status().contains("online, user (none)"), "{}", status());
+    let refused = screenshot();
+    assert!(
+        !refused.success && refused.stderr.contains("cannot be notified"),
+        "{}",
+        refused.stderr
+    );
+
+    // The student logs on: a helper in their session, their name in the status.
+    let student_uid = uid_of(STUDENT);
+    logind.log_on("1", student_uid, STUDENT, &session.xvfb.display, true);
+    let took = wait_until("a helper in the student's session", || {
+        service
+            .line_starting("helper started: pid ")
+            .is_some_and(|line| {
+                line.ends_with(&format!("for {STUDENT} on {}", session.xvfb.display))
+            })
+    });
+    println!("log-on to helper: {:.0} ms", took.as_secs_f64() * 1000.0);
+    let first_helper = service.helper_pid().unwrap();
+    wait_until("the student named in the status", || {
+        status().contains(&format!("online, user {STUDENT}"))
+    });
+    wait_until("a screenshot with the notice shown", || {
+        screenshot().success
+    });
+
+    // User switching: a second user's session becomes the seat's active one.
+    logind.log_on(
+        "2",
+        second_uid,
+        SECOND_STUDENT,
+        &second_display.display,
+        false,
+    );
+    logind.set_active("1", false);
+    logind.set_active("2", true);
+    let took = wait_until("a helper in the second user's session", || {
+        service
+            .line_starting("helper started: pid ")
+            .is_some_and(|line| {
+                line.ends_with(&format!(
+                    "for {SECOND_STUDENT} on {}",
+                    second_display.display
+                ))
+            })
+    });
+    println!(
+        "user switch to helper: {:.0} ms",
+        took.as_secs_f64() * 1000.0
+    );
+    wait_until("the first session's helper ended", || {
+        !process_alive(first_helper)
+    });
+    wait_until("the second user named in the status", || {
+        status().contains(&format!("online, user {SECOND_STUDENT}"))
+    });
+    let second_helper = service.helper_pid().unwrap();
+    assert_ne!(second_helper, first_helper);
+
+    // Both log off: no helper, no user, and the screen is not served.
+    logind.log_off("2");
+    logind.log_off("1");
+    wait_until("the helper ended at log-off", || {
+        !process_alive(second_helper)
+    });
+    wait_until("nobody named in the status", || {
+        status().contains("online, user (none)")
+    });
+    let refused = screenshot();
+    assert!(
+        !refused.success && refused.stderr.contains("cannot be notified"),
+        "{}",
+        refused.stderr
+    );
+    drop(service);
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-u", SECOND_STUDENT])
+        .status();
+    let _ = system_bus.kill();
+    let _ = system_bus.wait();
 }
