@@ -2,7 +2,8 @@
 //!
 //! Scenes: the synthetic classroom desktop (the agent draws it), and a scripted
 //! Xvfb scene (a painter process draws the same desktop into an X display that
-//! the agent captures through X11). The VNC baseline reads the Xvfb scene
+//! the agent captures through X11), captured by a single-process agent and by
+//! the agent as it is installed, a service with its session helper. The VNC baseline reads the Xvfb scene
 //! through x11vnc with an RFB client built in here, asking for full updates at
 //! the same rate. Every agent and the painter run as processes of their own
 //! (this binary, started as `pult-bench agent ...` or `pult-bench paint ...`),
@@ -11,6 +12,7 @@
 //! `cargo run --release -p pult-bench [-- --quick | --smoke]`
 
 mod measure;
+mod notice;
 mod paint;
 mod procs;
 mod rfb;
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
         Some("agent") => pult_agent::cli::main(
             std::iter::once("pult-agent".into()).chain(args.into_iter().skip(2)),
         ),
+        // What an agent service starts of itself: its session helper, and
+        // the helper's notice bridge.
+        Some("helper" | "notice-bridge") => pult_agent::cli::main(args),
         // The Xvfb scene's painter, as a process of its own.
         Some("paint") => report(paint::main(&args[2..])),
         None => report(measure::main(measure::Length::Full)),

@@ -10,6 +10,7 @@ use pult_screen::codec::{FrameDecoder, TileEncoder};
 use pult_screen::scale::Scaler;
 use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, SyntheticDesktop};
 
+use crate::notice::NoticeWatcher;
 use crate::procs::{self, Process};
 use crate::rfb::RfbClient;
 use pult_demo::School;
@@ -195,12 +196,29 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
     drop(rig);
 
     // The Xvfb scene: the same desktop painted into X at 30 fps, so that a
-    // full view at 30 fps has a new picture each time.
+    // full view at 30 fps has a new picture each time. Captured by an agent
+    // in one process, and by the agent as it is installed: the service, with
+    // capture, scaling and encoding in its session helper (one more hop).
     let xvfb = procs::xvfb(1920, 1080)?;
     let display = xvfb.display.clone();
     let painter = procs::painter(&display, 1920, 1080, 30, 1.0)?;
     std::thread::sleep(Duration::from_millis(500));
     let mut rig = Rig::new(1, &["--screen", "x11"], Some(&display)).await?;
+    let mut served = Rig::service(1, &display).await?;
+    table.lines.push(idle(&rig, &served, durations.run).await?);
+    let watcher = NoticeWatcher::new(&display)?;
+    let rounds = durations.run.as_secs() as usize * 2;
+    let notice_single = rig.notice(&watcher, rounds).await?;
+    let notice_served = served.notice(&watcher, rounds).await?;
+    table.lines.push(format!(
+        "Notice (R1), {rounds} watch requests: request to the notice bar on screen p50/p95 {} ms one process, {} ms service + helper; to the first picture {} ms, {}; bar gone after the stream ends {} ms, {}",
+        notice_single.shown.p50_p95(),
+        notice_served.shown.p50_p95(),
+        notice_single.first_picture.p50_p95(),
+        notice_served.first_picture.p50_p95(),
+        notice_single.gone.p50_p95(),
+        notice_served.gone.p50_p95(),
+    ));
     let x_thumb = rig.watch(thumbnail, durations.run).await?;
     table
         .rows
@@ -209,6 +227,15 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
     table
         .rows
         .push(x_full.row("Xvfb scene 1920x1080", "full view @max"));
+    let s_thumb = served.watch(thumbnail, durations.run).await?;
+    table.rows.push(s_thumb.row(
+        "Xvfb scene 1920x1080",
+        "service + helper: thumbnail 320x180 @5",
+    ));
+    let s_full = served.watch(full, durations.run).await?;
+    table
+        .rows
+        .push(s_full.row("Xvfb scene 1920x1080", "service + helper: full view @max"));
 
     // The VNC baseline on the same scene, full updates at the same rates.
     let (_vnc, port) = procs::x11vnc(&display)?;
@@ -245,7 +272,12 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
     table
         .rows
         .push(x_still.row("Xvfb scene, still", "full view @30, still screen"));
-    drop(rig);
+    let s_still = served.watch(full, durations.still).await?;
+    table.rows.push(s_still.row(
+        "Xvfb scene, still",
+        "service + helper: full view @30, still screen",
+    ));
+    drop((rig, served, watcher, xvfb));
 
     // Many agents, one console.
     for agents in [10, 40] {
@@ -255,9 +287,48 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
             None,
         )
         .await?;
-        let many = rig.watch_all(thumbnail, durations.run).await?;
+        let many = rig
+            .watch_all(
+                thumbnail,
+                durations.run,
+                "synthetic 1280x720",
+                "one process each",
+            )
+            .await?;
         table.rows.push(many);
     }
+    // A wall of ten on one Xvfb scene: one process each, then service and
+    // helper each.
+    let xvfb = procs::xvfb(1280, 720)?;
+    let painter = procs::painter(&xvfb.display, 1280, 720, 30, 1.0)?;
+    let mut rig = Rig::new(10, &["--screen", "x11"], Some(&xvfb.display)).await?;
+    let wall_single = rig
+        .watch_all(
+            thumbnail,
+            durations.run,
+            "Xvfb scene 1280x720",
+            "one process each",
+        )
+        .await?;
+    drop(rig);
+    let mut served = Rig::service(10, &xvfb.display).await?;
+    let wall_served = served
+        .watch_all(
+            thumbnail,
+            durations.run,
+            "Xvfb scene 1280x720",
+            "service + helper each",
+        )
+        .await?;
+    drop((served, painter, xvfb));
+    table.lines.push(format!(
+        "Helper hop, service + helper against one process: thumbnail {}; full view {}; wall of 10 thumbnails {}",
+        hop(&x_thumb.hop_figures(), &s_thumb.hop_figures()),
+        hop(&x_full.hop_figures(), &s_full.hop_figures()),
+        hop(&wall_single.hop_figures(), &wall_served.hop_figures()),
+    ));
+    table.rows.push(wall_single);
+    table.rows.push(wall_served);
 
     // Ratios and targets.
     let ratio = |ours: f64, theirs: f64| {
@@ -283,7 +354,11 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
         x_thumb.kb_per_second(),
         vnc_thumb_kb
     ));
-    for (scene, figures) in [("synthetic", &full_view), ("Xvfb", &x_full)] {
+    for (scene, figures) in [
+        ("synthetic", &full_view),
+        ("Xvfb", &x_full),
+        ("Xvfb, service + helper", &s_full),
+    ] {
         table.lines.push(format!(
             "Target full view >= 30 fps at 1920x1080, p95 <= 50 ms ({scene}): {} ({:.1} fps, p95 {:.1} ms; per frame: agent {:.1} ms capture to send, console {:.1} ms decode)",
             check(figures.fps() >= 29.5 && figures.percentile(0.95) <= 50.0),
@@ -293,7 +368,11 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
             figures.mean_decode_ms()
         ));
     }
-    for (scene, figures) in [("synthetic", &still), ("Xvfb", &x_still)] {
+    for (scene, figures) in [
+        ("synthetic", &still),
+        ("Xvfb", &x_still),
+        ("Xvfb, service + helper", &s_still),
+    ] {
         table.lines.push(format!(
             "Target still screen < 1 KB/s and < 1 % of a core on the agent ({scene}): {} ({:.2} KB/s, {:.2} %)",
             check(figures.kb_per_second() < 1.0 && figures.agent_cpu_percent() < 1.0),
@@ -354,10 +433,33 @@ struct Rig {
     agents: Vec<Process>,
     _console: Console,
     sessions: Vec<DeviceSession>,
+    _runtime: Option<tempfile::TempDir>,
 }
 
 impl Rig {
+    /// `count` agents, one process each, started with `args`.
     async fn new(count: usize, args: &[&str], display: Option<&str>) -> Result<Self> {
+        Self::start(count, |_, bundle| procs::agent(bundle, args, display), None).await
+    }
+
+    /// `count` agents as installed: a service each, with its session helper
+    /// in this user's session on `display`.
+    async fn service(count: usize, display: &str) -> Result<Self> {
+        let runtime = tempfile::tempdir()?;
+        let dirs = runtime.path().to_owned();
+        Self::start(
+            count,
+            |index, bundle| procs::service(bundle, display, &dirs.join(index.to_string())),
+            Some(runtime),
+        )
+        .await
+    }
+
+    async fn start(
+        count: usize,
+        mut agent: impl FnMut(usize, &std::path::Path) -> Result<Process>,
+        runtime: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
         let addresses = (0..count)
             .map(|_| procs::free_address())
             .collect::<Result<Vec<_>>>()?;
@@ -365,7 +467,7 @@ impl Rig {
         let mut agents = Vec::with_capacity(count);
         for index in 0..count {
             let bundle = school.bundle(index)?;
-            agents.push(procs::agent(&bundle, args, display)?);
+            agents.push(agent(index, &bundle)?);
         }
         let room = RoomCertificate::load(&school.certificate()?)?;
         let devices = room.manifest.devices.clone();
@@ -379,7 +481,33 @@ impl Rig {
             agents,
             _console: console,
             sessions,
+            _runtime: runtime,
         })
+    }
+
+    /// Asks the first agent for a thumbnail stream `rounds` times and times
+    /// the notice bar the X server maps, the first picture, and the bar's
+    /// going after the stream ends.
+    async fn notice(&mut self, watcher: &NoticeWatcher, rounds: usize) -> Result<NoticeFigures> {
+        let mut figures = NoticeFigures::default();
+        let within = Duration::from_secs(10);
+        for _ in 0..rounds {
+            watcher.drain();
+            let asked = Instant::now();
+            let mut stream = self.sessions[0].watch(WatchSettings::THUMBNAIL, 2).await?;
+            tokio::time::timeout(within, stream.next_update())
+                .await
+                .context("no first picture within 10 s")??
+                .context("the stream ended before its first picture")?;
+            figures.first_picture.push(asked.elapsed());
+            let shown = watcher.mapped(within)?;
+            figures.shown.push(shown - asked);
+            let stopped = Instant::now();
+            stream.stop().await;
+            let gone = watcher.gone(within)?;
+            figures.gone.push(gone.saturating_duration_since(stopped));
+        }
+        Ok(figures)
     }
 
     /// Watches the first agent with `settings` for `duration`.
@@ -396,7 +524,13 @@ impl Rig {
     }
 
     /// Watches every agent at once with `settings`; one summary row.
-    async fn watch_all(&mut self, settings: WatchSettings, duration: Duration) -> Result<Row> {
+    async fn watch_all(
+        &mut self,
+        settings: WatchSettings,
+        duration: Duration,
+        scene: &str,
+        case: &str,
+    ) -> Result<Row> {
         let mut streams = Vec::with_capacity(self.sessions.len());
         for session in &self.sessions {
             streams.push(session.watch(settings, 2).await?);
@@ -435,8 +569,8 @@ impl Rig {
             .sum();
         let median = rates.get(rates.len() / 2).copied();
         Ok(Row {
-            scene: format!("{} agents, synthetic 1280x720", self.agents.len()),
-            case: "thumbnails 320x180 @5, one console".into(),
+            scene: format!("{} agents, {scene}", self.agents.len()),
+            case: format!("thumbnails 320x180 @5, one console, {case}"),
             fps: median,
             kb_per_second: Some(bytes),
             agent_cpu_percent: Some(agents * 100.0 / seconds / self.agents.len() as f64),
@@ -518,6 +652,127 @@ impl Figures {
             note: format!("{} updates in {:.0} s", self.updates, self.seconds),
         }
     }
+}
+
+impl Row {
+    /// The figures the helper hop is judged by, for a wall of agents.
+    fn hop_figures(&self) -> HopFigures {
+        HopFigures {
+            fps: self.fps.unwrap_or(0.0),
+            kb_per_second: self.kb_per_second.unwrap_or(0.0),
+            agent_cpu_percent: self.agent_cpu_percent.unwrap_or(0.0),
+            p95_ms: None,
+        }
+    }
+}
+
+impl Figures {
+    /// The figures the helper hop is judged by.
+    fn hop_figures(&self) -> HopFigures {
+        HopFigures {
+            fps: self.fps(),
+            kb_per_second: self.kb_per_second(),
+            agent_cpu_percent: self.agent_cpu_percent(),
+            p95_ms: (!self.latencies.is_empty()).then(|| self.percentile(0.95)),
+        }
+    }
+}
+
+/// One stream (or wall) in one process or through service and helper.
+struct HopFigures {
+    fps: f64,
+    kb_per_second: f64,
+    agent_cpu_percent: f64,
+    p95_ms: Option<f64>,
+}
+
+/// "before → after" for each figure, with the change in per cent.
+fn hop(single: &HopFigures, served: &HopFigures) -> String {
+    let change = |before: f64, after: f64| {
+        if before > 0.0 {
+            format!(" ({:+.0} %)", (after - before) * 100.0 / before)
+        } else {
+            String::new()
+        }
+    };
+    let mut text = format!(
+        "fps {:.1} → {:.1}{}, KB/s {:.1} → {:.1}, agent CPU {:.1} → {:.1} %{}",
+        single.fps,
+        served.fps,
+        change(single.fps, served.fps),
+        single.kb_per_second,
+        served.kb_per_second,
+        single.agent_cpu_percent,
+        served.agent_cpu_percent,
+        change(single.agent_cpu_percent, served.agent_cpu_percent),
+    );
+    if let (Some(before), Some(after)) = (single.p95_ms, served.p95_ms) {
+        let _ = write!(text, ", p95 {before:.1} → {after:.1} ms");
+    }
+    text
+}
+
+/// Times around the notice, one per watch request.
+#[derive(Default)]
+struct NoticeFigures {
+    shown: Samples,
+    first_picture: Samples,
+    gone: Samples,
+}
+
+/// Durations, for their median and 95th percentile.
+#[derive(Default)]
+struct Samples(Vec<Duration>);
+
+impl Samples {
+    fn push(&mut self, duration: Duration) {
+        self.0.push(duration);
+    }
+
+    /// "p50/p95" in milliseconds.
+    fn p50_p95(&self) -> String {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        let at = |p: f64| {
+            let last = sorted.len().saturating_sub(1);
+            sorted
+                .get(((last as f64) * p).round() as usize)
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+        };
+        format!("{:.1}/{:.1}", at(0.5), at(0.95))
+    }
+}
+
+/// Memory and CPU of the agents while nobody watches, measured over
+/// `duration`: the single-process agent, and the service and its helper.
+async fn idle(single: &Rig, served: &Rig, duration: Duration) -> Result<String> {
+    let service = &served.agents[0];
+    let helper = service
+        .helper_pid()
+        .context("the service has no session helper")?;
+    let processes = [
+        ("one process", single.agents[0].pid()),
+        ("service", service.pid()),
+        ("helper", helper),
+    ];
+    let before = processes
+        .iter()
+        .map(|&(_, pid)| procs::cpu_seconds_of(pid))
+        .collect::<Result<Vec<_>>>()?;
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut text = format!("Idle (a console connected, nobody watching, {seconds:.0} s):");
+    for (&(name, pid), cpu_before) in processes.iter().zip(before) {
+        let cpu = (procs::cpu_seconds_of(pid)? - cpu_before) * 100.0 / seconds;
+        let _ = write!(
+            text,
+            " {name} RSS {:.1} MiB, CPU {cpu:.2} %;",
+            procs::rss_mib(pid)?
+        );
+    }
+    text.pop();
+    Ok(text)
 }
 
 fn mean(values: &[f64]) -> f64 {

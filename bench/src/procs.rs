@@ -1,18 +1,23 @@
-//! The processes of a benchmark run: agents, Xvfb, x11vnc, the painter; and
-//! their CPU time from /proc.
+//! The processes of a benchmark run: agents (single processes, or services
+//! with their session helper), Xvfb, x11vnc, the painter; and their CPU time
+//! and memory from /proc.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// A child process, killed when dropped.
+/// A child process, killed when dropped; for a service, also the session
+/// helper it started (the latest one).
 pub(crate) struct Process {
     child: Child,
+    helper: Option<Arc<AtomicU32>>,
 }
 
 impl Process {
@@ -21,9 +26,22 @@ impl Process {
         self.child.id()
     }
 
-    /// CPU seconds (user and system) the process has used so far.
+    /// The session helper's process id, for a service.
+    pub(crate) fn helper_pid(&self) -> Option<u32> {
+        self.helper
+            .as_ref()
+            .map(|pid| pid.load(Ordering::Relaxed))
+            .filter(|&pid| pid != 0)
+    }
+
+    /// CPU seconds (user and system) the process has used so far, with its
+    /// session helper's.
     pub(crate) fn cpu_seconds(&self) -> Result<f64> {
-        cpu_seconds(&format!("/proc/{}/stat", self.pid()))
+        let helper = match self.helper_pid() {
+            Some(pid) => cpu_seconds_of(pid)?,
+            None => 0.0,
+        };
+        Ok(cpu_seconds_of(self.pid())? + helper)
     }
 }
 
@@ -37,6 +55,18 @@ impl Drop for Process {
 /// CPU seconds process `pid` has used so far.
 pub(crate) fn cpu_seconds_of(pid: u32) -> Result<f64> {
     cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// Resident memory of process `pid`, in MiB.
+pub(crate) fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading the status of process {pid}"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS in /proc status")?;
+    Ok(kib / 1024.0)
 }
 
 /// CPU seconds this benchmark process has used so far (all its threads).
@@ -81,30 +111,84 @@ pub(crate) fn free_address() -> Result<SocketAddr> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// Starts an agent (this binary in agent mode) and waits until it listens.
+/// Starts an agent (this binary in agent mode, one process) and waits until
+/// it listens.
 pub(crate) fn agent(bundle: &Path, args: &[&str], display: Option<&str>) -> Result<Process> {
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("agent").arg("--bundle").arg(bundle).args(args);
-    command.stdout(Stdio::piped()).stderr(Stdio::null());
     match display {
         Some(display) => command.env("DISPLAY", display),
         None => command.env_remove("DISPLAY"),
     };
+    start_agent(command, false)
+}
+
+/// Starts an agent as the student side is installed: the service, which
+/// starts its session helper for this user's session on `display`; waits
+/// until it listens and the helper runs. The helper's socket lives in
+/// `runtime_dir`.
+pub(crate) fn service(bundle: &Path, display: &str, runtime_dir: &Path) -> Result<Process> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["agent", "service", "--bundle"])
+        .arg(bundle)
+        .arg("--runtime-dir")
+        .arg(runtime_dir)
+        .args(["--session-user", &own_user()?, "--session-display", display])
+        .env_remove("DISPLAY");
+    start_agent(command, true)
+}
+
+fn start_agent(mut command: Command, with_helper: bool) -> Result<Process> {
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().context("starting an agent")?;
     let stdout = child.stdout.take().context("agent stdout")?;
-    let (ready, listening) = mpsc::channel();
+    let (ready, started) = mpsc::channel();
+    let helper = Arc::new(AtomicU32::new(0));
+    let helper_pid = helper.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.starts_with("listening on ") {
                 let _ = ready.send(());
+            } else if let Some(pid) = line
+                .strip_prefix("helper started: pid ")
+                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            {
+                helper_pid.store(pid, Ordering::Relaxed);
             }
         }
     });
-    let process = Process { child };
-    listening
+    let process = Process {
+        child,
+        helper: with_helper.then_some(helper),
+    };
+    started
         .recv_timeout(Duration::from_secs(20))
         .context("the agent did not start")?;
+    if with_helper {
+        let waited = Instant::now();
+        while process.helper_pid().is_none() {
+            if waited.elapsed() > Duration::from_secs(20) {
+                bail!("the service started no session helper");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     Ok(process)
+}
+
+/// The name of the user this benchmark runs as: the service's session is
+/// this user's.
+fn own_user() -> Result<String> {
+    let output = Command::new("id")
+        .arg("-un")
+        .output()
+        .context("could not run id")?;
+    let name = String::from_utf8(output.stdout)?.trim().to_owned();
+    if name.is_empty() {
+        bail!("id -un named no user");
+    }
+    Ok(name)
 }
 
 /// Starts Xvfb with one screen of `width` × `height` (the test suite's helper).
@@ -131,7 +215,10 @@ pub(crate) fn painter(
         .stdout(Stdio::null())
         .spawn()
         .context("starting the painter")?;
-    Ok(Process { child })
+    Ok(Process {
+        child,
+        helper: None,
+    })
 }
 
 /// Starts x11vnc on `display`; returns it and its RFB port on loopback.
@@ -154,7 +241,10 @@ pub(crate) fn x11vnc(display: &str) -> Result<(Process, u16)> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting x11vnc (apt-get install x11vnc)")?;
-    let process = Process { child };
+    let process = Process {
+        child,
+        helper: None,
+    };
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if started.elapsed() > Duration::from_secs(20) {

@@ -1,5 +1,6 @@
 //! The benchmark runs through in its shortest form, so it cannot rot unseen:
-//! every scene, the VNC baseline and the many-agents case produce their rows.
+//! every scene, the VNC baseline, the service with its session helper and the
+//! many-agents cases produce their rows.
 //! Its figures are not checked here (tests never assert timings).
 
 use std::process::Command;
@@ -19,8 +20,16 @@ fn the_benchmark_runs_every_case() {
         "| Xvfb scene 1920x1080 ",
         "VNC (x11vnc, ZRLE) full updates @5",
         "| Xvfb scene, still ",
+        "service + helper: thumbnail 320x180 @5",
+        "service + helper: full view @max",
+        "service + helper: full view @30, still screen",
         "| 10 agents, synthetic 1280x720 ",
         "| 40 agents, synthetic 1280x720 ",
+        "| 10 agents, Xvfb scene 1280x720 ",
+        "one console, service + helper each",
+        "Idle (a console connected, nobody watching",
+        "Notice (R1)",
+        "Helper hop, service + helper against one process",
         "Ratios ours:VNC",
         "Target thumbnail",
         "Per 1920x1080 frame",
