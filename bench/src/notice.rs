@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use pult_agent::platform::indicator::WINDOW_NAME;
 use xcb::x;
 
@@ -49,30 +49,25 @@ impl NoticeWatcher {
 
     /// Waits for a notice bar to be mapped; when it was.
     pub(crate) fn mapped(&self, within: Duration) -> Result<Instant> {
-        let deadline = Instant::now() + within;
-        loop {
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(Seen::Mapped(at)) => return Ok(at),
-                Ok(Seen::Gone(_)) => {}
-                Err(_) => bail!("no notice bar appeared within {within:?}"),
-            }
-        }
+        self.next(true, within)
+            .with_context(|| format!("no notice bar appeared within {within:?}"))
     }
 
     /// Waits for a notice bar to go; when it went.
     pub(crate) fn gone(&self, within: Duration) -> Result<Instant> {
+        self.next(false, within)
+            .with_context(|| format!("the notice bar did not go within {within:?}"))
+    }
+
+    /// The time of the next bar mapped (or gone), skipping the others.
+    fn next(&self, mapped: bool, within: Duration) -> Option<Instant> {
         let deadline = Instant::now() + within;
         loop {
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(Seen::Gone(at)) => return Ok(at),
-                Ok(Seen::Mapped(_)) => {}
-                Err(_) => bail!("the notice bar did not go within {within:?}"),
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left).ok()? {
+                Seen::Mapped(at) if mapped => return Some(at),
+                Seen::Gone(at) if !mapped => return Some(at),
+                _ => {}
             }
         }
     }
