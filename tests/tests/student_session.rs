@@ -452,6 +452,9 @@ fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends()
     );
 
     // After a screenshot the notice stays at least 10 s (R1, R2).
+    // The hold starts when the agent takes the picture, after this instant
+    // (pultctl returns later still, after saving it).
+    let taken = Instant::now();
     let shot = pultctl(
         &cert,
         &[
@@ -462,7 +465,6 @@ fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends()
         ],
     );
     assert!(shot.success, "pultctl screenshot: {}", shot.stderr);
-    let taken = Instant::now();
     assert_eq!(
         session.bars().len(),
         2,
