@@ -31,9 +31,14 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between attempts to reach a device.
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
-/// How often a device without a picture, because its student cannot be
-/// notified (nobody logged on, the helper restarting), is asked again.
+/// The first wait before a device without a picture, because its student
+/// cannot be notified (nobody logged on, the helper restarting), is asked
+/// again; it doubles up to [`PICTURE_RETRY_MAX`], since every refused
+/// request is a line in the agent's audit log. Someone logging on (the
+/// status poll names them) asks at once.
 const PICTURE_RETRY: Duration = Duration::from_secs(2);
+/// The longest wait between two such requests.
+const PICTURE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// The wait before reconnecting to a device whose agent refused this
 /// certificate or sent what the console refuses: it will not mend by itself soon.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
@@ -505,8 +510,9 @@ impl Supervisor {
         let closed = session.close_signal();
         let mut ticker = tokio::time::interval(STATUS_INTERVAL);
         ticker.tick().await;
-        let mut retry = tokio::time::interval(PICTURE_RETRY);
-        retry.tick().await;
+        let mut picture_wait = PICTURE_RETRY;
+        let retry = tokio::time::sleep(picture_wait);
+        tokio::pin!(retry);
         let reason = loop {
             tokio::select! {
                 reason = closed.wait() => break Some(reason),
@@ -515,20 +521,31 @@ impl Supervisor {
                         ended.control.stop().await;
                     }
                     match ended {
-                        Ok(Some(error)) if cannot_notify(&error) => {}
+                        Ok(Some(error)) if cannot_notify(&error) => {
+                            picture_wait = PICTURE_RETRY;
+                            retry.as_mut().reset(tokio::time::Instant::now() + picture_wait);
+                        }
                         Ok(Some(error)) => break Some(error),
                         // The viewer is gone: the session is ending.
                         _ => viewer_gone = true,
                     }
                 },
-                _ = retry.tick(), if screen.is_none() && !viewer_gone => {
+                () = &mut retry, if screen.is_none() && !viewer_gone => {
                     match self.open_screen(&session).await {
-                        Ok(opened) => screen = opened,
+                        Ok(Some(opened)) => screen = Some(opened),
+                        Ok(None) => picture_wait = (picture_wait * 2).min(PICTURE_RETRY_MAX),
                         Err(error) => break Some(error),
                     }
+                    retry.as_mut().reset(tokio::time::Instant::now() + picture_wait);
                 },
                 Some(finished) = jobs.join_next() => match finished {
-                    Ok(Finished::User(user)) => self.set(DeviceState::Online, user).await,
+                    Ok(Finished::User(user)) => {
+                        if screen.is_none() && user.is_some() && user != self.status.user {
+                            picture_wait = PICTURE_RETRY;
+                            retry.as_mut().reset(tokio::time::Instant::now());
+                        }
+                        self.set(DeviceState::Online, user).await;
+                    }
                     Ok(Finished::StatusFailed) if self.status.state != DeviceState::Online => {
                         self.set(DeviceState::Online, None).await
                     }
