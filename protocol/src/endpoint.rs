@@ -15,6 +15,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::DeviceId;
+use crate::udp::{self, SocketPath};
 use crate::verify::{AgentClientVerifier, Refusal, console_server_verifier};
 
 /// The ALPN protocol name; a peer without it cannot complete the handshake.
@@ -164,15 +165,13 @@ impl AgentTls {
     /// Opens the agent's endpoint on `listen`. Accept each incoming connection
     /// with [`quinn::Incoming::accept_with`] and a fresh [`Self::connection_config`].
     pub fn endpoint(&self, listen: SocketAddr) -> Result<quinn::Endpoint, SetupError> {
-        let (config, _) = self.connection_config()?;
-        quinn::Endpoint::server(config, listen).map_err(|source| SetupError::Bind {
+        let socket = std::net::UdpSocket::bind(listen).map_err(|source| SetupError::Bind {
             address: listen,
             source,
-        })
+        })?;
+        self.endpoint_on(socket)
     }
-}
 
-impl AgentTls {
     /// Opens the agent's endpoint on a socket bound beforehand.
     pub fn endpoint_on(&self, socket: std::net::UdpSocket) -> Result<quinn::Endpoint, SetupError> {
         let address = socket.local_addr().map_err(|source| SetupError::Bind {
@@ -180,15 +179,9 @@ impl AgentTls {
             source,
         })?;
         let (config, _) = self.connection_config()?;
-        let runtime = quinn::default_runtime()
-            .ok_or_else(|| SetupError::Quic("no async runtime to run the endpoint on".into()))?;
-        quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(config),
-            socket,
-            runtime,
-        )
-        .map_err(|source| SetupError::Bind { address, source })
+        open(Some(config), socket)
+            .map(|(endpoint, _)| endpoint)
+            .map_err(|source| SetupError::Bind { address, source })
     }
 }
 
@@ -229,16 +222,35 @@ impl ConsoleTls {
     /// Opens a client endpoint (dual-stack where the host has IPv6).
     pub fn endpoint(&self) -> Result<quinn::Endpoint, SetupError> {
         let dual_stack = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
-        let mut endpoint = quinn::Endpoint::client(dual_stack).or_else(|_| {
-            let v4 = SocketAddr::from(([0, 0, 0, 0], 0));
-            quinn::Endpoint::client(v4).map_err(|source| SetupError::Bind {
-                address: v4,
-                source,
-            })
-        })?;
+        let v4 = SocketAddr::from(([0, 0, 0, 0], 0));
+        let client = |address: SocketAddr| {
+            std::net::UdpSocket::bind(address)
+                .and_then(|socket| open(None, socket))
+                .map_err(|source| SetupError::Bind { address, source })
+        };
+        let mut endpoint = match client(dual_stack) {
+            Ok((endpoint, SocketPath::Fast)) => endpoint,
+            // The plain socket does not make an IPv6 socket dual-stack, and
+            // agents are mostly reached over IPv4: take an IPv4 socket.
+            Ok((_, SocketPath::Plain)) | Err(_) => client(v4)?.0,
+        };
         endpoint.set_default_client_config(self.client_config());
         Ok(endpoint)
     }
+}
+
+/// A QUIC endpoint on `socket` (see [`crate::udp`]); the plain path is logged.
+fn open(
+    server: Option<quinn::ServerConfig>,
+    socket: std::net::UdpSocket,
+) -> std::io::Result<(quinn::Endpoint, SocketPath)> {
+    let (endpoint, path, reason) = udp::endpoint(quinn::EndpointConfig::default(), server, socket)?;
+    if let Some(reason) = reason {
+        tracing::warn!(
+            "quinn could not set up its UDP socket ({reason}); QUIC runs on a plain socket instead"
+        );
+    }
+    Ok((endpoint, path))
 }
 
 /// The room grant of the console on the other end of an accepted connection.

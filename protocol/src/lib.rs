@@ -24,6 +24,7 @@ pub mod ids;
 pub mod local;
 pub mod message;
 pub mod pki;
+pub mod udp;
 pub mod verify;
 pub mod watch;
 

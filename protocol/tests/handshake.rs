@@ -384,7 +384,7 @@ async fn the_agent_gives_a_console_no_session_to_resume() {
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.resumption = Resumption::store(store.clone());
     let config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let endpoint = pult_protocol::udp::bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
     for _ in 0..2 {
         exchange_with(&endpoint, config.clone(), agent.address, agent.device).await;
         // Each connection went through the certificate check.
@@ -423,7 +423,7 @@ async fn the_console_offers_no_session_to_resume() {
     tls.session_storage = store.clone();
     let config =
         quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls).unwrap()));
-    let server = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = pult_protocol::udp::bind("127.0.0.1:0".parse().unwrap(), Some(config)).unwrap();
     let address = server.local_addr().unwrap();
     tokio::spawn(async move {
         while let Some(incoming) = server.accept().await {

@@ -14,7 +14,8 @@ use crate::{CaptureError, CaptureSource, Frame, MonitorInfo, ScreenArea};
 pub struct DesktopCapture {
     #[cfg(target_os = "linux")]
     x11: Option<crate::x11::X11Capture>,
-    /// An X display to use instead of `DISPLAY`.
+    /// An X display to use instead of `DISPLAY` (only X11 has displays).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     display: Option<String>,
 }
 
@@ -28,7 +29,8 @@ impl DesktopCapture {
     pub fn x11(display: &str) -> Self {
         Self {
             display: Some(display.to_owned()),
-            ..Self::default()
+            #[cfg(target_os = "linux")]
+            x11: None,
         }
     }
 
@@ -72,14 +74,6 @@ impl DesktopCapture {
         }
         Some(result)
     }
-
-    #[cfg(not(target_os = "linux"))]
-    fn with_x11<T>(
-        &mut self,
-        _work: impl FnOnce(&mut ()) -> Result<T, CaptureError>,
-    ) -> Option<Result<T, CaptureError>> {
-        None
-    }
 }
 
 /// An X11 session: a display to connect to, and not a Wayland session.
@@ -92,6 +86,7 @@ fn is_x11_session() -> bool {
 
 impl CaptureSource for DesktopCapture {
     fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError> {
+        #[cfg(target_os = "linux")]
         if let Some(result) = self.with_x11(|x11| x11.capture(area)) {
             return result;
         }
@@ -99,6 +94,7 @@ impl CaptureSource for DesktopCapture {
     }
 
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        #[cfg(target_os = "linux")]
         if let Some(result) = self.with_x11(|x11| x11.monitors()) {
             return result;
         }
@@ -106,9 +102,13 @@ impl CaptureSource for DesktopCapture {
     }
 
     fn change_counter(&mut self) -> Option<u64> {
-        self.with_x11(|x11| Ok(x11.change_counter()))
+        #[cfg(target_os = "linux")]
+        return self
+            .with_x11(|x11| Ok(x11.change_counter()))
             .and_then(Result::ok)
-            .flatten()
+            .flatten();
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     fn describe(&self) -> String {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Makes a Wine prefix the Windows agent's tests run in, and prints its path.
+#
+#   scripts/wine-prefix.sh [PREFIX]     default: target/wine
+#
+# A fresh prefix (wineboot, ~10 s), plus a stand-in for bcryptprimitives.dll:
+# Rust's std imports ProcessPrng from it and Wine 8 lacks it
+# (packaging/windows/wine/bcryptprimitives.c, built here with mingw).
+# Nothing of this is shipped; it exists only for the tests under Wine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+prefix=$(realpath -m "${1:-target/wine}")
+export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+dll=$prefix/drive_c/windows/system32/bcryptprimitives.dll
+if [ ! -f "$prefix/system.reg" ]; then
+  mkdir -p "$prefix"
+  wineboot -i >/dev/null 2>&1
+  wineserver -w
+fi
+if [ ! -f "$dll" ] || [ packaging/windows/wine/bcryptprimitives.c -nt "$dll" ]; then
+  x86_64-w64-mingw32-gcc -O2 -shared -o "$dll" \
+    packaging/windows/wine/bcryptprimitives.c packaging/windows/wine/bcryptprimitives.def -ladvapi32
+fi
+echo "$prefix"
