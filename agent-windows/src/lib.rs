@@ -1,0 +1,30 @@
+//! pult-agent-windows: the Windows system calls of the Pult agent, and the
+//! only crate of ours with `unsafe` code. Each call is wrapped in a small safe
+//! function; what to do with it (which session, when to start a helper, what
+//! the notice says) is decided in pult-agent, which is tested on Linux too.
+//!
+//! - [`session`]: the active console session and its user (WTS).
+//! - [`process`]: starting the helper with a SYSTEM token in a session, and
+//!   the student's programs with the student's own token.
+//! - [`pipe`]: the service/helper pipe, open to SYSTEM only.
+//! - [`acl`]: directories for SYSTEM and Administrators only.
+//! - [`notice`]: the on-screen indicator and the notification-area icon.
+//! - [`service`]: running as a Windows service (windows-service crate).
+//!
+//! On other systems the crate is empty.
+
+#[cfg(windows)]
+pub mod acl;
+pub mod cmdline;
+#[cfg(windows)]
+pub mod notice;
+#[cfg(windows)]
+pub mod pipe;
+#[cfg(windows)]
+pub mod process;
+#[cfg(windows)]
+pub mod service;
+#[cfg(windows)]
+pub mod session;
+#[cfg(windows)]
+mod wide;

@@ -1,0 +1,491 @@
+//! How the student is told on Windows (R1): a bar across the top of every
+//! monitor that the helper draws itself (topmost, click-through, never
+//! focused, shown again if hidden), and an icon in the notification area
+//! with the same text as its tooltip and a balloon when it starts.
+//!
+//! The windows live on a thread of their own with a message loop; [`Notice`]
+//! sends it what to show and waits until the bars are on screen.
+
+use std::cell::RefCell;
+use std::io;
+use std::mem;
+use std::ptr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, RECT, WPARAM};
+use windows_sys::Win32::Graphics::Gdi::{
+    BeginPaint, CreateFontW, CreateSolidBrush, DT_CENTER, DT_END_ELLIPSIS, DT_SINGLELINE,
+    DT_VCENTER, DeleteObject, DrawTextW, EndPaint, EnumDisplayMonitors, FillRect, HDC, HFONT,
+    HMONITOR, InvalidateRect, PAINTSTRUCT, SelectObject, SetBkMode, SetTextColor,
+};
+use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
+use windows_sys::Win32::System::Threading::GetCurrentThreadId;
+use windows_sys::Win32::UI::Shell::{
+    NIF_ICON, NIF_INFO, NIF_TIP, NIIF_INFO, NIM_ADD, NIM_DELETE, NIM_MODIFY, NOTIFYICONDATAW,
+    Shell_NotifyIconW,
+};
+use windows_sys::Win32::UI::WindowsAndMessaging::{
+    CreateWindowExW, DefWindowProcW, DestroyWindow, DispatchMessageW, GetMessageW, HWND_TOPMOST,
+    IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
+    RegisterClassExW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
+    SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow, TranslateMessage, WM_APP,
+    WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW,
+    WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
+};
+
+use crate::wide::{fill, wide};
+
+/// The bars' window title: what tests look for (as the Linux bar's X name).
+pub const BAR_TITLE: &str = "pult-notice";
+const CLASS: &str = "PultNoticeBar";
+const BAR_HEIGHT: i32 = 30;
+/// How often the bars check they are still visible and on top.
+const GUARD_MILLIS: u32 = 1000;
+/// How long [`Notice::show`] waits for the window thread.
+const ANSWER_TIME: Duration = Duration::from_secs(2);
+
+/// What the window thread is asked to do.
+enum Request {
+    Show {
+        /// The bar's text; `None` takes bars and icon away.
+        text: Option<String>,
+        /// A balloon to pop up now, if any.
+        balloon: Option<String>,
+        done: mpsc::Sender<Result<(), String>>,
+    },
+}
+
+/// The notice's windows, run by a thread of their own.
+#[derive(Debug)]
+pub struct Notice {
+    thread: u32,
+    requests: mpsc::Sender<Request>,
+}
+
+impl Notice {
+    /// Starts the window thread; `title` heads the balloon and the tooltip.
+    pub fn start(title: &str) -> io::Result<Self> {
+        let (requests, incoming) = mpsc::channel();
+        let (ready, started) = mpsc::channel();
+        let title = title.to_owned();
+        std::thread::Builder::new()
+            .name("notice-windows".into())
+            .spawn(move || window_thread(title, incoming, ready))?;
+        let thread = started
+            .recv_timeout(ANSWER_TIME)
+            .map_err(|_| io::Error::other("the notice's window thread did not start"))??;
+        Ok(Self { thread, requests })
+    }
+
+    /// Shows `text` on every monitor (and in the icon's tooltip), with a
+    /// balloon saying `balloon`; `None` takes everything away. Returns once
+    /// the bars are visible, or why not.
+    pub fn show(&self, text: Option<&str>, balloon: Option<&str>) -> Result<(), String> {
+        let (done, answer) = mpsc::channel();
+        self.requests
+            .send(Request::Show {
+                text: text.map(str::to_owned),
+                balloon: balloon.map(str::to_owned),
+                done,
+            })
+            .map_err(|_| "the notice's window thread has ended".to_owned())?;
+        // SAFETY: posting a message to a thread id; harmless if the thread is gone.
+        unsafe { PostThreadMessageW(self.thread, WM_APP, 0, 0) };
+        answer
+            .recv_timeout(ANSWER_TIME)
+            .map_err(|_| "the notice's windows did not answer in time".to_owned())?
+    }
+}
+
+/// The window thread's state; only that thread touches it.
+struct Windows {
+    text: Vec<u16>,
+    bars: Vec<HWND>,
+    /// A hidden window: the guard timer's, and the icon's owner.
+    owner: HWND,
+    /// The icon's thread: the shell may take its time with the icon (Wine
+    /// waits seconds for a tray), and the bars must never wait for it.
+    icon: mpsc::Sender<Option<(String, Option<String>)>>,
+    font: HFONT,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Windows>> = const { RefCell::new(None) };
+}
+
+fn window_thread(
+    title: String,
+    incoming: mpsc::Receiver<Request>,
+    ready: mpsc::Sender<io::Result<u32>>,
+) {
+    if let Err(error) = register_class() {
+        let _ = ready.send(Err(error));
+        return;
+    }
+    let owner = create_window("pult-notice-icon", 0, 0, 0, 0, 0);
+    let font = {
+        let face = wide("Segoe UI");
+        // SAFETY: creates a font from plain values and a NUL-terminated face name.
+        unsafe { CreateFontW(-17, 0, 0, 0, 700, 0, 0, 0, 1, 0, 0, 5, 0, face.as_ptr()) }
+    };
+    let (icon, icon_updates) = mpsc::channel();
+    let icon_owner = owner as usize;
+    let icon_title = title.clone();
+    if let Err(error) = std::thread::Builder::new()
+        .name("notice-icon".into())
+        .spawn(move || icon_thread(icon_title, icon_owner, icon_updates))
+    {
+        let _ = ready.send(Err(error));
+        return;
+    }
+    STATE.with(|state| {
+        *state.borrow_mut() = Some(Windows {
+            text: Vec::new(),
+            bars: Vec::new(),
+            owner,
+            icon,
+            font,
+        });
+    });
+    // SAFETY: no arguments; the id of this thread, which runs the message loop below.
+    let thread = unsafe { GetCurrentThreadId() };
+    let _ = ready.send(Ok(thread));
+    // SAFETY: plain data, filled by GetMessageW.
+    let mut message: MSG = unsafe { mem::zeroed() };
+    loop {
+        // SAFETY: valid out pointer; messages for any window of this thread.
+        let got = unsafe { GetMessageW(&mut message, ptr::null_mut(), 0, 0) };
+        if got <= 0 {
+            break;
+        }
+        if message.hwnd.is_null() && message.message == WM_APP {
+            while let Ok(request) = incoming.try_recv() {
+                handle(request);
+            }
+            continue;
+        }
+        // SAFETY: a message GetMessageW returned.
+        unsafe { TranslateMessage(&message) };
+        // SAFETY: as above.
+        unsafe { DispatchMessageW(&message) };
+    }
+}
+
+fn handle(request: Request) {
+    let Request::Show {
+        text,
+        balloon,
+        done,
+    } = request;
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let Some(windows) = state.as_mut() else {
+            let _ = done.send(Err("the notice's windows are gone".to_owned()));
+            return;
+        };
+        match text {
+            Some(text) => {
+                let _ = done.send(windows.show(&text));
+                let _ = windows.icon.send(Some((text, balloon)));
+            }
+            None => {
+                windows.hide();
+                let _ = windows.icon.send(None);
+                let _ = done.send(Ok(()));
+            }
+        }
+    });
+}
+
+impl Windows {
+    fn show(&mut self, text: &str) -> Result<(), String> {
+        self.text = text.encode_utf16().collect();
+        if self.bars.is_empty() {
+            for area in monitors() {
+                let bar = create_window(
+                    BAR_TITLE,
+                    area.left,
+                    area.top,
+                    area.right - area.left,
+                    BAR_HEIGHT,
+                    WS_EX_TOPMOST
+                        | WS_EX_TOOLWINDOW
+                        | WS_EX_NOACTIVATE
+                        | WS_EX_LAYERED
+                        | WS_EX_TRANSPARENT,
+                );
+                if bar.is_null() {
+                    return Err(format!(
+                        "could not create the notice bar: {}",
+                        io::Error::last_os_error()
+                    ));
+                }
+                // SAFETY: a window of this thread; 92 % opaque, so what is under it shows a little.
+                unsafe { SetLayeredWindowAttributes(bar, 0, 235, LWA_ALPHA) };
+                self.bars.push(bar);
+            }
+            if self.bars.is_empty() {
+                return Err("there is no monitor to show the notice on".to_owned());
+            }
+            // SAFETY: a timer on the hidden owner window of this thread.
+            unsafe { SetTimer(self.owner, 1, GUARD_MILLIS, None) };
+        }
+        for &bar in &self.bars {
+            // SAFETY: a window of this thread; repaint with the new text.
+            unsafe { InvalidateRect(bar, ptr::null(), 1) };
+        }
+        self.guard();
+        if self.bars.iter().all(|&bar| {
+            // SAFETY: a window of this thread.
+            unsafe { IsWindowVisible(bar) != 0 }
+        }) {
+            Ok(())
+        } else {
+            Err("the notice bar is not visible".to_owned())
+        }
+    }
+
+    /// Shows every bar and puts it on top again.
+    fn guard(&self) {
+        for &bar in &self.bars {
+            // SAFETY: a window of this thread.
+            unsafe { ShowWindow(bar, SW_SHOWNOACTIVATE) };
+            // SAFETY: as above.
+            unsafe {
+                SetWindowPos(
+                    bar,
+                    HWND_TOPMOST,
+                    0,
+                    0,
+                    0,
+                    0,
+                    SWP_NOMOVE | SWP_NOSIZE | SWP_NOACTIVATE,
+                )
+            };
+        }
+    }
+
+    fn hide(&mut self) {
+        for bar in self.bars.drain(..) {
+            // SAFETY: a window of this thread, destroyed once.
+            unsafe { DestroyWindow(bar) };
+        }
+    }
+
+    fn paint(&self, bar: HWND) {
+        // SAFETY: plain data, filled by BeginPaint.
+        let mut paint: PAINTSTRUCT = unsafe { mem::zeroed() };
+        // SAFETY: a window of this thread in WM_PAINT.
+        let dc: HDC = unsafe { BeginPaint(bar, &mut paint) };
+        let mut area = paint.rcPaint;
+        // Whole bar: the paint area may be a part of it.
+        area.top = 0;
+        area.bottom = BAR_HEIGHT;
+        // SAFETY: a colour value (0x00BBGGRR: a deep red).
+        let brush = unsafe { CreateSolidBrush(0x0020_20B0) };
+        // SAFETY: the paint DC and a brush we own.
+        unsafe { FillRect(dc, &area, brush) };
+        // SAFETY: the brush is ours, deleted once.
+        unsafe { DeleteObject(brush) };
+        // SAFETY: the paint DC and our font.
+        unsafe { SelectObject(dc, self.font) };
+        // SAFETY: the paint DC; 1 = TRANSPARENT background for text.
+        unsafe { SetBkMode(dc, 1) };
+        // SAFETY: the paint DC; white.
+        unsafe { SetTextColor(dc, 0x00FF_FFFF) };
+        let mut whole = RECT {
+            left: 0,
+            top: 0,
+            right: paint.rcPaint.right.max(area.right),
+            bottom: BAR_HEIGHT,
+        };
+        // SAFETY: the paint DC, our UTF-16 text with its length, a rectangle.
+        unsafe {
+            DrawTextW(
+                dc,
+                self.text.as_ptr(),
+                self.text.len() as i32,
+                &mut whole,
+                DT_CENTER | DT_VCENTER | DT_SINGLELINE | DT_END_ELLIPSIS,
+            )
+        };
+        // SAFETY: ends the paint BeginPaint started.
+        unsafe { EndPaint(bar, &paint) };
+    }
+}
+
+/// Keeps the notification-area icon as the newest update says; a shell
+/// without a notification area (a kiosk) loses only the icon, never the bars.
+fn icon_thread(
+    title: String,
+    owner: usize,
+    updates: mpsc::Receiver<Option<(String, Option<String>)>>,
+) {
+    let mut shown = false;
+    while let Ok(mut update) = updates.recv() {
+        // Only the newest state matters, but keep a balloon asked for on the way.
+        let mut balloon = update.as_ref().and_then(|(_, b)| b.clone());
+        while let Ok(newer) = updates.try_recv() {
+            balloon = newer.as_ref().and_then(|(_, b)| b.clone()).or(balloon);
+            update = newer;
+        }
+        // SAFETY: plain data; all-zero is its empty value.
+        let mut data: NOTIFYICONDATAW = unsafe { mem::zeroed() };
+        data.cbSize = mem::size_of::<NOTIFYICONDATAW>() as u32;
+        data.hWnd = owner as HWND;
+        data.uID = 1;
+        let Some((text, _)) = update else {
+            if shown {
+                // SAFETY: valid icon data naming our icon.
+                unsafe { Shell_NotifyIconW(NIM_DELETE, &data) };
+                shown = false;
+            }
+            continue;
+        };
+        data.uFlags = NIF_ICON | NIF_TIP;
+        // SAFETY: a system icon, shared, not to be freed.
+        data.hIcon = unsafe { LoadIconW(ptr::null_mut(), IDI_INFORMATION) };
+        fill(&mut data.szTip, &format!("{title}: {text}"));
+        if let Some(balloon) = balloon {
+            data.uFlags |= NIF_INFO;
+            data.dwInfoFlags = NIIF_INFO;
+            fill(&mut data.szInfoTitle, &title);
+            fill(&mut data.szInfo, &balloon);
+        }
+        let message = if shown { NIM_MODIFY } else { NIM_ADD };
+        // SAFETY: valid icon data for our owner window.
+        shown = unsafe { Shell_NotifyIconW(message, &data) } != 0 || shown;
+    }
+}
+
+fn register_class() -> io::Result<()> {
+    let class = wide(CLASS);
+    // SAFETY: the module handle of this program, not to be freed.
+    let instance = unsafe { GetModuleHandleW(ptr::null()) };
+    // SAFETY: plain data; all-zero is its empty value.
+    let mut description: WNDCLASSEXW = unsafe { mem::zeroed() };
+    description.cbSize = mem::size_of::<WNDCLASSEXW>() as u32;
+    description.lpfnWndProc = Some(window_procedure);
+    description.hInstance = instance;
+    description.lpszClassName = class.as_ptr();
+    // SAFETY: a filled class description; the class name is copied by the system.
+    if unsafe { RegisterClassExW(&description) } == 0 {
+        let error = io::Error::last_os_error();
+        // 1410: already registered by an earlier Notice in this process.
+        if error.raw_os_error() != Some(1410) {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended: u32) -> HWND {
+    let class = wide(CLASS);
+    let title = wide(title);
+    // SAFETY: the module handle of this program, not to be freed.
+    let instance = unsafe { GetModuleHandleW(ptr::null()) };
+    // SAFETY: a registered class, NUL-terminated names, no parent or menu.
+    unsafe {
+        CreateWindowExW(
+            extended,
+            class.as_ptr(),
+            title.as_ptr(),
+            WS_POPUP,
+            x,
+            y,
+            width,
+            height,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            instance,
+            ptr::null(),
+        )
+    }
+}
+
+/// Every monitor's rectangle on the desktop.
+fn monitors() -> Vec<RECT> {
+    let mut found: Vec<RECT> = Vec::new();
+    // SAFETY: the callback only pushes into `found`, which outlives the call.
+    unsafe {
+        EnumDisplayMonitors(
+            ptr::null_mut(),
+            ptr::null(),
+            Some(add_monitor),
+            (&raw mut found) as LPARAM,
+        )
+    };
+    found
+}
+
+unsafe extern "system" fn add_monitor(_: HMONITOR, _: HDC, area: *mut RECT, found: LPARAM) -> i32 {
+    // SAFETY: `found` is the Vec passed by `monitors`, alive during the enumeration.
+    let found = unsafe { &mut *(found as *mut Vec<RECT>) };
+    // SAFETY: the system passes a valid rectangle.
+    if let Some(area) = unsafe { area.as_ref() } {
+        found.push(*area);
+    }
+    1
+}
+
+unsafe extern "system" fn window_procedure(
+    window: HWND,
+    message: u32,
+    wparam: WPARAM,
+    lparam: LPARAM,
+) -> LRESULT {
+    match message {
+        WM_PAINT => {
+            STATE.with(|state| {
+                if let Some(windows) = state.borrow().as_ref() {
+                    windows.paint(window);
+                }
+            });
+            0
+        }
+        WM_TIMER => {
+            STATE.with(|state| {
+                if let Some(windows) = state.borrow().as_ref() {
+                    windows.guard();
+                }
+            });
+            0
+        }
+        // The student cannot close a bar.
+        WM_CLOSE => 0,
+        // SAFETY: the default handling for a message of this window.
+        _ => unsafe { DefWindowProcW(window, message, wparam, lparam) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use windows_sys::Win32::UI::WindowsAndMessaging::FindWindowW;
+
+    fn bar_visible() -> bool {
+        let class = wide(CLASS);
+        let title = wide(BAR_TITLE);
+        // SAFETY: NUL-terminated names.
+        let bar = unsafe { FindWindowW(class.as_ptr(), title.as_ptr()) };
+        // SAFETY: IsWindowVisible accepts any handle, null included.
+        !bar.is_null() && unsafe { IsWindowVisible(bar) } != 0
+    }
+
+    #[test]
+    fn the_bar_is_on_screen_while_shown_and_gone_after() {
+        let notice = Notice::start("Pult").unwrap();
+        notice
+            .show(
+                Some("Die Lehrkraft sieht deinen Bildschirm"),
+                Some("watched"),
+            )
+            .unwrap();
+        assert!(bar_visible());
+        notice.show(Some("Screenshot"), None).unwrap();
+        assert!(bar_visible());
+        notice.show(None, None).unwrap();
+        assert!(!bar_visible());
+    }
+}
