@@ -26,9 +26,10 @@ pub enum Control {
 }
 
 /// The body of a service: runs until it sees [`Control::Stop`].
-pub type Body = fn(mpsc::Receiver<Control>) -> Result<(), String>;
+pub type Body = Box<dyn FnOnce(mpsc::Receiver<Control>) -> Result<(), String> + Send>;
 
-static SERVICE: OnceLock<(String, Body)> = OnceLock::new();
+static NAME: OnceLock<String> = OnceLock::new();
+static BODY: Mutex<Option<Body>> = Mutex::new(None);
 static FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 define_windows_service!(ffi_service_main, service_main);
@@ -37,9 +38,11 @@ define_windows_service!(ffi_service_main, service_main);
 /// service has stopped. Fails at once if the process was not started by the
 /// service control manager.
 pub fn run(name: &str, body: Body) -> Result<(), String> {
-    SERVICE
-        .set((name.to_owned(), body))
+    NAME.set(name.to_owned())
         .map_err(|_| "the service runs already".to_owned())?;
+    if let Ok(mut slot) = BODY.lock() {
+        *slot = Some(body);
+    }
     service_dispatcher::start(name, ffi_service_main)
         .map_err(|error| format!("not started as a service: {error}"))?;
     match FAILURE.lock().map(|mut failure| failure.take()) {
@@ -49,7 +52,7 @@ pub fn run(name: &str, body: Body) -> Result<(), String> {
 }
 
 fn service_main(_arguments: Vec<OsString>) {
-    let Some((name, body)) = SERVICE.get() else {
+    let (Some(name), Some(body)) = (NAME.get(), BODY.lock().ok().and_then(|mut b| b.take())) else {
         return;
     };
     let (controls, received) = mpsc::channel();

@@ -2,6 +2,7 @@
 
 use std::ptr;
 
+use windows_sys::Win32::Globalization::GetSystemDefaultLocaleName;
 use windows_sys::Win32::System::RemoteDesktop::{
     WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS, WTSFreeMemory, WTSGetActiveConsoleSessionId,
     WTSQuerySessionInformationW, WTSUserName,
@@ -24,6 +25,15 @@ pub fn user_name(session: u32) -> Option<String> {
         .collect();
     let name = crate::wide::from_wide(&units);
     (!name.is_empty()).then_some(name)
+}
+
+/// The system's default locale ("de-DE"): the language of the notice, which
+/// the helper (SYSTEM) shows to whoever is logged on.
+pub fn system_locale() -> Option<String> {
+    let mut name = [0u16; 85];
+    // SAFETY: a buffer of the given length (LOCALE_NAME_MAX_LENGTH).
+    let length = unsafe { GetSystemDefaultLocaleName(name.as_mut_ptr(), name.len() as i32) };
+    (length > 0).then(|| crate::wide::from_wide(&name))
 }
 
 /// One piece of information about `session`, as the bytes WTS returns.
@@ -62,5 +72,6 @@ mod tests {
         let session = active_console_session().expect("a console session");
         let expected = std::env::var("USERNAME").expect("USERNAME");
         assert_eq!(user_name(session).as_deref(), Some(expected.as_str()));
+        assert!(system_locale().is_some_and(|l| l.contains('-')));
     }
 }

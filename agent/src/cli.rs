@@ -94,29 +94,48 @@ struct ServiceArgs {
     #[command(flatten)]
     agent: AgentArgs,
     /// Where the helpers' socket goes (a directory only root may enter).
+    #[cfg(unix)]
     #[arg(long, value_name = "DIR", default_value = "/run/pult-agent")]
     runtime_dir: PathBuf,
     /// Follow logind's active session (default), or serve one user's session
     /// on one display (a kiosk, a computer without logind).
+    #[cfg(unix)]
     #[arg(long, value_name = "USER", requires = "session_display")]
     session_user: Option<String>,
     /// The display of `--session-user`'s session.
+    #[cfg(unix)]
     #[arg(long, value_name = "DISPLAY", requires = "session_user")]
     session_display: Option<String>,
+    /// Run in this console instead of under the service control manager.
+    #[cfg(windows)]
+    #[arg(long)]
+    console: bool,
 }
 
 /// `pult-agent helper`.
 #[derive(Args)]
 struct HelperArgs {
     /// The service's socket.
+    #[cfg(unix)]
     #[arg(long, value_name = "PATH")]
     socket: PathBuf,
     /// The student's user id: what the student asks for runs as them.
+    #[cfg(unix)]
     #[arg(long)]
     uid: u32,
     /// The student's group id.
+    #[cfg(unix)]
     #[arg(long)]
     gid: u32,
+    /// The service's named pipe.
+    #[cfg(windows)]
+    #[arg(long, value_name = "NAME")]
+    pipe: String,
+    /// The session the helper serves: what the student asks for runs with
+    /// that session user's token.
+    #[cfg(windows)]
+    #[arg(long)]
+    session: u32,
     /// The program that opens web pages; the URL is appended as its last argument.
     #[arg(long, value_name = "CMD")]
     url_opener: Option<String>,
@@ -171,6 +190,8 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         Some(Command::Audit(AuditCommand::Verify { dir })) => return verify_audit(&dir),
+        #[cfg(windows)]
+        Some(Command::Service(args)) => windows_service(args),
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
         #[cfg(not(target_os = "linux"))]
@@ -185,6 +206,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             .and_then(|runtime| {
                 runtime.block_on(async move {
                     match command {
+                        #[cfg(unix)]
                         Some(Command::Service(args)) => service(args).await,
                         Some(Command::Helper(args)) => helper(args).await,
                         _ => joined(cli.joined).await,
@@ -249,10 +271,15 @@ async fn serve(
     args: &AgentArgs,
     desktop: Arc<Desktop>,
     session_user: tokio::sync::watch::Receiver<Option<String>>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let bundle_dir = args.bundle.clone().context(
-        "--bundle DIR is needed: the agent bundle written by `pult-registry agent-bundle`",
-    )?;
+    let bundle_dir = args
+        .bundle
+        .clone()
+        .or_else(platform::default_bundle)
+        .context(
+            "--bundle DIR is needed: the agent bundle written by `pult-registry agent-bundle`",
+        )?;
     let bundle = Bundle::load(&bundle_dir)?;
     let listen = args.listen.or(bundle.manifest.listen).map_or(
         SocketAddr::from((Ipv6Addr::UNSPECIFIED, DEFAULT_PORT)),
@@ -282,7 +309,7 @@ async fn serve(
     );
     // A stable line on stdout, for scripts and tests that wait for the agent.
     println!("listening on {}", running.local_addr());
-    shutdown().await;
+    stop.await;
     running.stop().await;
     Ok(())
 }
@@ -327,7 +354,16 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
                 None,
             ))
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
+        ScreenKind::X11 => Box::new(
+            crate::platform::windows_notice::WindowsNotice::start(
+                crate::notice_text::Language::from_locale(
+                    pult_agent_windows::session::system_locale().as_deref(),
+                ),
+            )
+            .context("could not start the notice windows")?,
+        ),
+        #[cfg(not(any(target_os = "linux", windows)))]
         ScreenKind::X11 => Box::new(LoggedNotice),
     };
     let student = Student {
@@ -342,14 +378,20 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
     let display = std::env::var("DISPLAY").unwrap_or_default();
     let desktop = Desktop::joined(HelperCore::new(screen, notice, student, display));
     let user = cli.session_user.clone().or_else(platform::logged_on_user);
-    serve(&cli.agent, desktop, tokio::sync::watch::channel(user).1).await
+    serve(
+        &cli.agent,
+        desktop,
+        tokio::sync::watch::channel(user).1,
+        shutdown(),
+    )
+    .await
 }
 
 /// The system service.
 #[cfg(target_os = "linux")]
 async fn service(args: ServiceArgs) -> Result<()> {
-    use crate::service;
-    use crate::sessions::{self, SessionSource};
+    use crate::platform::logind::{self, SessionSource};
+    use crate::platform::unix_host::{HelperCommand, UnixHost};
 
     let source = match (&args.session_user, &args.session_display) {
         (Some(user), Some(display)) => SessionSource::Fixed {
@@ -358,10 +400,9 @@ async fn service(args: ServiceArgs) -> Result<()> {
         },
         _ => SessionSource::Logind,
     };
-    let sessions = sessions::follow(source).await?;
-    let (listener, socket) = service::listen(&args.runtime_dir)?;
+    let sessions = logind::follow(source).await?;
     let desktop = Desktop::new();
-    let command = service::HelperCommand {
+    let command = HelperCommand {
         program: std::env::current_exe().context("cannot find this program's path")?,
         args: args
             .agent
@@ -370,28 +411,114 @@ async fn service(args: ServiceArgs) -> Result<()> {
             .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
             .collect(),
     };
-    let mut users = sessions.clone();
-    let (user_sender, user) =
-        tokio::sync::watch::channel(sessions.borrow().as_ref().map(|s| s.user.clone()));
-    tokio::spawn(async move {
-        while users.changed().await.is_ok() {
-            let user = users.borrow_and_update().as_ref().map(|s| s.user.clone());
-            user_sender.send_replace(user);
-        }
-    });
-    tokio::spawn(service::supervise(
-        sessions,
-        listener,
-        socket,
-        command,
-        desktop.clone(),
-    ));
-    serve(&args.agent, desktop, user).await
+    let user = user_names(sessions.clone(), |s| s.user.clone());
+    let host = UnixHost::new(&args.runtime_dir, command)?;
+    tokio::spawn(crate::service::supervise(sessions, host, desktop.clone()));
+    serve(&args.agent, desktop, user, shutdown()).await
 }
 
-#[cfg(not(target_os = "linux"))]
-async fn service(_args: ServiceArgs) -> Result<()> {
-    anyhow::bail!("the service runs on Linux for now; Windows comes with its own issue")
+/// The Windows service: under the service control manager, or with
+/// `--console` in this console (tests, trying things out).
+#[cfg(windows)]
+fn windows_service(args: ServiceArgs) -> Result<()> {
+    use pult_agent_windows::service;
+
+    if args.console {
+        let (_controls, received) = std::sync::mpsc::channel();
+        return windows_service_body(args, received, true);
+    }
+    service::run(
+        platform::SERVICE_NAME,
+        Box::new(move |controls| {
+            windows_service_body(args, controls, false).map_err(|error| format!("{error:#}"))
+        }),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+#[cfg(windows)]
+fn windows_service_body(
+    mut args: ServiceArgs,
+    controls: std::sync::mpsc::Receiver<pult_agent_windows::service::Control>,
+    console: bool,
+) -> Result<()> {
+    use crate::platform::windows_host::{self, PipeHost};
+    use pult_agent_windows::service::Control;
+
+    let data = platform::data_dir().context("no ProgramData directory")?;
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("could not create {}", data.display()))?;
+    // Key, audit log and configuration: SYSTEM and Administrators only.
+    pult_agent_windows::acl::restrict(&data, pult_agent_windows::acl::SYSTEM_AND_ADMINISTRATORS)
+        .with_context(|| format!("could not restrict {}", data.display()))?;
+    if args.agent.audit_dir.is_none() {
+        args.agent.audit_dir = Some(data.join("audit"));
+    }
+    if !console {
+        if let Err(error) = pult_agent_windows::service::restart_on_failure(platform::SERVICE_NAME)
+        {
+            tracing::warn!("{error}");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let (stop_sender, stop) = tokio::sync::oneshot::channel::<()>();
+        let notify = changed.clone();
+        std::thread::Builder::new()
+            .name("service-controls".into())
+            .spawn(move || {
+                let mut stop_sender = Some(stop_sender);
+                while let Ok(control) = controls.recv() {
+                    match control {
+                        Control::SessionChange => notify.notify_one(),
+                        Control::Stop => {
+                            if let Some(sender) = stop_sender.take() {
+                                let _ = sender.send(());
+                            }
+                        }
+                    }
+                }
+            })?;
+        let sessions = windows_host::follow(changed);
+        let desktop = Desktop::new();
+        let program = std::env::current_exe().context("cannot find this program's path")?;
+        let helper_args = args
+            .agent
+            .url_opener
+            .iter()
+            .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
+            .collect();
+        let host = PipeHost::new(program, helper_args)?;
+        let user = user_names(sessions.clone(), |s| s.user.clone());
+        tokio::spawn(crate::service::supervise(sessions, host, desktop.clone()));
+        let stop = async move {
+            if console {
+                shutdown().await;
+            } else {
+                let _ = stop.await;
+            }
+        };
+        serve(&args.agent, desktop, user, stop).await
+    })
+}
+
+/// The user of each session as it changes (R15).
+fn user_names<S: Send + Sync + 'static>(
+    mut sessions: tokio::sync::watch::Receiver<Option<S>>,
+    user: fn(&S) -> String,
+) -> tokio::sync::watch::Receiver<Option<String>> {
+    let (sender, receiver) = tokio::sync::watch::channel(sessions.borrow().as_ref().map(user));
+    tokio::spawn(async move {
+        while sessions.changed().await.is_ok() {
+            let now = sessions.borrow_and_update().as_ref().map(user);
+            sender.send_replace(now);
+        }
+    });
+    receiver
 }
 
 /// The session helper.
@@ -399,7 +526,7 @@ async fn service(_args: ServiceArgs) -> Result<()> {
 async fn helper(args: HelperArgs) -> Result<()> {
     let environment: Vec<(String, String)> = std::env::vars().collect();
     // The helper is root; the student's things run as the student.
-    let identity = (crate::service::own_uid()? != args.uid).then_some(Identity {
+    let identity = (crate::platform::unix_host::own_uid()? != args.uid).then_some(Identity {
         uid: args.uid,
         gid: args.gid,
     });
@@ -420,9 +547,30 @@ async fn helper(args: HelperArgs) -> Result<()> {
     crate::helper::process::run(&args.socket, core).await
 }
 
-#[cfg(not(target_os = "linux"))]
-async fn helper(_args: HelperArgs) -> Result<()> {
-    anyhow::bail!("the session helper runs on Linux for now")
+/// The session helper on Windows: SYSTEM in the student's session.
+#[cfg(windows)]
+async fn helper(args: HelperArgs) -> Result<()> {
+    use crate::notice_text::Language;
+    use crate::platform::windows_notice::WindowsNotice;
+
+    crate::platform::windows_host::check_own_session(args.session)?;
+    let language = Language::from_locale(pult_agent_windows::session::system_locale().as_deref());
+    let notice = WindowsNotice::start(language).context("could not start the notice windows")?;
+    let student = Student {
+        identity: Some(Identity {
+            session: args.session,
+        }),
+        environment: None,
+        url_opener: url_opener(args.url_opener.as_ref()),
+        mode: ActionMode::CarryOut,
+    };
+    let core = HelperCore::new(
+        Box::new(DesktopCapture::new()),
+        Box::new(notice),
+        student,
+        format!("session {}", args.session),
+    );
+    crate::helper::process::run(&args.pipe, core).await
 }
 
 fn open_screen(cli: &JoinedArgs, seed: u64) -> Result<Box<dyn CaptureSource>> {

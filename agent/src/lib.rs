@@ -21,8 +21,5 @@ pub mod notice_text;
 pub mod platform;
 pub mod running;
 pub mod serve;
-#[cfg(target_os = "linux")]
 pub mod service;
-#[cfg(target_os = "linux")]
-pub mod sessions;
 pub mod watch;

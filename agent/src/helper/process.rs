@@ -5,23 +5,40 @@
 //! It ends when the service closes the channel; the service starts it again
 //! when it ends for any other reason.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use pult_protocol::frame::{read_message, write_message};
 use pult_protocol::local::{FromHelper, HelperMessage, LOCAL_VERSION, ServiceMessage, ToHelper};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::HelperCore;
 
-/// Serves the service on `socket` with `core` until the channel closes.
-pub async fn run(socket: &Path, core: Arc<HelperCore>) -> Result<()> {
-    let stream = UnixStream::connect(socket)
+/// Serves the service on its Unix `socket` with `core` until the channel closes.
+#[cfg(unix)]
+pub async fn run(socket: &std::path::Path, core: Arc<HelperCore>) -> Result<()> {
+    let stream = tokio::net::UnixStream::connect(socket)
         .await
         .with_context(|| format!("could not connect to the service at {}", socket.display()))?;
-    let (mut reader, mut writer) = stream.into_split();
+    serve(stream, core).await
+}
+
+/// Serves the service on its named `pipe` with `core` until the channel closes.
+#[cfg(windows)]
+pub async fn run(pipe: &str, core: Arc<HelperCore>) -> Result<()> {
+    let stream = tokio::net::windows::named_pipe::ClientOptions::new()
+        .open(pipe)
+        .with_context(|| format!("could not connect to the service at {pipe}"))?;
+    serve(stream, core).await
+}
+
+/// Serves the service on `stream` (the helper's end of the local channel).
+pub async fn serve<S>(stream: S, core: Arc<HelperCore>) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let hello = HelperMessage {
         id: 0,
         body: FromHelper::Hello {

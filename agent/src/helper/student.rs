@@ -24,12 +24,22 @@ pub struct Student {
 }
 
 /// A Unix user.
+#[cfg(unix)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
     /// User id.
     pub uid: u32,
     /// Primary group id.
     pub gid: u32,
+}
+
+/// The Windows session whose user the student is: what they are sent runs
+/// with that user's own token.
+#[cfg(windows)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The session id.
+    pub session: u32,
 }
 
 /// What the agent does with "run program" and "open website".
@@ -79,9 +89,24 @@ impl Student {
     }
 
     fn start(&self, program: &str, args: &[String]) -> Result<(), ErrorReply> {
+        #[cfg(windows)]
+        if let Some(Identity { session }) = self.identity {
+            use pult_agent_windows::process::{RunAs, start_in_session};
+            let line = pult_agent_windows::cmdline::join(program, args);
+            return start_in_session(session, RunAs::User, &line, true)
+                .map(drop)
+                .map_err(|error| match error.kind() {
+                    std::io::ErrorKind::NotFound => not_installed(program),
+                    _ => ErrorReply::new(
+                        ErrorCode::ProgramFailed,
+                        format!("'{program}' could not be started as the student: {error}"),
+                    ),
+                });
+        }
         let (program, args) = match self.identity {
             // setpriv (util-linux) switches user, group and supplementary
             // groups and then executes the program itself: no shell.
+            #[cfg(unix)]
             Some(Identity { uid, gid }) => {
                 if which(program, self.environment.as_deref()).is_none() {
                     return Err(not_installed(program));
@@ -96,7 +121,7 @@ impl Student {
                 line.extend_from_slice(args);
                 ("setpriv", line)
             }
-            None => (program, args.to_vec()),
+            _ => (program, args.to_vec()),
         };
         crate::platform::spawn_detached(program, &args, self.environment.as_deref()).map_err(
             |error| match error.kind() {
@@ -119,6 +144,7 @@ fn not_installed(program: &str) -> ErrorReply {
 
 /// Finds `program` as the student's PATH would, so a missing program is
 /// reported as such and not as a failure of `setpriv`.
+#[cfg(unix)]
 fn which(program: &str, environment: Option<&[(String, String)]>) -> Option<PathBuf> {
     if program.contains('/') {
         let path = PathBuf::from(program);
@@ -177,6 +203,7 @@ mod tests {
             student.run_program(" ", &[]).unwrap_err().code,
             ErrorCode::ProgramNotFound
         );
+        #[cfg(unix)]
         let as_someone = Student {
             identity: Some(Identity {
                 uid: 1000,
@@ -184,6 +211,7 @@ mod tests {
             }),
             ..student
         };
+        #[cfg(unix)]
         assert_eq!(
             as_someone
                 .run_program("pult-no-such-program", &[])

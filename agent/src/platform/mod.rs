@@ -10,8 +10,16 @@ pub mod bridge;
 pub mod desktop_notice;
 #[cfg(target_os = "linux")]
 pub mod indicator;
+#[cfg(target_os = "linux")]
+pub mod logind;
 #[cfg(unix)]
 mod unix;
+#[cfg(target_os = "linux")]
+pub mod unix_host;
+#[cfg(windows)]
+pub mod windows_host;
+#[cfg(windows)]
+pub mod windows_notice;
 #[cfg(unix)]
 use unix as current;
 #[cfg(windows)]
@@ -20,12 +28,33 @@ mod windows;
 use windows as current;
 
 use std::io;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The command that opens a URL in the user's browser: program and leading arguments;
 /// the URL is appended as the last argument.
 pub fn default_url_opener() -> Vec<String> {
     current::default_url_opener()
+}
+
+/// The Windows service's name (the MSI installs it under this name).
+pub const SERVICE_NAME: &str = "PultAgent";
+
+/// Where the installed agent keeps its bundle, audit log and configuration:
+/// `%ProgramData%\Pult\Agent` on Windows (SYSTEM and Administrators only);
+/// nowhere by default elsewhere (the .deb passes its paths).
+pub fn data_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        let program_data = std::env::var_os("ProgramData")?;
+        Some(PathBuf::from(program_data).join("Pult").join("Agent"))
+    } else {
+        None
+    }
+}
+
+/// The installed agent's bundle: `bundle` in [`data_dir`].
+pub fn default_bundle() -> Option<PathBuf> {
+    data_dir().map(|dir| dir.join("bundle"))
 }
 
 /// The user logged on at this computer, if any (R15).

@@ -34,6 +34,12 @@ pub struct GraphicalSession {
     pub display: String,
 }
 
+impl std::fmt::Display for GraphicalSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {}", self.user, self.display)
+    }
+}
+
 impl GraphicalSession {
     /// The environment for the session's helper and for what the student
     /// starts: fixed values, and what the student's own processes on this

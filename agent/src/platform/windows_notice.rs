@@ -1,0 +1,44 @@
+//! The notice (R1) on a Windows desktop: the helper's own bar on every
+//! monitor, which decides "shown", and the notification-area icon with a
+//! balloon when something starts (pult-agent-windows' `notice`).
+
+use std::sync::Mutex;
+
+use pult_agent_windows::notice::Notice as Windows;
+use pult_protocol::local::Notice;
+
+use crate::helper::NoticeDisplay;
+use crate::notice_text::{Language, describe, title};
+
+/// The notice on this session's desktop.
+pub struct WindowsNotice {
+    windows: Windows,
+    language: Language,
+    last: Mutex<Option<String>>,
+}
+
+impl WindowsNotice {
+    /// Starts the notice's windows; they show nothing until asked.
+    pub fn start(language: Language) -> std::io::Result<Self> {
+        Ok(Self {
+            windows: Windows::start(title(language))?,
+            language,
+            last: Mutex::new(None),
+        })
+    }
+}
+
+impl NoticeDisplay for WindowsNotice {
+    fn show(&self, notice: &Notice) -> Result<(), String> {
+        let text = describe(notice, self.language);
+        let mut last = self
+            .last
+            .lock()
+            .map_err(|_| "the notice broke".to_owned())?;
+        // A balloon when something starts, not on every change.
+        let balloon = text.as_deref().filter(|_| last.is_none());
+        self.windows.show(text.as_deref(), balloon)?;
+        *last = text;
+        Ok(())
+    }
+}
