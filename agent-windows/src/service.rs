@@ -14,6 +14,11 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 use windows_service::{define_windows_service, service_dispatcher};
+use windows_sys::Win32::System::Services::{
+    ChangeServiceConfigW, CloseServiceHandle, OpenSCManagerW, OpenServiceW, QUERY_SERVICE_CONFIGW,
+    QueryServiceConfigW, SC_HANDLE, SC_MANAGER_CONNECT, SERVICE_CHANGE_CONFIG, SERVICE_NO_CHANGE,
+    SERVICE_QUERY_CONFIG,
+};
 
 /// What the service control manager asks of a running service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,4 +141,127 @@ pub fn restart_on_failure(name: &str) -> Result<(), String> {
     service
         .set_failure_actions_on_non_crash_failures(true)
         .map_err(|error| format!("cannot set the recovery of {name}: {error}"))
+}
+
+/// The command line the service manager starts service `name` with, as
+/// Windows keeps it (the ImagePath).
+pub fn image_path(name: &str) -> std::io::Result<String> {
+    let service = ServiceHandle::open(name, SERVICE_QUERY_CONFIG)?;
+    let mut needed = 0u32;
+    // SAFETY: a valid service handle; asks only for the size needed.
+    unsafe { QueryServiceConfigW(service.0, std::ptr::null_mut(), 0, &mut needed) };
+    // u64 units keep the buffer aligned for QUERY_SERVICE_CONFIGW.
+    let mut buffer = vec![0u64; (needed as usize).div_ceil(8).max(8)];
+    let size = (buffer.len() * 8) as u32;
+    let config = buffer.as_mut_ptr().cast::<QUERY_SERVICE_CONFIGW>();
+    // SAFETY: a buffer of `size` bytes, aligned, for the configuration.
+    if unsafe { QueryServiceConfigW(service.0, config, size, &mut needed) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: filled by QueryServiceConfigW above.
+    let path = unsafe { (*config).lpBinaryPathName };
+    let mut units = Vec::new();
+    let mut at = path;
+    // SAFETY: lpBinaryPathName is a NUL-terminated string inside `buffer`.
+    while !at.is_null() && unsafe { *at } != 0 {
+        // SAFETY: as above; read up to the NUL.
+        units.push(unsafe { *at });
+        // SAFETY: within the same string.
+        at = unsafe { at.add(1) };
+    }
+    Ok(String::from_utf16_lossy(&units))
+}
+
+/// Makes sure service `name`'s program path is quoted, so that a path with
+/// spaces ("C:\Program Files\...") cannot be taken for a shorter one that a
+/// user could create (the unquoted-service-path attack). Installers do not
+/// all quote it (Wine's msiexec does not); true if it had to be changed.
+pub fn quote_image_path(name: &str) -> std::io::Result<bool> {
+    let path = image_path(name)?;
+    let Some(quoted) = quoted_image_path(&path) else {
+        return Ok(false);
+    };
+    let service = ServiceHandle::open(name, SERVICE_CHANGE_CONFIG)?;
+    let quoted = crate::wide::wide(&quoted);
+    // SAFETY: a valid service handle; only the path changes, the rest is SERVICE_NO_CHANGE or null.
+    let ok = unsafe {
+        ChangeServiceConfigW(
+            service.0,
+            SERVICE_NO_CHANGE,
+            SERVICE_NO_CHANGE,
+            SERVICE_NO_CHANGE,
+            quoted.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if ok == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(true)
+}
+
+/// The quoted form of an unquoted ImagePath whose program ends in ".exe";
+/// `None` when it is quoted already.
+fn quoted_image_path(path: &str) -> Option<String> {
+    if path.starts_with('"') {
+        return None;
+    }
+    let lower = path.to_ascii_lowercase();
+    let end = lower.find(".exe").map(|at| at + 4)?;
+    Some(format!("\"{}\"{}", &path[..end], &path[end..]))
+}
+
+/// An open handle to a service, closed on drop.
+struct ServiceHandle(SC_HANDLE, SC_HANDLE);
+
+impl ServiceHandle {
+    fn open(name: &str, access: u32) -> std::io::Result<Self> {
+        // SAFETY: connects to the local service manager; checked below.
+        let manager =
+            unsafe { OpenSCManagerW(std::ptr::null(), std::ptr::null(), SC_MANAGER_CONNECT) };
+        if manager.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        let wide_name = crate::wide::wide(name);
+        // SAFETY: a valid manager handle and a NUL-terminated name.
+        let service = unsafe { OpenServiceW(manager, wide_name.as_ptr(), access) };
+        if service.is_null() {
+            let error = std::io::Error::last_os_error();
+            // SAFETY: the manager handle is ours, closed once.
+            unsafe { CloseServiceHandle(manager) };
+            return Err(error);
+        }
+        Ok(Self(service, manager))
+    }
+}
+
+impl Drop for ServiceHandle {
+    fn drop(&mut self) {
+        // SAFETY: both handles are ours, closed once.
+        unsafe { CloseServiceHandle(self.0) };
+        // SAFETY: as above.
+        unsafe { CloseServiceHandle(self.1) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unquoted_program_path_is_quoted_and_its_arguments_kept() {
+        assert_eq!(
+            quoted_image_path(r"C:\Program Files\Pult\Agent\pult-agent.exe service").as_deref(),
+            Some(r#""C:\Program Files\Pult\Agent\pult-agent.exe" service"#)
+        );
+        assert_eq!(
+            quoted_image_path(r#""C:\Program Files\x.exe" service"#),
+            None
+        );
+    }
 }

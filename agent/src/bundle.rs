@@ -19,6 +19,14 @@ pub enum BundleError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A file of the bundle could not be written where it is installed.
+    #[error("could not write {}: {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The manifest is not valid.
     #[error("{} is not a valid device manifest: {source}", path.display())]
     Manifest {
@@ -130,4 +138,40 @@ mod tests {
             check_key_is_private(&key).unwrap();
         }
     }
+}
+
+/// Installs the bundle in `from` as `to`: checked first (it must load),
+/// copied into a new directory beside `to`, which then replaces `to` whole,
+/// so a bad bundle changes nothing and a good one is never half there.
+pub fn install(from: &Path, to: &Path) -> Result<Bundle, BundleError> {
+    use pult_protocol::credentials::{
+        CA_CERTIFICATE_FILE, DEVICE_CERTIFICATE_FILE, DEVICE_KEY_FILE, DEVICE_MANIFEST_FILE,
+    };
+    let bundle = Bundle::load(from)?;
+    let io = |path: &Path, source: std::io::Error| BundleError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let staging = parent.join(".bundle-new");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
+    for name in [
+        CA_CERTIFICATE_FILE,
+        DEVICE_CERTIFICATE_FILE,
+        DEVICE_KEY_FILE,
+        DEVICE_MANIFEST_FILE,
+    ] {
+        let target = staging.join(name);
+        std::fs::copy(from.join(name), &target).map_err(|e| io(&target, e))?;
+    }
+    let old = parent.join(".bundle-old");
+    let _ = std::fs::remove_dir_all(&old);
+    if to.exists() {
+        std::fs::rename(to, &old).map_err(|e| io(to, e))?;
+    }
+    std::fs::rename(&staging, to).map_err(|e| io(to, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(bundle)
 }

@@ -49,6 +49,19 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// For the installer (the MSI runs it as SYSTEM): installs the agent
+    /// bundle from DIR into the agent's data directory (SYSTEM and
+    /// Administrators only) and makes sure the service's path is quoted.
+    #[cfg(windows)]
+    Install {
+        /// The bundle written by `pult-registry agent-bundle`.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+    },
+    /// For the installer, when the agent is removed (not upgraded): deletes
+    /// the agent's data directory, its key and audit log with it.
+    #[cfg(windows)]
+    Uninstall,
     /// The notice on the student's D-Bus session bus (started by the helper).
     NoticeBridge {
         /// The notification's title.
@@ -192,6 +205,10 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Some(Command::Audit(AuditCommand::Verify { dir })) => return verify_audit(&dir),
         #[cfg(windows)]
         Some(Command::Service(args)) => windows_service(args),
+        #[cfg(windows)]
+        Some(Command::Install { bundle }) => windows_install(bundle.as_deref()),
+        #[cfg(windows)]
+        Some(Command::Uninstall) => windows_uninstall(),
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
         #[cfg(not(target_os = "linux"))]
@@ -417,6 +434,43 @@ async fn service(args: ServiceArgs) -> Result<()> {
     serve(&args.agent, desktop, user, shutdown()).await
 }
 
+/// What the MSI has the agent do at install (deferred, as SYSTEM).
+#[cfg(windows)]
+fn windows_install(bundle: Option<&Path>) -> Result<()> {
+    let data = platform::data_dir().context("no ProgramData directory")?;
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("could not create {}", data.display()))?;
+    pult_agent_windows::acl::restrict(&data, pult_agent_windows::acl::SYSTEM_AND_ADMINISTRATORS)
+        .with_context(|| format!("could not restrict {}", data.display()))?;
+    if let Some(from) = bundle {
+        let to = data.join("bundle");
+        let installed = crate::bundle::install(from, &to)?;
+        println!(
+            "installed the agent bundle of {} ({}) in {}",
+            installed.manifest.name,
+            installed.manifest.uuid,
+            to.display()
+        );
+    }
+    match pult_agent_windows::service::quote_image_path(platform::SERVICE_NAME) {
+        Ok(true) => println!("quoted the service's program path"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!("could not check the service's program path: {error}"),
+    }
+    Ok(())
+}
+
+/// What the MSI has the agent do when it is removed for good.
+#[cfg(windows)]
+fn windows_uninstall() -> Result<()> {
+    let data = platform::data_dir().context("no ProgramData directory")?;
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("could not remove {}", data.display())),
+    }
+}
+
 /// The Windows service: under the service control manager, or with
 /// `--console` in this console (tests, trying things out).
 #[cfg(windows)]
@@ -430,7 +484,14 @@ fn windows_service(args: ServiceArgs) -> Result<()> {
     service::run(
         platform::SERVICE_NAME,
         Box::new(move |controls| {
-            windows_service_body(args, controls, false).map_err(|error| format!("{error:#}"))
+            windows_service_body(args, controls, false).map_err(|error| {
+                // A service has no console: the reason goes where an admin looks.
+                let reason = format!("{error:#}");
+                if let Some(data) = platform::data_dir() {
+                    let _ = std::fs::write(data.join("service-error.txt"), &reason);
+                }
+                reason
+            })
         }),
     )
     .map_err(anyhow::Error::msg)
@@ -458,6 +519,9 @@ fn windows_service_body(
         if let Err(error) = pult_agent_windows::service::restart_on_failure(platform::SERVICE_NAME)
         {
             tracing::warn!("{error}");
+        }
+        if let Err(error) = pult_agent_windows::service::quote_image_path(platform::SERVICE_NAME) {
+            tracing::warn!("could not check the service's program path: {error}");
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -45,8 +45,12 @@ pub const SERVICE_NAME: &str = "PultAgent";
 /// nowhere by default elsewhere (the .deb passes its paths).
 pub fn data_dir() -> Option<PathBuf> {
     if cfg!(windows) {
-        let program_data = std::env::var_os("ProgramData")?;
-        Some(PathBuf::from(program_data).join("Pult").join("Agent"))
+        // A service may start with a bare environment (Wine's do).
+        let program_data = std::env::var_os("ProgramData")
+            .or_else(|| std::env::var_os("ALLUSERSPROFILE"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        Some(program_data.join("Pult").join("Agent"))
     } else {
         None
     }
