@@ -5,17 +5,16 @@ use std::io;
 use std::path::Path;
 use std::ptr;
 
-use windows_sys::Win32::Foundation::{ERROR_SUCCESS, LocalFree};
+use windows_sys::Win32::Foundation::ERROR_SUCCESS;
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSecurityDescriptorToStringSecurityDescriptorW, GetNamedSecurityInfoW, SDDL_REVISION_1,
-    SE_FILE_OBJECT, SetNamedSecurityInfoW,
+    GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
     ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, PROTECTED_DACL_SECURITY_INFORMATION,
 };
 
-use crate::pipe::SecurityDescriptor;
-use crate::wide::{from_wide, wide};
+use crate::security::SecurityDescriptor;
+use crate::wide::wide;
 
 /// Full control for SYSTEM and Administrators, inherited by everything
 /// inside, nothing inherited from above (protected), nobody else.
@@ -72,28 +71,7 @@ pub fn describe(path: &Path) -> io::Result<String> {
     if status != ERROR_SUCCESS {
         return Err(io::Error::from_raw_os_error(status as i32));
     }
-    let descriptor = SecurityDescriptor(descriptor);
-    let mut text = ptr::null_mut();
-    let mut length = 0u32;
-    // SAFETY: a valid descriptor and out pointers; the string is freed below.
-    let ok = unsafe {
-        ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            descriptor.0,
-            SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
-            &mut text,
-            &mut length,
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the system wrote `length` UTF-16 units at `text`.
-    let units = unsafe { std::slice::from_raw_parts(text, length as usize) };
-    let sddl = from_wide(units);
-    // SAFETY: allocated by the conversion above, freed once.
-    unsafe { LocalFree(text.cast()) };
-    Ok(sddl)
+    SecurityDescriptor(descriptor).to_sddl()
 }
 
 #[cfg(test)]
@@ -105,23 +83,7 @@ mod tests {
     #[test]
     fn the_access_list_names_only_system_and_administrators() {
         let descriptor = SecurityDescriptor::from_sddl(SYSTEM_AND_ADMINISTRATORS).unwrap();
-        let mut text = ptr::null_mut();
-        let mut length = 0u32;
-        // SAFETY: a valid descriptor and out pointers; the string is freed below.
-        let ok = unsafe {
-            ConvertSecurityDescriptorToStringSecurityDescriptorW(
-                descriptor.0,
-                SDDL_REVISION_1,
-                DACL_SECURITY_INFORMATION,
-                &mut text,
-                &mut length,
-            )
-        };
-        assert_ne!(ok, 0);
-        // SAFETY: the system wrote `length` UTF-16 units at `text`.
-        let sddl = from_wide(unsafe { std::slice::from_raw_parts(text, length as usize) });
-        // SAFETY: allocated by the conversion, freed once.
-        unsafe { LocalFree(text.cast()) };
+        let sddl = descriptor.to_sddl().unwrap();
         assert_eq!(sddl, SYSTEM_AND_ADMINISTRATORS);
     }
 

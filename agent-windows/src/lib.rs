@@ -23,6 +23,8 @@ pub mod pipe;
 #[cfg(windows)]
 pub mod process;
 #[cfg(windows)]
+mod security;
+#[cfg(windows)]
 pub mod service;
 #[cfg(windows)]
 pub mod session;

@@ -3,17 +3,12 @@
 
 use std::io;
 use std::os::windows::io::AsRawHandle;
-use std::ptr;
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
-use windows_sys::Win32::Foundation::LocalFree;
-use windows_sys::Win32::Security::Authorization::{
-    ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
-};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
 
-use crate::wide::wide;
+use crate::security::SecurityDescriptor;
 
 /// Full access for SYSTEM, nobody else; not inherited from anywhere.
 pub const SYSTEM_ONLY: &str = "D:P(A;;GA;;;SY)";
@@ -46,36 +41,6 @@ pub fn client_process_id(pipe: &NamedPipeServer) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(pid)
-}
-
-/// A security descriptor made from SDDL, freed on drop.
-pub(crate) struct SecurityDescriptor(pub(crate) *mut std::ffi::c_void);
-
-impl SecurityDescriptor {
-    pub(crate) fn from_sddl(sddl: &str) -> io::Result<Self> {
-        let text = wide(sddl);
-        let mut descriptor = ptr::null_mut();
-        // SAFETY: NUL-terminated string, valid out pointer; the result is freed in Drop.
-        let ok = unsafe {
-            ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                text.as_ptr(),
-                SDDL_REVISION_1,
-                &mut descriptor,
-                ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self(descriptor))
-    }
-}
-
-impl Drop for SecurityDescriptor {
-    fn drop(&mut self) {
-        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW, freed once.
-        unsafe { LocalFree(self.0) };
-    }
 }
 
 #[cfg(test)]

@@ -206,9 +206,9 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         #[cfg(windows)]
         Some(Command::Service(args)) => windows_service(args),
         #[cfg(windows)]
-        Some(Command::Install { bundle }) => windows_install(bundle.as_deref()),
+        Some(Command::Install { bundle }) => platform::windows_data::install(bundle.as_deref()),
         #[cfg(windows)]
-        Some(Command::Uninstall) => windows_uninstall(),
+        Some(Command::Uninstall) => platform::windows_data::uninstall(),
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
         #[cfg(not(target_os = "linux"))]
@@ -373,12 +373,8 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
         }
         #[cfg(windows)]
         ScreenKind::X11 => Box::new(
-            crate::platform::windows_notice::WindowsNotice::start(
-                crate::notice_text::Language::from_locale(
-                    pult_agent_windows::session::system_locale().as_deref(),
-                ),
-            )
-            .context("could not start the notice windows")?,
+            crate::platform::windows_notice::WindowsNotice::start()
+                .context("could not start the notice windows")?,
         ),
         #[cfg(not(any(target_os = "linux", windows)))]
         ScreenKind::X11 => Box::new(LoggedNotice),
@@ -421,54 +417,12 @@ async fn service(args: ServiceArgs) -> Result<()> {
     let desktop = Desktop::new();
     let command = HelperCommand {
         program: std::env::current_exe().context("cannot find this program's path")?,
-        args: args
-            .agent
-            .url_opener
-            .iter()
-            .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
-            .collect(),
+        args: helper_args(&args.agent),
     };
     let user = user_names(sessions.clone(), |s| s.user.clone());
     let host = UnixHost::new(&args.runtime_dir, command)?;
     tokio::spawn(crate::service::supervise(sessions, host, desktop.clone()));
     serve(&args.agent, desktop, user, shutdown()).await
-}
-
-/// What the MSI has the agent do at install (deferred, as SYSTEM).
-#[cfg(windows)]
-fn windows_install(bundle: Option<&Path>) -> Result<()> {
-    let data = platform::data_dir().context("no ProgramData directory")?;
-    std::fs::create_dir_all(&data)
-        .with_context(|| format!("could not create {}", data.display()))?;
-    pult_agent_windows::acl::restrict(&data, pult_agent_windows::acl::SYSTEM_AND_ADMINISTRATORS)
-        .with_context(|| format!("could not restrict {}", data.display()))?;
-    if let Some(from) = bundle {
-        let to = data.join("bundle");
-        let installed = crate::bundle::install(from, &to)?;
-        println!(
-            "installed the agent bundle of {} ({}) in {}",
-            installed.manifest.name,
-            installed.manifest.uuid,
-            to.display()
-        );
-    }
-    match pult_agent_windows::service::quote_image_path(platform::SERVICE_NAME) {
-        Ok(true) => println!("quoted the service's program path"),
-        Ok(false) => {}
-        Err(error) => tracing::warn!("could not check the service's program path: {error}"),
-    }
-    Ok(())
-}
-
-/// What the MSI has the agent do when it is removed for good.
-#[cfg(windows)]
-fn windows_uninstall() -> Result<()> {
-    let data = platform::data_dir().context("no ProgramData directory")?;
-    match std::fs::remove_dir_all(&data) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("could not remove {}", data.display())),
-    }
 }
 
 /// The Windows service: under the service control manager, or with
@@ -506,12 +460,8 @@ fn windows_service_body(
     use crate::platform::windows_host::{self, PipeHost};
     use pult_agent_windows::service::Control;
 
-    let data = platform::data_dir().context("no ProgramData directory")?;
-    std::fs::create_dir_all(&data)
-        .with_context(|| format!("could not create {}", data.display()))?;
     // Key, audit log and configuration: SYSTEM and Administrators only.
-    pult_agent_windows::acl::restrict(&data, pult_agent_windows::acl::SYSTEM_AND_ADMINISTRATORS)
-        .with_context(|| format!("could not restrict {}", data.display()))?;
+    let data = platform::windows_data::prepare()?;
     if args.agent.audit_dir.is_none() {
         args.agent.audit_dir = Some(data.join("audit"));
     }
@@ -520,9 +470,7 @@ fn windows_service_body(
         {
             tracing::warn!("{error}");
         }
-        if let Err(error) = pult_agent_windows::service::quote_image_path(platform::SERVICE_NAME) {
-            tracing::warn!("could not check the service's program path: {error}");
-        }
+        platform::windows_data::quote_service_path();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -550,13 +498,7 @@ fn windows_service_body(
         let sessions = windows_host::follow(changed);
         let desktop = Desktop::new();
         let program = std::env::current_exe().context("cannot find this program's path")?;
-        let helper_args = args
-            .agent
-            .url_opener
-            .iter()
-            .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
-            .collect();
-        let host = PipeHost::new(program, helper_args)?;
+        let host = PipeHost::new(program, helper_args(&args.agent))?;
         let user = user_names(sessions.clone(), |s| s.user.clone());
         tokio::spawn(crate::service::supervise(sessions, host, desktop.clone()));
         let stop = async move {
@@ -568,6 +510,15 @@ fn windows_service_body(
         };
         serve(&args.agent, desktop, user, stop).await
     })
+}
+
+/// What the service passes on to its helpers.
+fn helper_args(agent: &AgentArgs) -> Vec<String> {
+    agent
+        .url_opener
+        .iter()
+        .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
+        .collect()
 }
 
 /// The user of each session as it changes (R15).
@@ -614,12 +565,10 @@ async fn helper(args: HelperArgs) -> Result<()> {
 /// The session helper on Windows: SYSTEM in the student's session.
 #[cfg(windows)]
 async fn helper(args: HelperArgs) -> Result<()> {
-    use crate::notice_text::Language;
     use crate::platform::windows_notice::WindowsNotice;
 
     crate::platform::windows_host::check_own_session(args.session)?;
-    let language = Language::from_locale(pult_agent_windows::session::system_locale().as_deref());
-    let notice = WindowsNotice::start(language).context("could not start the notice windows")?;
+    let notice = WindowsNotice::start().context("could not start the notice windows")?;
     let student = Student {
         identity: Some(Identity {
             session: args.session,

@@ -17,6 +17,8 @@ mod unix;
 #[cfg(target_os = "linux")]
 pub mod unix_host;
 #[cfg(windows)]
+pub mod windows_data;
+#[cfg(windows)]
 pub mod windows_host;
 #[cfg(windows)]
 pub mod windows_notice;

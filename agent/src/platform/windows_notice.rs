@@ -18,8 +18,15 @@ pub struct WindowsNotice {
 }
 
 impl WindowsNotice {
-    /// Starts the notice's windows; they show nothing until asked.
-    pub fn start(language: Language) -> std::io::Result<Self> {
+    /// Starts the notice's windows in the system's language (the helper is
+    /// SYSTEM and shows it to whoever is logged on); nothing is shown until asked.
+    pub fn start() -> std::io::Result<Self> {
+        let locale = pult_agent_windows::session::system_locale();
+        Self::in_language(Language::from_locale(locale.as_deref()))
+    }
+
+    /// Starts the notice's windows speaking `language`.
+    pub fn in_language(language: Language) -> std::io::Result<Self> {
         Ok(Self {
             windows: Windows::start(title(language))?,
             language,

@@ -1,0 +1,60 @@
+//! The installed agent's data on Windows: `%ProgramData%\Pult\Agent`
+//! (bundle, audit log), for SYSTEM and Administrators only, and what the
+//! MSI has the agent do with it at install and removal.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use pult_agent_windows::acl;
+
+use super::{SERVICE_NAME, data_dir};
+
+/// Creates the data directory if needed and (again) restricts it to SYSTEM
+/// and Administrators; the service does this at every start.
+pub fn prepare() -> Result<PathBuf> {
+    let data = data_dir().context("no ProgramData directory")?;
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("could not create {}", data.display()))?;
+    acl::restrict(&data, acl::SYSTEM_AND_ADMINISTRATORS)
+        .with_context(|| format!("could not restrict {}", data.display()))?;
+    Ok(data)
+}
+
+/// At install (the MSI's deferred custom action, as SYSTEM): the data
+/// directory, the bundle from `bundle` if given, the service path quoted.
+pub fn install(bundle: Option<&Path>) -> Result<()> {
+    let data = prepare()?;
+    if let Some(from) = bundle {
+        let to = data.join("bundle");
+        let installed = crate::bundle::install(from, &to)?;
+        println!(
+            "installed the agent bundle of {} ({}) in {}",
+            installed.manifest.name,
+            installed.manifest.uuid,
+            to.display()
+        );
+    }
+    quote_service_path();
+    Ok(())
+}
+
+/// When the agent is removed for good: deletes the data directory, key and
+/// audit log with it.
+pub fn uninstall() -> Result<()> {
+    let data = data_dir().context("no ProgramData directory")?;
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("could not remove {}", data.display())),
+    }
+}
+
+/// Makes sure the service's program path is quoted (see
+/// `pult_agent_windows::service::quote_image_path`).
+pub fn quote_service_path() {
+    match pult_agent_windows::service::quote_image_path(SERVICE_NAME) {
+        Ok(true) => println!("quoted the service's program path"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!("could not check the service's program path: {error}"),
+    }
+}
