@@ -160,16 +160,8 @@ pub fn image_path(name: &str) -> std::io::Result<String> {
     }
     // SAFETY: filled by QueryServiceConfigW above.
     let path = unsafe { (*config).lpBinaryPathName };
-    let mut units = Vec::new();
-    let mut at = path;
-    // SAFETY: lpBinaryPathName is a NUL-terminated string inside `buffer`.
-    while !at.is_null() && unsafe { *at } != 0 {
-        // SAFETY: as above; read up to the NUL.
-        units.push(unsafe { *at });
-        // SAFETY: within the same string.
-        at = unsafe { at.add(1) };
-    }
-    Ok(String::from_utf16_lossy(&units))
+    // SAFETY: lpBinaryPathName is null or a NUL-terminated string inside `buffer`.
+    Ok(unsafe { crate::wide::from_ptr(path) })
 }
 
 /// Makes sure service `name`'s program path is quoted, so that a path with

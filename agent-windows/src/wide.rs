@@ -26,3 +26,21 @@ pub(crate) fn fill(field: &mut [u16], text: &str) {
     }
     field[written] = 0;
 }
+
+/// Reads a NUL-terminated UTF-16 string the system returned by pointer;
+/// empty for null.
+///
+/// # Safety
+/// `at` is null or points to a NUL-terminated UTF-16 string that stays valid
+/// during the call.
+pub(crate) unsafe fn from_ptr(mut at: *const u16) -> String {
+    let mut units = Vec::new();
+    // SAFETY: by the caller's promise, every unit up to the NUL is readable.
+    while !at.is_null() && unsafe { *at } != 0 {
+        // SAFETY: as above.
+        units.push(unsafe { *at });
+        // SAFETY: the next unit is still within the string (this one was not the NUL).
+        at = unsafe { at.add(1) };
+    }
+    String::from_utf16_lossy(&units)
+}

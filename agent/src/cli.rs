@@ -195,12 +195,8 @@ enum ScreenKind {
 /// Runs the agent with command line `args` (the program name first) until it
 /// is interrupted; the exit code says whether it started.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_max_level(tracing::Level::INFO)
-        .init();
     let cli = Cli::parse_from(args);
+    init_logging(&cli);
     let result = match cli.command {
         Some(Command::Audit(AuditCommand::Verify { dir })) => return verify_audit(&dir),
         #[cfg(windows)]
@@ -400,6 +396,31 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
     .await
 }
 
+/// Logs go to standard error; the Windows service, which has none, writes
+/// its own log file (`service.log` in the data directory).
+fn init_logging(cli: &Cli) {
+    let logging = tracing_subscriber::fmt().with_max_level(tracing::Level::INFO);
+    #[cfg(windows)]
+    if let Some(Command::Service(ServiceArgs { console: false, .. })) = &cli.command {
+        match platform::windows_data::service_log() {
+            Ok(file) => {
+                logging
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .init();
+                return;
+            }
+            Err(error) => eprintln!("pult-agent: no service log: {error:#}"),
+        }
+    }
+    #[cfg(not(windows))]
+    let _ = cli;
+    logging
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 /// The system service.
 #[cfg(target_os = "linux")]
 async fn service(args: ServiceArgs) -> Result<()> {
@@ -439,11 +460,9 @@ fn windows_service(args: ServiceArgs) -> Result<()> {
         platform::SERVICE_NAME,
         Box::new(move |controls| {
             windows_service_body(args, controls, false).map_err(|error| {
-                // A service has no console: the reason goes where an admin looks.
+                // A service has no console: the reason goes to its log.
                 let reason = format!("{error:#}");
-                if let Some(data) = platform::data_dir() {
-                    let _ = std::fs::write(data.join("service-error.txt"), &reason);
-                }
+                tracing::error!("the service stops: {reason}");
                 reason
             })
         }),

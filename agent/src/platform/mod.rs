@@ -46,16 +46,21 @@ pub const SERVICE_NAME: &str = "PultAgent";
 /// `%ProgramData%\Pult\Agent` on Windows (SYSTEM and Administrators only);
 /// nowhere by default elsewhere (the .deb passes its paths).
 pub fn data_dir() -> Option<PathBuf> {
-    if cfg!(windows) {
-        // A service may start with a bare environment (Wine's do).
-        let program_data = std::env::var_os("ProgramData")
-            .or_else(|| std::env::var_os("ALLUSERSPROFILE"))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-        Some(program_data.join("Pult").join("Agent"))
-    } else {
-        None
+    #[cfg(windows)]
+    {
+        // Asked of Windows, not read from the environment: Wine's services,
+        // for one, see no ProgramData variable, and the installer and the
+        // service must agree on the folder.
+        match pult_agent_windows::folders::program_data() {
+            Ok(folder) => Some(folder.join("Pult").join("Agent")),
+            Err(error) => {
+                tracing::error!("{error}");
+                None
+            }
+        }
     }
+    #[cfg(not(windows))]
+    None
 }
 
 /// The installed agent's bundle: `bundle` in [`data_dir`].

@@ -20,6 +20,34 @@ pub fn prepare() -> Result<PathBuf> {
     Ok(data)
 }
 
+/// The service's own log (`service.log` in the data directory; a service
+/// has no console), opened for appending. The file is started afresh when it
+/// has grown past 1 MiB or is older than 30 days; the one before is kept as
+/// `service.old.log`, so a log line lives at most about two months (R17's six
+/// months are the upper bound for logs).
+pub fn service_log() -> Result<std::fs::File> {
+    const MOST: u64 = 1 << 20;
+    const AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+    let data = prepare()?;
+    let log = data.join("service.log");
+    if let Ok(meta) = std::fs::metadata(&log) {
+        let old = meta
+            .created()
+            .ok()
+            .and_then(|created| created.elapsed().ok())
+            .is_some_and(|age| age > AGE);
+        if meta.len() > MOST || old {
+            std::fs::rename(&log, data.join("service.old.log"))
+                .with_context(|| format!("could not set {} aside", log.display()))?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("could not open {}", log.display()))
+}
+
 /// At install (the MSI's deferred custom action, as SYSTEM): the data
 /// directory, the bundle from `bundle` if given, the service path quoted.
 pub fn install(bundle: Option<&Path>) -> Result<()> {
