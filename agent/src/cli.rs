@@ -514,6 +514,26 @@ fn windows_service_body(
                     }
                 }
             })?;
+        let mut stop = stop;
+        if !console && args.agent.bundle.is_none() {
+            // Installed without BUNDLE: wait for one (`pult-agent install
+            // --bundle DIR`, or the MSI again) instead of failing over and over.
+            let bundle = platform::default_bundle().context("no ProgramData directory")?;
+            let mut told = false;
+            while !bundle.join("device.json").is_file() {
+                if !told {
+                    tracing::warn!(
+                        "no agent bundle in {}; waiting for one (msiexec /i pult-agent.msi BUNDLE=DIR)",
+                        bundle.display()
+                    );
+                    told = true;
+                }
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+            }
+        }
         let sessions = windows_host::follow(changed);
         let desktop = Desktop::new();
         let program = std::env::current_exe().context("cannot find this program's path")?;

@@ -6,6 +6,7 @@
 
 pub mod hostile;
 pub mod webdriver;
+pub mod wine;
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -459,6 +460,37 @@ impl Xvfb {
             .status()
             .unwrap_or_else(|e| panic!("{program}: {e}"));
         assert!(status.success(), "{program} {args:?} failed");
+    }
+}
+
+impl Xvfb {
+    /// The top-level windows called `name` on this display, as (x, y,
+    /// width, height): the agent's notice bars are called "pult-notice",
+    /// on Linux and under Wine alike.
+    pub fn windows_named(&self, name: &str) -> Vec<(i32, i32, u32, u32)> {
+        let output = Command::new("xwininfo")
+            .args(["-root", "-children"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("xwininfo is needed for this test; .ci/run installs x11-utils");
+        let quoted = format!("\"{name}\"");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains(&quoted))
+            .filter_map(|line| {
+                // 0x400001 "pult-notice": ()  420x30+590+0  +590+0
+                let geometry = line.split_whitespace().rev().nth(1)?;
+                let (size, position) = geometry.split_once('+')?;
+                let (width, height) = size.split_once('x')?;
+                let (x, y) = position.split_once('+')?;
+                Some((
+                    x.parse().ok()?,
+                    y.parse().ok()?,
+                    width.parse().ok()?,
+                    height.parse().ok()?,
+                ))
+            })
+            .collect()
     }
 }
 

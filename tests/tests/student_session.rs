@@ -198,28 +198,7 @@ impl StudentSession {
 
     /// The notice bars on the screen, as (x, y, width, height).
     fn bars(&self) -> Vec<(i32, i32, u32, u32)> {
-        let output = Command::new("xwininfo")
-            .args(["-root", "-children"])
-            .env("DISPLAY", &self.xvfb.display)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter(|line| line.contains("\"pult-notice\""))
-            .filter_map(|line| {
-                // 0x400001 "pult-notice": ()  420x30+590+0  +590+0
-                let geometry = line.split_whitespace().rev().nth(1)?;
-                let (size, position) = geometry.split_once('+')?;
-                let (width, height) = size.split_once('x')?;
-                let (x, y) = position.split_once('+')?;
-                Some((
-                    x.parse().ok()?,
-                    y.parse().ok()?,
-                    width.parse().ok()?,
-                    height.parse().ok()?,
-                ))
-            })
-            .collect()
+        self.xvfb.windows_named("pult-notice")
     }
 }
 

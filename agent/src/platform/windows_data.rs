@@ -67,13 +67,24 @@ pub fn install(bundle: Option<&Path>) -> Result<()> {
 }
 
 /// When the agent is removed for good: deletes the data directory, key and
-/// audit log with it.
+/// audit log with it. The installer has asked the service to stop, but its
+/// process may still be closing its log; what is still open is deleted as
+/// soon as it is closed, so this tries again for up to 20 s.
 pub fn uninstall() -> Result<()> {
     let data = data_dir().context("no ProgramData directory")?;
-    match std::fs::remove_dir_all(&data) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("could not remove {}", data.display())),
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("could not remove {}", data.display()));
+            }
+        }
     }
 }
 

@@ -1,0 +1,254 @@
+//! The Windows agent as a district installs it (issue 8): the MSI built here,
+//! installed silently with `msiexec /qn BUNDLE=…` into a Wine prefix on an
+//! Xvfb display, its service started by Wine's service manager, and a
+//! teacher's `pultctl` on Linux talking QUIC to it: the screenshot shows
+//! what the screen shows, with the notice bar the student sees (R1, R2),
+//! programs and web pages start in the student's session (R4), every
+//! access is in the agent's audit log, and removing the MSI takes service,
+//! program, key and audit log with it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
+use pult_e2e::{School, Xvfb, free_address, pultctl};
+use pult_screen::{Frame, decode_png, encode_png};
+
+const SERVICE: &str = "PultAgent";
+const SERVICE_KEY: &str = r"HKLM\System\CurrentControlSet\Services\PultAgent";
+const DATA: &str = r"C:\ProgramData\Pult\Agent";
+const PROGRAM: &str = r"C:\Program Files\Pult\Agent\pult-agent.exe";
+/// The height of the Windows notice bar.
+const NOTICE_BAR: u32 = 30;
+
+fn picture(width: u32, height: u32) -> Frame {
+    let mut frame = Frame::filled(width, height, [32, 64, 96, 255]);
+    frame.fill_rect(100, 80, 240, 160, [255, 128, 0, 255]);
+    frame.fill_rect(500, 300, 120, 120, [0, 200, 90, 255]);
+    // A one-pixel checkerboard: scaling or a lossy step would blur it.
+    for y in 400..440 {
+        for x in 40..80 {
+            if (x + y) % 2 == 0 {
+                frame.fill_rect(x, y, 1, 1, [255, 255, 255, 255]);
+            }
+        }
+    }
+    frame
+}
+
+/// Waits (up to `within`) until `done` holds; panics with `what`.
+fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "{what} (waited {within:?})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
+    let school = School::with_teacher("Gesamtschule Nord");
+    let msi = school.path("pult-agent.msi");
+    build_msi(&msi, None);
+
+    // The package itself: the service as LocalSystem with automatic start,
+    // the bundle installed by the agent as SYSTEM, a rebuild of the same
+    // version taken as an upgrade (IncludeMaximum, which wixl leaves out).
+    let services = msi_table(&msi, "ServiceInstall");
+    assert_eq!(services.len(), 1, "{services:?}");
+    let service = &services[0];
+    assert_eq!(service[1], SERVICE, "{service:?}");
+    assert_eq!(service[3], "16", "own process: {service:?}");
+    assert_eq!(service[4], "2", "automatic start: {service:?}");
+    assert_eq!(service[8], "LocalSystem", "{service:?}");
+    assert_eq!(service[10], "service", "{service:?}");
+    let actions = msi_table(&msi, "CustomAction");
+    let install = actions
+        .iter()
+        .find(|row| row[0] == "InstallBundle")
+        .expect("an InstallBundle custom action");
+    assert_eq!(install[3], r#"install --bundle "[BUNDLE]""#);
+    // Deferred (1024) and not impersonating (2048): the agent runs as SYSTEM.
+    let kind: u32 = install[1].parse().unwrap();
+    assert_eq!(kind & (1024 | 2048), 1024 | 2048, "{install:?}");
+    let upgrade = msi_table(&msi, "Upgrade");
+    let replaces = upgrade
+        .iter()
+        .find(|row| row[6] == "PULT_UPGRADE")
+        .expect("an upgrade row");
+    let attributes: u32 = replaces[4].parse().unwrap();
+    assert_ne!(attributes & 512, 0, "IncludeMaximum: {replaces:?}");
+
+    let xvfb = Xvfb::start(800, 600);
+    let drawn = picture(800, 600);
+    let png = school.path("drawn.png");
+    std::fs::write(&png, encode_png(&drawn).unwrap()).unwrap();
+    xvfb.show(&png);
+
+    school.import(&format!("name,room,ip\nR204-PC07,204,{}\n", free_address()));
+    let bundle = school.agent_bundle("R204-PC07");
+    let cert = school.room_cert("204", "mueller", "1h");
+
+    let wine = WinePrefix::new(&xvfb.display);
+    // Web pages open through Windows' own way (rundll32 url.dll), which
+    // Wine hands to the browser named here: a script that notes the URL.
+    let opened = school.path("opened.txt");
+    let browser = school.path("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> {}\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let set = wine.wine(&[
+        "reg",
+        "add",
+        r"HKCU\Software\Wine\WineBrowser",
+        "/v",
+        "Browsers",
+        "/d",
+        browser.to_str().unwrap(),
+        "/f",
+    ]);
+    assert!(set.status.success(), "could not name the browser");
+
+    // The district's silent install.
+    let bundle_arg = format!("BUNDLE={}", windows_path(&bundle));
+    let installed = wine.wine(&["msiexec", "/i", &windows_path(&msi), "/qn", &bundle_arg]);
+    assert!(
+        installed.status.success(),
+        "msiexec /i failed: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    wine.wait_for_service(SERVICE, Some("RUNNING"), Duration::from_secs(30));
+    // The service's program path is quoted (the unquoted-path attack).
+    let image = wine
+        .registry_value(SERVICE_KEY, "ImagePath")
+        .expect("the service has an ImagePath");
+    assert_eq!(image, format!("\"{PROGRAM}\" service"));
+    assert!(wine.host_path(PROGRAM).is_file());
+    let data = wine.host_path(DATA);
+    for file in ["device.json", "device.crt", "device.key", "ca.crt"] {
+        assert_eq!(
+            std::fs::read(data.join("bundle").join(file)).unwrap(),
+            std::fs::read(bundle.join(file)).unwrap(),
+            "{file} installed as given"
+        );
+    }
+
+    // A screenshot from the teacher shows the screen, with the notice bar.
+    // The service is running; its helper in the student's session may take
+    // a moment more, and until then the agent refuses (it cannot notify).
+    let shot_path = school.path("shot.png");
+    let started = Instant::now();
+    let ctl = loop {
+        let ctl = pultctl(
+            &cert,
+            &[
+                "screenshot",
+                "R204-PC07",
+                "--out",
+                shot_path.to_str().unwrap(),
+            ],
+        );
+        if ctl.success || !ctl.stderr.contains("cannot-notify") || started.elapsed().as_secs() > 30
+        {
+            break ctl;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(ctl.success, "{}{}", ctl.stderr, service_log(&data));
+    // The bar is on the screen now (it stays 10 s after a screenshot).
+    let bars = xvfb.windows_named("pult-notice");
+    assert_eq!(bars, vec![(0, 0, 800, NOTICE_BAR)], "the notice bar");
+    let shot = decode_png(&std::fs::read(&shot_path).unwrap()).unwrap();
+    assert_eq!((shot.width(), shot.height()), (800, 600));
+    for y in NOTICE_BAR..600 {
+        for x in 0..800 {
+            assert_eq!(shot.pixel(x, y), drawn.pixel(x, y), "pixel ({x}, {y})");
+        }
+    }
+    let [red, green, blue, _] = shot.pixel(4, 4).unwrap();
+    assert!(
+        red > 150 && green < 60 && blue < 60,
+        "the notice bar is red: {:?}",
+        shot.pixel(4, 4)
+    );
+
+    // A program and a web page start in the student's session.
+    let marker = r"C:\users\Public\pult-ran.txt";
+    let ctl = pultctl(
+        &cert,
+        &[
+            "run",
+            "--on",
+            "R204-PC07",
+            "cmd.exe",
+            "/c",
+            &format!("echo ran>{marker}"),
+        ],
+    );
+    assert!(ctl.success, "{}", ctl.stderr);
+    wait_until(Duration::from_secs(20), "the program did not run", || {
+        std::fs::read_to_string(wine.host_path(marker)).is_ok_and(|text| text.trim() == "ran")
+    });
+    let url = "https://lernplattform.example.org/kurs/7?tab=aufgaben";
+    let ctl = pultctl(&cert, &["open-url", url, "R204-PC07"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    wait_until(Duration::from_secs(20), "the page was not opened", || {
+        std::fs::read_to_string(&opened).is_ok_and(|text| text.lines().any(|l| l == url))
+    });
+
+    // Every access is in the audit log under ProgramData.
+    let audit = audit_entries(&data.join("audit"));
+    for action in ["screenshot", "run-program", "open-url"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e["action"] == action && e["result"] == "ok" && e["user"] == "mueller"),
+            "no audit entry for {action}: {audit:#?}"
+        );
+    }
+
+    // The bar goes when nobody watches any more.
+    wait_until(Duration::from_secs(30), "the notice bar stayed", || {
+        xvfb.windows_named("pult-notice").is_empty()
+    });
+
+    // Removing the MSI takes service, program, key and audit log.
+    let removed = wine.wine(&["msiexec", "/x", &windows_path(&msi), "/qn"]);
+    assert!(
+        removed.status.success(),
+        "msiexec /x failed: {}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    wine.wait_for_service(SERVICE, None, Duration::from_secs(30));
+    assert!(!wine.host_path(PROGRAM).exists(), "the program is left");
+    assert!(!data.exists(), "{} is left", data.display());
+    wait_until(Duration::from_secs(10), "an agent process is left", || {
+        wine.processes("pult-agent").is_empty()
+    });
+}
+
+fn service_log(data: &Path) -> String {
+    std::fs::read_to_string(data.join("service.log"))
+        .map(|log| format!("\nservice.log:\n{log}"))
+        .unwrap_or_default()
+}
+
+fn audit_entries(dir: &Path) -> Vec<serde_json::Value> {
+    let mut entries = Vec::new();
+    for file in std::fs::read_dir(dir).unwrap() {
+        for line in std::fs::read_to_string(file.unwrap().path())
+            .unwrap()
+            .lines()
+        {
+            entries.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    entries
+}
