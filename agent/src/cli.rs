@@ -593,7 +593,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
     };
     let display = std::env::var("DISPLAY").unwrap_or_default();
     let core = HelperCore::new(
-        Box::new(DesktopCapture::new()),
+        platform::desktop_capture(),
         Box::new(notice),
         student,
         display,
@@ -617,7 +617,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
         mode: ActionMode::CarryOut,
     };
     let core = HelperCore::new(
-        Box::new(DesktopCapture::new()),
+        platform::desktop_capture(),
         Box::new(notice),
         student,
         format!("session {}", args.session),
@@ -647,7 +647,7 @@ fn open_screen(cli: &JoinedArgs, seed: u64) -> Result<Box<dyn CaptureSource>> {
                 Ok(described) => tracing::info!("capturing the {described}"),
                 Err(error) => tracing::warn!("{error}; screenshots fail until there is a display"),
             }
-            Box::new(DesktopCapture::new())
+            platform::desktop_capture()
         }
     })
 }

@@ -160,6 +160,31 @@ fn capture_with_xcap(area: ScreenArea) -> Result<Frame, CaptureError> {
     compose(pictures)
 }
 
+/// The picture of `area` from one picture per monitor (a capture that takes
+/// every monitor at once, like DXGI duplication): monitors count from 0 left
+/// to right, as with [`DesktopCapture`].
+pub fn desktop_picture(
+    mut monitors: Vec<(MonitorInfo, Frame)>,
+    area: ScreenArea,
+) -> Result<Frame, CaptureError> {
+    monitors.sort_by_key(|(m, _)| (m.x, m.y));
+    let count = monitors.len();
+    let chosen: Vec<_> = match area {
+        ScreenArea::Desktop => monitors,
+        ScreenArea::Monitor(index) => monitors
+            .into_iter()
+            .nth(index as usize)
+            .map(|m| vec![m])
+            .ok_or(CaptureError::NoSuchMonitor { index, count })?,
+    };
+    compose(
+        chosen
+            .into_iter()
+            .map(|(info, frame)| (info.x, info.y, frame))
+            .collect(),
+    )
+}
+
 /// Places monitor pictures at their desktop positions in one frame.
 fn compose(mut pictures: Vec<(i32, i32, Frame)>) -> Result<Frame, CaptureError> {
     if pictures.len() == 1 {
@@ -209,5 +234,40 @@ mod tests {
         assert_eq!(desktop.pixel(0, 2), Some([1, 1, 1, 255]));
         assert_eq!(desktop.pixel(5, 1), Some([2, 2, 2, 255]));
         assert_eq!(desktop.pixel(5, 2), Some([0, 0, 0, 255]));
+    }
+
+    #[test]
+    fn monitors_of_a_whole_capture_count_from_the_left() {
+        let monitor = |x: i32, width: u32, shade: u8| {
+            let info = MonitorInfo {
+                x,
+                y: 0,
+                width,
+                height: 2,
+                primary: x == 0,
+            };
+            (info, Frame::filled(width, 2, [shade, shade, shade, 255]))
+        };
+        // The right monitor first, as a system may list them.
+        let both = || vec![monitor(3, 2, 20), monitor(0, 3, 10)];
+        let left = desktop_picture(both(), ScreenArea::Monitor(0)).unwrap();
+        assert_eq!(
+            (left.width(), left.pixel(0, 0)),
+            (3, Some([10, 10, 10, 255]))
+        );
+        let right = desktop_picture(both(), ScreenArea::Monitor(1)).unwrap();
+        assert_eq!(
+            (right.width(), right.pixel(0, 0)),
+            (2, Some([20, 20, 20, 255]))
+        );
+        let whole = desktop_picture(both(), ScreenArea::Desktop).unwrap();
+        assert_eq!(
+            (whole.width(), whole.pixel(4, 1)),
+            (5, Some([20, 20, 20, 255]))
+        );
+        assert!(matches!(
+            desktop_picture(both(), ScreenArea::Monitor(2)),
+            Err(CaptureError::NoSuchMonitor { index: 2, count: 2 })
+        ));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod codec;
 mod desktop;
+mod fallback;
 mod frame;
 pub mod inspect;
 mod png;
@@ -16,7 +17,8 @@ mod synthetic;
 #[cfg(target_os = "linux")]
 mod x11;
 
-pub use desktop::DesktopCapture;
+pub use desktop::{DesktopCapture, desktop_picture};
+pub use fallback::Fallback;
 pub use frame::{Frame, FrameError};
 pub use png::{PngError, decode_png, encode_png};
 pub use synthetic::SyntheticDesktop;

@@ -17,6 +17,8 @@ mod unix;
 #[cfg(target_os = "linux")]
 pub mod unix_host;
 #[cfg(windows)]
+pub mod windows_capture;
+#[cfg(windows)]
 pub mod windows_data;
 #[cfg(windows)]
 pub mod windows_host;
@@ -37,6 +39,15 @@ use std::process::{Command, Stdio};
 /// the URL is appended as the last argument.
 pub fn default_url_opener() -> Vec<String> {
     current::default_url_opener()
+}
+
+/// The capture of this session's desktop: X11 (or xcap) on Linux; on
+/// Windows DXGI duplication with GDI behind it.
+pub fn desktop_capture() -> Box<dyn pult_screen::CaptureSource> {
+    #[cfg(windows)]
+    return Box::new(windows_capture::desktop_capture());
+    #[cfg(not(windows))]
+    Box::new(pult_screen::DesktopCapture::new())
 }
 
 /// The Windows service's name (the MSI installs it under this name).
