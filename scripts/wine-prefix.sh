@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 prefix=$(realpath -m "${1:-target/wine}")
-export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml,winemenubuilder.exe="
 dll=$prefix/drive_c/windows/system32/bcryptprimitives.dll
 if [ ! -f "$prefix/system.reg" ]; then
   mkdir -p "$prefix"

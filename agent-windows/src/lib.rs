@@ -7,6 +7,7 @@
 //! - [`process`]: starting the helper with a SYSTEM token in a session, and
 //!   the student's programs with the student's own token.
 //! - [`pipe`]: the service/helper pipe, open to SYSTEM only.
+//! - [`dialog`]: a message box (the teacher app uses it too).
 //! - [`dxgi`]: the screen by DXGI desktop duplication.
 //! - [`folders`]: the ProgramData folder, asked of Windows.
 //! - [`acl`]: directories for SYSTEM and Administrators only.
@@ -18,6 +19,8 @@
 #[cfg(windows)]
 pub mod acl;
 pub mod cmdline;
+#[cfg(windows)]
+pub mod dialog;
 #[cfg(windows)]
 pub mod dxgi;
 #[cfg(windows)]

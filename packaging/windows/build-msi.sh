@@ -1,22 +1,40 @@
 #!/usr/bin/env bash
-# Builds the Windows agent and its MSI here, with Debian's mingw-w64 and wixl.
+# Builds a Windows program of Pult here, with Debian's mingw-w64, and its MSI
+# with Debian's wixl and msitools.
 #
-#   packaging/windows/build-msi.sh [debug|release] [OUT.msi] [VERSION]
+#   packaging/windows/build-msi.sh [agent|app] [debug|release] [OUT.msi] [VERSION]
 #
-# Default: release, target/windows/pult-agent-VERSION.msi, the workspace's
-# version. The tests use a debug build (quicker to make; the same code) and
-# a second version to try upgrades.
+# agent: the student agent and its service (pult-agent.wxs); app: the
+# teacher app (pult-app.wxs). Default: agent, release,
+# target/windows/pult-PRODUCT-VERSION.msi, the workspace's version. The tests
+# use debug builds (quicker to make; the same code) and a second version to
+# try upgrades.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-profile=${1:-release}
-version=${3:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
-out=${2:-target/windows/pult-agent-$version.msi}
+product=${1:-agent}
+profile=${2:-release}
+version=${4:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
+out=${3:-target/windows/pult-$product-$version.msi}
 flag=(); [ "$profile" = release ] && flag=(--release)
-cargo build "${flag[@]}" --target x86_64-pc-windows-gnu -p pult-agent --quiet
-exe=target/x86_64-pc-windows-gnu/$profile/pult-agent.exe
+built=target/x86_64-pc-windows-gnu/$profile
+case $product in
+  agent)
+    cargo build "${flag[@]}" --target x86_64-pc-windows-gnu -p pult-agent --quiet
+    sources=(-D AgentExe="$built/pult-agent.exe")
+    ;;
+  app)
+    # The web front end is built into the program (ui/, by its build script).
+    cargo build "${flag[@]}" --target x86_64-pc-windows-gnu -p pult --quiet
+    sources=(-D AppExe="$built/pult.exe" -D WebViewLoader="$built/WebView2Loader.dll")
+    ;;
+  *)
+    echo "build-msi.sh: '$product' is neither agent nor app" >&2
+    exit 2
+    ;;
+esac
 mkdir -p "$(dirname "$out")"
-wixl -a x64 -D Version="$version" -D AgentExe="$exe" -o "$out" packaging/windows/pult-agent.wxs
+wixl -a x64 -D Version="$version" "${sources[@]}" -o "$out" "packaging/windows/pult-$product.wxs"
 # wixl drops IncludeMaximum (512) from UpgradeVersion: without it a rebuild
 # of the same version would be installed beside the old one instead of
 # replacing it. Set it in the Upgrade table with msitools' own msibuild.

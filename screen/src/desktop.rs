@@ -139,16 +139,7 @@ fn xcap_monitors() -> Result<Vec<(MonitorInfo, xcap::Monitor)>, CaptureError> {
 
 fn capture_with_xcap(area: ScreenArea) -> Result<Frame, CaptureError> {
     let failed = |e: xcap::XCapError| CaptureError::Failed(e.to_string());
-    let monitors = xcap_monitors()?;
-    let count = monitors.len();
-    let chosen: Vec<_> = match area {
-        ScreenArea::Desktop => monitors,
-        ScreenArea::Monitor(index) => monitors
-            .into_iter()
-            .nth(index as usize)
-            .map(|m| vec![m])
-            .ok_or(CaptureError::NoSuchMonitor { index, count })?,
-    };
+    let chosen = choose(xcap_monitors()?, area)?;
     let mut pictures = Vec::with_capacity(chosen.len());
     for (info, monitor) in chosen {
         let image = monitor.capture_image().map_err(failed)?;
@@ -168,21 +159,28 @@ pub fn desktop_picture(
     area: ScreenArea,
 ) -> Result<Frame, CaptureError> {
     monitors.sort_by_key(|(m, _)| (m.x, m.y));
-    let count = monitors.len();
-    let chosen: Vec<_> = match area {
-        ScreenArea::Desktop => monitors,
-        ScreenArea::Monitor(index) => monitors
-            .into_iter()
-            .nth(index as usize)
-            .map(|m| vec![m])
-            .ok_or(CaptureError::NoSuchMonitor { index, count })?,
-    };
     compose(
-        chosen
+        choose(monitors, area)?
             .into_iter()
             .map(|(info, frame)| (info.x, info.y, frame))
             .collect(),
     )
+}
+
+/// The monitors `area` covers, of `monitors` in left-to-right order.
+fn choose<T>(
+    monitors: Vec<(MonitorInfo, T)>,
+    area: ScreenArea,
+) -> Result<Vec<(MonitorInfo, T)>, CaptureError> {
+    let count = monitors.len();
+    match area {
+        ScreenArea::Desktop => Ok(monitors),
+        ScreenArea::Monitor(index) => monitors
+            .into_iter()
+            .nth(index as usize)
+            .map(|m| vec![m])
+            .ok_or(CaptureError::NoSuchMonitor { index, count }),
+    }
 }
 
 /// Places monitor pictures at their desktop positions in one frame.

@@ -6,6 +6,8 @@
 //! with the feature `demo`: the demo runs agents and a registry in the app,
 //! which the packaged app must not contain. Every decision lives in
 //! pult-console; this binary only wires it to a window.
+// On Windows the installed app has no console window of its own.
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,13 @@ fn main() -> ExitCode {
         utc_offset,
         ..DeskFolders::default()
     };
+    let window = !matches!(cli.command, Some(Command::Demo { headless: true, .. }));
+    if window && let Some(missing) = missing_web_view() {
+        eprintln!("pult: {missing}");
+        #[cfg(windows)]
+        pult_agent_windows::dialog::message_box("Pult", &missing);
+        return ExitCode::from(3);
+    }
     let result = match cli.command {
         Some(Command::Demo {
             headless,
@@ -83,6 +92,27 @@ fn main() -> ExitCode {
             eprintln!("pult: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What to tell the teacher when the window cannot have a web view: on
+/// Windows the app uses the Microsoft Edge WebView2 Runtime, which Windows 11
+/// has and Windows 10 gets with its updates, but which a stripped-down
+/// installation (or Wine) may lack. Elsewhere the package brings WebKitGTK.
+fn missing_web_view() -> Option<String> {
+    if cfg!(windows) {
+        tauri::webview_version().err().map(|error| {
+            format!(
+                "Pult needs the Microsoft Edge WebView2 Runtime, which is missing on this \
+                 computer ({error}). Windows 11 has it and Windows 10 gets it with its \
+                 updates; otherwise the IT department installs the \"Evergreen\" runtime.\n\n\
+                 Pult braucht die Microsoft-Edge-WebView2-Runtime, die auf diesem Computer \
+                 fehlt. Windows 11 bringt sie mit, Windows 10 bekommt sie mit seinen Updates; \
+                 sonst installiert sie die IT (\"Evergreen\"-Runtime)."
+            )
+        })
+    } else {
+        None
     }
 }
 

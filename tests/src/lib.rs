@@ -393,6 +393,23 @@ pub fn pultctl(cert: &Path, args: &[&str]) -> Ctl {
     }
 }
 
+/// A known picture to draw on a screen and find again: two rectangles, one in
+/// `accent`, on a dark ground, and a one-pixel checkerboard that any scaling or
+/// lossy step would blur. Fits 640x480 and larger.
+pub fn pattern(width: u32, height: u32, accent: [u8; 4]) -> pult_screen::Frame {
+    let mut frame = pult_screen::Frame::filled(width, height, [32, 48, 64, 255]);
+    frame.fill_rect(100, 50, 200, 100, accent);
+    frame.fill_rect(400, 300, 100, 100, [0, 192, 255, 255]);
+    for y in 200..240 {
+        for x in 40..80 {
+            if (x + y) % 2 == 0 {
+                frame.fill_rect(x, y, 1, 1, [255, 255, 255, 255]);
+            }
+        }
+    }
+    frame
+}
+
 /// A virtual X display (Xvfb), stopped when dropped.
 pub struct Xvfb {
     child: Child,

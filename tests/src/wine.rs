@@ -17,11 +17,11 @@ pub fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the Windows agent (debug) and its MSI at `out`, with the version
-/// `version` (the workspace's if `None`).
-pub fn build_msi(out: &Path, version: Option<&str>) {
+/// Builds `product` ("agent" or "app") for Windows (debug) and its MSI at
+/// `out`, with the version `version` (the workspace's if `None`).
+pub fn build_msi(product: &str, out: &Path, version: Option<&str>) {
     let mut command = Command::new(project_root().join("packaging/windows/build-msi.sh"));
-    command.arg("debug").arg(out);
+    command.args([product, "debug"]).arg(out);
     command.args(version);
     let output = command.output().expect(
         "packaging/windows/build-msi.sh needs bash, cargo, mingw-w64 and msitools; .ci/run installs them",
@@ -92,7 +92,7 @@ impl WinePrefix {
         command
             .env("WINEPREFIX", self.dir.path())
             .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml,winemenubuilder.exe=")
             .env("DISPLAY", &self.display);
         command
     }
@@ -123,6 +123,17 @@ impl WinePrefix {
             stdout: read(stdout),
             stderr: read(stderr),
         }
+    }
+
+    /// Starts `wine ARGS` without waiting; its standard error goes to `stderr`.
+    pub fn spawn(&self, args: &[&str], stderr: &Path) -> std::process::Child {
+        self.command(Path::new("wine"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .expect("wine is needed; .ci/run installs it")
     }
 
     /// Where Windows path `path` (on drive C:) is on this machine.

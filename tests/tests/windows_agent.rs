@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
-use pult_e2e::{School, Xvfb, free_address, pultctl};
-use pult_screen::{Frame, decode_png, encode_png};
+use pult_e2e::{School, Xvfb, free_address, pattern, pultctl};
+use pult_screen::{decode_png, encode_png};
 
 const SERVICE: &str = "PultAgent";
 const SERVICE_KEY: &str = r"HKLM\System\CurrentControlSet\Services\PultAgent";
@@ -20,21 +20,6 @@ const DATA: &str = r"C:\ProgramData\Pult\Agent";
 const PROGRAM: &str = r"C:\Program Files\Pult\Agent\pult-agent.exe";
 /// The height of the Windows notice bar.
 const NOTICE_BAR: u32 = 30;
-
-fn picture(width: u32, height: u32) -> Frame {
-    let mut frame = Frame::filled(width, height, [32, 64, 96, 255]);
-    frame.fill_rect(100, 80, 240, 160, [255, 128, 0, 255]);
-    frame.fill_rect(500, 300, 120, 120, [0, 200, 90, 255]);
-    // A one-pixel checkerboard: scaling or a lossy step would blur it.
-    for y in 400..440 {
-        for x in 40..80 {
-            if (x + y) % 2 == 0 {
-                frame.fill_rect(x, y, 1, 1, [255, 255, 255, 255]);
-            }
-        }
-    }
-    frame
-}
 
 /// Waits (up to `within`) until `done` holds; panics with `what`.
 fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -49,7 +34,7 @@ fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
 fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     let school = School::with_teacher("Gesamtschule Nord");
     let msi = school.path("pult-agent.msi");
-    build_msi(&msi, None);
+    build_msi("agent", &msi, None);
 
     // The package itself: the service as LocalSystem with automatic start,
     // the bundle installed by the agent as SYSTEM, a rebuild of the same
@@ -80,7 +65,7 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert_ne!(attributes & 512, 0, "IncludeMaximum: {replaces:?}");
 
     let xvfb = Xvfb::start(800, 600);
-    let drawn = picture(800, 600);
+    let drawn = pattern(800, 600, [255, 128, 0, 255]);
     let png = school.path("drawn.png");
     std::fs::write(&png, encode_png(&drawn).unwrap()).unwrap();
     xvfb.show(&png);

@@ -2,26 +2,11 @@
 //! picture drawn on an Xvfb display comes back pixel for pixel (R2), with
 //! the student's notice bar (R1) at the top, as the student sees it.
 
-use pult_e2e::{Agent, School, Xvfb, free_address, pultctl};
-use pult_screen::{Frame, decode_png, encode_png};
+use pult_e2e::{Agent, School, Xvfb, free_address, pattern, pultctl};
+use pult_screen::{decode_png, encode_png};
 
 /// The height of the notice bar at the top of the screen.
 const NOTICE_BAR: u32 = 30;
-
-fn pattern(width: u32, height: u32, accent: [u8; 4]) -> Frame {
-    let mut frame = Frame::filled(width, height, [32, 48, 64, 255]);
-    frame.fill_rect(100, 50, 200, 100, accent);
-    frame.fill_rect(400, 300, 100, 100, [0, 192, 255, 255]);
-    // A one-pixel checkerboard: any scaling or lossy step would blur it.
-    for y in 200..240 {
-        for x in 40..80 {
-            if (x + y) % 2 == 0 {
-                frame.fill_rect(x, y, 1, 1, [255, 255, 255, 255]);
-            }
-        }
-    }
-    frame
-}
 
 #[test]
 fn r2_a_screenshot_of_the_x11_desktop_shows_what_was_drawn() {
