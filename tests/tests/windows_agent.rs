@@ -101,6 +101,28 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     ]);
     assert!(set.status.success(), "could not name the browser");
 
+    // A broken bundle fails the installation with the reason, and leaves
+    // neither service nor program nor data behind.
+    let broken = school.path("broken-bundle");
+    std::fs::create_dir(&broken).unwrap();
+    for file in ["device.crt", "device.key", "ca.crt"] {
+        std::fs::copy(bundle.join(file), broken.join(file)).unwrap();
+    }
+    std::fs::write(broken.join("device.json"), "{\"name\": \"R204-PC07\"").unwrap();
+    let refused = wine.wine(&[
+        "msiexec",
+        "/i",
+        &windows_path(&msi),
+        "/qn",
+        &format!("BUNDLE={}", windows_path(&broken)),
+    ]);
+    assert!(!refused.status.success(), "a broken bundle was installed");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("device.json"), "the reason: {said}");
+    assert_eq!(wine.service_state(SERVICE), None);
+    assert!(!wine.host_path(PROGRAM).exists());
+    assert!(!wine.host_path(DATA).exists());
+
     // The district's silent install.
     let bundle_arg = format!("BUNDLE={}", windows_path(&bundle));
     let installed = wine.wine(&["msiexec", "/i", &windows_path(&msi), "/qn", &bundle_arg]);

@@ -51,6 +51,10 @@ pub fn service_log() -> Result<std::fs::File> {
 /// At install (the MSI's deferred custom action, as SYSTEM): the data
 /// directory, the bundle from `bundle` if given, the service path quoted.
 pub fn install(bundle: Option<&Path>) -> Result<()> {
+    // A broken bundle fails the installation before anything is written.
+    if let Some(from) = bundle {
+        crate::bundle::Bundle::load(from)?;
+    }
     let data = prepare()?;
     if let Some(from) = bundle {
         let to = data.join("bundle");
