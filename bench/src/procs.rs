@@ -3,7 +3,7 @@
 //! and memory from /proc.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -106,9 +106,11 @@ fn clock_ticks() -> f64 {
     })
 }
 
-/// A free UDP address on loopback.
+/// A free UDP address on loopback, below the ephemeral port range and never
+/// the same twice in this process (`pult_e2e::free_address`): ten agents
+/// given ports the system picked at random could be given one twice.
 pub(crate) fn free_address() -> Result<SocketAddr> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?)
+    Ok(pult_e2e::free_address().parse()?)
 }
 
 /// Starts an agent (this binary in agent mode, one process) and waits until
@@ -140,7 +142,9 @@ pub(crate) fn service(bundle: &Path, display: &str, runtime_dir: &Path) -> Resul
 }
 
 fn start_agent(mut command: Command, with_helper: bool) -> Result<Process> {
-    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    // What the agent says goes to a file, to name the reason if it ends.
+    let said = tempfile::tempfile()?;
+    command.stdout(Stdio::piped()).stderr(said.try_clone()?);
     let mut child = command.spawn().context("starting an agent")?;
     let stdout = child.stdout.take().context("agent stdout")?;
     let (ready, started) = mpsc::channel();
@@ -162,9 +166,13 @@ fn start_agent(mut command: Command, with_helper: bool) -> Result<Process> {
         child,
         helper: with_helper.then_some(helper),
     };
-    started
-        .recv_timeout(Duration::from_secs(20))
-        .context("the agent did not start")?;
+    if started.recv_timeout(Duration::from_secs(20)).is_err() {
+        let mut reason = String::new();
+        let mut said = said;
+        let _ = std::io::Seek::rewind(&mut said);
+        let _ = std::io::Read::read_to_string(&mut said, &mut reason);
+        bail!("the agent did not start: {}", reason.trim());
+    }
     if with_helper {
         let waited = Instant::now();
         while process.helper_pid().is_none() {
