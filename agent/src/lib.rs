@@ -22,4 +22,5 @@ pub mod platform;
 pub mod running;
 pub mod serve;
 pub mod service;
+pub mod service_log;
 pub mod watch;

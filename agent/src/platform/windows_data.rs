@@ -20,31 +20,15 @@ pub fn prepare() -> Result<PathBuf> {
     Ok(data)
 }
 
-/// The service's own log (`service.log` in the data directory; a service
-/// has no console), opened for appending. The file is started afresh when it
-/// has grown past 1 MiB or is older than 30 days; the one before is kept as
-/// `service.old.log`, so a log line lives at most about two months (R17's six
-/// months are the upper bound for logs).
-pub fn service_log() -> Result<std::fs::File> {
+/// The service's own log: `service.log` in the data directory (a service
+/// has no console), started afresh past 1 MiB or 30 days with the file
+/// before kept as `service.old.log` (see [`crate::service_log`]).
+pub fn service_log() -> Result<crate::service_log::ServiceLog> {
     const MOST: u64 = 1 << 20;
     const AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
     let data = prepare()?;
     let log = data.join("service.log");
-    if let Ok(meta) = std::fs::metadata(&log) {
-        let old = meta
-            .created()
-            .ok()
-            .and_then(|created| created.elapsed().ok())
-            .is_some_and(|age| age > AGE);
-        if meta.len() > MOST || old {
-            std::fs::rename(&log, data.join("service.old.log"))
-                .with_context(|| format!("could not set {} aside", log.display()))?;
-        }
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    crate::service_log::ServiceLog::open(&log, &data.join("service.old.log"), MOST, AGE)
         .with_context(|| format!("could not open {}", log.display()))
 }
 
