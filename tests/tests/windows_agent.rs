@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
-use pult_e2e::{School, Xvfb, free_address, pattern, pultctl};
+use pult_e2e::{School, Xvfb, free_address, pattern, pultctl, recording_opener};
 use pult_screen::{decode_png, encode_png};
 
 const SERVICE: &str = "PultAgent";
@@ -77,18 +77,10 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     let wine = WinePrefix::new(&xvfb.display);
     // Web pages open through Windows' own way (rundll32 url.dll), which
     // Wine hands to the browser named here: a script that notes the URL.
-    let opened = school.path("opened.txt");
-    let browser = school.path("browser.sh");
-    std::fs::write(
-        &browser,
-        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> {}\n", opened.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &browser,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let browser_dir = school.path("browser");
+    std::fs::create_dir(&browser_dir).unwrap();
+    let browser = recording_opener(&browser_dir);
+    let opened = browser_dir.join("opened.txt");
     let set = wine.wine(&[
         "reg",
         "add",
