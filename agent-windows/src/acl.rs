@@ -10,17 +10,21 @@ use windows_sys::Win32::Security::Authorization::{
     GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
-    ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, PROTECTED_DACL_SECURITY_INFORMATION,
+    ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner,
+    OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSID,
 };
 
 use crate::security::SecurityDescriptor;
 use crate::wide::wide;
 
-/// Full control for SYSTEM and Administrators, inherited by everything
-/// inside, nothing inherited from above (protected), nobody else.
-pub const SYSTEM_AND_ADMINISTRATORS: &str = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+/// Owned by Administrators; full control for SYSTEM and Administrators,
+/// inherited by everything inside, nothing inherited from above
+/// (protected), nobody else. The owner matters: a student who created the
+/// folder first would otherwise keep the right to change its access list.
+pub const SYSTEM_AND_ADMINISTRATORS: &str = "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
 
-/// Replaces the access list of `path` (and so of what is inside) with `sddl`'s.
+/// Replaces the owner and the access list of `path` (and so of what is
+/// inside) with `sddl`'s.
 pub fn restrict(path: &Path, sddl: &str) -> io::Result<()> {
     let descriptor = SecurityDescriptor::from_sddl(sddl)?;
     let mut present = 0i32;
@@ -32,14 +36,22 @@ pub fn restrict(path: &Path, sddl: &str) -> io::Result<()> {
     if ok == 0 || present == 0 {
         return Err(io::Error::other(format!("'{sddl}' has no access list")));
     }
+    let mut owner: PSID = ptr::null_mut();
+    // SAFETY: a valid descriptor and out pointers; the SID points into it.
+    let ok = unsafe { GetSecurityDescriptorOwner(descriptor.0, &mut owner, &mut defaulted) };
+    if ok == 0 || owner.is_null() {
+        return Err(io::Error::other(format!("'{sddl}' has no owner")));
+    }
     let name = wide(path);
-    // SAFETY: NUL-terminated path; the ACL lives in `descriptor` until after the call.
+    // SAFETY: NUL-terminated path; owner and ACL live in `descriptor` until after the call.
     let status = unsafe {
         SetNamedSecurityInfoW(
             name.as_ptr(),
             SE_FILE_OBJECT,
-            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-            ptr::null_mut(),
+            OWNER_SECURITY_INFORMATION
+                | DACL_SECURITY_INFORMATION
+                | PROTECTED_DACL_SECURITY_INFORMATION,
+            owner,
             ptr::null_mut(),
             dacl,
             ptr::null(),
@@ -51,7 +63,7 @@ pub fn restrict(path: &Path, sddl: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The access list of `path` as SDDL (for checks and the log).
+/// The owner and access list of `path` as SDDL (for checks and the log).
 pub fn describe(path: &Path) -> io::Result<String> {
     let name = wide(path);
     let mut descriptor = ptr::null_mut();
@@ -60,7 +72,7 @@ pub fn describe(path: &Path) -> io::Result<String> {
         GetNamedSecurityInfoW(
             name.as_ptr(),
             SE_FILE_OBJECT,
-            DACL_SECURITY_INFORMATION,
+            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
             ptr::null_mut(),
             ptr::null_mut(),
             ptr::null_mut(),
@@ -98,7 +110,13 @@ mod tests {
         let described = describe(&dir);
         let _ = std::fs::remove_dir_all(&dir);
         result.unwrap();
-        assert!(described.unwrap().starts_with("D:"));
+        // Owner and list are read back (Wine makes them up from the Unix
+        // permissions rather than storing what was set).
+        let described = described.unwrap();
+        assert!(
+            described.starts_with("O:") && described.contains("D:"),
+            "{described}"
+        );
         assert!(restrict(&dir, SYSTEM_AND_ADMINISTRATORS).is_err(), "gone");
     }
 }

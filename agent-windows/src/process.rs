@@ -7,10 +7,11 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::ptr;
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0};
+use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE, WAIT_FAILED, WAIT_OBJECT_0};
 use windows_sys::Win32::Security::{
-    DuplicateTokenEx, SecurityImpersonation, SetTokenInformation, TOKEN_ALL_ACCESS, TokenPrimary,
-    TokenSessionId,
+    DuplicateTokenEx, GetTokenInformation, IsWellKnownSid, SecurityImpersonation,
+    SetTokenInformation, TOKEN_ALL_ACCESS, TOKEN_USER, TokenPrimary, TokenSessionId, TokenUser,
+    WinLocalSystemSid,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW, TH32CS_SNAPPROCESS,
@@ -48,6 +49,9 @@ impl Process {
         });
         // SAFETY: the handle is a process handle owned by `self`.
         let waited = unsafe { WaitForSingleObject(self.raw(), millis) };
+        if waited == WAIT_FAILED {
+            return Err(io::Error::last_os_error());
+        }
         if waited != WAIT_OBJECT_0 {
             return Ok(None);
         }
@@ -145,9 +149,12 @@ pub fn start_in_session(
 /// where there is one (as Veyon and RustDesk do), else this service's own
 /// token with the session id set (the service is SYSTEM and may do that).
 fn system_token_for(session: u32) -> io::Result<OwnedHandle> {
+    // Anyone can name a program winlogon.exe: only a SYSTEM token is taken.
     if let Some(pid) = process_in_session("winlogon.exe", session) {
         if let Ok(token) = token_of_process(pid) {
-            return primary(&token);
+            if is_local_system(&token) {
+                return primary(&token);
+            }
         }
     }
     let own = token_of_current()?;
@@ -206,6 +213,30 @@ fn token_of_process(pid: u32) -> io::Result<OwnedHandle> {
     }
     // SAFETY: a new token handle that we own.
     Ok(unsafe { OwnedHandle::from_raw_handle(token) })
+}
+
+/// Whether `token` is LocalSystem's.
+fn is_local_system(token: &OwnedHandle) -> bool {
+    // TOKEN_USER and the SID after it; u64 units keep it aligned.
+    let mut buffer = [0u64; 16];
+    let mut needed = 0u32;
+    // SAFETY: a valid token handle and a buffer of the size given.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.as_raw_handle(),
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            mem::size_of_val(&buffer) as u32,
+            &mut needed,
+        )
+    };
+    if ok == 0 {
+        return false;
+    }
+    // SAFETY: filled with a TOKEN_USER by GetTokenInformation above.
+    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    // SAFETY: a SID inside `buffer`, which lives until after the call.
+    unsafe { IsWellKnownSid(sid, WinLocalSystemSid) != 0 }
 }
 
 /// A primary token duplicated from `token`.
@@ -310,5 +341,13 @@ mod tests {
         assert!(processes().iter().any(|(pid, _)| *pid == own));
         assert!(process_in_session(&name, session).is_some());
         assert_eq!(process_in_session(&name, session.wrapping_add(7)), None);
+    }
+
+    /// The tests run as a user, not as SYSTEM: a winlogon.exe of a user
+    /// would not be taken for the helper's token.
+    #[test]
+    fn a_users_token_is_not_taken_for_local_system() {
+        let own = token_of_current().unwrap();
+        assert!(!is_local_system(&own));
     }
 }

@@ -8,7 +8,7 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertSecurityDescriptorToStringSecurityDescriptorW,
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
-use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+use windows_sys::Win32::Security::{DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION};
 
 use crate::wide::{from_wide, wide};
 
@@ -43,7 +43,7 @@ impl Drop for SecurityDescriptor {
 }
 
 impl SecurityDescriptor {
-    /// Its access list as SDDL.
+    /// Its owner and access list as SDDL.
     pub(crate) fn to_sddl(&self) -> io::Result<String> {
         let mut text = ptr::null_mut();
         let mut length = 0u32;
@@ -52,7 +52,7 @@ impl SecurityDescriptor {
             ConvertSecurityDescriptorToStringSecurityDescriptorW(
                 self.0,
                 SDDL_REVISION_1,
-                DACL_SECURITY_INFORMATION,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
                 &mut text,
                 &mut length,
             )

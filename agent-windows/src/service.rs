@@ -203,8 +203,13 @@ fn quoted_image_path(path: &str) -> Option<String> {
     if path.starts_with('"') {
         return None;
     }
+    // The ".exe" that ends the program: followed by the arguments or nothing
+    // (a folder may be called "x.exe-tools").
     let lower = path.to_ascii_lowercase();
-    let end = lower.find(".exe").map(|at| at + 4)?;
+    let end = lower
+        .match_indices(".exe")
+        .map(|(at, _)| at + 4)
+        .find(|&end| lower[end..].is_empty() || lower[end..].starts_with(' '))?;
     Some(format!("\"{}\"{}", &path[..end], &path[end..]))
 }
 
@@ -254,6 +259,10 @@ mod tests {
         assert_eq!(
             quoted_image_path(r#""C:\Program Files\x.exe" service"#),
             None
+        );
+        assert_eq!(
+            quoted_image_path(r"C:\Tools\a.exe-kit\pult-agent.exe service").as_deref(),
+            Some(r#""C:\Tools\a.exe-kit\pult-agent.exe" service"#)
         );
     }
 }

@@ -171,7 +171,12 @@ pub fn install(from: &Path, to: &Path) -> Result<Bundle, BundleError> {
     if to.exists() {
         std::fs::rename(to, &old).map_err(|e| io(to, e))?;
     }
-    std::fs::rename(&staging, to).map_err(|e| io(to, e))?;
+    if let Err(error) = std::fs::rename(&staging, to) {
+        // Put the bundle there was back: a failed install changes nothing.
+        let _ = std::fs::rename(&old, to);
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(io(to, error));
+    }
     let _ = std::fs::remove_dir_all(&old);
     Ok(bundle)
 }

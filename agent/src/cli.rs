@@ -520,7 +520,7 @@ fn windows_service_body(
             // --bundle DIR`, or the MSI again) instead of failing over and over.
             let bundle = platform::default_bundle().context("no ProgramData directory")?;
             let mut told = false;
-            while !bundle.join("device.json").is_file() {
+            while !bundle.join(pult_protocol::credentials::DEVICE_MANIFEST_FILE).is_file() {
                 if !told {
                     tracing::warn!(
                         "no agent bundle in {}; waiting for one (msiexec /i pult-agent.msi BUNDLE=DIR)",

@@ -44,7 +44,8 @@ impl ServiceLog {
 
     fn due(&self, more: usize) -> bool {
         let size = self.written.saturating_add(more as u64) > self.most && self.written > 0;
-        let old = self.started.elapsed().is_ok_and(|age| age >= self.age);
+        // An empty log is never set aside: it would replace the one before.
+        let old = self.written > 0 && self.started.elapsed().is_ok_and(|age| age >= self.age);
         size || old
     }
 
@@ -117,9 +118,13 @@ mod tests {
         assert_eq!(read(&path), "from before\nnow\n");
         drop(log);
         // With an age of zero every file is too old at once.
-        let _log = ServiceLog::open(&path, &old, 1 << 20, Duration::ZERO).unwrap();
+        let mut log = ServiceLog::open(&path, &old, 1 << 20, Duration::ZERO).unwrap();
         assert_eq!(read(&old), "from before\nnow\n");
         assert_eq!(read(&path), "");
+        // The empty new file is not set aside over the one before.
+        log.write_all(b"later\n").unwrap();
+        assert_eq!(read(&old), "from before\nnow\n");
+        assert_eq!(read(&path), "later\n");
     }
 
     #[test]

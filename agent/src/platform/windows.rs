@@ -1,5 +1,5 @@
-//! Windows specifics. The agent service runs in session 0; starting programs
-//! in the user's session through a session helper comes with the Windows service.
+//! Windows specifics for the single-process agent; the service and its
+//! session helper are in windows_host, windows_data and windows_notice.
 
 use std::os::windows::process::CommandExt;
 use std::process::Command;
@@ -17,8 +17,8 @@ pub(super) fn detach(command: &mut Command) {
 }
 
 pub(super) fn logged_on_user() -> Option<String> {
-    // Until the service asks WTS for the active session's user.
-    std::env::var("USERNAME")
-        .ok()
-        .filter(|user| !user.is_empty())
+    // The user of the console session, as WTS says (a single-process agent;
+    // the service follows sessions in windows_host).
+    use pult_agent_windows::session;
+    session::active_console_session().and_then(session::user_name)
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use pult_agent_windows::acl;
 
 use super::{SERVICE_NAME, data_dir};
@@ -13,10 +13,23 @@ use super::{SERVICE_NAME, data_dir};
 /// and Administrators; the service does this at every start.
 pub fn prepare() -> Result<PathBuf> {
     let data = data_dir().context("no ProgramData directory")?;
-    std::fs::create_dir_all(&data)
-        .with_context(|| format!("could not create {}", data.display()))?;
-    acl::restrict(&data, acl::SYSTEM_AND_ADMINISTRATORS)
-        .with_context(|| format!("could not restrict {}", data.display()))?;
+    // `Pult` as well as `Pult\Agent`: whoever controls the parent can
+    // rename the data directory away and put another in its place.
+    let folders = [data.parent().unwrap_or(&data), &data];
+    for folder in folders {
+        // A junction or link (made by someone before the agent was
+        // installed) would send the agent's key and its access list elsewhere.
+        if std::fs::symlink_metadata(folder).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            bail!(
+                "{} is a link or junction; remove it and install again",
+                folder.display()
+            );
+        }
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("could not create {}", folder.display()))?;
+        acl::restrict(folder, acl::SYSTEM_AND_ADMINISTRATORS)
+            .with_context(|| format!("could not restrict {}", folder.display()))?;
+    }
     Ok(data)
 }
 
@@ -63,8 +76,8 @@ pub fn uninstall() -> Result<()> {
     let mut tries = 0;
     loop {
         match std::fs::remove_dir_all(&data) {
-            Ok(()) => return Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Ok(()) => break,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => break,
             Err(_) if tries < 100 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(200));
@@ -74,6 +87,11 @@ pub fn uninstall() -> Result<()> {
             }
         }
     }
+    // `Pult` too, unless something else of Pult's is still in it.
+    if let Some(parent) = data.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
 }
 
 /// Makes sure the service's program path is quoted (see

@@ -2,8 +2,9 @@
 //! helper`), started with a SYSTEM token in the active console session on
 //! `winsta0\default`, so it sees the student's desktop and the student can
 //! neither end nor replace it. It connects back on a named pipe only SYSTEM
-//! may open; the service accepts only the process it started (the pipe's
-//! client process id).
+//! may open, under a name made afresh at every service start (so no student
+//! can create it first and keep the service from starting); the service
+//! accepts only the process it started (the pipe's client process id).
 //!
 //! The active session is followed from the service control manager's
 //! session-change events and a look every few seconds.
@@ -22,8 +23,8 @@ use tokio::sync::{Notify, watch};
 use crate::link::HelperLink;
 use crate::service::{HelperChild, SessionHost};
 
-/// The pipe's name.
-pub const PIPE_NAME: &str = r"\\.\pipe\pult-agent-helper";
+/// The start of the pipe's name; a random part follows.
+const PIPE_PREFIX: &str = r"\\.\pipe\pult-agent-helper-";
 /// How long a started helper has to connect.
 const CONNECT_TIME: Duration = Duration::from_secs(10);
 /// How often the sessions are looked at without an event.
@@ -80,31 +81,62 @@ pub fn follow(changed: Arc<Notify>) -> watch::Receiver<Option<WindowsSession>> {
 pub struct PipeHost {
     program: PathBuf,
     args: Vec<String>,
+    /// The pipe's name, unguessable.
+    name: String,
     /// The pipe instance the next helper connects to.
     waiting: Mutex<Option<NamedPipeServer>>,
 }
 
 impl PipeHost {
-    /// Creates the pipe (refused if another process made one of its name
-    /// first) for helpers started as `program helper ... args`.
+    /// Creates the pipe, under a random name nobody else has taken, for
+    /// helpers started as `program helper ... args`.
     pub fn new(program: PathBuf, args: Vec<String>) -> Result<Self> {
-        let first = pipe::server(PIPE_NAME, pipe::SYSTEM_ONLY, true)
-            .with_context(|| format!("could not create the helper pipe {PIPE_NAME}"))?;
+        let mut tries = 0;
+        let (name, first) = loop {
+            let name = format!("{PIPE_PREFIX}{:016x}", random());
+            // `first`: refused if some process created a pipe of that name.
+            match pipe::server(&name, pipe::SYSTEM_ONLY, true) {
+                Ok(first) => break (name, first),
+                Err(error) if tries >= 5 => {
+                    return Err(error)
+                        .with_context(|| format!("could not create the helper pipe {name}"));
+                }
+                Err(_) => tries += 1,
+            }
+        };
         Ok(Self {
             program,
             args,
+            name,
             waiting: Mutex::new(Some(first)),
         })
+    }
+
+    fn instance(&self) -> Result<NamedPipeServer> {
+        pipe::server(&self.name, pipe::SYSTEM_ONLY, false)
+            .with_context(|| format!("could not open the helper pipe {}", self.name))
     }
 
     fn take_instance(&self) -> Result<NamedPipeServer> {
         let waiting = self.waiting.lock().ok().and_then(|mut w| w.take());
         match waiting {
             Some(server) => Ok(server),
-            None => pipe::server(PIPE_NAME, pipe::SYSTEM_ONLY, false)
-                .with_context(|| format!("could not open the helper pipe {PIPE_NAME}")),
+            None => self.instance(),
         }
     }
+}
+
+/// 64 random bits, from the operating system's randomness that std's hash
+/// maps are seeded with (no extra dependency for one number per start).
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_nanos()),
+    );
+    hasher.finish()
 }
 
 impl SessionHost for PipeHost {
@@ -115,7 +147,7 @@ impl SessionHost for PipeHost {
         let mut args = vec![
             "helper".to_owned(),
             "--pipe".to_owned(),
-            PIPE_NAME.to_owned(),
+            self.name.clone(),
             "--session".to_owned(),
             session.id.to_string(),
         ];
@@ -141,7 +173,7 @@ impl SessionHost for PipeHost {
                 continue;
             }
             // The next helper (after a restart) gets a fresh instance.
-            if let Ok(next) = pipe::server(PIPE_NAME, pipe::SYSTEM_ONLY, false) {
+            if let Ok(next) = self.instance() {
                 if let Ok(mut waiting) = self.waiting.lock() {
                     *waiting = Some(next);
                 }
@@ -153,8 +185,16 @@ impl SessionHost for PipeHost {
     }
 }
 
-/// A helper process on Windows.
+/// A helper process on Windows; ended when dropped (a session change, the
+/// service stopping), as Linux's helper is.
 pub struct WindowsChild(Arc<Process>);
+
+impl Drop for WindowsChild {
+    fn drop(&mut self) {
+        // Fails only for a process that has ended already.
+        let _ = self.0.kill();
+    }
+}
 
 impl HelperChild for WindowsChild {
     fn id(&self) -> Option<u32> {
