@@ -7,15 +7,19 @@
 # agent: the student agent and its service (pult-agent.wxs); app: the
 # teacher app (pult-app.wxs). Default: agent, release,
 # target/windows/pult-PRODUCT-VERSION.msi, the workspace's version. The tests
-# use debug builds (quicker to make; the same code) and a second version to
-# try upgrades.
+# use debug builds (quicker to make; the same code).
 set -euo pipefail
+[ -n "${3:-}" ] && out=$(realpath -m "$3")
 cd "$(dirname "$0")/../.."
 
 product=${1:-agent}
 profile=${2:-release}
+case $profile in
+  debug | release) ;;
+  *) echo "build-msi.sh: '$profile' is neither debug nor release" >&2; exit 2 ;;
+esac
 version=${4:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
-out=${3:-target/windows/pult-$product-$version.msi}
+out=${out:-target/windows/pult-$product-$version.msi}
 flag=(); [ "$profile" = release ] && flag=(--release)
 built=target/x86_64-pc-windows-gnu/$profile
 case $product in
@@ -41,7 +45,10 @@ wixl -a x64 -D Version="$version" "${sources[@]}" -o "$out" "packaging/windows/p
 tables=$(mktemp -d)
 trap 'rm -rf "$tables"' EXIT
 msiinfo export "$out" Upgrade |
-  awk -F'\t' 'BEGIN { OFS = "\t" } $7 ~ /^PULT_UPGRADE\r?$/ && int($5 / 512) % 2 == 0 { $5 += 512 } { print }' \
+  awk -F'\t' 'BEGIN { OFS = "\t" }
+    $7 ~ /^PULT_UPGRADE\r?$/ { found = 1; if (int($5 / 512) % 2 == 0) $5 += 512 }
+    { print }
+    END { if (!found) { print "build-msi.sh: no PULT_UPGRADE row in the Upgrade table" > "/dev/stderr"; exit 1 } }' \
     >"$tables/Upgrade.idt"
 msi=$(realpath "$out")
 (cd "$tables" && msibuild "$msi" -i Upgrade.idt)

@@ -4,7 +4,7 @@
 //! takes a socket over: ECN, packet information, segmentation offload and, on
 //! an IPv6 socket, dual stack. Real Windows, Linux and macOS accept them.
 //! Wine does not (it refuses IPV6_V6ONLY on an IPv4 socket and IP_RECVECN with
-//! WSAENOPROTOOPT, 10045), and there quinn could not open an endpoint at all.
+//! WSAENOPROTOOPT or WSAEOPNOTSUPP: 10042, 10045), and there quinn could not open an endpoint at all.
 //!
 //! So [`endpoint`] first gives the socket to quinn as usual, and only where
 //! that set-up fails runs the endpoint on [`PlainUdpSocket`]: one datagram per
@@ -99,7 +99,18 @@ impl AsyncUdpSocket for PlainUdpSocket {
             .unwrap_or(transmit.contents.len())
             .max(1);
         for datagram in transmit.contents.chunks(size) {
-            self.io.try_send_to(datagram, transmit.destination)?;
+            match self.io.try_send_to(datagram, transmit.destination) {
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Err(error),
+                // As quinn-udp does: a datagram that cannot go (no route, too
+                // large) is lost like any other, not the end of the endpoint.
+                Err(error) => {
+                    tracing::debug!(
+                        "a datagram to {} was not sent: {error}",
+                        transmit.destination
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -113,27 +124,39 @@ impl AsyncUdpSocket for PlainUdpSocket {
         let (Some(buf), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
             return Poll::Ready(Ok(0));
         };
-        let mut read = tokio::io::ReadBuf::new(buf);
-        match self.io.poll_recv_from(cx, &mut read) {
-            Poll::Ready(Ok(addr)) => {
-                let len = read.filled().len();
-                *slot = RecvMeta {
-                    addr,
-                    len,
-                    stride: len,
-                    ecn: None,
-                    dst_ip: None,
-                };
-                Poll::Ready(Ok(1))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => Poll::Pending,
+        loop {
+            let mut read = tokio::io::ReadBuf::new(&mut buf[..]);
+            let addr = match self.io.poll_recv_from(cx, &mut read) {
+                Poll::Ready(Ok(addr)) => addr,
+                // Windows reports an ICMP "port unreachable" for an earlier
+                // datagram, or a datagram cut short, on the next receive:
+                // about one peer or one datagram, not the socket.
+                Poll::Ready(Err(error)) if one_datagram_only(&error) => continue,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            };
+            let len = read.filled().len();
+            *slot = RecvMeta {
+                addr,
+                len,
+                stride: len,
+                ecn: None,
+                dst_ip: None,
+            };
+            return Poll::Ready(Ok(1));
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.local_addr()
     }
+}
+
+/// A receive error that concerns one peer or one datagram: connection reset
+/// (WSAECONNRESET, an ICMP answer), WSAENETRESET, WSAEMSGSIZE.
+fn one_datagram_only(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::ConnectionReset
+        || matches!(error.raw_os_error(), Some(10040 | 10052)) && cfg!(windows)
 }
 
 /// Tells quinn when the socket can take the next datagram.

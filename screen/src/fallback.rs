@@ -58,8 +58,9 @@ impl<P: CaptureSource, S: CaptureSource> CaptureSource for Fallback<P, S> {
                     self.failure = None;
                     return Ok(frame);
                 }
-                // Asking for a monitor that is not there is no failure of the capture.
-                Err(error @ CaptureError::NoSuchMonitor { .. }) => return Err(error),
+                // A monitor the fast capture does not reach (another graphics
+                // card) may still be the surer one's; no failure of the capture.
+                Err(CaptureError::NoSuchMonitor { .. }) => return self.secondary.capture(area),
                 Err(error) => self.fail(&error),
             }
         }
@@ -69,7 +70,11 @@ impl<P: CaptureSource, S: CaptureSource> CaptureSource for Fallback<P, S> {
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
         if self.primary_due() {
             match self.primary.monitors() {
-                Ok(monitors) => return Ok(monitors),
+                Ok(monitors) => {
+                    self.resting_until = None;
+                    self.failure = None;
+                    return Ok(monitors);
+                }
                 Err(error) => self.fail(&error),
             }
         }
@@ -101,28 +106,46 @@ mod tests {
     use super::*;
     use crate::SyntheticDesktop;
 
-    /// A capture that fails its first `failures` calls, then shows one colour.
+    /// A capture that fails its first `failures` calls, then shows one
+    /// colour, with `monitors` monitors.
     struct Flaky {
         failures: usize,
         calls: Arc<AtomicUsize>,
+        monitors: u32,
+        shade: u8,
     }
 
     impl CaptureSource for Flaky {
         fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if let ScreenArea::Monitor(index) = area {
-                if index > 0 {
-                    return Err(CaptureError::NoSuchMonitor { index, count: 1 });
+                if index >= self.monitors {
+                    let count = self.monitors as usize;
+                    return Err(CaptureError::NoSuchMonitor { index, count });
                 }
             }
             if call < self.failures {
                 return Err(CaptureError::Failed("the duplication is lost".into()));
             }
-            Ok(Frame::filled(64, 64, [9, 9, 9, 255]))
+            Ok(Frame::filled(
+                64,
+                64,
+                [self.shade, self.shade, self.shade, 255],
+            ))
         }
 
         fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
-            Err(CaptureError::Failed("not asked in these tests".into()))
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+                return Err(CaptureError::Failed("the duplication is lost".into()));
+            }
+            let monitor = |x| MonitorInfo {
+                x,
+                y: 0,
+                width: 64,
+                height: 64,
+                primary: x == 0,
+            };
+            Ok((0..self.monitors).map(|i| monitor(64 * i as i32)).collect())
         }
 
         fn describe(&self) -> String {
@@ -135,6 +158,8 @@ mod tests {
         let source = Flaky {
             failures,
             calls: calls.clone(),
+            monitors: 1,
+            shade: 9,
         };
         (source, calls)
     }
@@ -200,18 +225,34 @@ mod tests {
     }
 
     #[test]
-    fn a_monitor_that_is_not_there_is_an_error_not_a_fallback() {
-        let (primary, _) = flaky(0);
-        let mut capture = Fallback::new(
-            primary,
-            SyntheticDesktop::new(96, 72),
-            Duration::from_secs(60),
-        );
+    fn a_monitor_the_primary_lacks_is_asked_of_the_secondary_without_a_rest() {
+        let (primary, primary_calls) = flaky(0);
+        let (mut secondary, _) = flaky(0);
+        secondary.monitors = 2;
+        secondary.shade = 200;
+        let mut capture = Fallback::new(primary, secondary, Duration::from_secs(60));
+        let second = capture.capture(ScreenArea::Monitor(1)).unwrap();
+        assert_eq!(second.pixel(0, 0), Some([200, 200, 200, 255]));
+        assert_eq!(capture.failure(), None);
         assert!(matches!(
             capture.capture(ScreenArea::Monitor(3)),
-            Err(CaptureError::NoSuchMonitor { index: 3, count: 1 })
+            Err(CaptureError::NoSuchMonitor { index: 3, count: 2 })
         ));
+        // Not resting: the whole desktop comes from the primary again.
+        let whole = capture.capture(ScreenArea::Desktop).unwrap();
+        assert_eq!(whole.pixel(0, 0), Some([9, 9, 9, 255]));
+        assert_eq!(primary_calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn monitors_come_from_the_primary_and_from_the_secondary_while_it_rests() {
+        let (primary, _) = flaky(1);
+        let (mut secondary, _) = flaky(0);
+        secondary.monitors = 2;
+        let mut capture = Fallback::new(primary, secondary, Duration::ZERO);
+        assert_eq!(capture.monitors().unwrap().len(), 2, "the secondary's");
+        assert!(capture.failure().is_some());
+        assert_eq!(capture.monitors().unwrap().len(), 1, "the primary's again");
         assert_eq!(capture.failure(), None);
-        assert_eq!(capture.capture(ScreenArea::Desktop).unwrap().width(), 64);
     }
 }

@@ -48,6 +48,36 @@ pub fn recording_opener(dir: &Path) -> PathBuf {
     opener
 }
 
+/// Every entry of the agent audit log in `dir`, oldest file first; none if
+/// there is no log yet.
+pub fn audit_entries(dir: &Path) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let Ok(files) = std::fs::read_dir(dir) else {
+        return entries;
+    };
+    let mut paths: Vec<PathBuf> = files.map(|f| f.unwrap().path()).collect();
+    paths.sort();
+    for path in paths {
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            entries.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    entries
+}
+
+/// Waits (up to `within`) until `done` holds and returns how long it took;
+/// panics naming `what` otherwise.
+pub fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if done() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {within:?}");
+}
+
 /// A UDP address on loopback that nothing listens on right now, with a port
 /// below Linux's ephemeral range (32768 and up): the ports the system hands
 /// to client sockets of parallel tests never collide with it, so an agent
@@ -261,18 +291,7 @@ impl Agent {
 
     /// Every audit entry written so far.
     pub fn audit(&self) -> Vec<Value> {
-        let mut entries = Vec::new();
-        let Ok(files) = std::fs::read_dir(&self.audit_dir) else {
-            return entries;
-        };
-        let mut paths: Vec<PathBuf> = files.map(|f| f.unwrap().path()).collect();
-        paths.sort();
-        for path in paths {
-            for line in std::fs::read_to_string(path).unwrap().lines() {
-                entries.push(serde_json::from_str(line).unwrap());
-            }
-        }
-        entries
+        audit_entries(&self.audit_dir)
     }
 
     /// Waits (up to 5 s) for an audit entry that `matches`, and returns it.

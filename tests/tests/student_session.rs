@@ -240,15 +240,8 @@ fn as_student(program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
         .unwrap_or_else(|e| panic!("{program}: {e}"))
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if done() {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within 20 s");
+fn wait_until(what: &str, done: impl FnMut() -> bool) -> Duration {
+    pult_e2e::wait_until(Duration::from_secs(20), what, done)
 }
 
 /// The service, as an installer sets it up: bundle and audit log owned by

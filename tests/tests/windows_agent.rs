@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
-use pult_e2e::{School, Xvfb, free_address, pattern, pultctl, recording_opener};
+use pult_e2e::{
+    School, Xvfb, audit_entries, free_address, pattern, pultctl, recording_opener, wait_until,
+};
 use pult_screen::{decode_png, encode_png};
 
 const SERVICE: &str = "PultAgent";
@@ -20,15 +22,6 @@ const DATA: &str = r"C:\ProgramData\Pult\Agent";
 const PROGRAM: &str = r"C:\Program Files\Pult\Agent\pult-agent.exe";
 /// The height of the Windows notice bar.
 const NOTICE_BAR: u32 = 30;
-
-/// Waits (up to `within`) until `done` holds; panics with `what`.
-fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < within, "{what} (waited {within:?})");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
@@ -52,7 +45,7 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         .iter()
         .find(|row| row[0] == "InstallBundle")
         .expect("an InstallBundle custom action");
-    assert_eq!(install[3], r#"install --bundle "[BUNDLE]""#);
+    assert_eq!(install[3], r#"install --bundle "[BUNDLE]\.""#);
     // Deferred (1024) and not impersonating (2048): the agent runs as SYSTEM.
     let kind: u32 = install[1].parse().unwrap();
     assert_eq!(kind & (1024 | 2048), 1024 | 2048, "{install:?}");
@@ -237,17 +230,4 @@ fn service_log(data: &Path) -> String {
     std::fs::read_to_string(data.join("service.log"))
         .map(|log| format!("\nservice.log:\n{log}"))
         .unwrap_or_default()
-}
-
-fn audit_entries(dir: &Path) -> Vec<serde_json::Value> {
-    let mut entries = Vec::new();
-    for file in std::fs::read_dir(dir).unwrap() {
-        for line in std::fs::read_to_string(file.unwrap().path())
-            .unwrap()
-            .lines()
-        {
-            entries.push(serde_json::from_str(line).unwrap());
-        }
-    }
-    entries
 }
