@@ -26,8 +26,8 @@ use windows_sys::Win32::UI::Shell::{
     Shell_NotifyIconW,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
-    CreateWindowExW, DefWindowProcW, DestroyWindow, DispatchMessageW, GetMessageW, HWND_TOPMOST,
-    IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
+    CreateWindowExW, DefWindowProcW, DestroyWindow, DispatchMessageW, GetClientRect, GetMessageW,
+    HWND_TOPMOST, IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
     RegisterClassExW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
     SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow, TranslateMessage, WM_APP,
     WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW,
@@ -102,6 +102,8 @@ impl Notice {
 struct Windows {
     text: Vec<u16>,
     bars: Vec<HWND>,
+    /// The monitors (left, top, right, bottom) the bars were made for.
+    areas: Vec<(i32, i32, i32, i32)>,
     /// A hidden window: the guard timer's, and the icon's owner.
     owner: HWND,
     /// The icon's thread: the shell may take its time with the icon (Wine
@@ -143,6 +145,7 @@ fn window_thread(
         *state.borrow_mut() = Some(Windows {
             text: Vec::new(),
             bars: Vec::new(),
+            areas: Vec::new(),
             owner,
             icon,
             font,
@@ -201,6 +204,11 @@ fn handle(request: Request) {
 impl Windows {
     fn show(&mut self, text: &str) -> Result<(), String> {
         self.text = text.encode_utf16().collect();
+        // A monitor added (a projector) or moved gets its bar too: made anew.
+        let now = monitor_areas();
+        if now != self.areas {
+            self.hide();
+        }
         if self.bars.is_empty() {
             for area in monitors() {
                 let bar = create_window(
@@ -216,10 +224,10 @@ impl Windows {
                         | WS_EX_TRANSPARENT,
                 );
                 if bar.is_null() {
-                    return Err(format!(
-                        "could not create the notice bar: {}",
-                        io::Error::last_os_error()
-                    ));
+                    let error = io::Error::last_os_error();
+                    // No half set of bars: the next show tries them all again.
+                    self.hide();
+                    return Err(format!("could not create the notice bar: {error}"));
                 }
                 // SAFETY: a window of this thread; 92 % opaque, so what is under it shows a little.
                 unsafe { SetLayeredWindowAttributes(bar, 0, 235, LWA_ALPHA) };
@@ -230,6 +238,7 @@ impl Windows {
             }
             // SAFETY: a timer on the hidden owner window of this thread.
             unsafe { SetTimer(self.owner, 1, GUARD_MILLIS, None) };
+            self.areas = now;
         }
         for &bar in &self.bars {
             // SAFETY: a window of this thread; repaint with the new text.
@@ -266,7 +275,19 @@ impl Windows {
         }
     }
 
+    /// Every second while shown: bars for the monitors there are now, on top.
+    fn refresh(&mut self) {
+        if !self.bars.is_empty() && monitor_areas() != self.areas {
+            let text = String::from_utf16_lossy(&self.text);
+            // A failure is tried again at the next tick.
+            let _ = self.show(&text);
+        } else {
+            self.guard();
+        }
+    }
+
     fn hide(&mut self) {
+        self.areas.clear();
         for bar in self.bars.drain(..) {
             // SAFETY: a window of this thread, destroyed once.
             unsafe { DestroyWindow(bar) };
@@ -278,10 +299,15 @@ impl Windows {
         let mut paint: PAINTSTRUCT = unsafe { mem::zeroed() };
         // SAFETY: a window of this thread in WM_PAINT.
         let dc: HDC = unsafe { BeginPaint(bar, &mut paint) };
-        let mut area = paint.rcPaint;
-        // Whole bar: the paint area may be a part of it.
-        area.top = 0;
-        area.bottom = BAR_HEIGHT;
+        // The whole bar, not only the part to repaint: the text is centred on it.
+        let mut area = RECT {
+            left: 0,
+            top: 0,
+            right: 0,
+            bottom: BAR_HEIGHT,
+        };
+        // SAFETY: a window of this thread and a RECT to fill.
+        unsafe { GetClientRect(bar, &mut area) };
         // SAFETY: a colour value (0x00BBGGRR: a deep red).
         let brush = unsafe { CreateSolidBrush(0x0020_20B0) };
         // SAFETY: the paint DC and a brush we own.
@@ -405,6 +431,14 @@ fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended:
 }
 
 /// Every monitor's rectangle on the desktop.
+/// The monitors as comparable (left, top, right, bottom).
+fn monitor_areas() -> Vec<(i32, i32, i32, i32)> {
+    monitors()
+        .iter()
+        .map(|r| (r.left, r.top, r.right, r.bottom))
+        .collect()
+}
+
 fn monitors() -> Vec<RECT> {
     let mut found: Vec<RECT> = Vec::new();
     // SAFETY: the callback only pushes into `found`, which outlives the call.
@@ -436,9 +470,12 @@ unsafe extern "system" fn window_procedure(
     lparam: LPARAM,
 ) -> LRESULT {
     match message {
+        // try_borrow: a message that arrives while the state is being
+        // changed (a window sent a message during creation) is skipped, not
+        // a panic across the system's callback.
         WM_PAINT => {
             STATE.with(|state| {
-                if let Some(windows) = state.borrow().as_ref() {
+                if let Ok(Some(windows)) = state.try_borrow().as_deref() {
                     windows.paint(window);
                 }
             });
@@ -446,8 +483,8 @@ unsafe extern "system" fn window_procedure(
         }
         WM_TIMER => {
             STATE.with(|state| {
-                if let Some(windows) = state.borrow().as_ref() {
-                    windows.guard();
+                if let Ok(Some(windows)) = state.try_borrow_mut().as_deref_mut() {
+                    windows.refresh();
                 }
             });
             0
