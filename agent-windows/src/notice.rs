@@ -3,8 +3,12 @@
 //! focused, shown again if hidden), and an icon in the notification area
 //! with the same text as its tooltip and a balloon when it starts.
 //!
+//! The same thread keeps the lock screen (R20): a topmost window over every
+//! monitor with who locked it and their words, keyboard and mouse blocked
+//! with `BlockInput` (which Wine does not implement), the notice bars above it.
+//!
 //! The windows live on a thread of their own with a message loop; [`Notice`]
-//! sends it what to show and waits until the bars are on screen.
+//! sends it what to show and waits until the windows are on screen.
 
 use std::cell::RefCell;
 use std::io;
@@ -15,10 +19,12 @@ use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, RECT, WPARAM};
 use windows_sys::Win32::Graphics::Gdi::{
-    BeginPaint, CreateFontW, CreateSolidBrush, DT_CENTER, DT_END_ELLIPSIS, DT_SINGLELINE,
-    DT_VCENTER, DeleteObject, DrawTextW, EndPaint, EnumDisplayMonitors, FillRect, HDC, HFONT,
-    HMONITOR, InvalidateRect, PAINTSTRUCT, SelectObject, SetBkMode, SetTextColor,
+    BeginPaint, CreateFontW, CreateSolidBrush, DT_CALCRECT, DT_CENTER, DT_END_ELLIPSIS,
+    DT_SINGLELINE, DT_VCENTER, DT_WORDBREAK, DeleteObject, DrawTextW, EndPaint,
+    EnumDisplayMonitors, FillRect, HDC, HFONT, HMONITOR, InvalidateRect, PAINTSTRUCT,
+    SelectObject, SetBkMode, SetTextColor,
 };
+use windows_sys::Win32::UI::Input::KeyboardAndMouse::BlockInput;
 use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
 use windows_sys::Win32::System::Threading::GetCurrentThreadId;
 use windows_sys::Win32::UI::Shell::{
@@ -28,8 +34,9 @@ use windows_sys::Win32::UI::Shell::{
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CreateWindowExW, DefWindowProcW, DestroyWindow, DispatchMessageW, GetClientRect, GetMessageW,
     HWND_TOPMOST, IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
-    RegisterClassExW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
-    SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow, TranslateMessage, WM_APP,
+    RegisterClassExW, SW_SHOW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
+    SetForegroundWindow, SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow,
+    TranslateMessage, WM_APP,
     WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW,
     WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
 };
@@ -38,6 +45,8 @@ use crate::wide::{fill, wide};
 
 /// The bars' window title: what tests look for (as the Linux bar's X name).
 pub const BAR_TITLE: &str = "pult-notice";
+/// The lock windows' title (as the Linux lock's X name).
+pub const LOCK_TITLE: &str = "pult-lock";
 const CLASS: &str = "PultNoticeBar";
 const BAR_HEIGHT: i32 = 30;
 /// How often the bars check they are still visible and on top.
@@ -54,6 +63,29 @@ enum Request {
         balloon: Option<String>,
         done: mpsc::Sender<Result<(), String>>,
     },
+    Lock {
+        /// What the lock screen says; `None` lifts the lock.
+        text: Option<LockText>,
+        done: mpsc::Sender<Result<Locked, String>>,
+    },
+}
+
+/// What a lock screen says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockText {
+    /// Who locked it: "Gesperrt von mueller (Raum 101)".
+    pub heading: String,
+    /// Their words, if any.
+    pub message: Option<String>,
+}
+
+/// How a lock came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Locked {
+    /// Whether keyboard and mouse are blocked (`BlockInput`); not under
+    /// Wine, and not for a moment after the student pressed Ctrl+Alt+Del
+    /// (the guard blocks them again within a second).
+    pub input_blocked: bool,
 }
 
 /// The notice's windows, run by a thread of their own.
@@ -96,6 +128,21 @@ impl Notice {
             .recv_timeout(ANSWER_TIME)
             .map_err(|_| "the notice's windows did not answer in time".to_owned())?
     }
+
+    /// Covers every monitor with a lock window saying `text` and blocks
+    /// keyboard and mouse, or lifts the lock (`None`). Returns once the
+    /// windows are visible (or gone).
+    pub fn lock(&self, text: Option<LockText>) -> Result<Locked, String> {
+        let (done, answer) = mpsc::channel();
+        self.requests
+            .send(Request::Lock { text, done })
+            .map_err(|_| "the notice's window thread has ended".to_owned())?;
+        // SAFETY: posting a message to a thread id; harmless if the thread is gone.
+        unsafe { PostThreadMessageW(self.thread, WM_APP, 0, 0) };
+        answer
+            .recv_timeout(ANSWER_TIME)
+            .map_err(|_| "the lock screen did not answer in time".to_owned())?
+    }
 }
 
 /// The window thread's state; only that thread touches it.
@@ -110,6 +157,13 @@ struct Windows {
     /// waits seconds for a tray), and the bars must never wait for it.
     icon: mpsc::Sender<Option<(String, Option<String>)>>,
     font: HFONT,
+    /// The lock windows, one per monitor, while locked.
+    locks: Vec<HWND>,
+    lock_text: Option<LockText>,
+    /// The monitors the lock windows were made for.
+    lock_areas: Vec<(i32, i32, i32, i32)>,
+    heading_font: HFONT,
+    message_font: HFONT,
 }
 
 thread_local! {
@@ -126,11 +180,14 @@ fn window_thread(
         return;
     }
     let owner = create_window("pult-notice-icon", 0, 0, 0, 0, 0);
-    let font = {
+    let font_of = |height: i32, weight: i32| {
         let face = wide("Segoe UI");
         // SAFETY: creates a font from plain values and a NUL-terminated face name.
-        unsafe { CreateFontW(-17, 0, 0, 0, 700, 0, 0, 0, 1, 0, 0, 5, 0, face.as_ptr()) }
+        unsafe { CreateFontW(height, 0, 0, 0, weight, 0, 0, 0, 1, 0, 0, 5, 0, face.as_ptr()) }
     };
+    let font = font_of(-17, 700);
+    let heading_font = font_of(-40, 700);
+    let message_font = font_of(-26, 400);
     let (icon, icon_updates) = mpsc::channel();
     let icon_owner = owner as usize;
     let icon_title = title.clone();
@@ -149,6 +206,11 @@ fn window_thread(
             owner,
             icon,
             font,
+            locks: Vec::new(),
+            lock_text: None,
+            lock_areas: Vec::new(),
+            heading_font,
+            message_font,
         });
     });
     // SAFETY: no arguments; the id of this thread, which runs the message loop below.
@@ -176,11 +238,23 @@ fn window_thread(
 }
 
 fn handle(request: Request) {
-    let Request::Show {
-        text,
-        balloon,
-        done,
-    } = request;
+    let (text, balloon, done) = match request {
+        Request::Show {
+            text,
+            balloon,
+            done,
+        } => (text, balloon, done),
+        Request::Lock { text, done } => {
+            STATE.with(|state| {
+                let answer = match state.borrow_mut().as_mut() {
+                    Some(windows) => windows.lock(text),
+                    None => Err("the notice's windows are gone".to_owned()),
+                };
+                let _ = done.send(answer);
+            });
+            return;
+        }
+    };
     STATE.with(|state| {
         let mut state = state.borrow_mut();
         let Some(windows) = state.as_mut() else {
@@ -255,6 +329,138 @@ impl Windows {
         }
     }
 
+    /// Puts up (or takes down) the lock windows and blocks input.
+    fn lock(&mut self, text: Option<LockText>) -> Result<Locked, String> {
+        let Some(text) = text else {
+            self.unlock();
+            return Ok(Locked {
+                input_blocked: false,
+            });
+        };
+        let now = monitor_areas();
+        if self.lock_text.as_ref() != Some(&text) || now != self.lock_areas {
+            self.unlock();
+        }
+        self.lock_text = Some(text);
+        if self.locks.is_empty() {
+            for area in monitors() {
+                let window = create_window(
+                    LOCK_TITLE,
+                    area.left,
+                    area.top,
+                    area.right - area.left,
+                    area.bottom - area.top,
+                    WS_EX_TOPMOST | WS_EX_TOOLWINDOW,
+                );
+                if window.is_null() {
+                    let error = io::Error::last_os_error();
+                    self.unlock();
+                    return Err(format!("could not create the lock window: {error}"));
+                }
+                self.locks.push(window);
+            }
+            if self.locks.is_empty() {
+                self.lock_text = None;
+                return Err("there is no monitor to lock".to_owned());
+            }
+            self.lock_areas = now;
+            // SAFETY: a timer on the hidden owner window of this thread.
+            unsafe { SetTimer(self.owner, 1, GUARD_MILLIS, None) };
+        }
+        let input_blocked = self.guard_lock();
+        if self.locks.iter().all(|&window| {
+            // SAFETY: a window of this thread.
+            unsafe { IsWindowVisible(window) != 0 }
+        }) {
+            Ok(Locked { input_blocked })
+        } else {
+            Err("the lock window is not visible".to_owned())
+        }
+    }
+
+    /// Shows the lock windows on top (the bars above them), takes the
+    /// foreground, blocks input; whether input is blocked.
+    fn guard_lock(&self) -> bool {
+        for &window in &self.locks {
+            // SAFETY: a window of this thread.
+            unsafe { ShowWindow(window, SW_SHOW) };
+            // SAFETY: as above.
+            unsafe {
+                SetWindowPos(
+                    window,
+                    HWND_TOPMOST,
+                    0,
+                    0,
+                    0,
+                    0,
+                    SWP_NOMOVE | SWP_NOSIZE,
+                )
+            };
+        }
+        if let Some(&first) = self.locks.first() {
+            // Keys that get past BlockInput (or all of them, under Wine)
+            // reach the lock, not the student's programs.
+            // SAFETY: a window of this thread.
+            unsafe { SetForegroundWindow(first) };
+        }
+        self.guard();
+        // SAFETY: no arguments but the flag; blocks keyboard and mouse
+        // until this thread unblocks them or ends.
+        unsafe { BlockInput(1) != 0 }
+    }
+
+    fn unlock(&mut self) {
+        if !self.locks.is_empty() {
+            // SAFETY: ends the block this thread set, if any.
+            unsafe { BlockInput(0) };
+        }
+        self.lock_text = None;
+        self.lock_areas.clear();
+        for window in self.locks.drain(..) {
+            // SAFETY: a window of this thread, destroyed once.
+            unsafe { DestroyWindow(window) };
+        }
+    }
+
+    fn paint_lock(&self, window: HWND) {
+        let Some(text) = &self.lock_text else {
+            return;
+        };
+        // SAFETY: plain data, filled by BeginPaint.
+        let mut paint: PAINTSTRUCT = unsafe { mem::zeroed() };
+        // SAFETY: a window of this thread in WM_PAINT.
+        let dc: HDC = unsafe { BeginPaint(window, &mut paint) };
+        // SAFETY: plain data, filled by GetClientRect.
+        let mut area: RECT = unsafe { mem::zeroed() };
+        // SAFETY: a window of this thread and a RECT to fill.
+        unsafe { GetClientRect(window, &mut area) };
+        // SAFETY: a colour value (0x00BBGGRR: dark slate blue, as on Linux).
+        let brush = unsafe { CreateSolidBrush(0x0033_2219) };
+        // SAFETY: the paint DC and a brush we own.
+        unsafe { FillRect(dc, &area, brush) };
+        // SAFETY: the brush is ours, deleted once.
+        unsafe { DeleteObject(brush) };
+        // SAFETY: the paint DC; 1 = TRANSPARENT background for text.
+        unsafe { SetBkMode(dc, 1) };
+        let width = area.right - area.left;
+        let column = RECT {
+            left: area.left + width / 10,
+            top: area.top + (area.bottom - area.top) * 2 / 5,
+            right: area.right - width / 10,
+            bottom: area.bottom,
+        };
+        let below = draw_block(dc, self.heading_font, 0x00FF_FFFF, &text.heading, column);
+        if let Some(message) = &text.message {
+            let column = RECT {
+                top: below + 24,
+                ..column
+            };
+            draw_block(dc, self.message_font, 0x00E9_DED8, message, column);
+        }
+        // SAFETY: ends the paint BeginPaint started.
+        unsafe { EndPaint(window, &paint) };
+    }
+
     /// Shows every bar and puts it on top again.
     fn guard(&self) {
         for &bar in &self.bars {
@@ -275,8 +481,17 @@ impl Windows {
         }
     }
 
-    /// Every second while shown: bars for the monitors there are now, on top.
+    /// Every second while shown: bars and lock windows for the monitors
+    /// there are now, on top, input blocked again while locked.
     fn refresh(&mut self) {
+        if let Some(text) = self.lock_text.clone() {
+            if monitor_areas() == self.lock_areas {
+                self.guard_lock();
+            } else {
+                // A failure is tried again at the next tick.
+                let _ = self.lock(Some(text));
+            }
+        }
         if !self.bars.is_empty() && monitor_areas() != self.areas {
             let text = String::from_utf16_lossy(&self.text);
             // A failure is tried again at the next tick.
@@ -339,6 +554,43 @@ impl Windows {
         // SAFETY: ends the paint BeginPaint started.
         unsafe { EndPaint(bar, &paint) };
     }
+}
+
+/// Writes `text` word-wrapped and centred in `column` with `font` and
+/// `colour` (0x00BBGGRR); returns the bottom of what was written.
+fn draw_block(dc: HDC, font: HFONT, colour: u32, text: &str, column: RECT) -> i32 {
+    let text: Vec<u16> = text.encode_utf16().collect();
+    let length = i32::try_from(text.len()).unwrap_or(i32::MAX);
+    // SAFETY: the paint DC and a font we own.
+    unsafe { SelectObject(dc, font) };
+    // SAFETY: the paint DC and a colour value.
+    unsafe { SetTextColor(dc, colour) };
+    let mut measured = column;
+    // SAFETY: the paint DC, UTF-16 text with its length; DT_CALCRECT only measures.
+    unsafe {
+        DrawTextW(
+            dc,
+            text.as_ptr(),
+            length,
+            &mut measured,
+            DT_CENTER | DT_WORDBREAK | DT_CALCRECT,
+        )
+    };
+    let mut block = RECT {
+        bottom: column.top + (measured.bottom - measured.top),
+        ..column
+    };
+    // SAFETY: as above, now drawing.
+    unsafe {
+        DrawTextW(
+            dc,
+            text.as_ptr(),
+            length,
+            &mut block,
+            DT_CENTER | DT_WORDBREAK,
+        )
+    };
+    block.bottom
 }
 
 /// Keeps the notification-area icon as the newest update says; a shell
@@ -476,7 +728,11 @@ unsafe extern "system" fn window_procedure(
         WM_PAINT => {
             STATE.with(|state| {
                 if let Ok(Some(windows)) = state.try_borrow().as_deref() {
-                    windows.paint(window);
+                    if windows.locks.contains(&window) {
+                        windows.paint_lock(window);
+                    } else {
+                        windows.paint(window);
+                    }
                 }
             });
             0
@@ -489,7 +745,7 @@ unsafe extern "system" fn window_procedure(
             });
             0
         }
-        // The student cannot close a bar.
+        // The student cannot close a bar or a lock window.
         WM_CLOSE => 0,
         // SAFETY: the default handling for a message of this window.
         _ => unsafe { DefWindowProcW(window, message, wparam, lparam) },
@@ -524,5 +780,52 @@ mod tests {
         assert!(bar_visible());
         notice.show(None, None).unwrap();
         assert!(!bar_visible());
+    }
+
+    fn lock_windows() -> usize {
+        let class = wide(CLASS);
+        let title = wide(LOCK_TITLE);
+        let mut count = 0;
+        let mut after = ptr::null_mut();
+        loop {
+            // SAFETY: NUL-terminated names; `after` is null or a window found before.
+            after = unsafe {
+                windows_sys::Win32::UI::WindowsAndMessaging::FindWindowExW(
+                    ptr::null_mut(),
+                    after,
+                    class.as_ptr(),
+                    title.as_ptr(),
+                )
+            };
+            if after.is_null() {
+                return count;
+            }
+            // SAFETY: IsWindowVisible accepts any handle.
+            if unsafe { IsWindowVisible(after) } != 0 {
+                count += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn r20_the_lock_covers_every_monitor_until_lifted() {
+        let notice = Notice::start("Pult").unwrap();
+        let text = LockText {
+            heading: "Gesperrt von mueller (Raum 101)".into(),
+            message: Some("Augen nach vorn".into()),
+        };
+        let locked = notice.lock(Some(text.clone())).unwrap();
+        assert_eq!(lock_windows(), monitors().len());
+        assert!(lock_windows() >= 1);
+        // Under Wine BlockInput is not implemented; on Windows it works as
+        // the interactive user or SYSTEM in the session.
+        println!("input blocked: {}", locked.input_blocked);
+        // The same lock again changes nothing; the bars stay above it.
+        notice.show(Some("Ihr Bildschirm ist gesperrt"), None).unwrap();
+        notice.lock(Some(text)).unwrap();
+        assert!(bar_visible());
+        notice.lock(None).unwrap();
+        assert_eq!(lock_windows(), 0);
+        notice.show(None, None).unwrap();
     }
 }

@@ -56,6 +56,12 @@ pub enum AuditAction {
     OpenUrl,
     /// A program was to be started (R4).
     RunProgram,
+    /// A message window was to be shown.
+    Message,
+    /// The screen was to be locked (R20).
+    Lock,
+    /// The lock was to be ended (R20).
+    Unlock,
     /// A frame could not be read.
     Malformed,
     /// The refusals from one source in a minute that had no line of their own.

@@ -26,7 +26,7 @@ use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::desktop::Desktop;
 use crate::helper::student::{ActionMode, Identity};
-use crate::helper::{HelperCore, LoggedNotice, NoticeDisplay, Student};
+use crate::helper::{HelperCore, LoggedNotice, SessionDisplay, Student};
 use crate::platform;
 use crate::running::{AgentSetup, Listen, RunningAgent};
 
@@ -99,6 +99,9 @@ struct AgentArgs {
     /// Where the audit log goes; default: `audit/` in the bundle directory.
     #[arg(long, value_name = "DIR")]
     audit_dir: Option<PathBuf>,
+    /// How long a lock lasts unless a teacher ends it (R20), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lock_timeout: u64,
 }
 
 /// `pult-agent service`.
@@ -294,6 +297,7 @@ async fn serve(
             "--bundle DIR is needed: the agent bundle written by `pult-registry agent-bundle`",
         )?;
     let bundle = Bundle::load(&bundle_dir)?;
+    desktop.set_lock_timeout(std::time::Duration::from_secs(args.lock_timeout));
     let listen = args.listen.or(bundle.manifest.listen).map_or(
         SocketAddr::from((Ipv6Addr::UNSPECIFIED, DEFAULT_PORT)),
         AgentAddress::socket_addr,
@@ -357,7 +361,7 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
         None => 0,
     };
     let screen = open_screen(&cli, seed)?;
-    let notice: Box<dyn NoticeDisplay> = match cli.screen {
+    let notice: Box<dyn SessionDisplay> = match cli.screen {
         ScreenKind::Synthetic => Box::new(LoggedNotice),
         #[cfg(target_os = "linux")]
         ScreenKind::X11 => {

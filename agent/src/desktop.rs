@@ -9,7 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pult_protocol::local::{CapturedFrame, FromHelper, NoticeEntry, ToHelper};
+use pult_protocol::local::{
+    Activity, CapturedFrame, FromHelper, LockScreen, NoticeEntry, TeacherMessage, ToHelper,
+};
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
 use pult_protocol::watch::WatchSettings;
 use tokio::sync::{Notify, watch};
@@ -22,6 +24,8 @@ use crate::notice::{NoticeBoard, SCREENSHOT_NOTICE, ViewId};
 const ANSWER: Duration = Duration::from_secs(2);
 /// How long a capture or screenshot may take (a 4K PNG on a slow machine).
 const CAPTURE: Duration = Duration::from_secs(20);
+/// How long a lock lasts when nobody ends it (R20): a lesson and a half.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The desktop of the active session, through its helper.
 pub struct Desktop {
@@ -31,6 +35,19 @@ pub struct Desktop {
     showing: tokio::sync::Mutex<()>,
     changed: Arc<Notify>,
     viewed: watch::Sender<bool>,
+    /// The lock (R20): kept here, not in the helper, so it outlives
+    /// consoles, helpers and sessions until unlocked or timed out.
+    lock: Mutex<Option<Lock>>,
+    lock_timeout: Mutex<Duration>,
+    /// Serialises telling the helper about the lock, as `showing` does.
+    locking: tokio::sync::Mutex<()>,
+}
+
+/// A lock in force.
+#[derive(Clone, Debug)]
+struct Lock {
+    screen: LockScreen,
+    until: Instant,
 }
 
 impl Desktop {
@@ -43,6 +60,9 @@ impl Desktop {
             showing: tokio::sync::Mutex::new(()),
             changed: Arc::new(Notify::new()),
             viewed: watch::Sender::new(false),
+            lock: Mutex::default(),
+            lock_timeout: Mutex::new(LOCK_TIMEOUT),
+            locking: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(keep_notice(Arc::downgrade(&desktop)));
         desktop
@@ -110,6 +130,91 @@ impl Desktop {
             FromHelper::Screenshot(screenshot) => Ok(screenshot),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Sets how long a lock lasts unless ended ([`LOCK_TIMEOUT`] by default).
+    pub fn set_lock_timeout(&self, timeout: Duration) {
+        *self.lock_timeout.lock().unwrap_or_else(|p| p.into_inner()) = timeout;
+    }
+
+    /// Shows the student a message window; returns once it is on the screen.
+    pub async fn message(&self, message: TeacherMessage) -> Result<(), ErrorReply> {
+        match self.request(ToHelper::Message(message), ANSWER).await {
+            Ok(FromHelper::Done) => Ok(()),
+            Ok(other) => Err(unexpected(&other)),
+            Err(error) if error.code == ErrorCode::CannotNotify => Err(ErrorReply::new(
+                ErrorCode::CannotNotify,
+                "nobody is logged on to read the message",
+            )),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Locks the screen (R20) with `screen` until [`Self::unlock`] or the
+    /// lock timeout; a lock in force gets the new words and a new timeout.
+    /// With nobody logged on the lock waits for the next session, which
+    /// begins locked.
+    pub async fn lock(&self, screen: LockScreen) -> Result<(), ErrorReply> {
+        let timeout = *self.lock_timeout.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = NoticeEntry {
+            teacher: screen.teacher.clone(),
+            room: screen.room.clone(),
+            activity: Activity::Locked,
+        };
+        let until = Instant::now() + timeout;
+        *self.locked() = Some(Lock { screen, until });
+        {
+            let mut board = self.board();
+            board.release(Activity::Locked);
+            board.hold(entry, until);
+        }
+        self.changed.notify_one();
+        if self.helper().is_none() {
+            return Ok(());
+        }
+        self.show_lock().await?;
+        // Whatever else is shown, the student is told why the screen is locked.
+        self.show_notice().await
+    }
+
+    /// Ends the lock, if any; returns once the lock screen is gone.
+    pub async fn unlock(&self) -> Result<(), ErrorReply> {
+        *self.locked() = None;
+        self.board().release(Activity::Locked);
+        self.changed.notify_one();
+        if self.helper().is_none() {
+            return Ok(());
+        }
+        self.show_lock().await
+    }
+
+    /// Who locked the screen, while it is locked.
+    pub fn locked_by(&self) -> Option<String> {
+        self.current_lock().map(|lock| lock.screen.teacher)
+    }
+
+    /// The lock in force now; forgets one that has timed out.
+    fn current_lock(&self) -> Option<Lock> {
+        let mut lock = self.locked();
+        if lock.as_ref().is_some_and(|l| l.until <= Instant::now()) {
+            *lock = None;
+        }
+        lock.clone()
+    }
+
+    /// Tells the helper the lock as it stands now and waits until it is shown.
+    async fn show_lock(&self) -> Result<(), ErrorReply> {
+        let _one_at_a_time = self.locking.lock().await;
+        let screen = self.current_lock().map(|lock| lock.screen);
+        let helper = self.helper().ok_or_else(no_helper)?;
+        match helper.request(ToHelper::Lock(screen), ANSWER).await? {
+            FromHelper::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, Option<Lock>> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Captures for screen stream `stream` (see [`ToHelper::Capture`]).
@@ -216,8 +321,9 @@ fn unexpected(answer: &FromHelper) -> ErrorReply {
     )
 }
 
-/// Keeps the notice in step: after a view ends, when a screenshot's hold
-/// runs out, and when a new helper connects (it shows what is current).
+/// Keeps the notice and the lock in step: after a view ends, when a
+/// screenshot's hold or a lock runs out, and when a new helper connects
+/// (it shows what is current).
 async fn keep_notice(desktop: std::sync::Weak<Desktop>) {
     let (mut helpers, changed) = match desktop.upgrade() {
         Some(desktop) => (desktop.helper.subscribe(), desktop.changed.clone()),
@@ -232,6 +338,13 @@ async fn keep_notice(desktop: std::sync::Weak<Desktop>) {
             && strong.helper().is_some()
         {
             tracing::warn!("could not update the notice: {}", error.message);
+        }
+        // A new helper (a session begun, a helper restarted) is locked as the
+        // service is; a lock that timed out ends here.
+        if let Err(error) = strong.show_lock().await
+            && strong.helper().is_some()
+        {
+            tracing::warn!("could not update the lock screen: {}", error.message);
         }
         drop(strong);
         let until = next.map_or_else(

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use pult_protocol::local::{Notice, NoticeEntry};
+use pult_protocol::local::{Activity, Notice, NoticeEntry};
 
 /// How long the notice stays after a screenshot was taken (R1).
 pub const SCREENSHOT_NOTICE: Duration = Duration::from_secs(10);
@@ -45,6 +45,11 @@ impl NoticeBoard {
         *held = (*held).max(until);
     }
 
+    /// Ends every hold of `activity` (an unlock ends the lock's entry).
+    pub fn release(&mut self, activity: Activity) {
+        self.held.retain(|entry, _| entry.activity != activity);
+    }
+
     /// Whether a live view is open (the status a console sees: "watched").
     pub fn is_viewed(&self) -> bool {
         !self.views.is_empty()
@@ -77,8 +82,6 @@ impl NoticeBoard {
 
 #[cfg(test)]
 mod tests {
-    use pult_protocol::local::Activity;
-
     use super::*;
 
     fn entry(teacher: &str) -> NoticeEntry {
@@ -145,6 +148,30 @@ mod tests {
         assert_eq!(
             board.notice(start + Duration::from_secs(15)).entries,
             vec![entry("mueller")]
+        );
+    }
+
+    #[test]
+    fn r20_a_lock_is_on_the_notice_until_released_or_timed_out() {
+        let mut board = NoticeBoard::default();
+        let start = Instant::now();
+        let locked = NoticeEntry {
+            activity: Activity::Locked,
+            ..entry("mueller")
+        };
+        board.hold(locked.clone(), start + Duration::from_secs(1800));
+        board.hold(entry("mueller"), start + SCREENSHOT_NOTICE);
+        assert_eq!(
+            board.notice(start).entries,
+            vec![entry("mueller"), locked.clone()]
+        );
+        board.release(Activity::Locked);
+        assert_eq!(board.notice(start).entries, vec![entry("mueller")]);
+        board.hold(locked.clone(), start + Duration::from_secs(60));
+        assert_eq!(
+            board.notice(start + Duration::from_secs(60)).entries,
+            Vec::<NoticeEntry>::new(),
+            "the lock's entry ends with its timeout"
         );
     }
 }

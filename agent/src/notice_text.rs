@@ -1,7 +1,7 @@
 //! The words of the notice (R1), in German or English after the session's
 //! language.
 
-use pult_protocol::local::{Activity, Notice};
+use pult_protocol::local::{Activity, LockScreen, Notice, TeacherMessage};
 
 /// The languages the notice speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,31 +31,66 @@ impl Language {
     }
 }
 
-/// The sentence that tells the student what is happening; `None` when
-/// nothing is. "Ihr Bildschirm wird angesehen von mueller (Raum 101)".
+/// The sentences that tell the student what is happening, one per activity;
+/// `None` when nothing is. "Ihr Bildschirm wird angesehen von mueller (Raum
+/// 101)", "Your screen is locked by mueller (room 101)".
 pub fn describe(notice: &Notice, language: Language) -> Option<String> {
-    let parts: Vec<String> = notice
-        .entries
-        .iter()
-        .map(|entry| {
-            let Activity::Viewing = entry.activity;
-            match language {
+    let mut sentences = Vec::new();
+    for activity in [Activity::Viewing, Activity::Locked] {
+        let parts: Vec<String> = notice
+            .entries
+            .iter()
+            .filter(|entry| entry.activity == activity)
+            .map(|entry| match language {
                 Language::German => format!("{} (Raum {})", entry.teacher, entry.room),
                 Language::English => format!("{} (room {})", entry.teacher, entry.room),
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let who = match language {
+            Language::German => parts.join(" und "),
+            Language::English => parts.join(" and "),
+        };
+        sentences.push(match (language, activity) {
+            (Language::German, Activity::Viewing) => {
+                format!("Ihr Bildschirm wird angesehen von {who}")
             }
-        })
-        .collect();
-    if parts.is_empty() {
-        return None;
+            (Language::English, Activity::Viewing) => {
+                format!("Your screen is being viewed by {who}")
+            }
+            (Language::German, Activity::Locked) => {
+                format!("Ihr Bildschirm ist gesperrt von {who}")
+            }
+            (Language::English, Activity::Locked) => format!("Your screen is locked by {who}"),
+        });
     }
-    let who = match language {
-        Language::German => parts.join(" und "),
-        Language::English => parts.join(" and "),
-    };
-    Some(match language {
-        Language::German => format!("Ihr Bildschirm wird angesehen von {who}"),
-        Language::English => format!("Your screen is being viewed by {who}"),
-    })
+    (!sentences.is_empty()).then(|| sentences.join(" · "))
+}
+
+/// The lock screen's heading (R20): "Gesperrt von mueller (Raum 101)".
+pub fn lock_heading(lock: &LockScreen, language: Language) -> String {
+    match language {
+        Language::German => format!("Gesperrt von {} (Raum {})", lock.teacher, lock.room),
+        Language::English => format!("Locked by {} (room {})", lock.teacher, lock.room),
+    }
+}
+
+/// Who a message is from: "Nachricht von mueller (Raum 101)".
+pub fn message_heading(message: &TeacherMessage, language: Language) -> String {
+    match language {
+        Language::German => format!("Nachricht von {} (Raum {})", message.teacher, message.room),
+        Language::English => format!("Message from {} (room {})", message.teacher, message.room),
+    }
+}
+
+/// The label of the button that closes a message.
+pub fn close_label(language: Language) -> &'static str {
+    match language {
+        Language::German => "Schließen",
+        Language::English => "Close",
+    }
 }
 
 /// The notice's title (the notification's summary, the tray item's title).
@@ -91,6 +126,35 @@ mod tests {
             "Your screen is being viewed by mueller (room 101)"
         );
         assert_eq!(describe(&Notice::default(), german), None);
+        let locked_and_viewed = Notice {
+            entries: vec![
+                NoticeEntry {
+                    teacher: "mueller".into(),
+                    room: "101".into(),
+                    activity: Activity::Viewing,
+                },
+                NoticeEntry {
+                    teacher: "schmidt".into(),
+                    room: "101".into(),
+                    activity: Activity::Viewing,
+                },
+                NoticeEntry {
+                    teacher: "mueller".into(),
+                    room: "101".into(),
+                    activity: Activity::Locked,
+                },
+            ],
+        };
+        assert_eq!(
+            describe(&locked_and_viewed, german).unwrap(),
+            "Ihr Bildschirm wird angesehen von mueller (Raum 101) und schmidt (Raum 101) · \
+             Ihr Bildschirm ist gesperrt von mueller (Raum 101)"
+        );
+        assert_eq!(
+            describe(&locked_and_viewed, Language::English).unwrap(),
+            "Your screen is being viewed by mueller (room 101) and schmidt (room 101) · \
+             Your screen is locked by mueller (room 101)"
+        );
         assert_eq!(Language::from_locale(None), Language::English);
         let lookup = |name: &str| (name == "LANG").then(|| "de_AT.UTF-8".to_owned());
         assert_eq!(Language::from_environment(lookup), Language::German);

@@ -11,9 +11,10 @@ use std::time::Instant;
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
-use pult_protocol::local::{Activity, NoticeEntry, ToHelper};
+use pult_protocol::local::{Activity, LockScreen, NoticeEntry, TeacherMessage, ToHelper};
 use pult_protocol::message::{
-    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request, WebUrl,
+    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
+    ScreenText, TextError, TextKind, WebUrl,
 };
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
@@ -37,11 +38,13 @@ pub struct Agent {
 }
 
 /// The features this agent offers in its hello.
-const FEATURES: [Feature; 4] = [
+const FEATURES: [Feature; 6] = [
     Feature::Screenshot,
     Feature::OpenUrl,
     Feature::RunProgram,
     Feature::Watch,
+    Feature::Message,
+    Feature::Lock,
 ];
 
 /// Who is on the other end of one connection, and what it may still ask.
@@ -291,7 +294,12 @@ async fn handle_request(
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
-        Request::Watch { .. } | Request::Status => None,
+        Request::Message { title, text } => Some(match title {
+            Some(title) => format!("{title}: {text}"),
+            None => text.clone(),
+        }),
+        Request::Lock { message } => message.clone(),
+        Request::Watch { .. } | Request::Status | Request::Unlock => None,
     };
     let mut entry = session.entry(audit_action(&request), detail);
     let outcome = if !session.grant.grants(feature) {
@@ -334,6 +342,24 @@ async fn handle_request(
                 record(agent, entry, None);
                 return write_message(send, &Reply::Status(status)).await;
             }
+            Request::Message { title, text } => match message(&session.grant, title, &text) {
+                Ok(message) => agent.desktop.message(message).await,
+                Err(error) => Err(text_refused(&error)),
+            },
+            Request::Lock { message } => {
+                match ScreenText::optional(message.as_deref(), TextKind::LockMessage) {
+                    Ok(message) => {
+                        let screen = LockScreen {
+                            teacher: session.grant.user.clone(),
+                            room: session.grant.room.clone(),
+                            message: message.map(ScreenText::into_string),
+                        };
+                        agent.desktop.lock(screen).await
+                    }
+                    Err(error) => Err(text_refused(&error)),
+                }
+            }
+            Request::Unlock => agent.desktop.unlock().await,
             // Watch requests take the stream over before they get here.
             Request::Watch { .. } => Err(ErrorReply::new(
                 ErrorCode::UnexpectedMessage,
@@ -349,6 +375,25 @@ async fn handle_request(
     write_message(send, &reply).await
 }
 
+/// A message window's content, checked, from the teacher of `grant`.
+fn message(
+    grant: &RoomGrant,
+    title: Option<String>,
+    text: &str,
+) -> Result<TeacherMessage, TextError> {
+    Ok(TeacherMessage {
+        teacher: grant.user.clone(),
+        room: grant.room.clone(),
+        title: ScreenText::optional(title.as_deref(), TextKind::Title)?
+            .map(ScreenText::into_string),
+        text: ScreenText::new(text, TextKind::Message)?.into_string(),
+    })
+}
+
+fn text_refused(error: &TextError) -> ErrorReply {
+    ErrorReply::new(ErrorCode::TextRefused, error.to_string())
+}
+
 /// The audit action of a request: a status poll is `status`, though it needs
 /// the `watch` feature (it is part of seeing the room).
 fn audit_action(request: &Request) -> AuditAction {
@@ -358,6 +403,9 @@ fn audit_action(request: &Request) -> AuditAction {
         Request::RunProgram { .. } => AuditAction::RunProgram,
         Request::Watch { .. } => AuditAction::Watch,
         Request::Status => AuditAction::Status,
+        Request::Message { .. } => AuditAction::Message,
+        Request::Lock { .. } => AuditAction::Lock,
+        Request::Unlock => AuditAction::Unlock,
     }
 }
 
@@ -368,6 +416,7 @@ async fn status(agent: &Agent) -> AgentStatus {
         user: agent.session_user.borrow().clone(),
         watched: agent.desktop.is_viewed(),
         monitors,
+        locked: agent.desktop.locked_by(),
     }
 }
 

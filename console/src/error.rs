@@ -87,6 +87,10 @@ pub enum ConsoleError {
         /// What was wrong.
         problem: PictureProblem,
     },
+    /// What the teacher asked for is refused before anything is sent (a
+    /// message too long, a URL that is not a web page).
+    #[error("{0}")]
+    BadInput(String),
     /// The conversation with the agent broke off or made no sense.
     #[error("{device}: {detail}")]
     Protocol {
@@ -111,6 +115,7 @@ impl ConsoleError {
             Self::AgentNotVerified { .. } => "agent-not-verified",
             Self::Agent { error, .. } => error.code.as_str(),
             Self::BadPicture { .. } => "bad-picture",
+            Self::BadInput(_) => "bad-input",
             Self::Protocol { .. } => "protocol",
         }
     }

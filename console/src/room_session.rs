@@ -109,6 +109,8 @@ pub struct DeviceStatus {
     pub state: DeviceState,
     /// Who is logged on (R15), while online.
     pub user: Option<String>,
+    /// Who locked the screen (R20), while it is locked.
+    pub locked: Option<String>,
     /// The address in use or last tried.
     pub address: Option<String>,
 }
@@ -139,6 +141,17 @@ pub enum Action {
         /// Its arguments.
         args: Vec<String>,
     },
+    /// Show a message window.
+    Message {
+        /// Its title, if any.
+        title: Option<String>,
+        /// The text.
+        text: String,
+    },
+    /// Lock the screen (R20) with these words.
+    Lock(Option<String>),
+    /// End the lock (R20).
+    Unlock,
 }
 
 enum Command {
@@ -217,6 +230,7 @@ impl RoomSession {
                     DeviceState::NotSteerable
                 },
                 user: None,
+                locked: None,
                 address: device.address.map(|a| a.to_string()),
             };
             statuses
@@ -539,12 +553,12 @@ impl Supervisor {
                     retry.as_mut().reset(tokio::time::Instant::now() + picture_wait);
                 },
                 Some(finished) = jobs.join_next() => match finished {
-                    Ok(Finished::User(user)) => {
+                    Ok(Finished::Status { user, locked }) => {
                         if screen.is_none() && user.is_some() && user != self.status.user {
                             picture_wait = PICTURE_RETRY;
                             retry.as_mut().reset(tokio::time::Instant::now());
                         }
-                        self.set(DeviceState::Online, user).await;
+                        self.set_online(user, locked).await;
                     }
                     Ok(Finished::StatusFailed) if self.status.state != DeviceState::Online => {
                         self.set(DeviceState::Online, None).await
@@ -576,9 +590,19 @@ impl Supervisor {
                                 Action::RunProgram { program, args } => {
                                     session.run_program(program, args).await
                                 }
+                                Action::Message { title, text } => {
+                                    session.message(title.as_deref(), text).await
+                                }
+                                Action::Lock(message) => session.lock(message.as_deref()).await,
+                                Action::Unlock => session.unlock().await,
                             };
                             let _ = reply.send(result);
-                            Finished::Other
+                            // The card shows the lock as soon as it is there.
+                            if matches!(action, Action::Lock(_) | Action::Unlock) {
+                                ask_user(session, None).await
+                            } else {
+                                Finished::Other
+                            }
                         });
                     }
                     None => break None,
@@ -679,11 +703,28 @@ impl Supervisor {
     }
 
     async fn set(&mut self, state: DeviceState, user: Option<String>) {
-        if self.status.state == state && self.status.user == user {
+        // Whether a device out of reach is locked is not known.
+        let locked = None;
+        if self.status.state == state && self.status.user == user && self.status.locked == locked {
             return;
         }
         self.status.state = state;
         self.status.user = user;
+        self.status.locked = locked;
+        self.publish().await;
+    }
+
+    /// Online with `user` logged on, locked by `locked`.
+    async fn set_online(&mut self, user: Option<String>, locked: Option<String>) {
+        if self.status.state == DeviceState::Online
+            && self.status.user == user
+            && self.status.locked == locked
+        {
+            return;
+        }
+        self.status.state = DeviceState::Online;
+        self.status.user = user;
+        self.status.locked = locked;
         self.publish().await;
     }
 
@@ -723,8 +764,11 @@ fn cannot_notify(error: &ConsoleError) -> bool {
 
 /// What a finished command job tells its supervisor.
 enum Finished {
-    /// The device said who is logged on.
-    User(Option<String>),
+    /// The device said who is logged on and whether it is locked.
+    Status {
+        user: Option<String>,
+        locked: Option<String>,
+    },
     /// A status request failed.
     StatusFailed,
     /// Anything else; its caller has the answer.
@@ -738,7 +782,10 @@ async fn ask_user(
 ) -> Finished {
     let result = session.status().await;
     let finished = match &result {
-        Ok(status) => Finished::User(status.user.clone()),
+        Ok(status) => Finished::Status {
+            user: status.user.clone(),
+            locked: status.locked.clone(),
+        },
         Err(_) => Finished::StatusFailed,
     };
     if let Some(reply) = reply {

@@ -10,7 +10,8 @@ use pult_protocol::credentials::RoomDevice;
 use pult_protocol::endpoint::RefusalAlert;
 use pult_protocol::frame::{Frame, FrameError, FrameKind, read_frame, read_message, write_message};
 use pult_protocol::message::{
-    AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, Screenshot, WebUrl,
+    AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, ScreenText, Screenshot,
+    TextKind, WebUrl,
 };
 use pult_protocol::watch::WatchSettings;
 use pult_screen::encode_png;
@@ -258,6 +259,37 @@ impl DeviceSession {
             args: args.to_vec(),
         })
         .await
+    }
+
+    /// Shows the student a message window with an optional title; the
+    /// texts are checked here first, as the agent will.
+    pub async fn message(&self, title: Option<&str>, text: &str) -> Result<(), ConsoleError> {
+        let title = ScreenText::optional(title, TextKind::Title).map_err(|e| self.text(&e))?;
+        let text = ScreenText::new(text, TextKind::Message).map_err(|e| self.text(&e))?;
+        self.call(&Request::Message {
+            title: title.map(ScreenText::into_string),
+            text: text.into_string(),
+        })
+        .await
+    }
+
+    /// Locks the screen (R20), with `message` on the lock screen.
+    pub async fn lock(&self, message: Option<&str>) -> Result<(), ConsoleError> {
+        let message =
+            ScreenText::optional(message, TextKind::LockMessage).map_err(|e| self.text(&e))?;
+        self.call(&Request::Lock {
+            message: message.map(ScreenText::into_string),
+        })
+        .await
+    }
+
+    /// Ends the lock (R20), whoever set it.
+    pub async fn unlock(&self) -> Result<(), ConsoleError> {
+        self.call(&Request::Unlock).await
+    }
+
+    fn text(&self, error: &pult_protocol::message::TextError) -> ConsoleError {
+        ConsoleError::BadInput(format!("{}: {error}", self.link.device.name))
     }
 
     /// Opens a screen stream on a stream of its own, with `credit` updates in

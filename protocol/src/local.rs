@@ -19,7 +19,7 @@ use crate::watch::{ScreenTile, WatchSettings};
 
 /// The version of the local channel; service and helper come from one package,
 /// so they must match exactly (an update restarts the helpers).
-pub const LOCAL_VERSION: u16 = 1;
+pub const LOCAL_VERSION: u16 = 2;
 
 /// The service to the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +78,37 @@ pub enum ToHelper {
         /// Its arguments.
         args: Vec<String>,
     },
+    /// Show a message window, which the student closes; answered once it
+    /// is on the screen.
+    Message(TeacherMessage),
+    /// Lock the screen with these words (R20), or end the lock (`None`);
+    /// answered once the lock covers every monitor (or is gone).
+    Lock(Option<LockScreen>),
+}
+
+/// A message from a teacher, its texts already checked
+/// ([`crate::message::ScreenText`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeacherMessage {
+    /// The teacher, from the room certificate.
+    pub teacher: String,
+    /// The room, from the room certificate.
+    pub room: String,
+    /// The title, if any.
+    pub title: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// What a lock screen shows (R20).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockScreen {
+    /// The teacher who locked, from the room certificate.
+    pub teacher: String,
+    /// The room, from the room certificate.
+    pub room: String,
+    /// The teacher's words, if any.
+    pub message: Option<String>,
 }
 
 /// The helper to the service.
@@ -160,6 +191,8 @@ pub struct NoticeEntry {
 pub enum Activity {
     /// Views the screen: a live stream, or a screenshot a moment ago.
     Viewing,
+    /// Has locked the screen (R20).
+    Locked,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{FrameKind, WireMessage};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
 
 /// A protocol version; peers of the same major version understand each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,15 +79,21 @@ pub enum Feature {
     RunProgram,
     /// Watch the screen live (R1): thumbnails and the full view.
     Watch,
+    /// Show the student a message window.
+    Message,
+    /// Lock the screen and block keyboard and mouse (R20).
+    Lock,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 4] = [
+    pub const ALL: [Feature; 6] = [
         Feature::Screenshot,
         Feature::OpenUrl,
         Feature::RunProgram,
         Feature::Watch,
+        Feature::Message,
+        Feature::Lock,
     ];
 
     /// The stable name used in certificates, hellos and logs.
@@ -97,6 +103,8 @@ impl Feature {
             Self::OpenUrl => "open-url",
             Self::RunProgram => "run-program",
             Self::Watch => "watch",
+            Self::Message => "message",
+            Self::Lock => "lock",
         }
     }
 }
@@ -146,6 +154,22 @@ pub enum Request {
     },
     /// Who is logged on, whether the screen is watched; answered by [`Reply::Status`].
     Status,
+    /// Show the student a message window, which they close.
+    Message {
+        /// A title above the text, if any.
+        title: Option<String>,
+        /// The message, checked by [`MessageText::new`] at both ends.
+        text: String,
+    },
+    /// Lock the screen (R20) until unlocked or the agent's lock timeout
+    /// passes; locking a locked screen replaces its message and starts the
+    /// timeout anew.
+    Lock {
+        /// Shown on the lock screen under the teacher's name.
+        message: Option<String>,
+    },
+    /// End the lock, whoever set it (any console of the room may).
+    Unlock,
 }
 
 impl Request {
@@ -158,6 +182,8 @@ impl Request {
             Self::Watch { .. } => Feature::Watch,
             // Knowing who uses a device is part of seeing the room (R15).
             Self::Status => Feature::Watch,
+            Self::Message { .. } => Feature::Message,
+            Self::Lock { .. } | Self::Unlock => Feature::Lock,
         }
     }
 }
@@ -186,6 +212,8 @@ pub struct AgentStatus {
     pub watched: bool,
     /// The monitors, as width × height, left to right.
     pub monitors: Vec<(u32, u32)>,
+    /// Whether the screen is locked (R20), and by whom.
+    pub locked: Option<String>,
 }
 
 impl WireMessage for Reply {
@@ -268,6 +296,8 @@ pub enum ErrorCode {
     TooManyStreams,
     /// This connection asked for screenshots faster than the agent takes them.
     RateLimited,
+    /// A text in the request was refused: empty, too long, or with control characters.
+    TextRefused,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -290,6 +320,7 @@ impl ErrorCode {
             Self::CannotNotify => "cannot-notify",
             Self::TooManyStreams => "too-many-streams",
             Self::RateLimited => "rate-limited",
+            Self::TextRefused => "text-refused",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -318,6 +349,7 @@ impl From<ErrorCode> for u16 {
             ErrorCode::CannotNotify => 12,
             ErrorCode::TooManyStreams => 13,
             ErrorCode::RateLimited => 14,
+            ErrorCode::TextRefused => 15,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -340,6 +372,7 @@ impl From<u16> for ErrorCode {
             12 => ErrorCode::CannotNotify,
             13 => ErrorCode::TooManyStreams,
             14 => ErrorCode::RateLimited,
+            15 => ErrorCode::TextRefused,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -413,13 +446,124 @@ impl fmt::Display for WebUrl {
     }
 }
 
+/// A text a teacher puts on a student's screen: a message, its title, the
+/// words on a lock screen. Checked at both ends, so a console says at once
+/// what is wrong and an agent shows nothing it cannot lay out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreenText(String);
+
+/// Which text it is, and how much of it fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// The message of a message window: lines of text.
+    Message,
+    /// A message window's title: one line.
+    Title,
+    /// The words on a lock screen: a few lines.
+    LockMessage,
+}
+
+impl TextKind {
+    /// The most characters the text may have.
+    pub const fn max_chars(self) -> usize {
+        match self {
+            Self::Message => 2000,
+            Self::Title => 100,
+            Self::LockMessage => 300,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Message => "the message",
+            Self::Title => "the title",
+            Self::LockMessage => "the lock screen's message",
+        }
+    }
+}
+
+/// Why a text is not shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Nothing but white space.
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    /// Longer than its kind allows.
+    #[error("{what} has {chars} characters; at most {max} are shown")]
+    TooLong {
+        /// Which text.
+        what: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A control character (a line break in a title, an escape anywhere).
+    #[error("{what} contains the control character U+{code:04X}")]
+    ControlCharacter {
+        /// Which text.
+        what: &'static str,
+        /// The character's code point.
+        code: u32,
+    },
+}
+
+impl ScreenText {
+    /// Checks `text` as a text of `kind`: trimmed, not empty, not too long,
+    /// no control characters but line breaks and tabs where lines are allowed.
+    pub fn new(text: &str, kind: TextKind) -> Result<Self, TextError> {
+        let what = kind.name();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(TextError::Empty(what));
+        }
+        let chars = text.chars().count();
+        if chars > kind.max_chars() {
+            return Err(TextError::TooLong {
+                what,
+                chars,
+                max: kind.max_chars(),
+            });
+        }
+        let lines_allowed = kind != TextKind::Title;
+        if let Some(bad) = text
+            .chars()
+            .find(|&c| c.is_control() && !(lines_allowed && matches!(c, '\n' | '\t')))
+        {
+            return Err(TextError::ControlCharacter {
+                what,
+                code: u32::from(bad),
+            });
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// Checks an optional text: `None` and white space alone are no text.
+    pub fn optional(text: Option<&str>, kind: TextKind) -> Result<Option<Self>, TextError> {
+        match text.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(text) => Self::new(text, kind).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The checked text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The checked text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
-        for code in 1..=14u16 {
+        for code in 1..=15u16 {
             assert_eq!(u16::from(ErrorCode::from(code)), code);
             assert_ne!(ErrorCode::from(code).as_str(), "unknown", "{code}");
         }
@@ -455,6 +599,45 @@ mod tests {
             Err(UrlError::Invalid { .. })
         ));
         assert!(WebUrl::parse(&"x".repeat(9000)).is_err());
+    }
+
+    #[test]
+    fn screen_texts_are_checked_for_emptiness_length_and_control_characters() {
+        let message = ScreenText::new(
+            "  Bitte ins Heft: äöüß @ €\n2. Zeile\t!  ",
+            TextKind::Message,
+        );
+        assert_eq!(
+            message.unwrap().as_str(),
+            "Bitte ins Heft: äöüß @ €\n2. Zeile\t!"
+        );
+        assert_eq!(
+            ScreenText::new(" \n ", TextKind::Message),
+            Err(TextError::Empty("the message"))
+        );
+        assert_eq!(
+            ScreenText::new("Zeile\nZwei", TextKind::Title),
+            Err(TextError::ControlCharacter {
+                what: "the title",
+                code: 0x0a
+            })
+        );
+        assert!(matches!(
+            ScreenText::new("a\u{1b}[2J", TextKind::Message),
+            Err(TextError::ControlCharacter { code: 0x1b, .. })
+        ));
+        // Characters, not bytes: 300 umlauts are a full lock message.
+        assert!(ScreenText::new(&"ä".repeat(300), TextKind::LockMessage).is_ok());
+        assert_eq!(
+            ScreenText::new(&"ä".repeat(301), TextKind::LockMessage),
+            Err(TextError::TooLong {
+                what: "the lock screen's message",
+                chars: 301,
+                max: 300
+            })
+        );
+        assert_eq!(ScreenText::optional(Some("  "), TextKind::Title), Ok(None));
+        assert_eq!(ScreenText::optional(None, TextKind::Title), Ok(None));
     }
 
     #[test]

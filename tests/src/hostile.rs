@@ -182,6 +182,7 @@ async fn serve_stream(mut send: SendStream, mut recv: RecvStream, shared: Shared
                     user: Some("mallory".into()),
                     watched: false,
                     monitors: vec![(HONEST_SIZE, HONEST_SIZE)],
+                    locked: None,
                 };
                 write_message(&mut send, &Reply::Status(status)).await
             }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod hostile;
+#[cfg(target_os = "linux")]
+pub mod student;
 pub mod webdriver;
 pub mod wine;
 

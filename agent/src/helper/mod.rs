@@ -14,7 +14,9 @@ pub mod student;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use pult_protocol::local::{CapturedFrame, FromHelper, Notice, ToHelper};
+use pult_protocol::local::{
+    CapturedFrame, FromHelper, LockScreen, Notice, TeacherMessage, ToHelper,
+};
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
 use pult_protocol::watch::{ScreenTile, TileEncoding, WatchSettings};
 use pult_screen::codec::{TileEncoder, TileFormat};
@@ -23,18 +25,28 @@ use pult_screen::{CaptureSource, ScreenArea, encode_png};
 
 pub use student::Student;
 
-/// Shows the notice to the student.
-pub trait NoticeDisplay: Send + Sync {
+/// What the helper shows the student: the notice (R1), message windows,
+/// the lock screen (R20).
+pub trait SessionDisplay: Send + Sync {
     /// Shows `notice` (an empty one hides it) and returns once the student
     /// can see it; an error when it cannot be shown.
     fn show(&self, notice: &Notice) -> Result<(), String>;
+
+    /// Shows a message window, which the student closes; returns once it
+    /// is on the screen.
+    fn message(&self, message: &TeacherMessage) -> Result<(), String>;
+
+    /// Covers every monitor with `lock` and blocks keyboard and mouse, or
+    /// ends the lock (`None`); returns once that is so. Asked again with the
+    /// same lock, it makes sure the lock is still whole.
+    fn lock(&self, lock: Option<&LockScreen>) -> Result<(), String>;
 }
 
 /// The helper's state: the screen, what each stream was sent, the notice.
 pub struct HelperCore {
     screen: Arc<Mutex<Box<dyn CaptureSource>>>,
     streams: Mutex<HashMap<u64, StreamWork>>,
-    notice: Box<dyn NoticeDisplay>,
+    shows: Box<dyn SessionDisplay>,
     shown: Mutex<Notice>,
     student: Student,
     display: String,
@@ -52,14 +64,14 @@ impl HelperCore {
     /// A helper for `screen` in the session on `display`.
     pub fn new(
         screen: Box<dyn CaptureSource>,
-        notice: Box<dyn NoticeDisplay>,
+        notice: Box<dyn SessionDisplay>,
         student: Student,
         display: String,
     ) -> Arc<Self> {
         Arc::new(Self {
             screen: Arc::new(Mutex::new(screen)),
             streams: Mutex::default(),
-            notice,
+            shows: notice,
             shown: Mutex::default(),
             student,
             display,
@@ -104,13 +116,43 @@ impl HelperCore {
                 .student
                 .run_program(&program, &args)
                 .map(|()| FromHelper::Done),
+            ToHelper::Message(message) => {
+                let core = self.clone();
+                blocking(move || {
+                    core.shows
+                        .message(&message)
+                        .map(|()| FromHelper::Done)
+                        .map_err(|error| {
+                            ErrorReply::new(
+                                ErrorCode::CannotNotify,
+                                format!("the message could not be shown: {error}"),
+                            )
+                        })
+                })
+                .await
+            }
+            ToHelper::Lock(lock) => {
+                let core = self.clone();
+                blocking(move || {
+                    core.shows
+                        .lock(lock.as_ref())
+                        .map(|()| FromHelper::Done)
+                        .map_err(|error| {
+                            ErrorReply::new(
+                                ErrorCode::CannotNotify,
+                                format!("the screen could not be locked: {error}"),
+                            )
+                        })
+                })
+                .await
+            }
         };
         answer.unwrap_or_else(FromHelper::Error)
     }
 
     fn show(&self, notice: Notice) -> Result<FromHelper, ErrorReply> {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-        match self.notice.show(&notice) {
+        match self.shows.show(&notice) {
             Ok(()) => {
                 *shown = notice;
                 Ok(FromHelper::NoticeShown)
@@ -257,10 +299,38 @@ async fn blocking(
 /// scripts and tests read it.
 pub struct LoggedNotice;
 
-impl NoticeDisplay for LoggedNotice {
+impl SessionDisplay for LoggedNotice {
     fn show(&self, notice: &Notice) -> Result<(), String> {
         let text = crate::notice_text::describe(notice, crate::notice_text::Language::English);
         tracing::info!("notice: {}", text.as_deref().unwrap_or("(none)"));
+        Ok(())
+    }
+
+    fn message(&self, message: &TeacherMessage) -> Result<(), String> {
+        tracing::info!(
+            "message from {} (room {}): {}{}",
+            message.teacher,
+            message.room,
+            message
+                .title
+                .as_deref()
+                .map(|t| format!("{t}: "))
+                .unwrap_or_default(),
+            message.text
+        );
+        Ok(())
+    }
+
+    fn lock(&self, lock: Option<&LockScreen>) -> Result<(), String> {
+        match lock {
+            Some(lock) => tracing::info!(
+                "locked by {} (room {}): {}",
+                lock.teacher,
+                lock.room,
+                lock.message.as_deref().unwrap_or("")
+            ),
+            None => tracing::info!("unlocked"),
+        }
         Ok(())
     }
 }

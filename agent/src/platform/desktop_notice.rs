@@ -10,16 +10,21 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pult_protocol::local::Notice;
+use pult_protocol::local::{LockScreen as Lock, Notice, TeacherMessage};
 
 use super::indicator::Indicator;
-use crate::helper::NoticeDisplay;
+use super::lock_screen::LockScreen;
+use super::x11_ui::Fonts;
+use crate::helper::SessionDisplay;
 use crate::helper::student::Identity;
 use crate::notice_text::{Language, describe, title};
 
 /// The notice on the session's X display and D-Bus session bus.
 pub struct DesktopNotice {
     indicator: Indicator,
+    lock: LockScreen,
+    display: Option<String>,
+    fonts: Arc<Fonts>,
     language: Language,
     bridge: Option<Bridge>,
 }
@@ -41,15 +46,19 @@ impl DesktopNotice {
         if bridge.is_none() {
             tracing::info!("the session has no D-Bus session bus: the notice is the bar alone");
         }
+        let fonts = Arc::new(Fonts::load());
         Self {
             indicator: Indicator::new(lookup("DISPLAY")),
+            lock: LockScreen::new(lookup("DISPLAY"), language, fonts.clone()),
+            display: lookup("DISPLAY"),
+            fonts,
             language,
             bridge,
         }
     }
 }
 
-impl NoticeDisplay for DesktopNotice {
+impl SessionDisplay for DesktopNotice {
     fn show(&self, notice: &Notice) -> Result<(), String> {
         let text = describe(notice, self.language);
         self.indicator.show(text.as_deref())?;
@@ -57,6 +66,14 @@ impl NoticeDisplay for DesktopNotice {
             bridge.show(text);
         }
         Ok(())
+    }
+
+    fn message(&self, message: &TeacherMessage) -> Result<(), String> {
+        super::message_window::show(self.display.as_deref(), self.language, &self.fonts, message)
+    }
+
+    fn lock(&self, lock: Option<&Lock>) -> Result<(), String> {
+        self.lock.set(lock)
     }
 }
 

@@ -10,10 +10,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
-use xcb::{Xid, randr, x};
+use xcb::{Xid, x};
 
-/// The bar's height in pixels.
+use super::x11_ui::{Canvas, Fonts, Style, monitors, name_window, put_canvas};
+
+/// The height of a bar of one line, in pixels; a text too wide for its
+/// monitor takes more lines.
 const HEIGHT: u16 = 30;
 /// The text's size in pixels.
 const TEXT_SIZE: f32 = 17.0;
@@ -21,23 +23,14 @@ const TEXT_SIZE: f32 = 17.0;
 const PADDING: u32 = 14;
 /// Dark red, white text: a colour that stands out on every desktop.
 const BACKGROUND: u32 = 0x00B0_0020;
-const FOREGROUND: [f32; 3] = [255.0, 255.0, 255.0];
+const FOREGROUND: u32 = 0x00FF_FFFF;
 /// The windows' name, for people and tests that look for them.
 pub const WINDOW_NAME: &str = "pult-notice";
-
-/// Fonts tried in turn; every Debian desktop has DejaVu.
-const FONTS: [&str; 5] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSans-Bold.ttf",
-];
 
 /// The indicator on one X display.
 pub struct Indicator {
     display: Option<String>,
-    font: Option<FontVec>,
+    fonts: Fonts,
     state: Mutex<Option<Shown>>,
 }
 
@@ -56,25 +49,15 @@ struct Shown {
 struct Bar {
     window: x::Window,
     gc: x::Gcontext,
-    width: u16,
-    pixels: Arc<Vec<u8>>,
+    canvas: Arc<Canvas>,
 }
 
 impl Indicator {
     /// An indicator for `display` (or `DISPLAY`); nothing is drawn yet.
     pub fn new(display: Option<String>) -> Self {
-        let font = FONTS
-            .iter()
-            .find_map(|path| std::fs::read(path).ok())
-            .and_then(|bytes| FontVec::try_from_vec(bytes).ok());
-        if font.is_none() {
-            tracing::warn!(
-                "no TrueType font found (tried {FONTS:?}); the notice bar shows no text"
-            );
-        }
         Self {
             display,
-            font,
+            fonts: Fonts::load(),
             state: Mutex::default(),
         }
     }
@@ -101,7 +84,7 @@ impl Indicator {
             *state = Some(Shown::connect(self.display.as_deref())?);
         }
         let shown = state.as_mut().ok_or("no X connection")?;
-        let result = shown.put(text, self.font.as_ref());
+        let result = shown.put(text, &self.fonts);
         if result.is_err() {
             // A broken connection is made anew on the next try.
             *state = None;
@@ -152,15 +135,15 @@ impl Shown {
     }
 
     /// Puts `text` on a bar on every monitor and waits until they are viewable.
-    fn put(&mut self, text: &str, font: Option<&FontVec>) -> Result<(), String> {
-        let monitors = self.monitors()?;
+    fn put(&mut self, text: &str, fonts: &Fonts) -> Result<(), String> {
+        let monitors = monitors(&self.connection, self.root)?;
         let same = self.text.as_deref() == Some(text)
             && self.bars.lock().unwrap_or_else(|p| p.into_inner()).len() == monitors.len();
         if !same {
             self.destroy_bars();
             let mut bars = Vec::with_capacity(monitors.len());
-            for &(mx, my, mwidth) in &monitors {
-                bars.push(self.create_bar(text, font, mx, my, mwidth)?);
+            for &(mx, my, mwidth, _) in &monitors {
+                bars.push(self.create_bar(text, fonts, mx, my, mwidth)?);
             }
             *self.bars.lock().unwrap_or_else(|p| p.into_inner()) = bars;
             self.text = Some(text.to_owned());
@@ -192,44 +175,16 @@ impl Shown {
         Ok(())
     }
 
-    /// Monitors as (x, y, width); the whole screen where RandR knows none.
-    fn monitors(&self) -> Result<Vec<(i16, i16, u16)>, String> {
-        let cookie = self.connection.send_request(&randr::GetMonitors {
-            window: self.root,
-            get_active: true,
-        });
-        let mut monitors: Vec<(i16, i16, u16)> = match self.connection.wait_for_reply(cookie) {
-            Ok(reply) => reply
-                .monitors()
-                .filter(|m| m.width() > 0 && m.height() > 0)
-                .map(|m| (m.x(), m.y(), m.width()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        if monitors.is_empty() {
-            let cookie = self.connection.send_request(&x::GetGeometry {
-                drawable: x::Drawable::Window(self.root),
-            });
-            let root = self
-                .connection
-                .wait_for_reply(cookie)
-                .map_err(|e| format!("cannot ask the X display for its size: {e}"))?;
-            monitors.push((0, 0, root.width()));
-        }
-        monitors.sort_unstable();
-        Ok(monitors)
-    }
-
     fn create_bar(
         &self,
         text: &str,
-        font: Option<&FontVec>,
+        fonts: &Fonts,
         monitor_x: i16,
         monitor_y: i16,
         monitor_width: u16,
     ) -> Result<Bar, String> {
-        let (pixels, width) = render(text, font, u32::from(monitor_width));
-        let width = u16::try_from(width).unwrap_or(monitor_width);
+        let canvas = render(text, fonts, monitor_width);
+        let width = canvas.width;
         let window: x::Window = self.connection.generate_id();
         let x_offset = i16::try_from((monitor_width - width) / 2).unwrap_or(0);
         self.connection.send_request(&x::CreateWindow {
@@ -239,7 +194,7 @@ impl Shown {
             x: monitor_x.saturating_add(x_offset),
             y: monitor_y,
             width,
-            height: HEIGHT,
+            height: canvas.height,
             border_width: 0,
             class: x::WindowClass::InputOutput,
             visual: self.visual,
@@ -253,18 +208,7 @@ impl Shown {
                 ),
             ],
         });
-        for (property, value) in [
-            (x::ATOM_WM_NAME, WINDOW_NAME.as_bytes()),
-            (x::ATOM_WM_CLASS, b"pult-notice\0Pult\0".as_slice()),
-        ] {
-            self.connection.send_request(&x::ChangeProperty {
-                mode: x::PropMode::Replace,
-                window,
-                property,
-                r#type: x::ATOM_STRING,
-                data: value,
-            });
-        }
+        name_window(&self.connection, window, WINDOW_NAME, WINDOW_NAME);
         let gc: x::Gcontext = self.connection.generate_id();
         self.connection.send_request(&x::CreateGc {
             cid: gc,
@@ -277,8 +221,7 @@ impl Shown {
         Ok(Bar {
             window,
             gc,
-            width,
-            pixels: Arc::new(pixels),
+            canvas: Arc::new(canvas),
         })
     }
 
@@ -348,76 +291,34 @@ fn draw(connection: &xcb::Connection, bar: &Bar, depth: u8) {
     if bar.window.is_none() {
         return;
     }
-    connection.send_request(&x::PutImage {
-        format: x::ImageFormat::ZPixmap,
-        drawable: x::Drawable::Window(bar.window),
-        gc: bar.gc,
-        width: bar.width,
-        height: HEIGHT,
-        dst_x: 0,
-        dst_y: 0,
-        left_pad: 0,
-        depth,
-        data: &bar.pixels,
-    });
+    put_canvas(connection, bar.window, bar.gc, depth, (0, 0), &bar.canvas);
     let _ = connection.flush();
 }
 
-/// The bar as 32-bit BGRX pixels, and its width: the text centred, at most
-/// `max_width` wide.
-fn render(text: &str, font: Option<&FontVec>, max_width: u32) -> (Vec<u8>, u32) {
-    let height = u32::from(HEIGHT);
-    let Some(font) = font else {
-        let width = 48.min(max_width);
-        return (background(width, height), width);
+/// The bar: the text centred, at most `max_width` wide, on as many lines
+/// as it needs.
+fn render(text: &str, fonts: &Fonts, max_width: u16) -> Canvas {
+    let style = Style {
+        font: fonts.bold(),
+        size: TEXT_SIZE,
     };
-    let scaled = font.as_scaled(PxScale::from(TEXT_SIZE));
-    let mut glyphs = Vec::new();
-    let mut caret = 0.0f32;
-    let mut previous = None;
-    for character in text.chars() {
-        let id = scaled.glyph_id(character);
-        if let Some(previous) = previous {
-            caret += scaled.kern(previous, id);
-        }
-        let baseline = (height as f32 + scaled.ascent() + scaled.descent()) / 2.0;
-        glyphs.push(id.with_scale_and_position(TEXT_SIZE, ab_glyph::point(caret, baseline)));
-        caret += scaled.h_advance(id);
-        previous = Some(id);
+    if style.font.is_none() {
+        return Canvas::new(48.min(max_width), HEIGHT, BACKGROUND);
     }
-    let width = (caret.ceil() as u32 + 2 * PADDING).min(max_width);
-    let mut pixels = background(width, height);
-    let offset = PADDING as f32;
-    for glyph in glyphs {
-        let Some(outline) = font.outline_glyph(glyph) else {
-            continue;
-        };
-        let bounds = outline.px_bounds();
-        outline.draw(|gx, gy, coverage| {
-            let px = bounds.min.x + offset + gx as f32;
-            let py = bounds.min.y + gy as f32;
-            if px < 0.0 || py < 0.0 || px >= width as f32 || py >= height as f32 {
-                return;
-            }
-            let index = ((py as u32 * width + px as u32) * 4) as usize;
-            let Some(pixel) = pixels.get_mut(index..index + 3) else {
-                return;
-            };
-            // BGR order; blend the white text over the background.
-            for (channel, &foreground) in pixel.iter_mut().zip(FOREGROUND.iter().rev()) {
-                let under = f32::from(*channel);
-                *channel = (under + (foreground - under) * coverage.min(1.0)) as u8;
-            }
-        });
-    }
-    (pixels, width)
-}
-
-fn background(width: u32, height: u32) -> Vec<u8> {
-    let [b, g, r, _] = BACKGROUND.to_le_bytes();
-    std::iter::repeat_n([b, g, r, 0], (width * height) as usize)
-        .flatten()
-        .collect()
+    let room = f32::from(max_width) - 2.0 * PADDING as f32;
+    let lines = style.wrap(text, room.max(1.0));
+    let widest = lines.iter().map(|l| style.width(l)).fold(0.0, f32::max);
+    let width = (widest.ceil() as u32 + 2 * PADDING).min(u32::from(max_width));
+    let line_height = style.line_height();
+    let extra = (line_height * (lines.len() - 1) as f32).ceil() as u16;
+    let mut canvas = Canvas::new(
+        u16::try_from(width).unwrap_or(max_width),
+        HEIGHT + extra,
+        BACKGROUND,
+    );
+    let top = (f32::from(HEIGHT) - line_height) / 2.0;
+    canvas.centred_lines(style, top, &lines, FOREGROUND);
+    canvas
 }
 
 #[cfg(test)]
@@ -426,21 +327,23 @@ mod tests {
 
     #[test]
     fn the_bar_is_as_wide_as_its_text_and_never_wider_than_the_monitor() {
-        let indicator = Indicator::new(None);
-        let Some(font) = indicator.font.as_ref() else {
-            panic!("no font: install fonts-dejavu-core");
-        };
-        let (short_pixels, short) = render("Pult", Some(font), 1920);
-        let (_, long) = render(
+        let fonts = Fonts::load();
+        assert!(fonts.bold().is_some(), "no font: install fonts-dejavu-core");
+        let short = render("Pult", &fonts, 1920);
+        let long = render(
             "Ihr Bildschirm wird angesehen von mueller (Raum 101)",
-            Some(font),
+            &fonts,
             1920,
         );
-        assert!(short < long);
-        assert_eq!(short_pixels.len(), (short * u32::from(HEIGHT) * 4) as usize);
-        let (_, narrow) = render(&"x".repeat(500), Some(font), 640);
-        assert_eq!(narrow, 640);
+        assert!(short.width < long.width);
+        assert_eq!(
+            short.pixels.len(),
+            usize::from(short.width) * usize::from(HEIGHT) * 4
+        );
+        let narrow = render(&"x ".repeat(250), &fonts, 640);
+        assert!(narrow.width <= 640);
+        assert!(narrow.height > 2 * HEIGHT, "a long text takes several lines");
         // The text is drawn: some pixels are brighter than the background.
-        assert!(short_pixels.chunks(4).any(|p| p[0] > 0xB0));
+        assert!(short.pixels.chunks(4).any(|p| p[0] > 0xB0));
     }
 }

@@ -11,7 +11,11 @@ pub mod desktop_notice;
 #[cfg(target_os = "linux")]
 pub mod indicator;
 #[cfg(target_os = "linux")]
+pub mod lock_screen;
+#[cfg(target_os = "linux")]
 pub mod logind;
+#[cfg(target_os = "linux")]
+pub mod message_window;
 #[cfg(unix)]
 mod unix;
 #[cfg(target_os = "linux")]
@@ -24,6 +28,8 @@ pub mod windows_data;
 pub mod windows_host;
 #[cfg(windows)]
 pub mod windows_notice;
+#[cfg(target_os = "linux")]
+pub mod x11_ui;
 #[cfg(unix)]
 use unix as current;
 #[cfg(windows)]

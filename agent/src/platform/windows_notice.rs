@@ -4,11 +4,11 @@
 
 use std::sync::Mutex;
 
-use pult_agent_windows::notice::Notice as Windows;
-use pult_protocol::local::Notice;
+use pult_agent_windows::notice::{LockText, Notice as Windows};
+use pult_protocol::local::{LockScreen, Notice, TeacherMessage};
 
-use crate::helper::NoticeDisplay;
-use crate::notice_text::{Language, describe, title};
+use crate::helper::SessionDisplay;
+use crate::notice_text::{Language, describe, lock_heading, message_heading, title};
 
 /// The notice on this session's desktop.
 pub struct WindowsNotice {
@@ -35,7 +35,7 @@ impl WindowsNotice {
     }
 }
 
-impl NoticeDisplay for WindowsNotice {
+impl SessionDisplay for WindowsNotice {
     fn show(&self, notice: &Notice) -> Result<(), String> {
         let text = describe(notice, self.language);
         let mut last = self
@@ -46,6 +46,29 @@ impl NoticeDisplay for WindowsNotice {
         let balloon = text.as_deref().filter(|_| last.is_none());
         self.windows.show(text.as_deref(), balloon)?;
         *last = text;
+        Ok(())
+    }
+
+    fn message(&self, message: &TeacherMessage) -> Result<(), String> {
+        let heading = message_heading(message, self.language);
+        let (title, text) = match &message.title {
+            Some(title) => (title.clone(), format!("{heading}\n\n{}", message.text)),
+            None => (heading, message.text.clone()),
+        };
+        pult_agent_windows::dialog::show_message(&title, &text)
+    }
+
+    fn lock(&self, lock: Option<&LockScreen>) -> Result<(), String> {
+        let text = lock.map(|lock| LockText {
+            heading: lock_heading(lock, self.language),
+            message: lock.message.clone(),
+        });
+        let locked = self.windows.lock(text)?;
+        if lock.is_some() && !locked.input_blocked {
+            // Wine has no BlockInput; on Windows it fails only without the
+            // rights the helper has. The lock window still has the keyboard.
+            tracing::warn!("keyboard and mouse could not be blocked (BlockInput failed)");
+        }
         Ok(())
     }
 }

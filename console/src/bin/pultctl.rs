@@ -11,7 +11,7 @@ use pult_console::{
     SessionOptions, encoded_frame, files,
 };
 use pult_protocol::credentials::RoomDevice;
-use pult_protocol::message::WebUrl;
+use pult_protocol::message::{ScreenText, TextKind, WebUrl};
 use pult_protocol::watch::WatchSettings;
 use pult_screen::codec::FrameDecoder;
 use pult_screen::{Frame, encode_png};
@@ -89,6 +89,29 @@ enum Command {
         /// A device to run it on (repeatable); none means all.
         #[arg(long = "on", value_name = "DEVICE")]
         on: Vec<String>,
+    },
+    /// Shows a message window on devices, which the student closes; without DEVICE on every device.
+    Message {
+        /// The message (line breaks as typed).
+        text: String,
+        /// Devices by name; none means all.
+        devices: Vec<String>,
+        /// A title above the message.
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Locks the screens of devices (R20) until `unlock` or the agent's lock timeout (30 min).
+    Lock {
+        /// Devices by name; none means all.
+        devices: Vec<String>,
+        /// Shown on the lock screen under your name.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Ends the lock of devices, whoever locked them; without DEVICE on every device.
+    Unlock {
+        /// Devices by name; none means all.
+        devices: Vec<String>,
     },
 }
 
@@ -206,6 +229,53 @@ async fn run(cli: Cli) -> Result<bool> {
                 }
             })
             .await)
+        }
+        Command::Message {
+            text,
+            devices,
+            title,
+        } => {
+            ScreenText::optional(title.as_deref(), TextKind::Title)?;
+            ScreenText::new(&text, TextKind::Message)?;
+            let targets = targets(&room, &devices)?;
+            let console = Console::new(room)?;
+            Ok(
+                on_each(console, targets, "message shown".into(), move |session| {
+                    let (title, text) = (title.clone(), text.clone());
+                    async move {
+                        let result = session.message(title.as_deref(), &text).await;
+                        session.close();
+                        result
+                    }
+                })
+                .await,
+            )
+        }
+        Command::Lock { devices, message } => {
+            ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
+            let targets = targets(&room, &devices)?;
+            let console = Console::new(room)?;
+            Ok(on_each(console, targets, "locked".into(), move |session| {
+                let message = message.clone();
+                async move {
+                    let result = session.lock(message.as_deref()).await;
+                    session.close();
+                    result
+                }
+            })
+            .await)
+        }
+        Command::Unlock { devices } => {
+            let targets = targets(&room, &devices)?;
+            let console = Console::new(room)?;
+            Ok(
+                on_each(console, targets, "unlocked".into(), |session| async move {
+                    let result = session.unlock().await;
+                    session.close();
+                    result
+                })
+                .await,
+            )
         }
         Command::Run { program, args, on } => {
             let targets = targets(&room, &on)?;
@@ -338,8 +408,13 @@ fn status_line(status: &DeviceStatus) -> String {
     let state = match &status.state {
         DeviceState::Connecting => "connecting".to_owned(),
         DeviceState::Online => format!(
-            "online, user {}",
-            status.user.as_deref().unwrap_or("(none)")
+            "online, user {}{}",
+            status.user.as_deref().unwrap_or("(none)"),
+            status
+                .locked
+                .as_deref()
+                .map(|teacher| format!(", locked by {teacher}"))
+                .unwrap_or_default()
         ),
         DeviceState::Offline { reason, .. } => format!("offline: {reason}"),
         DeviceState::Refused { reason, .. } => format!("refused: {reason}"),
