@@ -6,6 +6,10 @@
 # A fresh prefix (wineboot, ~10 s), plus a stand-in for bcryptprimitives.dll:
 # Rust's std imports ProcessPrng from it and Wine 8 lacks it
 # (packaging/windows/wine/bcryptprimitives.c, built here with mingw).
+# The tests' displays are Xvfb without a window manager, so Wine is told
+# to leave no window to one (X11 Driver, Managed=N): otherwise it waits two
+# seconds for a window manager each time a full-screen window (the lock
+# screen) is hidden.
 # Nothing of this is shipped; it exists only for the tests under Wine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,7 @@ dll=$prefix/drive_c/windows/system32/bcryptprimitives.dll
 if [ ! -f "$prefix/system.reg" ]; then
   mkdir -p "$prefix"
   wineboot -i >/dev/null 2>&1
+  wine reg add 'HKCU\Software\Wine\X11 Driver' /v Managed /d N /f >/dev/null 2>&1
   wineserver -w
 fi
 if [ ! -f "$dll" ] || [ packaging/windows/wine/bcryptprimitives.c -nt "$dll" ]; then

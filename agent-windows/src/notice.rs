@@ -21,12 +21,12 @@ use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, RECT, WPARAM};
 use windows_sys::Win32::Graphics::Gdi::{
     BeginPaint, CreateFontW, CreateSolidBrush, DT_CALCRECT, DT_CENTER, DT_END_ELLIPSIS,
     DT_SINGLELINE, DT_VCENTER, DT_WORDBREAK, DeleteObject, DrawTextW, EndPaint,
-    EnumDisplayMonitors, FillRect, HDC, HFONT, HMONITOR, InvalidateRect, PAINTSTRUCT,
-    SelectObject, SetBkMode, SetTextColor,
+    EnumDisplayMonitors, FillRect, HDC, HFONT, HMONITOR, InvalidateRect, PAINTSTRUCT, SelectObject,
+    SetBkMode, SetTextColor,
 };
-use windows_sys::Win32::UI::Input::KeyboardAndMouse::BlockInput;
 use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
 use windows_sys::Win32::System::Threading::GetCurrentThreadId;
+use windows_sys::Win32::UI::Input::KeyboardAndMouse::BlockInput;
 use windows_sys::Win32::UI::Shell::{
     NIF_ICON, NIF_INFO, NIF_TIP, NIIF_INFO, NIM_ADD, NIM_DELETE, NIM_MODIFY, NOTIFYICONDATAW,
     Shell_NotifyIconW,
@@ -36,9 +36,8 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
     HWND_TOPMOST, IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
     RegisterClassExW, SW_SHOW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
     SetForegroundWindow, SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow,
-    TranslateMessage, WM_APP,
-    WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW,
-    WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
+    TranslateMessage, WM_APP, WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED,
+    WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
 };
 
 use crate::wide::{fill, wide};
@@ -183,7 +182,24 @@ fn window_thread(
     let font_of = |height: i32, weight: i32| {
         let face = wide("Segoe UI");
         // SAFETY: creates a font from plain values and a NUL-terminated face name.
-        unsafe { CreateFontW(height, 0, 0, 0, weight, 0, 0, 0, 1, 0, 0, 5, 0, face.as_ptr()) }
+        unsafe {
+            CreateFontW(
+                height,
+                0,
+                0,
+                0,
+                weight,
+                0,
+                0,
+                0,
+                1,
+                0,
+                0,
+                5,
+                0,
+                face.as_ptr(),
+            )
+        }
     };
     let font = font_of(-17, 700);
     let heading_font = font_of(-40, 700);
@@ -385,17 +401,7 @@ impl Windows {
             // SAFETY: a window of this thread.
             unsafe { ShowWindow(window, SW_SHOW) };
             // SAFETY: as above.
-            unsafe {
-                SetWindowPos(
-                    window,
-                    HWND_TOPMOST,
-                    0,
-                    0,
-                    0,
-                    0,
-                    SWP_NOMOVE | SWP_NOSIZE,
-                )
-            };
+            unsafe { SetWindowPos(window, HWND_TOPMOST, 0, 0, 0, 0, SWP_NOMOVE | SWP_NOSIZE) };
         }
         if let Some(&first) = self.locks.first() {
             // Keys that get past BlockInput (or all of them, under Wine)
@@ -757,6 +763,9 @@ mod tests {
     use super::*;
     use windows_sys::Win32::UI::WindowsAndMessaging::FindWindowW;
 
+    /// The tests look for windows by name, so one shows its windows at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn bar_visible() -> bool {
         let class = wide(CLASS);
         let title = wide(BAR_TITLE);
@@ -768,6 +777,7 @@ mod tests {
 
     #[test]
     fn the_bar_is_on_screen_while_shown_and_gone_after() {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let notice = Notice::start("Pult").unwrap();
         notice
             .show(
@@ -809,6 +819,7 @@ mod tests {
 
     #[test]
     fn r20_the_lock_covers_every_monitor_until_lifted() {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let notice = Notice::start("Pult").unwrap();
         let text = LockText {
             heading: "Gesperrt von mueller (Raum 101)".into(),
@@ -821,7 +832,9 @@ mod tests {
         // the interactive user or SYSTEM in the session.
         println!("input blocked: {}", locked.input_blocked);
         // The same lock again changes nothing; the bars stay above it.
-        notice.show(Some("Ihr Bildschirm ist gesperrt"), None).unwrap();
+        notice
+            .show(Some("Ihr Bildschirm ist gesperrt"), None)
+            .unwrap();
         notice.lock(Some(text)).unwrap();
         assert!(bar_visible());
         notice.lock(None).unwrap();

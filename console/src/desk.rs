@@ -259,6 +259,27 @@ impl Desk {
         results(self.session.act(devices, &action).await)
     }
 
+    /// Shows a message window with an optional title on `devices`.
+    pub async fn message(
+        &self,
+        devices: &[String],
+        title: Option<String>,
+        text: String,
+    ) -> Vec<ActionResult> {
+        let action = Action::Message { title, text };
+        results(self.session.act(devices, &action).await)
+    }
+
+    /// Locks the screens of `devices` (R20), with `message` on them.
+    pub async fn lock(&self, devices: &[String], message: Option<String>) -> Vec<ActionResult> {
+        results(self.session.act(devices, &Action::Lock(message)).await)
+    }
+
+    /// Ends the lock of `devices` (R20).
+    pub async fn unlock(&self, devices: &[String]) -> Vec<ActionResult> {
+        results(self.session.act(devices, &Action::Unlock).await)
+    }
+
     /// The screenshots of this room, newest first.
     pub fn gallery(&self) -> Vec<SavedShot> {
         self.gallery.list()

@@ -57,6 +57,9 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             screenshot,
             open_url,
             run_program,
+            message,
+            lock,
+            unlock,
             gallery,
             gallery_image,
             favourites,
@@ -213,6 +216,33 @@ async fn run_program(
     args: Vec<String>,
 ) -> Result<Vec<ActionResult>, DeskError> {
     Ok(state.desk.run_program(&devices, &program, &args).await)
+}
+
+#[tauri::command]
+async fn message(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    title: Option<String>,
+    text: String,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.message(&devices, title, text).await)
+}
+
+#[tauri::command]
+async fn lock(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    message: Option<String>,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.lock(&devices, message).await)
+}
+
+#[tauri::command]
+async fn unlock(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.unlock(&devices).await)
 }
 
 #[tauri::command]

@@ -268,6 +268,59 @@ fn the_demo_classroom_window_is_live_and_usable() {
     save(session, "results.png");
     session.click(&session.find(".close-results"));
 
+    // Lock the same three (R20): the cards say so, and unlock takes it back.
+    session.click(&session.find("[data-action=\"lock\"]"));
+    session.execute(
+        "document.querySelector('.lock-message-input').value = 'Augen nach vorn'",
+        &[],
+    );
+    save(session, "lock-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "three locked cards",
+        Duration::from_secs(20),
+        "return document.querySelectorAll('.result-list li.ok').length === 3 && document.querySelectorAll('.device.locked').length === 3",
+    );
+    session.click(&session.find(".close-results"));
+    let locked = session.execute(
+        "return [...document.querySelectorAll('.device.locked')].map(c => c.dataset.name + ': ' + c.querySelector('.lock-state').textContent)",
+        &[],
+    );
+    assert_eq!(
+        locked,
+        serde_json::json!([
+            "PC-01: Gesperrt (demo-lehrkraft)",
+            "PC-02: Gesperrt (demo-lehrkraft)",
+            "PC-03: Gesperrt (demo-lehrkraft)"
+        ])
+    );
+    save(session, "locked-cards.png");
+
+    // A message to them, then unlock with the keyboard (Ctrl+Shift+L).
+    session.click(&session.find("[data-action=\"message\"]"));
+    session.execute(
+        "document.querySelector('.title-input').value = 'Hausaufgabe'; document.querySelector('.text-input').value = 'Seite 12, Aufgabe 3'",
+        &[],
+    );
+    save(session, "message-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "the message sent to three",
+        Duration::from_secs(20),
+        "return document.querySelectorAll('.result-list li.ok').length === 3",
+    );
+    session.click(&session.find(".close-results"));
+    session.execute(
+        "document.querySelector('.device[data-name=\"PC-01\"]').dispatchEvent(new KeyboardEvent('keydown', {key: 'L', ctrlKey: true, shiftKey: true, bubbles: true}))",
+        &[],
+    );
+    session.wait_for(
+        "no locked card",
+        Duration::from_secs(20),
+        "return document.querySelectorAll('.device.locked').length === 0",
+    );
+    session.click(&session.find(".close-results"));
+
     // At 4K the thumbnails grow with the window and still fit.
     session.resize(3840, 2160);
     session.wait_for(

@@ -195,9 +195,52 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         std::fs::read_to_string(&opened).is_ok_and(|text| text.lines().any(|l| l == url))
     });
 
+    // The lock screen (R20) covers the screen, topmost, until unlocked.
+    // (Wine has no BlockInput, so keyboard and mouse are not blocked here.)
+    let ctl = pultctl(
+        &cert,
+        &["lock", "R204-PC07", "--message", "Augen nach vorn"],
+    );
+    assert!(ctl.success, "{}{}", ctl.stderr, service_log(&data));
+    assert_eq!(
+        xvfb.windows_named("pult-lock"),
+        vec![(0, 0, 800, 600)],
+        "the lock window over the monitor"
+    );
+    let status = pultctl(&cert, &["status", "--seconds", "2"]);
+    assert!(
+        status.stdout.contains("locked by mueller"),
+        "{}",
+        status.stdout
+    );
+    let ctl = pultctl(&cert, &["unlock", "R204-PC07"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    assert!(xvfb.windows_named("pult-lock").is_empty(), "unlocked");
+
+    // A message box with the teacher's words, which the student closes.
+    let ctl = pultctl(
+        &cert,
+        &[
+            "message",
+            "Bitte speichern",
+            "R204-PC07",
+            "--title",
+            "Pause",
+        ],
+    );
+    assert!(ctl.success, "{}{}", ctl.stderr, service_log(&data));
+    assert_eq!(xvfb.windows_named("Pause").len(), 1, "the message box");
+
     // Every access is in the audit log under ProgramData.
     let audit = audit_entries(&data.join("audit"));
-    for action in ["screenshot", "run-program", "open-url"] {
+    for action in [
+        "screenshot",
+        "run-program",
+        "open-url",
+        "lock",
+        "unlock",
+        "message",
+    ] {
         assert!(
             audit
                 .iter()

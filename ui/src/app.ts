@@ -111,6 +111,10 @@ export class App {
         <button type="button" class="action" data-action="screenshot">${icons.camera}<span>${this.t("screenshot")}</span></button>
         <button type="button" class="action" data-action="run">${icons.play}<span>${this.t("runProgram")}</span></button>
         <button type="button" class="action" data-action="open-url">${icons.globe}<span>${this.t("openWebsite")}</span></button>
+        <button type="button" class="action" data-action="message" title="${escape(this.t("shortcut", { keys: "Ctrl+M" }))}">${icons.message}<span>${this.t("message")}</span></button>
+        <button type="button" class="action" data-action="lock" title="${escape(this.t("shortcut", { keys: "Ctrl+L" }))}">${icons.lock}<span>${this.t("lock")}</span></button>
+        <button type="button" class="action" data-action="unlock" title="${escape(this.t("shortcut", { keys: "Ctrl+Shift+L" }))}">${icons.unlock}<span>${this.t("unlock")}</span></button>
+        <button type="button" class="lock-all">${icons.lock}<span>${this.t("lockAll")}</span></button>
         <button type="button" class="gallery-button">${icons.images}<span>${this.t("gallery")}</span></button>
       </nav>
       <main class="grid" role="listbox" aria-multiselectable="true" aria-label="${escape(this.t("room", { room: this.room.room }))}"></main>
@@ -150,7 +154,8 @@ export class App {
       <div class="screen"><span class="badge"></span><span class="tick">${icons.check}</span>
         <button type="button" class="expand" tabindex="-1" title="${escape(this.t("bigView", { name: status.name }))}" aria-label="${escape(this.t("bigView", { name: status.name }))}">${icons.expand}</button></div>
       <div class="label"><span class="name"></span><span class="position"></span></div>
-      <div class="user"></div>`;
+      <div class="user"></div>
+      <div class="lock-state" hidden>${icons.lock}<span></span></div>`;
     const canvas = document.createElement("canvas");
     canvas.className = "thumbnail";
     element.querySelector(".screen")!.prepend(canvas);
@@ -163,6 +168,11 @@ export class App {
     element.querySelector(".name")!.textContent = status.name;
     element.querySelector(".position")!.textContent = status.position ?? "";
     element.querySelector(".user")!.textContent = status.state.kind === "online" ? (status.user ?? this.t("noUser")) : "";
+    const locked = status.state.kind === "online" && status.locked !== null && status.locked !== undefined;
+    element.classList.toggle("locked", locked);
+    const lockState = element.querySelector<HTMLElement>(".lock-state")!;
+    lockState.hidden = !locked;
+    lockState.querySelector("span")!.textContent = locked ? this.t("lockedBy", { name: status.locked! }) : "";
     const badge = element.querySelector<HTMLElement>(".badge")!;
     badge.textContent = this.stateText(status);
     const reason = "reason" in status.state ? this.explain(status.state) : "";
@@ -224,6 +234,10 @@ export class App {
     this.root.querySelector('[data-action="screenshot"]')!.addEventListener("click", () => void this.screenshots(this.selection.values()));
     this.root.querySelector('[data-action="run"]')!.addEventListener("click", () => this.openRunDialog());
     this.root.querySelector('[data-action="open-url"]')!.addEventListener("click", () => this.openUrlDialog());
+    this.root.querySelector('[data-action="message"]')!.addEventListener("click", () => this.openMessageDialog());
+    this.root.querySelector('[data-action="lock"]')!.addEventListener("click", () => this.openLockDialog(this.selection.values()));
+    this.root.querySelector('[data-action="unlock"]')!.addEventListener("click", () => void this.unlock(this.selection.values()));
+    this.root.querySelector(".lock-all")!.addEventListener("click", () => this.openLockDialog(this.steerable()));
     this.root.querySelector(".gallery-button")!.addEventListener("click", () => void this.openGallery());
     this.root.querySelector(".spotlight .close")!.addEventListener("click", () => void this.closeSpotlight());
     this.root.querySelector(".spotlight-shot")!.addEventListener("click", () => {
@@ -258,7 +272,29 @@ export class App {
         this.selection.selectAll();
         this.paintSelection();
       }
+      this.onShortcut(event);
     });
+  }
+
+  /** Ctrl+M message, Ctrl+L lock, Ctrl+Shift+L unlock, on the selection
+   * (or the device in the big view); not while a dialog is open. */
+  private onShortcut(event: KeyboardEvent): void {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey || isTyping(event)) return;
+    const dialogOpen = [...this.root.querySelectorAll<HTMLElement>(".overlay.panel")].some((o) => !o.hidden);
+    if (dialogOpen) return;
+    const devices = this.spotlight ? [this.spotlight] : this.selection.values();
+    const key = event.key.toLowerCase();
+    if (key !== "m" && key !== "l") return;
+    event.preventDefault();
+    if (devices.length === 0) return;
+    if (key === "m") this.openMessageDialog(devices);
+    else if (event.shiftKey) void this.unlock(devices);
+    else this.openLockDialog(devices);
+  }
+
+  /** Every device the room may steer. */
+  private steerable(): string[] {
+    return this.cards.filter((c) => c.status.state.kind !== "not-steerable").map((c) => c.status.name);
   }
 
   private onGridKey(event: KeyboardEvent): void {
@@ -455,6 +491,45 @@ export class App {
     );
   }
 
+  private openMessageDialog(devices = this.selection.values()): void {
+    this.showDialog(
+      this.t("message"),
+      devices,
+      `<label>${this.t("messageTitle")}<input name="title" class="title-input" autocomplete="off" maxlength="100"></label>
+       <label>${this.t("messageText")}<textarea name="text" class="text-input" rows="5" maxlength="2000" required></textarea></label>`,
+      this.t("send"),
+      async (form) => {
+        const text = (form.get("text") as string).trim();
+        if (!text) return this.t("messageMissing");
+        const title = (form.get("title") as string).trim() || null;
+        this.showResults(this.t("message"), await this.backend.message(devices, title, text));
+        return null;
+      },
+      () => undefined,
+    );
+  }
+
+  private openLockDialog(devices: string[]): void {
+    this.showDialog(
+      this.t("lock"),
+      devices,
+      `<p class="muted">${this.t("lockHint")}</p>
+       <label>${this.t("lockMessage")}<textarea name="message" class="lock-message-input" rows="3" maxlength="300"></textarea></label>`,
+      this.t("lock"),
+      async (form) => {
+        const text = (form.get("message") as string).trim() || null;
+        this.showResults(this.t("lock"), await this.backend.lock(devices, text));
+        return null;
+      },
+      () => undefined,
+    );
+  }
+
+  private async unlock(devices: string[]): Promise<void> {
+    if (devices.length === 0) return;
+    this.showResults(this.t("unlock"), await this.backend.unlock(devices));
+  }
+
   /** The "keep as favourite" box and the list of favourites of a dialog. */
   private favouritesSection(list: { label: string }[]): string {
     const items = list
@@ -508,7 +583,7 @@ export class App {
     });
     panel.querySelector(".cancel")!.addEventListener("click", () => (panel.hidden = true));
     extra(panel);
-    panel.querySelector<HTMLInputElement>("input")?.focus();
+    panel.querySelector<HTMLElement>("input, textarea")?.focus();
   }
 
   private showResults(title: string, results: ActionResult[]): void {

@@ -15,6 +15,8 @@ export interface DeviceStatus {
   position: string | null;
   state: DeviceState;
   user: string | null;
+  /** Who locked the screen (R20), while it is locked. */
+  locked: string | null;
   address: string | null;
 }
 
@@ -105,6 +107,11 @@ export interface Backend {
   screenshot(device: string): Promise<SavedShot>;
   openUrl(devices: string[], url: string): Promise<ActionResult[]>;
   runProgram(devices: string[], program: string, args: string[]): Promise<ActionResult[]>;
+  /** A message window on each device; the students close it. */
+  message(devices: string[], title: string | null, text: string): Promise<ActionResult[]>;
+  /** Locks the screens (R20), with `message` on them. */
+  lock(devices: string[], message: string | null): Promise<ActionResult[]>;
+  unlock(devices: string[]): Promise<ActionResult[]>;
   gallery(): Promise<SavedShot[]>;
   galleryImage(path: string): Promise<Uint8Array>;
   favourites(): Promise<Favourites>;

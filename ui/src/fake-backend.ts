@@ -22,6 +22,7 @@ export class FakeBackend implements Backend {
       position: `Reihe ${Math.floor(i / 4) + 1} Platz ${(i % 4) + 1}`,
       state: { kind: "online" as const },
       user: `schueler${String(i + 1).padStart(2, "0")}`,
+      locked: null,
       address: `127.0.0.${101 + i}`,
     }));
   }
@@ -90,6 +91,29 @@ export class FakeBackend implements Backend {
   async runProgram(devices: string[], program: string, args: string[]): Promise<ActionResult[]> {
     this.calls.push({ method: "runProgram", args: [devices, program, args] });
     return devices.map((device) => this.result(device));
+  }
+
+  async message(devices: string[], title: string | null, text: string): Promise<ActionResult[]> {
+    this.calls.push({ method: "message", args: [devices, title, text] });
+    return devices.map((device) => this.result(device));
+  }
+
+  async lock(devices: string[], message: string | null): Promise<ActionResult[]> {
+    this.calls.push({ method: "lock", args: [devices, message] });
+    return devices.map((device) => this.setLocked(device, "mueller"));
+  }
+
+  async unlock(devices: string[]): Promise<ActionResult[]> {
+    this.calls.push({ method: "unlock", args: [devices] });
+    return devices.map((device) => this.setLocked(device, null));
+  }
+
+  /** As an agent does: the result, and the device's new status. */
+  private setLocked(device: string, locked: string | null): ActionResult {
+    const result = this.result(device);
+    const status = this.devices.find((d) => d.name === device);
+    if (result.ok && status) this.emitStatus({ ...status, locked });
+    return result;
   }
 
   private result(device: string): ActionResult {

@@ -47,6 +47,18 @@ const de = {
   urlInvalid: "Bitte eine http- oder https-Adresse eingeben",
   programMissing: "Bitte ein Programm angeben",
   shotFailed: "Bildschirmfoto von {name} fehlgeschlagen: {reason}",
+  message: "Nachricht",
+  messageTitle: "Überschrift (freiwillig)",
+  messageText: "Nachricht an die Klasse",
+  messageMissing: "Bitte eine Nachricht schreiben",
+  send: "Senden",
+  lock: "Sperren",
+  lockAll: "Alle sperren",
+  unlock: "Entsperren",
+  lockMessage: "Text auf dem Sperrbildschirm (freiwillig)",
+  lockHint: "Tastatur und Maus sind gesperrt, bis Sie entsperren (spätestens nach 30 Minuten).",
+  lockedBy: "Gesperrt ({name})",
+  shortcut: "Tastenkürzel: {keys}",
   // Errors the UI words itself, by their stable code (never English from Rust).
   "error.cannot-notify": "Am Schülerrechner kann niemand benachrichtigt werden; der Bildschirm wird nicht gezeigt",
   "error.bad-picture": "Das Gerät hat ein ungültiges Bild geschickt",
@@ -55,6 +67,8 @@ const de = {
   "error.unreachable": "Der Schülerrechner antwortet nicht (ausgeschaltet oder nicht im Netz)",
   "error.no-address": "Für dieses Gerät ist keine Adresse bekannt",
   "error.agent-not-verified": "Das Gerät konnte nicht beweisen, dass es dieses Gerät dieser Schule ist",
+  "error.text-refused": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
+  "error.bad-input": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
 } as const;
 
 export type Key = keyof typeof de;
@@ -103,6 +117,18 @@ const en: Record<Key, string> = {
   urlInvalid: "Please enter an http or https address",
   programMissing: "Please name a program",
   shotFailed: "Screenshot of {name} failed: {reason}",
+  message: "Message",
+  messageTitle: "Title (optional)",
+  messageText: "Message to the class",
+  messageMissing: "Please write a message",
+  send: "Send",
+  lock: "Lock",
+  lockAll: "Lock all",
+  unlock: "Unlock",
+  lockMessage: "Text on the lock screen (optional)",
+  lockHint: "Keyboard and mouse stay locked until you unlock (30 minutes at most).",
+  lockedBy: "Locked ({name})",
+  shortcut: "Shortcut: {keys}",
   "error.cannot-notify": "The student cannot be notified, so the screen is not shown",
   "error.bad-picture": "The device sent an invalid picture",
   "error.rate-limited": "Too many screenshots in a short time; try again in a moment",
@@ -110,6 +136,8 @@ const en: Record<Key, string> = {
   "error.unreachable": "The student computer does not answer (switched off or not on the network)",
   "error.no-address": "No address is known for this device",
   "error.agent-not-verified": "The device could not prove it is this school's device",
+  "error.text-refused": "The text was refused (empty, too long or with control characters)",
+  "error.bad-input": "The text was refused (empty, too long or with control characters)",
 };
 
 const dictionaries: Record<Language, Record<Key, string>> = { de, en };

@@ -44,6 +44,18 @@ export class TauriBackend implements Backend {
     return invoke("run_program", { devices, program, args });
   }
 
+  message(devices: string[], title: string | null, text: string): Promise<ActionResult[]> {
+    return invoke("message", { devices, title, text });
+  }
+
+  lock(devices: string[], message: string | null): Promise<ActionResult[]> {
+    return invoke("lock", { devices, message });
+  }
+
+  unlock(devices: string[]): Promise<ActionResult[]> {
+    return invoke("unlock", { devices });
+  }
+
   gallery(): Promise<SavedShot[]> {
     return invoke("gallery");
   }

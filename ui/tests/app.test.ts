@@ -33,18 +33,18 @@ describe("the room view", () => {
 
   it("follows status changes: offline, not steerable, a new user", async () => {
     const { backend, card } = await start();
-    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "timed out", code: "protocol" }, user: null, address: null });
+    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "timed out", code: "protocol" }, user: null, locked: null, address: null });
     expect(card("PC-03").dataset.state).toBe("offline");
     expect(card("PC-03").querySelector(".badge")!.textContent).toBe("Offline");
     expect(card("PC-03").querySelector(".user")!.textContent).toBe("");
     expect(card("PC-03").title).toContain("timed out");
     // A reason with a code of its own is worded in the teacher's language.
-    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "R101-PC03: cannot reach the agent at 10.0.0.3: timed out", code: "unreachable" }, user: null, address: null });
+    backend.emitStatus({ name: "PC-03", position: null, state: { kind: "offline", reason: "R101-PC03: cannot reach the agent at 10.0.0.3: timed out", code: "unreachable" }, user: null, locked: null, address: null });
     expect(card("PC-03").querySelector<HTMLElement>(".badge")!.title).toBe("Der Schülerrechner antwortet nicht (ausgeschaltet oder nicht im Netz)");
     expect(card("PC-03").title).not.toContain("cannot reach");
-    backend.emitStatus({ name: "PC-04", position: "Pult", state: { kind: "not-steerable" }, user: null, address: null });
+    backend.emitStatus({ name: "PC-04", position: "Pult", state: { kind: "not-steerable" }, user: null, locked: null, address: null });
     expect(card("PC-04").querySelector(".badge")!.textContent).toBe("Nicht steuerbar");
-    backend.emitStatus({ name: "PC-05", position: null, state: { kind: "online" }, user: "schueler99", address: null });
+    backend.emitStatus({ name: "PC-05", position: null, state: { kind: "online" }, user: "schueler99", locked: null, address: null });
     expect(card("PC-05").querySelector(".user")!.textContent).toBe("schueler99");
   });
 
@@ -194,6 +194,74 @@ describe("the room view", () => {
     await flush();
     expect(dialog.hidden).toBe(true);
     expect(backend.calls.find((c) => c.method === "openUrl")!.args).toEqual([["PC-01"], "https://example.org/aufgabe"]);
+  });
+
+  it("sends a message with an optional title to the selection", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-01"));
+    click(card("PC-02"), { ctrlKey: true });
+    click(root.querySelector('[data-action="message"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const submit = () => dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    submit();
+    await flush();
+    expect(dialog.querySelector(".error")!.textContent).toBe("Bitte eine Nachricht schreiben");
+    dialog.querySelector<HTMLTextAreaElement>(".text-input")!.value = "  Heft auf Seite 12\nDanke  ";
+    submit();
+    await flush();
+    expect(backend.calls.find((c) => c.method === "message")!.args).toEqual([["PC-01", "PC-02"], null, "Heft auf Seite 12\nDanke"]);
+    expect(root.querySelector<HTMLElement>(".results")!.hidden).toBe(false);
+  });
+
+  it("locks and unlocks the selection, locks all steerable devices, and shows the lock on the cards", async () => {
+    const { backend, root, card, click } = await start();
+    backend.emitStatus({ ...backend.devices[3], state: { kind: "not-steerable" } });
+    click(card("PC-02"));
+    click(root.querySelector('[data-action="lock"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    dialog.querySelector<HTMLTextAreaElement>(".lock-message-input")!.value = "Augen nach vorn";
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(backend.calls.find((c) => c.method === "lock")!.args).toEqual([["PC-02"], "Augen nach vorn"]);
+    expect(card("PC-02").classList.contains("locked")).toBe(true);
+    expect(card("PC-02").querySelector(".lock-state")!.textContent).toBe("Gesperrt (mueller)");
+    expect(card("PC-01").querySelector<HTMLElement>(".lock-state")!.hidden).toBe(true);
+
+    click(root.querySelector('[data-action="unlock"]')!);
+    await flush();
+    expect(backend.calls.find((c) => c.method === "unlock")!.args).toEqual([["PC-02"]]);
+    expect(card("PC-02").classList.contains("locked")).toBe(false);
+
+    // "Lock all" needs no selection and leaves out what may not be steered.
+    click(root.querySelector(".clear-selection")!);
+    click(root.querySelector(".lock-all")!);
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    const all = backend.calls.filter((c) => c.method === "lock")[1].args;
+    expect(all[0]).toHaveLength(11);
+    expect(all[0]).not.toContain("PC-04");
+    expect(all[1]).toBeNull();
+  });
+
+  it("has keyboard shortcuts: Ctrl+M message, Ctrl+L lock, Ctrl+Shift+L unlock", async () => {
+    const { backend, root, card, click, key } = await start();
+    key(root, "l", { ctrlKey: true });
+    expect(root.querySelector<HTMLElement>(".dialog")!.hidden).toBe(true);
+    click(card("PC-05"));
+    key(card("PC-05"), "m", { ctrlKey: true });
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    expect(dialog.hidden).toBe(false);
+    expect(dialog.querySelector(".text-input")).not.toBeNull();
+    // Not while a dialog is open.
+    key(dialog, "l", { ctrlKey: true });
+    expect(dialog.querySelector(".text-input")).not.toBeNull();
+    dialog.hidden = true;
+    key(card("PC-05"), "L", { ctrlKey: true });
+    expect(dialog.querySelector(".lock-message-input")).not.toBeNull();
+    dialog.hidden = true;
+    key(card("PC-05"), "L", { ctrlKey: true, shiftKey: true });
+    await flush();
+    expect(backend.calls.find((c) => c.method === "unlock")!.args).toEqual([["PC-05"]]);
   });
 
   it("tells the backend the thumbnail size the zoom shows", async () => {

@@ -342,7 +342,10 @@ mod tests {
         );
         let narrow = render(&"x ".repeat(250), &fonts, 640);
         assert!(narrow.width <= 640);
-        assert!(narrow.height > 2 * HEIGHT, "a long text takes several lines");
+        assert!(
+            narrow.height > 2 * HEIGHT,
+            "a long text takes several lines"
+        );
         // The text is drawn: some pixels are brighter than the background.
         assert!(short.pixels.chunks(4).any(|p| p[0] > 0xB0));
     }
