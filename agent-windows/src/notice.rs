@@ -300,31 +300,16 @@ impl Windows {
             self.hide();
         }
         if self.bars.is_empty() {
-            for area in monitors() {
-                let bar = create_window(
-                    BAR_TITLE,
-                    area.left,
-                    area.top,
-                    area.right - area.left,
-                    BAR_HEIGHT,
-                    WS_EX_TOPMOST
-                        | WS_EX_TOOLWINDOW
-                        | WS_EX_NOACTIVATE
-                        | WS_EX_LAYERED
-                        | WS_EX_TRANSPARENT,
-                );
-                if bar.is_null() {
-                    let error = io::Error::last_os_error();
-                    // No half set of bars: the next show tries them all again.
-                    self.hide();
-                    return Err(format!("could not create the notice bar: {error}"));
-                }
+            let extended = WS_EX_TOPMOST
+                | WS_EX_TOOLWINDOW
+                | WS_EX_NOACTIVATE
+                | WS_EX_LAYERED
+                | WS_EX_TRANSPARENT;
+            self.bars = one_per_monitor(BAR_TITLE, extended, |_| BAR_HEIGHT)
+                .map_err(|error| format!("could not show the notice bar: {error}"))?;
+            for &bar in &self.bars {
                 // SAFETY: a window of this thread; 92 % opaque, so what is under it shows a little.
                 unsafe { SetLayeredWindowAttributes(bar, 0, 235, LWA_ALPHA) };
-                self.bars.push(bar);
-            }
-            if self.bars.is_empty() {
-                return Err("there is no monitor to show the notice on".to_owned());
             }
             // SAFETY: a timer on the hidden owner window of this thread.
             unsafe { SetTimer(self.owner, 1, GUARD_MILLIS, None) };
@@ -359,25 +344,14 @@ impl Windows {
         }
         self.lock_text = Some(text);
         if self.locks.is_empty() {
-            for area in monitors() {
-                let window = create_window(
-                    LOCK_TITLE,
-                    area.left,
-                    area.top,
-                    area.right - area.left,
-                    area.bottom - area.top,
-                    WS_EX_TOPMOST | WS_EX_TOOLWINDOW,
-                );
-                if window.is_null() {
-                    let error = io::Error::last_os_error();
-                    self.unlock();
-                    return Err(format!("could not create the lock window: {error}"));
+            match one_per_monitor(LOCK_TITLE, WS_EX_TOPMOST | WS_EX_TOOLWINDOW, |area| {
+                area.bottom - area.top
+            }) {
+                Ok(windows) => self.locks = windows,
+                Err(error) => {
+                    self.lock_text = None;
+                    return Err(format!("could not lock the screen: {error}"));
                 }
-                self.locks.push(window);
-            }
-            if self.locks.is_empty() {
-                self.lock_text = None;
-                return Err("there is no monitor to lock".to_owned());
             }
             self.lock_areas = now;
             // SAFETY: a timer on the hidden owner window of this thread.
@@ -688,7 +662,40 @@ fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended:
     }
 }
 
-/// Every monitor's rectangle on the desktop.
+/// A window called `title` at the top of every monitor, `height(monitor)`
+/// high and as wide as the monitor; all or none (a failure destroys those
+/// made, so the next try makes them all anew).
+fn one_per_monitor(
+    title: &str,
+    extended: u32,
+    height: impl Fn(&RECT) -> i32,
+) -> Result<Vec<HWND>, String> {
+    let mut windows = Vec::new();
+    for area in monitors() {
+        let window = create_window(
+            title,
+            area.left,
+            area.top,
+            area.right - area.left,
+            height(&area),
+            extended,
+        );
+        if window.is_null() {
+            let error = io::Error::last_os_error();
+            for window in windows {
+                // SAFETY: a window of this thread made just now, destroyed once.
+                unsafe { DestroyWindow(window) };
+            }
+            return Err(error.to_string());
+        }
+        windows.push(window);
+    }
+    if windows.is_empty() {
+        return Err("there is no monitor".to_owned());
+    }
+    Ok(windows)
+}
+
 /// The monitors as comparable (left, top, right, bottom).
 fn monitor_areas() -> Vec<(i32, i32, i32, i32)> {
     monitors()

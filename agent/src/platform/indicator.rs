@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use xcb::{Xid, x};
 
-use super::x11_ui::{Canvas, Fonts, Style, monitors, name_window, put_canvas};
+use super::x11_ui::{
+    Canvas, Fonts, Screen, Style, WindowSpec, connect, create_window, monitors, put_canvas,
+};
 
 /// The height of a bar of one line, in pixels; a text too wide for its
 /// monitor takes more lines.
@@ -37,9 +39,7 @@ pub struct Indicator {
 /// A connection with the bars on it.
 struct Shown {
     connection: Arc<xcb::Connection>,
-    root: x::Window,
-    depth: u8,
-    visual: x::Visualid,
+    screen: Screen,
     bars: Arc<Mutex<Vec<Bar>>>,
     text: Option<String>,
 }
@@ -108,15 +108,7 @@ impl Drop for Indicator {
 
 impl Shown {
     fn connect(display: Option<&str>) -> Result<Self, String> {
-        let (connection, screen) =
-            xcb::Connection::connect_with_extensions(display, &[], &[xcb::Extension::RandR])
-                .map_err(|e| format!("cannot connect to the X display: {e}"))?;
-        let setup = connection.get_setup();
-        let screen = setup
-            .roots()
-            .nth(usize::try_from(screen).unwrap_or(0))
-            .ok_or("the X display has no screen")?;
-        let (root, depth, visual) = (screen.root(), screen.root_depth(), screen.root_visual());
+        let (connection, screen) = connect(display)?;
         let connection = Arc::new(connection);
         let bars = Arc::new(Mutex::new(Vec::new()));
         let (events, watched) = (connection.clone(), bars.clone());
@@ -126,9 +118,7 @@ impl Shown {
             .map_err(|e| format!("could not start the notice's event thread: {e}"))?;
         Ok(Self {
             connection,
-            root,
-            depth,
-            visual,
+            screen,
             bars,
             text: None,
         })
@@ -136,7 +126,7 @@ impl Shown {
 
     /// Puts `text` on a bar on every monitor and waits until they are viewable.
     fn put(&mut self, text: &str, fonts: &Fonts) -> Result<(), String> {
-        let monitors = monitors(&self.connection, self.root)?;
+        let monitors = monitors(&self.connection, self.screen.root)?;
         let same = self.text.as_deref() == Some(text)
             && self.bars.lock().unwrap_or_else(|p| p.into_inner()).len() == monitors.len();
         if !same {
@@ -156,7 +146,7 @@ impl Shown {
                 window: bar.window,
                 value_list: &[x::ConfigWindow::StackMode(x::StackMode::Above)],
             });
-            draw(&self.connection, bar, self.depth);
+            draw(&self.connection, bar, self.screen.depth);
         }
         // The answers come after every request before them was carried out:
         // a bar reported viewable is on the screen.
@@ -185,36 +175,27 @@ impl Shown {
     ) -> Result<Bar, String> {
         let canvas = render(text, fonts, monitor_width);
         let width = canvas.width;
-        let window: x::Window = self.connection.generate_id();
         let x_offset = i16::try_from((monitor_width - width) / 2).unwrap_or(0);
-        self.connection.send_request(&x::CreateWindow {
-            depth: x::COPY_FROM_PARENT as u8,
-            wid: window,
-            parent: self.root,
-            x: monitor_x.saturating_add(x_offset),
-            y: monitor_y,
-            width,
-            height: canvas.height,
-            border_width: 0,
-            class: x::WindowClass::InputOutput,
-            visual: self.visual,
-            value_list: &[
-                x::Cw::BackPixel(BACKGROUND),
-                x::Cw::OverrideRedirect(true),
-                x::Cw::EventMask(
-                    x::EventMask::EXPOSURE
-                        | x::EventMask::STRUCTURE_NOTIFY
-                        | x::EventMask::VISIBILITY_CHANGE,
+        let (window, gc) = create_window(
+            &self.connection,
+            self.screen,
+            &WindowSpec {
+                name: WINDOW_NAME,
+                class: WINDOW_NAME,
+                area: (
+                    monitor_x.saturating_add(x_offset),
+                    monitor_y,
+                    width,
+                    canvas.height,
                 ),
-            ],
-        });
-        name_window(&self.connection, window, WINDOW_NAME, WINDOW_NAME);
-        let gc: x::Gcontext = self.connection.generate_id();
-        self.connection.send_request(&x::CreateGc {
-            cid: gc,
-            drawable: x::Drawable::Window(window),
-            value_list: &[],
-        });
+                background: BACKGROUND,
+                override_redirect: true,
+                border: 0,
+                events: x::EventMask::EXPOSURE
+                    | x::EventMask::STRUCTURE_NOTIFY
+                    | x::EventMask::VISIBILITY_CHANGE,
+            },
+        );
         self.connection
             .flush()
             .map_err(|e| format!("the X connection failed: {e}"))?;

@@ -22,7 +22,9 @@ use pult_protocol::local::LockScreen as Lock;
 use xcb::x;
 
 use super::indicator::WINDOW_NAME as NOTICE_NAME;
-use super::x11_ui::{Canvas, Fonts, Style, monitors, name_window, put_canvas};
+use super::x11_ui::{
+    Canvas, Fonts, Style, WindowSpec, connect, create_window, monitors, put_canvas,
+};
 use crate::notice_text::{Language, lock_heading};
 
 /// The windows' name, for people and tests that look for them.
@@ -105,50 +107,26 @@ impl LockScreen {
     }
 
     fn put(&self, lock: &Lock) -> Result<Locked, String> {
-        let (connection, screen) = xcb::Connection::connect_with_extensions(
-            self.display.as_deref(),
-            &[],
-            &[xcb::Extension::RandR],
-        )
-        .map_err(|e| format!("cannot connect to the X display: {e}"))?;
-        let setup = connection.get_setup();
-        let screen = setup
-            .roots()
-            .nth(usize::try_from(screen).unwrap_or(0))
-            .ok_or("the X display has no screen")?;
-        let (root, visual, depth) = (screen.root(), screen.root_visual(), screen.root_depth());
+        let (connection, screen) = connect(self.display.as_deref())?;
+        let (root, depth) = (screen.root, screen.depth);
         let mut windows = Vec::new();
         for (x, y, width, height) in monitors(&connection, root)? {
             let canvas = render(lock, self.language, &self.fonts, width, height);
-            let window: x::Window = connection.generate_id();
-            connection.send_request(&x::CreateWindow {
-                depth: x::COPY_FROM_PARENT as u8,
-                wid: window,
-                parent: root,
-                x,
-                y,
-                width,
-                height,
-                border_width: 0,
-                class: x::WindowClass::InputOutput,
-                visual,
-                value_list: &[
-                    x::Cw::BackPixel(BACKGROUND),
-                    x::Cw::OverrideRedirect(true),
-                    x::Cw::EventMask(
-                        x::EventMask::EXPOSURE
-                            | x::EventMask::STRUCTURE_NOTIFY
-                            | x::EventMask::VISIBILITY_CHANGE,
-                    ),
-                ],
-            });
-            name_window(&connection, window, WINDOW_NAME, WINDOW_NAME);
-            let gc: x::Gcontext = connection.generate_id();
-            connection.send_request(&x::CreateGc {
-                cid: gc,
-                drawable: x::Drawable::Window(window),
-                value_list: &[],
-            });
+            let (window, gc) = create_window(
+                &connection,
+                screen,
+                &WindowSpec {
+                    name: WINDOW_NAME,
+                    class: WINDOW_NAME,
+                    area: (x, y, width, height),
+                    background: BACKGROUND,
+                    override_redirect: true,
+                    border: 0,
+                    events: x::EventMask::EXPOSURE
+                        | x::EventMask::STRUCTURE_NOTIFY
+                        | x::EventMask::VISIBILITY_CHANGE,
+                },
+            );
             let at = (
                 i16::try_from((width - canvas.width) / 2).unwrap_or(0),
                 i16::try_from((height - canvas.height) / 2).unwrap_or(0),

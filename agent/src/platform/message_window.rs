@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use pult_protocol::local::TeacherMessage;
 use xcb::x;
 
-use super::x11_ui::{Canvas, Fonts, Style, intern, monitors, name_window, put_canvas};
+use super::x11_ui::{
+    Canvas, Fonts, Style, WindowSpec, connect, create_window, intern, monitors, put_canvas,
+};
 use crate::notice_text::{Language, close_label, message_heading};
 
 /// The windows' class, for tests that look for them (`WM_CLASS`).
@@ -36,16 +38,9 @@ pub fn show(
     fonts: &Arc<Fonts>,
     message: &TeacherMessage,
 ) -> Result<(), String> {
-    let (connection, screen) =
-        xcb::Connection::connect_with_extensions(display, &[], &[xcb::Extension::RandR])
-            .map_err(|e| format!("cannot connect to the X display: {e}"))?;
-    let setup = connection.get_setup();
-    let screen = setup
-        .roots()
-        .nth(usize::try_from(screen).unwrap_or(0))
-        .ok_or("the X display has no screen")?;
-    let (root, visual, depth) = (screen.root(), screen.root_visual(), screen.root_depth());
-    let &(mx, my, mwidth, mheight) = monitors(&connection, root)?
+    let (connection, screen) = connect(display)?;
+    let depth = screen.depth;
+    let &(mx, my, mwidth, mheight) = monitors(&connection, screen.root)?
         .first()
         .ok_or("the X display has no monitor")?;
     let (canvas, button) = render(message, language, fonts);
@@ -54,33 +49,26 @@ pub fn show(
     let offset = i16::try_from(message_count() % 8 * 24).unwrap_or(0);
     let x = mx + i16::try_from(mwidth.saturating_sub(width) / 2).unwrap_or(0) + offset;
     let y = my + i16::try_from(mheight.saturating_sub(height) / 3).unwrap_or(0) + offset;
-    let window: x::Window = connection.generate_id();
-    connection.send_request(&x::CreateWindow {
-        depth: x::COPY_FROM_PARENT as u8,
-        wid: window,
-        parent: root,
-        x,
-        y,
-        width,
-        height,
-        border_width: 1,
-        class: x::WindowClass::InputOutput,
-        visual,
-        value_list: &[
-            x::Cw::BackPixel(BACKGROUND),
-            x::Cw::EventMask(
-                x::EventMask::EXPOSURE
-                    | x::EventMask::KEY_PRESS
-                    | x::EventMask::BUTTON_PRESS
-                    | x::EventMask::STRUCTURE_NOTIFY,
-            ),
-        ],
-    });
     let name = message
         .title
         .clone()
         .unwrap_or_else(|| message_heading(message, language));
-    name_window(&connection, window, &name, WINDOW_CLASS);
+    let (window, gc) = create_window(
+        &connection,
+        screen,
+        &WindowSpec {
+            name: &name,
+            class: WINDOW_CLASS,
+            area: (x, y, width, height),
+            background: BACKGROUND,
+            override_redirect: false,
+            border: 1,
+            events: x::EventMask::EXPOSURE
+                | x::EventMask::KEY_PRESS
+                | x::EventMask::BUTTON_PRESS
+                | x::EventMask::STRUCTURE_NOTIFY,
+        },
+    );
     let delete = intern(&connection, "WM_DELETE_WINDOW");
     let protocols = intern(&connection, "WM_PROTOCOLS");
     connection.send_request(&x::ChangeProperty {
@@ -119,12 +107,6 @@ pub fn show(
         property: x::ATOM_WM_NORMAL_HINTS,
         r#type: x::ATOM_WM_SIZE_HINTS,
         data: &hints,
-    });
-    let gc: x::Gcontext = connection.generate_id();
-    connection.send_request(&x::CreateGc {
-        cid: gc,
-        drawable: x::Drawable::Window(window),
-        value_list: &[],
     });
     connection.send_request(&x::MapWindow { window });
     connection

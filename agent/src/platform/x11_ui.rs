@@ -230,6 +230,91 @@ impl Canvas {
     }
 }
 
+/// A display's default screen: its root window, and what windows on it are made of.
+#[derive(Clone, Copy, Debug)]
+pub struct Screen {
+    /// The root window.
+    pub root: x::Window,
+    /// The root's visual.
+    pub visual: x::Visualid,
+    /// The root's depth (24 on every desktop).
+    pub depth: u8,
+}
+
+/// Connects to `display` (or `DISPLAY`) with RandR, for the monitors.
+pub fn connect(display: Option<&str>) -> Result<(xcb::Connection, Screen), String> {
+    let (connection, number) =
+        xcb::Connection::connect_with_extensions(display, &[], &[xcb::Extension::RandR])
+            .map_err(|e| format!("cannot connect to the X display: {e}"))?;
+    let screen = connection
+        .get_setup()
+        .roots()
+        .nth(usize::try_from(number).unwrap_or(0))
+        .map(|screen| Screen {
+            root: screen.root(),
+            visual: screen.root_visual(),
+            depth: screen.root_depth(),
+        })
+        .ok_or("the X display has no screen")?;
+    Ok((connection, screen))
+}
+
+/// One of the helper's windows, as [`create_window`] makes it.
+pub struct WindowSpec<'a> {
+    /// `WM_NAME`: what people (and tests) see it called.
+    pub name: &'a str,
+    /// `WM_CLASS`'s instance name.
+    pub class: &'a str,
+    /// Where: x, y, width, height.
+    pub area: (i16, i16, u16, u16),
+    /// The colour under what is drawn (0xRRGGBB).
+    pub background: u32,
+    /// Whether window managers leave it alone (bars, lock screens).
+    pub override_redirect: bool,
+    /// Its border's width.
+    pub border: u16,
+    /// The events the helper wants of it.
+    pub events: x::EventMask,
+}
+
+/// Creates a window, unmapped, named as `spec` says, with a graphics
+/// context to draw on it with.
+pub fn create_window(
+    connection: &xcb::Connection,
+    screen: Screen,
+    spec: &WindowSpec<'_>,
+) -> (x::Window, x::Gcontext) {
+    let window: x::Window = connection.generate_id();
+    let (x, y, width, height) = spec.area;
+    // The value list goes in the protocol's order.
+    let mut values = vec![x::Cw::BackPixel(spec.background)];
+    if spec.override_redirect {
+        values.push(x::Cw::OverrideRedirect(true));
+    }
+    values.push(x::Cw::EventMask(spec.events));
+    connection.send_request(&x::CreateWindow {
+        depth: x::COPY_FROM_PARENT as u8,
+        wid: window,
+        parent: screen.root,
+        x,
+        y,
+        width,
+        height,
+        border_width: spec.border,
+        class: x::WindowClass::InputOutput,
+        visual: screen.visual,
+        value_list: &values,
+    });
+    name_window(connection, window, spec.name, spec.class);
+    let gc: x::Gcontext = connection.generate_id();
+    connection.send_request(&x::CreateGc {
+        cid: gc,
+        drawable: x::Drawable::Window(window),
+        value_list: &[],
+    });
+    (window, gc)
+}
+
 /// The monitors as (x, y, width, height), left to right; the whole screen
 /// where RandR knows none.
 pub fn monitors(
@@ -297,7 +382,7 @@ pub fn put_canvas(
 
 /// Names a window for people, window managers and tests: `WM_NAME` and
 /// `_NET_WM_NAME` (UTF-8) as `name`, `WM_CLASS` as `class` of "Pult".
-pub fn name_window(connection: &xcb::Connection, window: x::Window, name: &str, class: &str) {
+fn name_window(connection: &xcb::Connection, window: x::Window, name: &str, class: &str) {
     let utf8 = intern(connection, "UTF8_STRING");
     let net_name = intern(connection, "_NET_WM_NAME");
     let class = format!("{class}\0Pult\0");
