@@ -106,7 +106,7 @@ fn clock_ticks() -> f64 {
     })
 }
 
-/// A free UDP address on loopback, below the ephemeral port range and never
+/// A free UDP address on loopback, outside the ephemeral port range and never
 /// the same twice in this process (`pult_e2e::free_address`): ten agents
 /// given ports the system picked at random could be given one twice.
 pub(crate) fn free_address() -> Result<SocketAddr> {

@@ -81,19 +81,28 @@ pub fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) 
 }
 
 /// A UDP address on loopback that nothing listens on right now, with a port
-/// below Linux's ephemeral range (32768 and up): the ports the system hands
-/// to client sockets of parallel tests never collide with it, so an agent
-/// killed and started again finds its port still free.
+/// outside the range the system hands to client sockets (Linux's ephemeral
+/// range, read from the kernel): the client sockets of parallel tests and of
+/// the console never take it between this check and the agent's start, and an
+/// agent killed and started again finds its port still free. No port is given
+/// twice in one process, even before the first is bound.
 pub fn free_address() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+    // One seed per process: the ports of one process are then a walk that
+    // repeats none before it has used them all. (A seed drawn per call once
+    // gave two agents of one school the same port before either listened.)
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let (first, count) = ports_outside_ephemeral();
+    let seed = *SEED.get_or_init(|| {
+        std::process::id().wrapping_mul(7919)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+    });
     for _ in 0..1000 {
         let step = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(step.wrapping_mul(104_729)) % 12_000);
+        let port = first + (seed.wrapping_add(step.wrapping_mul(104_729)) % count);
         let port = u16::try_from(port).unwrap();
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return format!("127.0.0.1:{port}");
@@ -101,6 +110,25 @@ pub fn free_address() -> String {
     }
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.local_addr().unwrap().to_string()
+}
+
+/// The first port and the number of ports of the larger span between 10000
+/// and 65535 that lies outside the kernel's ephemeral port range.
+fn ports_outside_ephemeral() -> (u32, u32) {
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            let mut ends = range.split_whitespace().map(|end| end.parse::<u32>().ok());
+            Some((ends.next()??, ends.next()??))
+        })
+        .unwrap_or((32_768, 60_999));
+    let below = low.saturating_sub(10_000);
+    let above = 65_535u32.saturating_sub(high.max(10_000));
+    if below >= above {
+        (10_000, below.max(1))
+    } else {
+        (high.max(10_000) + 1, above)
+    }
 }
 
 /// A school in a temporary directory, set up through the real `pult-registry`.
@@ -536,5 +564,26 @@ impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_addresses_of_one_process_differ_before_any_is_bound() {
+        let (first, count) = ports_outside_ephemeral();
+        let addresses: std::collections::HashSet<String> =
+            (0..300).map(|_| free_address()).collect();
+        assert_eq!(addresses.len(), 300, "an address was given twice");
+        for address in &addresses {
+            let port: u32 = address.rsplit(':').next().unwrap().parse().unwrap();
+            assert!(
+                (first..first + count).contains(&port),
+                "{address} is outside {first}..{}",
+                first + count
+            );
+        }
     }
 }
