@@ -11,6 +11,7 @@
 //! - [`dxgi`]: the screen by DXGI desktop duplication.
 //! - [`folders`]: the ProgramData folder, asked of Windows.
 //! - [`acl`]: directories for SYSTEM and Administrators only.
+//! - [`input`]: the teacher's mouse and keyboard by SendInput (R3).
 //! - [`notice`]: the on-screen indicator and the notification-area icon.
 //! - [`service`]: running as a Windows service (windows-service crate).
 //!
@@ -25,6 +26,8 @@ pub mod dialog;
 pub mod dxgi;
 #[cfg(windows)]
 pub mod folders;
+#[cfg(windows)]
+pub mod input;
 #[cfg(windows)]
 pub mod notice;
 #[cfg(windows)]

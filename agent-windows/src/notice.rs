@@ -696,8 +696,8 @@ fn one_per_monitor(
     Ok(windows)
 }
 
-/// The monitors as comparable (left, top, right, bottom).
-fn monitor_areas() -> Vec<(i32, i32, i32, i32)> {
+/// The monitors as (left, top, right, bottom) on the virtual screen.
+pub fn monitor_areas() -> Vec<(i32, i32, i32, i32)> {
     monitors()
         .iter()
         .map(|r| (r.left, r.top, r.right, r.bottom))

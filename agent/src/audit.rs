@@ -62,6 +62,10 @@ pub enum AuditAction {
     Lock,
     /// The lock was to be ended (R20).
     Unlock,
+    /// Remote control began (R3).
+    Control,
+    /// Remote control ended; the detail counts what was sent, never the keys.
+    ControlEnd,
     /// A frame could not be read.
     Malformed,
     /// The refusals from one source in a minute that had no line of their own.

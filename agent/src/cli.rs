@@ -26,7 +26,7 @@ use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::desktop::Desktop;
 use crate::helper::student::{ActionMode, Identity};
-use crate::helper::{HelperCore, LoggedNotice, SessionDisplay, Student};
+use crate::helper::{HelperCore, InputDevice, LoggedInput, LoggedNotice, SessionDisplay, Student};
 use crate::platform;
 use crate::running::{AgentSetup, Listen, RunningAgent};
 
@@ -360,7 +360,7 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
         Some(dir) => Bundle::load(dir)?.manifest.uuid.as_u64(),
         None => 0,
     };
-    let screen = open_screen(&cli, seed)?;
+    let mut screen = open_screen(&cli, seed)?;
     let notice: Box<dyn SessionDisplay> = match cli.screen {
         ScreenKind::Synthetic => Box::new(LoggedNotice),
         #[cfg(target_os = "linux")]
@@ -389,7 +389,13 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
             .map_or(ActionMode::CarryOut, ActionMode::Record),
     };
     let display = std::env::var("DISPLAY").unwrap_or_default();
-    let desktop = Desktop::joined(HelperCore::new(screen, notice, student, display));
+    let input: Box<dyn InputDevice> = match cli.screen {
+        ScreenKind::Synthetic => Box::new(LoggedInput::new(
+            screen.monitors().map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        ScreenKind::X11 => platform::desktop_input(),
+    };
+    let desktop = Desktop::joined(HelperCore::new(screen, input, notice, student, display));
     let user = cli.session_user.clone().or_else(platform::logged_on_user);
     serve(
         &cli.agent,
@@ -598,6 +604,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
     let display = std::env::var("DISPLAY").unwrap_or_default();
     let core = HelperCore::new(
         platform::desktop_capture(),
+        platform::desktop_input(),
         Box::new(notice),
         student,
         display,
@@ -622,6 +629,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
     };
     let core = HelperCore::new(
         platform::desktop_capture(),
+        platform::desktop_input(),
         Box::new(notice),
         student,
         format!("session {}", args.session),

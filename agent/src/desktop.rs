@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pult_protocol::input::InputEvent;
 use pult_protocol::local::{
     Activity, CapturedFrame, FromHelper, LockScreen, NoticeEntry, TeacherMessage, ToHelper,
 };
@@ -41,6 +42,8 @@ pub struct Desktop {
     lock_timeout: Mutex<Duration>,
     /// Serialises telling the helper about the lock, as `showing` does.
     locking: tokio::sync::Mutex<()>,
+    /// Who controls mouse and keyboard now (R3): one console at a time.
+    controller: Mutex<Option<NoticeEntry>>,
 }
 
 /// A lock in force.
@@ -63,6 +66,7 @@ impl Desktop {
             lock: Mutex::default(),
             lock_timeout: Mutex::new(LOCK_TIMEOUT),
             locking: tokio::sync::Mutex::new(()),
+            controller: Mutex::default(),
         });
         tokio::spawn(keep_notice(Arc::downgrade(&desktop)));
         desktop
@@ -128,6 +132,43 @@ impl Desktop {
         self.changed.notify_one();
         match answer {
             FromHelper::Screenshot(screenshot) => Ok(screenshot),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Begins remote control by `entry`'s teacher (R3): refused with
+    /// [`ErrorCode::InUse`], naming who, while another console controls;
+    /// returns once the student sees that they are controlled. Control lasts
+    /// until the guard is dropped, which lets go of every key and button.
+    pub async fn begin_control(
+        self: &Arc<Self>,
+        entry: NoticeEntry,
+    ) -> Result<ControlGuard, ErrorReply> {
+        {
+            let mut controller = self.controller.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(other) = controller.as_ref() {
+                return Err(ErrorReply::new(
+                    ErrorCode::InUse,
+                    format!(
+                        "{} (room {}) controls this computer now",
+                        other.teacher, other.room
+                    ),
+                ));
+            }
+            *controller = Some(entry.clone());
+        }
+        let guard = ControlGuard {
+            desktop: self.clone(),
+            view: self.board().begin(entry),
+        };
+        self.show_notice().await?;
+        Ok(guard)
+    }
+
+    /// Applies one input event in the session, after those sent before it.
+    pub async fn input(&self, event: InputEvent) -> Result<(), ErrorReply> {
+        match self.request(ToHelper::Input(event), ANSWER).await? {
+            FromHelper::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
@@ -303,6 +344,28 @@ impl Drop for ViewGuard {
     fn drop(&mut self) {
         self.desktop.board().end(self.view);
         self.desktop.update_viewed();
+        self.desktop.changed.notify_one();
+    }
+}
+
+/// Remote control in progress; ends it when dropped: every key and button
+/// is let go, the notice no longer says "controlled", another may control.
+pub struct ControlGuard {
+    desktop: Arc<Desktop>,
+    view: ViewId,
+}
+
+impl Drop for ControlGuard {
+    fn drop(&mut self) {
+        if let Some(helper) = self.desktop.helper() {
+            helper.tell(ToHelper::Input(InputEvent::ReleaseAll));
+        }
+        *self
+            .desktop
+            .controller
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        self.desktop.board().end(self.view);
         self.desktop.changed.notify_one();
     }
 }

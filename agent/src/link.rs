@@ -64,9 +64,11 @@ impl HelperLink {
         let answers = link.clone();
         tokio::spawn(async move {
             while let Some(message) = requests.recv().await {
-                let (core, answers) = (core.clone(), answers.clone());
+                // Started here, in the order sent: input stays in order.
+                let answer = core.start(message.body);
+                let answers = answers.clone();
                 tokio::spawn(async move {
-                    let body = core.handle(message.body).await;
+                    let body = answer.await;
                     answers.deliver(HelperMessage {
                         id: message.id,
                         body,

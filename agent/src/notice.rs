@@ -50,9 +50,12 @@ impl NoticeBoard {
         self.held.retain(|entry, _| entry.activity != activity);
     }
 
-    /// Whether a live view is open (the status a console sees: "watched").
+    /// Whether a live view is open (the status a console sees: "watched");
+    /// control alone is not a view.
     pub fn is_viewed(&self) -> bool {
-        !self.views.is_empty()
+        self.views
+            .values()
+            .any(|entry| entry.activity == Activity::Viewing)
     }
 
     /// The notice at `now`: every teacher and activity once, in a stable order.

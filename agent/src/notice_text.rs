@@ -36,7 +36,7 @@ impl Language {
 /// 101)", "Your screen is locked by mueller (room 101)".
 pub fn describe(notice: &Notice, language: Language) -> Option<String> {
     let mut sentences = Vec::new();
-    for activity in [Activity::Viewing, Activity::Locked] {
+    for activity in [Activity::Viewing, Activity::Controlled, Activity::Locked] {
         let parts: Vec<String> = notice
             .entries
             .iter()
@@ -64,6 +64,12 @@ pub fn describe(notice: &Notice, language: Language) -> Option<String> {
                 format!("Ihr Bildschirm ist gesperrt von {who}")
             }
             (Language::English, Activity::Locked) => format!("Your screen is locked by {who}"),
+            (Language::German, Activity::Controlled) => {
+                format!("Maus und Tastatur werden gesteuert von {who}")
+            }
+            (Language::English, Activity::Controlled) => {
+                format!("Your mouse and keyboard are controlled by {who}")
+            }
         });
     }
     (!sentences.is_empty()).then(|| sentences.join(" · "))
@@ -158,5 +164,33 @@ mod tests {
         assert_eq!(Language::from_locale(None), Language::English);
         let lookup = |name: &str| (name == "LANG").then(|| "de_AT.UTF-8".to_owned());
         assert_eq!(Language::from_environment(lookup), Language::German);
+    }
+
+    #[test]
+    fn r3_the_notice_says_who_controls_mouse_and_keyboard() {
+        let notice = Notice {
+            entries: vec![
+                NoticeEntry {
+                    teacher: "mueller".into(),
+                    room: "101".into(),
+                    activity: Activity::Viewing,
+                },
+                NoticeEntry {
+                    teacher: "mueller".into(),
+                    room: "101".into(),
+                    activity: Activity::Controlled,
+                },
+            ],
+        };
+        assert_eq!(
+            describe(&notice, Language::German).unwrap(),
+            "Ihr Bildschirm wird angesehen von mueller (Raum 101) · \
+             Maus und Tastatur werden gesteuert von mueller (Raum 101)"
+        );
+        assert!(
+            describe(&notice, Language::English)
+                .unwrap()
+                .ends_with("Your mouse and keyboard are controlled by mueller (room 101)")
+        );
     }
 }

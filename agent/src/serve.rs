@@ -11,6 +11,7 @@ use std::time::Instant;
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
+use pult_protocol::input::{ControlNews, InputEvent, PointerMove};
 use pult_protocol::local::{Activity, LockScreen, NoticeEntry, TeacherMessage, ToHelper};
 use pult_protocol::message::{
     AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
@@ -38,13 +39,14 @@ pub struct Agent {
 }
 
 /// The features this agent offers in its hello.
-const FEATURES: [Feature; 6] = [
+const FEATURES: [Feature; 7] = [
     Feature::Screenshot,
     Feature::OpenUrl,
     Feature::RunProgram,
     Feature::Watch,
     Feature::Message,
     Feature::Lock,
+    Feature::Control,
 ];
 
 /// Who is on the other end of one connection, and what it may still ask.
@@ -52,6 +54,8 @@ struct Session {
     grant: RoomGrant,
     peer: SocketAddr,
     limits: ConnectionLimits,
+    /// For the pointer moves that come as datagrams (R3).
+    connection: Connection,
 }
 
 impl Session {
@@ -162,6 +166,7 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         grant,
         peer,
         limits: ConnectionLimits::new(Instant::now()),
+        connection: connection.clone(),
     });
     agent.audit.record(&AuditEntry {
         result: AuditResult::Accepted,
@@ -240,6 +245,9 @@ async fn serve_stream(
         if let Request::Watch { settings, credit } = request {
             return serve_watch(send, recv, settings, credit, &session, &agent).await;
         }
+        if request == Request::Control {
+            return serve_control(send, recv, &session, &agent).await;
+        }
         if handle_request(request, &mut send, &session, &agent)
             .await
             .is_err()
@@ -299,7 +307,7 @@ async fn handle_request(
             None => text.clone(),
         }),
         Request::Lock { message } => message.clone(),
-        Request::Watch { .. } | Request::Status | Request::Unlock => None,
+        Request::Watch { .. } | Request::Status | Request::Unlock | Request::Control => None,
     };
     let mut entry = session.entry(audit_action(&request), detail);
     let outcome = if !session.grant.grants(feature) {
@@ -360,10 +368,10 @@ async fn handle_request(
                 }
             }
             Request::Unlock => agent.desktop.unlock().await,
-            // Watch requests take the stream over before they get here.
-            Request::Watch { .. } => Err(ErrorReply::new(
+            // Watch and control requests take the stream over before they get here.
+            Request::Watch { .. } | Request::Control => Err(ErrorReply::new(
                 ErrorCode::UnexpectedMessage,
-                "a screen stream cannot be answered here",
+                "a screen or control stream cannot be answered here",
             )),
         }
     };
@@ -406,6 +414,7 @@ fn audit_action(request: &Request) -> AuditAction {
         Request::Message { .. } => AuditAction::Message,
         Request::Lock { .. } => AuditAction::Lock,
         Request::Unlock => AuditAction::Unlock,
+        Request::Control => AuditAction::Control,
     }
 }
 
@@ -472,6 +481,129 @@ async fn serve_watch(
     ));
     let reply = failure.map(Reply::Error);
     record(agent, entry, reply.as_ref());
+}
+
+/// What arrives while a console controls: its events in order, and pointer
+/// moves by datagram.
+enum ControlInput {
+    Frame(Result<Option<InputEvent>, FrameError>),
+    Datagram(Vec<u8>),
+    ConnectionLost,
+}
+
+/// Turns the stream into a control stream (R3) and applies its input until
+/// the console finishes it or goes; then every held key and button is let go.
+async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session, agent: &Agent) {
+    let mut entry = session.entry(AuditAction::Control, None);
+    if !session.grant.grants(Feature::Control) {
+        let error = ErrorReply::new(
+            ErrorCode::NotGranted,
+            "the room certificate does not grant 'control'",
+        );
+        return refuse_stream(send, entry, error, agent).await;
+    }
+    // No notice, no control (R1, R3).
+    let guard = match agent
+        .desktop
+        .begin_control(session.notice(Activity::Controlled))
+        .await
+    {
+        Ok(guard) => guard,
+        Err(error) => return refuse_stream(send, entry, error, agent).await,
+    };
+    record(agent, entry.clone(), None);
+    if write_message(&mut send, &Reply::Done).await.is_err() {
+        return;
+    }
+    let started = Instant::now();
+    let (incoming, mut arrivals) = tokio::sync::mpsc::channel(64);
+    let frames = tokio::spawn(read_frames(recv, incoming.clone()));
+    let datagrams = tokio::spawn(read_datagrams(session.connection.clone(), incoming));
+    let (mut applied, mut failed, mut last_move) = (0u64, 0u64, 0u32);
+    let mut failure = None;
+    while let Some(arrived) = arrivals.recv().await {
+        let event = match arrived {
+            ControlInput::Frame(Ok(Some(event))) => {
+                if let InputEvent::Move(moved) = &event {
+                    last_move = last_move.max(moved.sequence);
+                }
+                event
+            }
+            ControlInput::Frame(Ok(None)) | ControlInput::ConnectionLost => break,
+            ControlInput::Frame(Err(error)) => {
+                // A bad frame ends control; whatever is held is let go below.
+                if !matches!(error, FrameError::Io(_)) {
+                    let news =
+                        ControlNews::Failed(ErrorReply::new(error.code(), error.to_string()));
+                    let _ = write_message(&mut send, &news).await;
+                    failure = Some(error.to_string());
+                }
+                break;
+            }
+            ControlInput::Datagram(bytes) => match PointerMove::from_datagram(&bytes) {
+                // Latest wins: a move older than one applied is dropped.
+                Ok(moved) if moved.sequence > last_move => {
+                    last_move = moved.sequence;
+                    InputEvent::Move(moved)
+                }
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::debug!("{}: {error}", session.peer);
+                    continue;
+                }
+            },
+        };
+        let outcome = match event.check() {
+            Ok(()) => agent.desktop.input(event).await,
+            Err(error) => Err(ErrorReply::new(ErrorCode::InputRefused, error.to_string())),
+        };
+        match outcome {
+            Ok(()) => applied += 1,
+            Err(error) => {
+                failed += 1;
+                if write_message(&mut send, &ControlNews::Failed(error))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    frames.abort();
+    datagrams.abort();
+    drop(guard);
+    entry.action = AuditAction::ControlEnd;
+    entry.detail = Some(format!(
+        "{applied} events applied, {failed} failed, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let reply = failure.map(|reason| Reply::Error(ErrorReply::new(ErrorCode::Malformed, reason)));
+    record(agent, entry, reply.as_ref());
+    let _ = send.finish();
+}
+
+async fn read_frames(mut recv: RecvStream, incoming: tokio::sync::mpsc::Sender<ControlInput>) {
+    loop {
+        let frame = read_message::<InputEvent>(&mut recv).await;
+        let last = !matches!(frame, Ok(Some(_)));
+        if incoming.send(ControlInput::Frame(frame)).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+async fn read_datagrams(connection: Connection, incoming: tokio::sync::mpsc::Sender<ControlInput>) {
+    loop {
+        let arrived = match connection.read_datagram().await {
+            Ok(bytes) => ControlInput::Datagram(bytes.to_vec()),
+            Err(_) => ControlInput::ConnectionLost,
+        };
+        let last = matches!(arrived, ControlInput::ConnectionLost);
+        if incoming.send(arrived).await.is_err() || last {
+            return;
+        }
+    }
 }
 
 /// Answers a screen stream that is not served with why, and ends it.

@@ -7,6 +7,7 @@
 //! decision about the room lives here. It never opens the registry database.
 #![warn(missing_docs)]
 
+mod control;
 pub mod desk;
 mod discovery;
 mod error;
@@ -19,6 +20,7 @@ mod session;
 pub mod ui_frame;
 mod watch;
 
+pub use control::ControlSession;
 pub use discovery::Discovery;
 pub use error::ConsoleError;
 pub use room::RoomCertificate;

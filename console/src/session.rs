@@ -18,6 +18,7 @@ use pult_screen::encode_png;
 use pult_screen::inspect::{PictureSize, decode_screenshot};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
 
+use crate::control::ControlSession;
 use crate::watch::ScreenStream;
 use crate::{ConsoleError, RoomCertificate};
 
@@ -286,6 +287,14 @@ impl DeviceSession {
     /// Ends the lock (R20), whoever set it.
     pub async fn unlock(&self) -> Result<(), ConsoleError> {
         self.call(&Request::Unlock).await
+    }
+
+    /// Takes over mouse and keyboard (R3). Fails with the agent's
+    /// [`pult_protocol::message::ErrorCode::InUse`], naming who, while
+    /// another console controls the device.
+    pub async fn control(&self) -> Result<ControlSession, ConsoleError> {
+        self.require(Feature::Control)?;
+        ControlSession::open(self.link.clone()).await
     }
 
     fn text(&self, error: &pult_protocol::message::TextError) -> ConsoleError {

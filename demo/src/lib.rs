@@ -17,12 +17,12 @@ use anyhow::Result;
 use pult_agent::bundle::Bundle;
 use pult_agent::desktop::Desktop;
 use pult_agent::helper::student::ActionMode;
-use pult_agent::helper::{HelperCore, LoggedNotice, Student};
+use pult_agent::helper::{HelperCore, LoggedInput, LoggedNotice, Student};
 use pult_agent::running::{AgentSetup, Listen, RunningAgent};
 use pult_registry::Registry;
 use pult_registry::model::{DeviceFields, RoomName};
 use pult_registry::store::SqliteStore;
-use pult_screen::SyntheticDesktop;
+use pult_screen::{MonitorInfo, SyntheticDesktop};
 
 /// The room of the demo school.
 pub const ROOM: &str = "101";
@@ -142,6 +142,13 @@ impl Classroom {
             // The demo's students are simulated: the notice goes to the log.
             let helper = HelperCore::new(
                 Box::new(SyntheticDesktop::new(width, height).with_seed(seed)),
+                Box::new(LoggedInput::new(vec![MonitorInfo {
+                    x: 0,
+                    y: 0,
+                    width,
+                    height,
+                    primary: true,
+                }])),
                 Box::new(LoggedNotice),
                 Student {
                     identity: None,

@@ -81,7 +81,8 @@ pub const AGENT_MAX_STREAMS: u32 = 8;
 /// (hellos, requests of at most 64 KiB, credit), so its receive windows are
 /// small and one console cannot make it buffer megabytes; it accepts no
 /// one-way streams at all (nothing in the protocol uses them, and unread ones
-/// would only hold memory) and a handful of two-way streams. The send
+/// would only hold memory), a handful of two-way streams, and a small buffer
+/// for pointer datagrams. The send
 /// window stays large: screenshots
 /// and screen updates go out from here. Keep-alive and idle time as the console.
 pub fn agent_transport_config() -> Arc<TransportConfig> {
@@ -92,6 +93,9 @@ pub fn agent_transport_config() -> Arc<TransportConfig> {
     transport.stream_receive_window((64u32 * 1024).into());
     transport.receive_window((256u32 * 1024).into());
     transport.send_window(32 * 1024 * 1024);
+    // Pointer moves while a console controls (R3): a few dozen bytes each,
+    // read at once; what waits beyond this is old and dropped.
+    transport.datagram_receive_buffer_size(Some(16 * 1024));
     Arc::new(transport)
 }
 

@@ -31,6 +31,10 @@ pub enum FrameKind {
     WatchControl = 5,
     /// [`crate::watch::ScreenUpdate`], agent to console on a screen stream: changed tiles.
     ScreenUpdate = 6,
+    /// [`crate::input::InputEvent`], console to agent on a control stream (R3).
+    Input = 7,
+    /// [`crate::input::ControlNews`], agent to console on a control stream.
+    ControlNews = 8,
     /// [`crate::local::ServiceMessage`], the agent's service to its session
     /// helper on the local channel; never accepted from the network.
     ToHelper = 16,
@@ -52,6 +56,9 @@ impl FrameKind {
             Self::WatchControl => 1024,
             // A whole 8K desktop of photo-like tiles stays below this.
             Self::ScreenUpdate => 96 * 1024 * 1024,
+            // A text of at most 1000 characters, four bytes each at most.
+            Self::Input => 8 * 1024,
+            Self::ControlNews => 16 * 1024,
             // A request with a program line or URL, or a notice.
             Self::ToHelper => 128 * 1024,
             // A screenshot and its envelope.
@@ -68,6 +75,8 @@ impl FrameKind {
             4 => Some(Self::Screenshot),
             5 => Some(Self::WatchControl),
             6 => Some(Self::ScreenUpdate),
+            7 => Some(Self::Input),
+            8 => Some(Self::ControlNews),
             16 => Some(Self::ToHelper),
             17 => Some(Self::FromHelper),
             _ => None,
@@ -82,6 +91,8 @@ impl FrameKind {
             Self::Screenshot => "screenshot",
             Self::WatchControl => "watch control",
             Self::ScreenUpdate => "screen update",
+            Self::Input => "input",
+            Self::ControlNews => "control news",
             Self::ToHelper => "service-to-helper",
             Self::FromHelper => "helper-to-service",
         }

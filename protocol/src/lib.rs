@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod frame;
 pub mod grant;
 pub mod ids;
+pub mod input;
 pub mod local;
 pub mod message;
 pub mod pki;

@@ -14,12 +14,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{FrameKind, WireMessage};
+use crate::input::InputEvent;
 use crate::message::{ErrorReply, Screenshot};
 use crate::watch::{ScreenTile, WatchSettings};
 
 /// The version of the local channel; service and helper come from one package,
 /// so they must match exactly (an update restarts the helpers).
-pub const LOCAL_VERSION: u16 = 2;
+pub const LOCAL_VERSION: u16 = 3;
 
 /// The service to the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +85,10 @@ pub enum ToHelper {
     /// Lock the screen with these words (R20), or end the lock (`None`);
     /// answered once the lock covers every monitor (or is gone).
     Lock(Option<LockScreen>),
+    /// Apply the teacher's input (R3), in the order sent, after everything
+    /// sent before it; answered once applied. Checked by the service
+    /// ([`InputEvent::check`]); the helper checks points against the screen.
+    Input(InputEvent),
 }
 
 /// A message from a teacher, its texts already checked
@@ -193,6 +198,8 @@ pub enum Activity {
     Viewing,
     /// Has locked the screen (R20).
     Locked,
+    /// Controls mouse and keyboard (R3).
+    Controlled,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{FrameKind, WireMessage};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
 
 /// A protocol version; peers of the same major version understand each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,17 +83,20 @@ pub enum Feature {
     Message,
     /// Lock the screen and block keyboard and mouse (R20).
     Lock,
+    /// Take over mouse and keyboard (R3).
+    Control,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 6] = [
+    pub const ALL: [Feature; 7] = [
         Feature::Screenshot,
         Feature::OpenUrl,
         Feature::RunProgram,
         Feature::Watch,
         Feature::Message,
         Feature::Lock,
+        Feature::Control,
     ];
 
     /// The stable name used in certificates, hellos and logs.
@@ -105,6 +108,7 @@ impl Feature {
             Self::Watch => "watch",
             Self::Message => "message",
             Self::Lock => "lock",
+            Self::Control => "control",
         }
     }
 }
@@ -170,6 +174,14 @@ pub enum Request {
     },
     /// End the lock, whoever set it (any console of the room may).
     Unlock,
+    /// Turn this stream into a control stream (R3): the agent answers
+    /// [`Reply::Done`] once the student is told they are controlled (or an
+    /// error, [`ErrorCode::InUse`] naming who controls the device now), then
+    /// applies the [`crate::input::InputEvent`] frames and pointer datagrams
+    /// that follow, in order, and reports failures as
+    /// [`crate::input::ControlNews`]. When the console finishes its side,
+    /// the agent releases every key and button still held and finishes too.
+    Control,
 }
 
 impl Request {
@@ -184,6 +196,7 @@ impl Request {
             Self::Status => Feature::Watch,
             Self::Message { .. } => Feature::Message,
             Self::Lock { .. } | Self::Unlock => Feature::Lock,
+            Self::Control => Feature::Control,
         }
     }
 }
@@ -298,6 +311,11 @@ pub enum ErrorCode {
     RateLimited,
     /// A text in the request was refused: empty, too long, or with control characters.
     TextRefused,
+    /// Another console controls this device now; the message says who.
+    InUse,
+    /// Input a console may not send (a key that is no key, a wild wheel,
+    /// too much text), or a point off the screen.
+    InputRefused,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -321,6 +339,8 @@ impl ErrorCode {
             Self::TooManyStreams => "too-many-streams",
             Self::RateLimited => "rate-limited",
             Self::TextRefused => "text-refused",
+            Self::InUse => "in-use",
+            Self::InputRefused => "input-refused",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -350,6 +370,8 @@ impl From<ErrorCode> for u16 {
             ErrorCode::TooManyStreams => 13,
             ErrorCode::RateLimited => 14,
             ErrorCode::TextRefused => 15,
+            ErrorCode::InUse => 16,
+            ErrorCode::InputRefused => 17,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -373,6 +395,8 @@ impl From<u16> for ErrorCode {
             13 => ErrorCode::TooManyStreams,
             14 => ErrorCode::RateLimited,
             15 => ErrorCode::TextRefused,
+            16 => ErrorCode::InUse,
+            17 => ErrorCode::InputRefused,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -563,7 +587,7 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
-        for code in 1..=15u16 {
+        for code in 1..=17u16 {
             assert_eq!(u16::from(ErrorCode::from(code)), code);
             assert_ne!(ErrorCode::from(code).as_str(), "unknown", "{code}");
         }

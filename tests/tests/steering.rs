@@ -1,7 +1,7 @@
 //! Steering the student computer, on the installed student side (service as
 //! root, helper in a real non-root student's X session with two monitors):
-//! message windows, the lock screen (R20) and the notice that goes with it
-//! (R1), each audited.
+//! remote control (R3), message windows, the lock screen (R20) and the notice
+//! that goes with each (R1), each audited.
 //!
 //! The student is played by `xdotool`: it types into the student's xterm
 //! through the X server's XTEST extension, as a real keyboard would.
@@ -34,6 +34,7 @@ impl Typing {
         let xterm = as_student(
             "xterm",
             &[
+                "-u8",
                 "-T",
                 "typing",
                 "-geometry",
@@ -43,7 +44,7 @@ impl Typing {
                 "-c",
                 &command,
             ],
-            &[("DISPLAY", &session.xvfb.display)],
+            &[("DISPLAY", &session.xvfb.display), ("LANG", "C.UTF-8")],
         );
         let typing = Self {
             xterm,
@@ -331,4 +332,237 @@ fn r20_a_lock_nobody_ends_ends_by_itself_after_the_timeout() {
     });
     let status = pultctl(&cert, &["status", "--seconds", "2"]);
     assert!(!status.stdout.contains("locked"), "{}", status.stdout);
+}
+
+/// Sets the student's keyboard layout on the session's X server.
+fn layout(session: &StudentSession, name: &str) {
+    let status = Command::new("setxkbmap")
+        .args(["-layout", name])
+        .env("DISPLAY", &session.xvfb.display)
+        .status()
+        .expect("setxkbmap is needed for this test; .ci/run installs it");
+    assert!(status.success(), "setxkbmap -layout {name}");
+}
+
+/// An X client on the student's display that writes down every click it
+/// gets (xev), in a window at `geometry`.
+struct ClickWatcher {
+    xev: Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ClickWatcher {
+    fn start(session: &StudentSession, geometry: &str) -> Self {
+        use std::io::BufRead;
+        let mut xev = Command::new("stdbuf")
+            .args(["-oL", "xev", "-geometry", geometry, "-event", "button"])
+            .env("DISPLAY", &session.xvfb.display)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("xev (x11-utils) is needed for this test");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let lines = std::io::BufReader::new(xev.stdout.take().unwrap());
+        let writing = seen.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                let mut seen = writing.lock().unwrap();
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        });
+        wait_until("the click watcher's window", || {
+            !session.xvfb.windows_named("Event Tester").is_empty()
+        });
+        Self { xev, seen }
+    }
+
+    /// The presses seen: where on the desktop, which button.
+    fn presses(&self) -> Vec<((i32, i32), u32)> {
+        let seen = self.seen.lock().unwrap().clone();
+        seen.split("ButtonPress event")
+            .skip(1)
+            .map(|event| {
+                let root = event.split("root:(").nth(1).unwrap();
+                let (x, rest) = root.split_once(',').unwrap();
+                let y = rest.split(')').next().unwrap();
+                let button = event.split("button ").nth(1).unwrap();
+                let button = button.split(',').next().unwrap().trim();
+                (
+                    (x.trim().parse().unwrap(), y.trim().parse().unwrap()),
+                    button.parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for ClickWatcher {
+    fn drop(&mut self) {
+        let _ = self.xev.kill();
+        let _ = self.xev.wait();
+    }
+}
+
+#[test]
+fn r3_the_teacher_types_as_typed_on_a_german_layout_and_clicks_on_either_monitor() {
+    let session = StudentSession::start();
+    let school = school();
+    let service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    layout(&session, "de");
+    let typing = Typing::start(&session);
+
+    // Umlauts on their own keys, @ € ~ { [ ] } behind AltGr on this layout:
+    // all arrive as typed; Ctrl+D then ends the student's `cat`.
+    let line = "Grüße, ÄÖÜ äöüß @ € ~ {[]} \\ 1+1=2";
+    let ctl = pultctl(
+        &cert,
+        &[
+            "input",
+            "R101-PC01",
+            "--text",
+            line,
+            "--key",
+            "Return",
+            "--text",
+            "Zeile 2",
+            "--key",
+            "return",
+            "--key",
+            "ctrl+d",
+        ],
+    );
+    assert!(ctl.success, "{}", ctl.stderr);
+    assert!(
+        ctl.stdout.contains("R101-PC01: 5 steps done"),
+        "{}",
+        ctl.stdout
+    );
+    wait_until("the typed lines in the student's file", || {
+        typing.typed() == format!("{line}\nZeile 2\n")
+    });
+    wait_until("the student's cat ended by Ctrl+D", || {
+        session.xvfb.windows_named("typing").is_empty()
+    });
+    drop(typing);
+
+    // Clicks land where the teacher's pixels say, on the second monitor too.
+    let clicks = ClickWatcher::start(&session, "400x300+1000+100");
+    let ctl = pultctl(
+        &cert,
+        &[
+            "input",
+            "R101-PC01",
+            "--click",
+            "1100,150",
+            "--click",
+            "1350,380,3",
+            "--move",
+            "1500,500",
+        ],
+    );
+    assert!(ctl.success, "{}", ctl.stderr);
+    wait_until("two clicks in the watcher", || clicks.presses().len() == 2);
+    assert_eq!(clicks.presses(), vec![((1100, 150), 1), ((1350, 380), 3)]);
+    let location = Command::new("xdotool")
+        .arg("getmouselocation")
+        .env("DISPLAY", &session.xvfb.display)
+        .output()
+        .unwrap();
+    let location = String::from_utf8_lossy(&location.stdout);
+    assert!(location.starts_with("x:1500 y:500 "), "{location}");
+
+    // Refused, and said why: no such key (before anything is sent), a point
+    // off the desktop (by the agent).
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--key", "ctrl+power"]);
+    assert!(!ctl.success);
+    assert!(
+        ctl.stderr.contains("'power' is not a key"),
+        "{}",
+        ctl.stderr
+    );
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--click", "1600,10"]);
+    assert!(!ctl.success);
+    assert!(
+        ctl.stderr
+            .contains("point 1600,10 is off the desktop of 1600x600 pixels")
+            && ctl.stderr.contains("input-refused"),
+        "{}",
+        ctl.stderr
+    );
+
+    // Audited, without what was typed: it may be a password.
+    // Three controls: the unknown key never left pultctl.
+    let began = audit_of(&service.audit, "control");
+    assert_eq!(began.len(), 3);
+    assert!(
+        began
+            .iter()
+            .all(|e| e["result"] == "ok" && e["user"] == "mueller")
+    );
+    let ended = audit_of(&service.audit, "control-end");
+    assert_eq!(ended.len(), 3);
+    assert!(
+        ended[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("10 events applied, 0 failed"),
+        "{}",
+        ended[0]
+    );
+    let log = serde_json::to_string(&audit_entries(&service.audit)).unwrap();
+    assert!(!log.contains("Grüße") && !log.contains("Zeile"), "{log}");
+}
+
+#[test]
+fn r3_one_console_controls_at_a_time_and_a_dead_one_lets_go_of_its_keys() {
+    let session = StudentSession::start();
+    let school = school();
+    let service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    let typing = Typing::start(&session);
+
+    // mueller holds Shift down and then his console dies.
+    let mut holder = Command::new(binary("pultctl"))
+        .args(["--cert", cert.to_str().unwrap()])
+        .args(["input", "R101-PC01", "--down", "shift", "--wait", "120"])
+        .spawn()
+        .unwrap();
+    wait_until("the student told who controls", || {
+        session
+            .tray_tooltip()
+            .contains("Maus und Tastatur werden gesteuert von mueller (Raum 101)")
+    });
+    // Another teacher is told who has the device.
+    school.registry(&["user", "add", "schmidt", "--group", "lehrer"]);
+    let other = school.room_cert("101", "schmidt", "1h");
+    let ctl = pultctl(&other, &["input", "R101-PC01", "--text", "x"]);
+    assert!(!ctl.success);
+    assert!(
+        ctl.stderr
+            .contains("mueller (room 101) controls this computer now")
+            && ctl.stderr.contains("in-use"),
+        "{}",
+        ctl.stderr
+    );
+    // Shift is down: the student's own keys come out in capitals (xdotool
+    // key presses the keys as they are; its type would work around Shift).
+    // The terminal hands a line to cat at Return.
+    typing.xdotool(&["key", "a", "b", "c", "Return"]);
+    wait_until("capitals while Shift is held", || typing.typed() == "ABC\n");
+
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    wait_until("control ended by the agent", || {
+        !audit_of(&service.audit, "control-end").is_empty()
+    });
+    typing.type_line("def");
+    wait_until("Shift let go", || typing.typed() == "ABC\ndef\n");
+    wait_until("the notice no longer says controlled", || {
+        !session.tray_tooltip().contains("gesteuert")
+    });
+    // Now schmidt may.
+    let ctl = pultctl(&other, &["input", "R101-PC01", "--text", "ghi\n"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    wait_until("schmidt's typing", || typing.typed() == "ABC\ndef\nghi\n");
 }

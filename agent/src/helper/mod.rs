@@ -8,10 +8,13 @@
 //! memory. Either way it captures only while a notice is shown: the process
 //! that takes the picture is the one that tells the student.
 
+pub mod input;
 pub mod process;
 pub mod student;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use pult_protocol::local::{
@@ -23,6 +26,7 @@ use pult_screen::codec::{TileEncoder, TileFormat};
 use pult_screen::scale::Scaler;
 use pult_screen::{CaptureSource, ScreenArea, encode_png};
 
+pub use input::{InputDevice, InputQueue, LoggedInput, NoInput};
 pub use student::Student;
 
 /// What the helper shows the student: the notice (R1), message windows,
@@ -50,6 +54,7 @@ pub struct HelperCore {
     shown: Mutex<Notice>,
     student: Student,
     display: String,
+    input: InputQueue,
 }
 
 /// What one screen stream keeps between captures.
@@ -61,9 +66,10 @@ struct StreamWork {
 }
 
 impl HelperCore {
-    /// A helper for `screen` in the session on `display`.
+    /// A helper for `screen` and `input` in the session on `display`.
     pub fn new(
         screen: Box<dyn CaptureSource>,
+        input: Box<dyn InputDevice>,
         notice: Box<dyn SessionDisplay>,
         student: Student,
         display: String,
@@ -75,12 +81,41 @@ impl HelperCore {
             shown: Mutex::default(),
             student,
             display,
+            input: InputQueue::start(input),
         })
     }
 
     /// The display of the session this helper serves.
     pub fn display(&self) -> String {
         self.display.clone()
+    }
+
+    /// Begins one request of the service and returns its answer to come.
+    /// Requests run side by side, except input (R3): it is queued here, at
+    /// once, behind the input sent before it, so it is applied in order.
+    pub fn start(
+        self: &Arc<Self>,
+        request: ToHelper,
+    ) -> Pin<Box<dyn Future<Output = FromHelper> + Send>> {
+        match request {
+            ToHelper::Input(event) => {
+                let applied = self.input.push(event);
+                Box::pin(async move {
+                    match applied.await {
+                        Ok(Ok(())) => FromHelper::Done,
+                        Ok(Err(error)) => FromHelper::Error(error),
+                        Err(_) => FromHelper::Error(ErrorReply::new(
+                            ErrorCode::Internal,
+                            "the input thread ended",
+                        )),
+                    }
+                })
+            }
+            other => {
+                let core = self.clone();
+                Box::pin(async move { core.handle(other).await })
+            }
+        }
     }
 
     /// Answers one request of the service.
@@ -146,6 +181,14 @@ impl HelperCore {
                 })
                 .await
             }
+            ToHelper::Input(event) => match self.input.push(event).await {
+                Ok(Ok(())) => Ok(FromHelper::Done),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(ErrorReply::new(
+                    ErrorCode::Internal,
+                    "the input thread ended",
+                )),
+            },
         };
         answer.unwrap_or_else(FromHelper::Error)
     }

@@ -70,9 +70,11 @@ where
     let result = loop {
         match read_message::<ServiceMessage>(&mut reader).await {
             Ok(Some(message)) => {
-                let (core, answers) = (core.clone(), answers.clone());
+                // Started here, in the order received: input stays in order.
+                let answer = core.start(message.body);
+                let answers = answers.clone();
                 tokio::spawn(async move {
-                    let body = core.handle(message.body).await;
+                    let body = answer.await;
                     let _ = answers
                         .send(HelperMessage {
                             id: message.id,

@@ -27,7 +27,11 @@ pub mod windows_data;
 #[cfg(windows)]
 pub mod windows_host;
 #[cfg(windows)]
+pub mod windows_input;
+#[cfg(windows)]
 pub mod windows_notice;
+#[cfg(target_os = "linux")]
+pub mod x11_input;
 #[cfg(target_os = "linux")]
 pub mod x11_ui;
 #[cfg(unix)]
@@ -54,6 +58,25 @@ pub fn desktop_capture() -> Box<dyn pult_screen::CaptureSource> {
     return Box::new(windows_capture::desktop_capture());
     #[cfg(not(windows))]
     Box::new(pult_screen::DesktopCapture::new())
+}
+
+/// The mouse and keyboard of this session, for remote control (R3): XTEST
+/// on X11, SendInput on Windows. Without them, every event fails with why.
+pub fn desktop_input() -> Box<dyn crate::helper::InputDevice> {
+    #[cfg(windows)]
+    return Box::new(windows_input::WindowsInput::new());
+    #[cfg(target_os = "linux")]
+    return match x11_input::X11Input::connect() {
+        Ok(input) => Box::new(input),
+        Err(error) => {
+            tracing::warn!("remote control cannot reach this session: {error}");
+            Box::new(crate::helper::NoInput(error))
+        }
+    };
+    #[cfg(not(any(target_os = "linux", windows)))]
+    Box::new(crate::helper::NoInput(
+        "remote control is not built for this system".into(),
+    ))
 }
 
 /// The Windows service's name (the MSI installs it under this name).

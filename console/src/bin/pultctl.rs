@@ -11,6 +11,7 @@ use pult_console::{
     SessionOptions, encoded_frame, files,
 };
 use pult_protocol::credentials::RoomDevice;
+use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
 use pult_protocol::watch::WatchSettings;
 use pult_screen::codec::FrameDecoder;
@@ -113,6 +114,27 @@ enum Command {
         /// Devices by name; none means all.
         devices: Vec<String>,
     },
+    /// Types and clicks on a device as its student would (R3), in the order
+    /// given: `--text STRING` types text as it is (umlauts, @, € on any
+    /// layout); `--key COMBO` presses keys together (`ctrl+alt+t`, `alt+F4`,
+    /// `super`, `Return`); `--click X,Y[,BUTTON]` clicks at pixel X,Y of the
+    /// whole desktop as a screenshot shows it (button 1 left, 2 middle,
+    /// 3 right); `--move X,Y` moves the pointer there; `--scroll N` turns
+    /// the wheel N notches down (negative: up); `--down COMBO` and
+    /// `--up COMBO` press and release keys separately; `--wait SECONDS`
+    /// pauses. Whatever is still held at the end is released.
+    #[command(allow_hyphen_values = true)]
+    Input {
+        /// The device, by its name in room.json.
+        device: String,
+        /// The steps, in order.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--text S | --key COMBO | --click X,Y[,B] | --move X,Y | --scroll N | --down COMBO | --up COMBO | --wait S"
+        )]
+        steps: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -157,6 +179,29 @@ async fn run(cli: Cli) -> Result<bool> {
                 out.display()
             );
             Ok(true)
+        }
+        Command::Input { device, steps } => {
+            let steps = input_steps(&steps)?;
+            let device = room.devices(&[device])?.remove(0);
+            let console = Console::new(room)?;
+            let session = console.connect(&device).await?;
+            let mut control = session.control().await?;
+            for step in &steps {
+                match step {
+                    Step::Move(at) => control.move_to(*at).await?,
+                    Step::Events(events) => control.send_all(events).await?,
+                    Step::Wait(pause) => tokio::time::sleep(*pause).await,
+                }
+            }
+            let failures = control.end().await?;
+            session.close();
+            for failure in &failures {
+                eprintln!("{}: {failure}", device.name);
+            }
+            if failures.is_empty() {
+                println!("{}: {} steps done", device.name, steps.len());
+            }
+            Ok(failures.is_empty())
         }
         Command::Watch {
             device,
@@ -469,6 +514,111 @@ fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// One step of `pultctl input`.
+enum Step {
+    /// Move the pointer (on the stream, so a click after it lands there).
+    Move(ScreenPoint),
+    /// Keys, text, buttons, wheel.
+    Events(Vec<InputEvent>),
+    /// A pause.
+    Wait(Duration),
+}
+
+/// The steps of `pultctl input`, in the order given.
+fn input_steps(words: &[String]) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut words = words.iter();
+    while let Some(option) = words.next() {
+        let value = words
+            .next()
+            .with_context(|| format!("{option} needs a value"))?;
+        let point = |text: &str| -> Result<(ScreenPoint, Option<u8>)> {
+            let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+            let number = |part: &str| {
+                part.parse::<u32>()
+                    .with_context(|| format!("'{text}' is not X,Y in pixels"))
+            };
+            match parts[..] {
+                [x, y] => Ok((
+                    ScreenPoint::Pixel {
+                        x: number(x)?,
+                        y: number(y)?,
+                    },
+                    None,
+                )),
+                [x, y, button] => Ok((
+                    ScreenPoint::Pixel {
+                        x: number(x)?,
+                        y: number(y)?,
+                    },
+                    Some(button.parse().with_context(|| {
+                        format!("'{button}' is not a mouse button (1 left, 2 middle, 3 right)")
+                    })?),
+                )),
+                _ => anyhow::bail!("'{text}' is not X,Y or X,Y,BUTTON"),
+            }
+        };
+        match option.as_str() {
+            "--text" => steps.push(Step::Events(vec![InputEvent::Text(value.clone())])),
+            "--key" => steps.push(Step::Events(KeyCombo::parse(value)?.events())),
+            "--move" => match point(value)? {
+                (at, None) => steps.push(Step::Move(at)),
+                (_, Some(_)) => anyhow::bail!("--move takes X,Y, not a button"),
+            },
+            "--click" => {
+                let (at, button) = point(value)?;
+                let number = button.unwrap_or(1);
+                let button = MouseButton::from_number(number).with_context(|| {
+                    format!("'{number}' is not a mouse button (1 left, 2 middle, 3 right, 4 back, 5 forward)")
+                })?;
+                steps.push(Step::Move(at));
+                steps.push(Step::Events(vec![
+                    InputEvent::Button { button, down: true },
+                    InputEvent::Button {
+                        button,
+                        down: false,
+                    },
+                ]));
+            }
+            "--down" | "--up" => {
+                let down = option == "--down";
+                let combo = KeyCombo::parse(value)?;
+                let events = combo.events();
+                let (downs, ups) = events.split_at(events.len() / 2);
+                steps.push(Step::Events(if down { downs } else { ups }.to_vec()));
+            }
+            "--wait" => {
+                let seconds: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.0..=3600.0).contains(s))
+                    .with_context(|| format!("'{value}' is not a number of seconds (0 to 3600)"))?;
+                steps.push(Step::Wait(Duration::from_secs_f64(seconds)));
+            }
+            "--scroll" => {
+                let notches: i16 = value
+                    .parse()
+                    .with_context(|| format!("'{value}' is not a number of notches"))?;
+                steps.push(Step::Events(vec![InputEvent::Wheel { dx: 0, dy: notches }]));
+            }
+            other => anyhow::bail!(
+                "'{other}' is not a step; use --text, --key, --click, --move, --scroll, --down, --up or --wait"
+            ),
+        }
+    }
+    if steps.is_empty() {
+        anyhow::bail!("nothing to do: give --text, --key, --click, --move or --scroll");
+    }
+    for step in &steps {
+        if let Step::Events(events) = step {
+            for event in events {
+                event.check()?;
+            }
+        }
+    }
+    Ok(steps)
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32)> {

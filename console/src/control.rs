@@ -1,0 +1,126 @@
+//! Remote control of one device (R3): a control stream for keys, buttons,
+//! wheel, text and the moves a click needs, in order; datagrams for the
+//! pointer while it travels (latest wins). Only one console controls a
+//! device at a time; a second is told who has it ([`ErrorCode::InUse`]).
+//!
+//! [`ErrorCode::InUse`]: pult_protocol::message::ErrorCode::InUse
+
+use std::sync::{Arc, Mutex};
+
+use pult_protocol::frame::{read_message, write_message};
+use pult_protocol::input::{ControlNews, InputEvent, PointerMove, ScreenPoint};
+use pult_protocol::message::{ErrorReply, Reply, Request};
+use quinn::SendStream;
+use tokio::task::JoinHandle;
+
+use crate::ConsoleError;
+use crate::session::Link;
+
+/// Control of one device, from [`crate::DeviceSession::control`]. Dropping it
+/// ends control as [`ControlSession::end`] does, without waiting: the agent
+/// lets go of every key and button either way, and also when the connection
+/// drops.
+pub struct ControlSession {
+    link: Link,
+    send: SendStream,
+    sequence: u32,
+    failures: Arc<Mutex<Vec<ErrorReply>>>,
+    news: JoinHandle<()>,
+}
+
+impl ControlSession {
+    pub(crate) async fn open(link: Link) -> Result<Self, ConsoleError> {
+        let (mut send, mut recv, _) = link.open_stream().await?;
+        link.check(write_message(&mut send, &Request::Control).await)?;
+        match link.check(read_message::<Reply>(&mut recv).await)? {
+            Some(Reply::Done) => {}
+            Some(reply) => return Err(link.unexpected(reply)),
+            None => return Err(link.protocol("the agent closed the control stream")),
+        }
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let noted = failures.clone();
+        let news = tokio::spawn(async move {
+            while let Ok(Some(ControlNews::Failed(error))) =
+                read_message::<ControlNews>(&mut recv).await
+            {
+                tracing::debug!("control: {error}");
+                noted.lock().unwrap_or_else(|p| p.into_inner()).push(error);
+            }
+        });
+        Ok(Self {
+            link,
+            send,
+            sequence: 0,
+            failures,
+            news,
+        })
+    }
+
+    /// Sends `event`, in order after those sent before; checked here first,
+    /// as the agent will.
+    pub async fn send(&mut self, event: &InputEvent) -> Result<(), ConsoleError> {
+        event
+            .check()
+            .map_err(|e| ConsoleError::BadInput(format!("{}: {e}", self.link.device.name)))?;
+        self.link.check(write_message(&mut self.send, event).await)
+    }
+
+    /// Sends `events` in order.
+    pub async fn send_all(&mut self, events: &[InputEvent]) -> Result<(), ConsoleError> {
+        for event in events {
+            self.send(event).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the pointer on the stream, in order with keys and clicks: for a
+    /// click that must land at `at`.
+    pub async fn move_to(&mut self, at: ScreenPoint) -> Result<(), ConsoleError> {
+        let moved = self.next_move(at);
+        self.send(&InputEvent::Move(moved)).await
+    }
+
+    /// Moves the pointer by datagram: fast, and a lost or late one is simply
+    /// replaced by the next. Falls back to the stream where datagrams cannot go.
+    pub async fn glide_to(&mut self, at: ScreenPoint) -> Result<(), ConsoleError> {
+        let moved = self.next_move(at);
+        match self
+            .link
+            .connection
+            .send_datagram(moved.to_datagram().into())
+        {
+            Ok(()) => Ok(()),
+            Err(_) => self.send(&InputEvent::Move(moved)).await,
+        }
+    }
+
+    fn next_move(&mut self, at: ScreenPoint) -> PointerMove {
+        self.sequence = self.sequence.wrapping_add(1).max(1);
+        PointerMove {
+            sequence: self.sequence,
+            at,
+        }
+    }
+
+    /// What the agent could not apply so far (a refused key, a point off
+    /// the screen), taken from the list.
+    pub fn take_failures(&self) -> Vec<ErrorReply> {
+        std::mem::take(&mut *self.failures.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Ends control: the agent applies what was sent, lets go of every key
+    /// and button, and finishes; returns what it could not apply.
+    pub async fn end(mut self) -> Result<Vec<ErrorReply>, ConsoleError> {
+        let _ = self.send.finish();
+        let news = std::mem::replace(&mut self.news, tokio::spawn(async {}));
+        let _ = news.await;
+        Ok(self.take_failures())
+    }
+}
+
+impl Drop for ControlSession {
+    fn drop(&mut self) {
+        let _ = self.send.finish();
+        self.news.abort();
+    }
+}
