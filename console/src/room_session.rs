@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::{Console, ConsoleError, DeviceSession, Discovery, RoomCertificate};
+use crate::{Console, ConsoleError, ControlSession, DeviceSession, Discovery, RoomCertificate};
 
 /// How often the logged-on user is asked for again.
 const STATUS_INTERVAL: Duration = Duration::from_secs(15);
@@ -159,6 +159,7 @@ enum Command {
     Status(oneshot::Sender<Result<AgentStatus, ConsoleError>>),
     Screenshot(oneshot::Sender<Result<Screenshot, ConsoleError>>),
     Act(Action, oneshot::Sender<Result<(), ConsoleError>>),
+    Control(oneshot::Sender<Result<ControlSession, ConsoleError>>),
 }
 
 type Statuses = Arc<Mutex<BTreeMap<usize, DeviceStatus>>>;
@@ -333,6 +334,17 @@ impl RoomSession {
         let (reply, answer) = oneshot::channel();
         self.sender(device)?
             .send(Command::Screenshot(reply))
+            .await
+            .map_err(|_| gone(device))?;
+        answer.await.map_err(|_| gone(device))?
+    }
+
+    /// Takes over mouse and keyboard of `device` (R3); control lasts as long
+    /// as the returned session (or the connection).
+    pub async fn control(&self, device: &str) -> Result<ControlSession, ConsoleError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender(device)?
+            .send(Command::Control(reply))
             .await
             .map_err(|_| gone(device))?;
         answer.await.map_err(|_| gone(device))?
@@ -605,6 +617,13 @@ impl Supervisor {
                             }
                         });
                     }
+                    Some(Command::Control(reply)) => {
+                        let session = session.clone();
+                        jobs.spawn(async move {
+                            let _ = reply.send(session.control().await);
+                            Finished::Other
+                        });
+                    }
                     None => break None,
                 },
                 _ = ticker.tick() => {
@@ -697,6 +716,9 @@ impl Supervisor {
                 let _ = reply.send(Err(error()));
             }
             Command::Act(_, reply) => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::Control(reply) => {
                 let _ = reply.send(Err(error()));
             }
         }

@@ -1,7 +1,7 @@
 //! The console engine over a room of real agents: every device comes online
 //! with its user, a killed agent goes offline and comes back streaming by
 //! itself, a not steerable device is shown as such, and an action on a
-//! selection reports per device.
+//! selection reports per device; one console at a time controls a device.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use pult_console::{
     Action, DeviceState, DeviceStatus, RoomCertificate, RoomEvent, RoomSession, SessionOptions,
 };
 use pult_e2e::{Agent, School, free_address, recording_opener};
+use pult_protocol::input::{InputEvent, KeyCombo, ScreenPoint};
 use pult_protocol::message::WebUrl;
 use pult_protocol::watch::WatchSettings;
 use tokio::sync::mpsc;
@@ -243,6 +244,49 @@ async fn a_room_of_twelve_comes_online_survives_a_dead_agent_and_acts_per_device
         );
     }
     assert!(!room.bundles[DEVICES].join("opened.txt").exists());
+
+    // Remote control (R3) through the session: one console at a time, the
+    // device free again when control ends; a not steerable device refused.
+    let mut control = session.control("R101-PC03").await.unwrap();
+    control
+        .send_all(&KeyCombo::parse("ctrl+alt+t").unwrap().events())
+        .await
+        .unwrap();
+    control
+        .send(&InputEvent::Text("Grüße".into()))
+        .await
+        .unwrap();
+    control
+        .glide_to(ScreenPoint::fraction(None, 0.5, 0.5))
+        .await
+        .unwrap();
+    let (second, _events) = RoomSession::start(
+        RoomCertificate::load(&room.cert).unwrap(),
+        SessionOptions::default(),
+    )
+    .unwrap();
+    let mut attempts = 0;
+    let busy = loop {
+        match second.control("R101-PC03").await {
+            Err(error) if error.code() == "in-use" => break error,
+            // The second session is still connecting.
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the second console: {error}"),
+            Ok(_) => panic!("a second console took control"),
+        }
+    };
+    assert!(
+        busy.to_string()
+            .contains("mueller (room 101) controls this computer now"),
+        "{busy}"
+    );
+    assert_eq!(control.end().await.unwrap(), vec![]);
+    let again = second.control("R101-PC03").await.unwrap();
+    assert_eq!(again.end().await.unwrap(), vec![]);
+    assert!(session.control("R101-LEHRER").await.is_err());
 
     // A screenshot through the session, and a bigger view of one device.
     let shot = session.screenshot("R101-PC03").await.unwrap();
