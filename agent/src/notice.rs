@@ -119,6 +119,23 @@ mod tests {
     }
 
     #[test]
+    fn r3_control_is_on_the_notice_but_alone_is_not_a_view() {
+        let mut board = NoticeBoard::default();
+        let controlled = NoticeEntry {
+            activity: Activity::Controlled,
+            ..entry("mueller")
+        };
+        let control = board.begin(controlled.clone());
+        assert_eq!(board.notice(Instant::now()).entries, vec![controlled]);
+        assert!(!board.is_viewed(), "status says watched only for a view");
+        let view = board.begin(entry("mueller"));
+        assert!(board.is_viewed());
+        board.end(view);
+        board.end(control);
+        assert!(!board.notice(Instant::now()).is_active());
+    }
+
+    #[test]
     fn r1_a_screenshot_keeps_the_notice_for_ten_seconds() {
         let mut board = NoticeBoard::default();
         let taken = Instant::now();

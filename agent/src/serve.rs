@@ -572,6 +572,15 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     }
     frames.abort();
     datagrams.abort();
+    // Let go of every key and button now, in order after the last event; the
+    // guard tells the helper again when dropped, in case this did not arrive.
+    if let Err(error) = agent.desktop.input(InputEvent::ReleaseAll).await {
+        tracing::warn!(
+            "{}: could not release held keys: {}",
+            session.peer,
+            error.message
+        );
+    }
     drop(guard);
     entry.action = AuditAction::ControlEnd;
     entry.detail = Some(format!(

@@ -25,7 +25,7 @@ pub struct ControlSession {
     send: SendStream,
     sequence: u32,
     failures: Arc<Mutex<Vec<ErrorReply>>>,
-    news: JoinHandle<()>,
+    news: Option<JoinHandle<()>>,
 }
 
 impl ControlSession {
@@ -52,7 +52,7 @@ impl ControlSession {
             send,
             sequence: 0,
             failures,
-            news,
+            news: Some(news),
         })
     }
 
@@ -112,8 +112,9 @@ impl ControlSession {
     /// and button, and finishes; returns what it could not apply.
     pub async fn end(mut self) -> Result<Vec<ErrorReply>, ConsoleError> {
         let _ = self.send.finish();
-        let news = std::mem::replace(&mut self.news, tokio::spawn(async {}));
-        let _ = news.await;
+        if let Some(news) = self.news.take() {
+            let _ = news.await;
+        }
         Ok(self.take_failures())
     }
 }
@@ -121,6 +122,8 @@ impl ControlSession {
 impl Drop for ControlSession {
     fn drop(&mut self) {
         let _ = self.send.finish();
-        self.news.abort();
+        if let Some(news) = &self.news {
+            news.abort();
+        }
     }
 }

@@ -100,16 +100,9 @@ impl HelperCore {
         match request {
             ToHelper::Input(event) => {
                 let applied = self.input.push(event);
-                Box::pin(async move {
-                    match applied.await {
-                        Ok(Ok(())) => FromHelper::Done,
-                        Ok(Err(error)) => FromHelper::Error(error),
-                        Err(_) => FromHelper::Error(ErrorReply::new(
-                            ErrorCode::Internal,
-                            "the input thread ended",
-                        )),
-                    }
-                })
+                Box::pin(
+                    async move { input_answer(applied.await).unwrap_or_else(FromHelper::Error) },
+                )
             }
             other => {
                 let core = self.clone();
@@ -181,14 +174,7 @@ impl HelperCore {
                 })
                 .await
             }
-            ToHelper::Input(event) => match self.input.push(event).await {
-                Ok(Ok(())) => Ok(FromHelper::Done),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(ErrorReply::new(
-                    ErrorCode::Internal,
-                    "the input thread ended",
-                )),
-            },
+            ToHelper::Input(event) => input_answer(self.input.push(event).await),
         };
         answer.unwrap_or_else(FromHelper::Error)
     }
@@ -326,6 +312,20 @@ impl HelperCore {
 
     fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u64, StreamWork>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The answer to an input request, from what the input thread said.
+fn input_answer(
+    applied: Result<Result<(), ErrorReply>, tokio::sync::oneshot::error::RecvError>,
+) -> Result<FromHelper, ErrorReply> {
+    match applied {
+        Ok(Ok(())) => Ok(FromHelper::Done),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(ErrorReply::new(
+            ErrorCode::Internal,
+            "the input thread ended",
+        )),
     }
 }
 

@@ -43,21 +43,11 @@ pub struct X11Input {
 impl X11Input {
     /// Connects to `DISPLAY`; fails if the server lacks XTEST.
     pub fn connect() -> Result<Self, String> {
-        let (connection, number) = xcb::Connection::connect_with_extensions(
-            None,
-            &[xcb::Extension::Test],
-            &[xcb::Extension::RandR],
-        )
-        .map_err(|e| format!("cannot connect to the X display with XTEST: {e}"))?;
-        let root = connection
-            .get_setup()
-            .roots()
-            .nth(usize::try_from(number).unwrap_or(0))
-            .map(|screen| screen.root())
-            .ok_or("the X display has no screen")?;
+        let (connection, screen) = super::x11_ui::connect_requiring(None, &[xcb::Extension::Test])
+            .map_err(|e| format!("{e} (remote control needs XTEST)"))?;
         Ok(Self {
             connection,
-            root,
+            root: screen.root,
             lent: Vec::new(),
             next_lent: 0,
         })

@@ -243,8 +243,16 @@ pub struct Screen {
 
 /// Connects to `display` (or `DISPLAY`) with RandR, for the monitors.
 pub fn connect(display: Option<&str>) -> Result<(xcb::Connection, Screen), String> {
+    connect_requiring(display, &[])
+}
+
+/// Connects as [`connect`] does, failing if the server lacks one of `required`.
+pub fn connect_requiring(
+    display: Option<&str>,
+    required: &[xcb::Extension],
+) -> Result<(xcb::Connection, Screen), String> {
     let (connection, number) =
-        xcb::Connection::connect_with_extensions(display, &[], &[xcb::Extension::RandR])
+        xcb::Connection::connect_with_extensions(display, required, &[xcb::Extension::RandR])
             .map_err(|e| format!("cannot connect to the X display: {e}"))?;
     let screen = connection
         .get_setup()
