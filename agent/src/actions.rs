@@ -32,7 +32,8 @@ pub fn record_program(file: &Path, program: &str, args: &[String]) -> Result<(),
     )
 }
 
-fn record(file: &Path, line: &str) -> Result<(), ErrorReply> {
+/// Appends `line` to `file`.
+pub(crate) fn record(file: &Path, line: &str) -> Result<(), ErrorReply> {
     use std::io::Write;
     std::fs::OpenOptions::new()
         .create(true)

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use pult_protocol::message::WebUrl;
+use pult_protocol::input::{InputEvent, KeyCode, KeyCombo, MouseButton, ScreenPoint};
+use pult_protocol::message::{ErrorReply, WebUrl};
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::favourites::{Favourites, FavouritesStore};
 use crate::gallery::{Gallery, SavedShot};
 use crate::room_session::{Action, DeviceStatus, RoomEvent, RoomSession, SessionOptions};
-use crate::{ConsoleError, RoomCertificate, ui_frame};
+use crate::{ConsoleError, ControlSession, RoomCertificate, ui_frame};
 
 /// The room as the app shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -61,6 +62,15 @@ pub struct DeskError {
     pub message: String,
 }
 
+impl From<ErrorReply> for DeskError {
+    fn from(error: ErrorReply) -> Self {
+        Self {
+            code: error.code.as_str().to_owned(),
+            message: error.message,
+        }
+    }
+}
+
 impl From<ConsoleError> for DeskError {
     fn from(error: ConsoleError) -> Self {
         Self {
@@ -92,6 +102,68 @@ impl Default for DeskFolders {
     }
 }
 
+/// What the app sends while the teacher controls the device in the big view
+/// (R3). Points are fractions (0 to 1) of the big view's picture, which
+/// shows the whole desktop; keys are the web's `KeyboardEvent.code` names.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ControlInput {
+    /// The pointer to a point, in order with clicks and keys (before a click).
+    Move {
+        /// Across, 0 left to 1 right.
+        x: f64,
+        /// Down, 0 top to 1 bottom.
+        y: f64,
+    },
+    /// The pointer to a point while it travels: by datagram, latest wins.
+    Glide {
+        /// Across, 0 left to 1 right.
+        x: f64,
+        /// Down, 0 top to 1 bottom.
+        y: f64,
+    },
+    /// A mouse button pressed or released: 1 left, 2 middle, 3 right, 4 back, 5 forward.
+    Button {
+        /// Which button.
+        button: u8,
+        /// Pressed or released.
+        down: bool,
+    },
+    /// The wheel turned by notches (`dy` > 0 down).
+    Wheel {
+        /// Notches right.
+        dx: i16,
+        /// Notches down.
+        dy: i16,
+    },
+    /// A key pressed or released, by `KeyboardEvent.code` ("KeyA", "Enter").
+    Key {
+        /// The key's code.
+        code: String,
+        /// Pressed or released.
+        down: bool,
+    },
+    /// Text typed as it is.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A combination pressed and released in one, such as "alt+Tab" or
+    /// "ctrl+alt+Delete": the shortcuts the teacher's own system would keep.
+    Shortcut {
+        /// The combination ([`KeyCombo::parse`]).
+        keys: String,
+    },
+    /// Every key and button let go (the window lost the keyboard).
+    ReleaseAll,
+}
+
+/// The device the teacher controls and its control session.
+struct Controlled {
+    device: String,
+    session: ControlSession,
+}
+
 /// Screen updates of one device in the web view's hands and not yet drawn:
 /// enough to hide the round trip, few enough that nothing queues.
 const VIEWER_CREDIT: usize = 3;
@@ -104,6 +176,7 @@ pub struct Desk {
     favourites: FavouritesStore,
     thumbnail: Mutex<WatchSettings>,
     focused: Mutex<Option<String>>,
+    control: tokio::sync::Mutex<Option<Controlled>>,
 }
 
 impl Desk {
@@ -136,6 +209,7 @@ impl Desk {
             info,
             thumbnail: Mutex::new(options.thumbnail),
             focused: Mutex::new(None),
+            control: tokio::sync::Mutex::new(None),
         };
         Ok((desk, events))
     }
@@ -166,6 +240,7 @@ impl Desk {
     pub async fn viewer_replaced(&self) {
         self.session.viewer_replaced();
         *self.focused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.control.lock().await = None;
         let thumbnail = *self.thumbnail.lock().unwrap_or_else(|p| p.into_inner());
         self.session.watch_all(thumbnail).await;
     }
@@ -222,6 +297,51 @@ impl Desk {
             self.session.watch(&device, full).await?;
         }
         Ok(())
+    }
+
+    /// Takes over mouse and keyboard of `device` (R3), or gives control back
+    /// (`None`); control of another device ends first. Fails, naming who, while
+    /// another console controls the device.
+    pub async fn control(&self, device: Option<String>) -> Result<(), ConsoleError> {
+        let mut control = self.control.lock().await;
+        // Dropping ends control without waiting; the agent lets go of every key.
+        *control = None;
+        if let Some(device) = device {
+            let session = self.session.control(&device).await?;
+            *control = Some(Controlled { device, session });
+        }
+        Ok(())
+    }
+
+    /// Sends `inputs` in order to `device`, which the teacher controls; returns
+    /// what the agent reported it could not apply since the last call. When the
+    /// device cannot be reached any more, control ends and the error says why.
+    pub async fn control_input(
+        &self,
+        device: &str,
+        inputs: &[ControlInput],
+    ) -> Result<Vec<DeskError>, ConsoleError> {
+        let mut control = self.control.lock().await;
+        let Some(controlled) = control.as_mut().filter(|c| c.device == device) else {
+            return Err(ConsoleError::BadInput(format!(
+                "{device} is not under control from this window"
+            )));
+        };
+        for input in inputs {
+            let sent = send_input(&mut controlled.session, device, input).await;
+            if let Err(error) = sent {
+                if !matches!(error, ConsoleError::BadInput(_)) {
+                    *control = None;
+                }
+                return Err(error);
+            }
+        }
+        Ok(controlled
+            .session
+            .take_failures()
+            .into_iter()
+            .map(DeskError::from)
+            .collect())
     }
 
     /// Takes a screenshot of `device` and saves it in the gallery (R2).
@@ -301,6 +421,39 @@ impl Desk {
     }
 }
 
+async fn send_input(
+    session: &mut ControlSession,
+    device: &str,
+    input: &ControlInput,
+) -> Result<(), ConsoleError> {
+    let bad = |what: String| ConsoleError::BadInput(format!("{device}: {what}"));
+    match input {
+        ControlInput::Move { x, y } => session.move_to(ScreenPoint::fraction(None, *x, *y)).await,
+        ControlInput::Glide { x, y } => session.glide_to(ScreenPoint::fraction(None, *x, *y)).await,
+        ControlInput::Button { button, down } => {
+            let button = MouseButton::from_number(*button)
+                .ok_or_else(|| bad(format!("there is no mouse button {button}")))?;
+            let down = *down;
+            session.send(&InputEvent::Button { button, down }).await
+        }
+        ControlInput::Wheel { dx, dy } => {
+            session.send(&InputEvent::Wheel { dx: *dx, dy: *dy }).await
+        }
+        ControlInput::Key { code, down } => {
+            let code = KeyCode::from_dom(code)
+                .ok_or_else(|| bad(format!("the key {code:?} cannot be pressed remotely")))?;
+            let down = *down;
+            session.send(&InputEvent::Key { code, down }).await
+        }
+        ControlInput::Text { text } => session.send(&InputEvent::Text(text.clone())).await,
+        ControlInput::Shortcut { keys } => {
+            let combo = KeyCombo::parse(keys).map_err(|e| bad(e.to_string()))?;
+            session.send_all(&combo.events()).await
+        }
+        ControlInput::ReleaseAll => session.send(&InputEvent::ReleaseAll).await,
+    }
+}
+
 fn results(outcomes: Vec<(String, Result<(), ConsoleError>)>) -> Vec<ActionResult> {
     outcomes
         .into_iter()
@@ -338,4 +491,54 @@ pub fn system_locale() -> String {
                 .replace('_', "-")
         })
         .unwrap_or_else(|| "en-US".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_input_reads_what_the_app_sends() {
+        let inputs: Vec<ControlInput> = serde_json::from_str(
+            r#"[{"kind":"glide","x":0.5,"y":0.25},{"kind":"button","button":1,"down":true},
+                {"kind":"key","code":"KeyA","down":false},{"kind":"text","text":"äöü@€"},
+                {"kind":"shortcut","keys":"alt+Tab"},{"kind":"wheel","dx":0,"dy":-3},{"kind":"releaseAll"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            inputs,
+            [
+                ControlInput::Glide { x: 0.5, y: 0.25 },
+                ControlInput::Button {
+                    button: 1,
+                    down: true
+                },
+                ControlInput::Key {
+                    code: "KeyA".into(),
+                    down: false
+                },
+                ControlInput::Text {
+                    text: "äöü@€".into()
+                },
+                ControlInput::Shortcut {
+                    keys: "alt+Tab".into()
+                },
+                ControlInput::Wheel { dx: 0, dy: -3 },
+                ControlInput::ReleaseAll,
+            ]
+        );
+        // The app's shortcut menu (ui/src/control.ts) sends these.
+        for keys in [
+            "alt+Tab",
+            "alt+F4",
+            "super",
+            "ctrl+Escape",
+            "ctrl+alt+Delete",
+        ] {
+            let combo = KeyCombo::parse(keys).unwrap();
+            assert_eq!(combo.events().len(), 2 * combo.keys().len(), "{keys}");
+        }
+        let unknown = serde_json::from_str::<ControlInput>(r#"{"kind":"teleport"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("teleport"));
+    }
 }

@@ -6,7 +6,8 @@
 //! on its own loopback address with the synthetic desktop, and a room
 //! certificate for the teacher. Nothing leaves the machine: agents on
 //! loopback never announce themselves, and they write requested programs and
-//! web pages to a file instead of starting them.
+//! web pages, and the clicks, keys and text of remote control, to a file
+//! instead of starting or pressing them.
 #![warn(missing_docs)]
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -142,13 +143,16 @@ impl Classroom {
             // The demo's students are simulated: the notice goes to the log.
             let helper = HelperCore::new(
                 Box::new(SyntheticDesktop::new(width, height).with_seed(seed)),
-                Box::new(LoggedInput::new(vec![MonitorInfo {
-                    x: 0,
-                    y: 0,
-                    width,
-                    height,
-                    primary: true,
-                }])),
+                Box::new(
+                    LoggedInput::new(vec![MonitorInfo {
+                        x: 0,
+                        y: 0,
+                        width,
+                        height,
+                        primary: true,
+                    }])
+                    .recording(actions.clone(), device_name(index)),
+                ),
                 Box::new(LoggedNotice),
                 Student {
                     identity: None,
@@ -182,7 +186,8 @@ impl Classroom {
         &self.certificate
     }
 
-    /// The file where the agents write the programs and pages they were asked to start.
+    /// The file where the agents write the programs and pages they were asked
+    /// to start and the clicks, keys and text they were sent.
     pub fn actions_file(&self) -> &Path {
         &self.actions
     }

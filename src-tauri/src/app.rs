@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use pult_console::desk::{ActionResult, Desk, DeskError, DeskFolders, RoomInfo};
+use pult_console::desk::{ActionResult, ControlInput, Desk, DeskError, DeskFolders, RoomInfo};
 use pult_console::favourites::Favourites;
 use pult_console::gallery::SavedShot;
 use pult_console::{DeviceStatus, RoomEvent, SessionOptions};
@@ -60,6 +60,8 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             message,
             lock,
             unlock,
+            control,
+            control_input,
             gallery,
             gallery_image,
             favourites,
@@ -243,6 +245,20 @@ async fn unlock(
     devices: Vec<String>,
 ) -> Result<Vec<ActionResult>, DeskError> {
     Ok(state.desk.unlock(&devices).await)
+}
+
+#[tauri::command]
+async fn control(state: State<'_, AppState>, device: Option<String>) -> Result<(), DeskError> {
+    Ok(state.desk.control(device).await?)
+}
+
+#[tauri::command]
+async fn control_input(
+    state: State<'_, AppState>,
+    device: String,
+    inputs: Vec<ControlInput>,
+) -> Result<Vec<DeskError>, DeskError> {
+    Ok(state.desk.control_input(&device, &inputs).await?)
 }
 
 #[tauri::command]

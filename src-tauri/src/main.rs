@@ -140,7 +140,7 @@ mod demo {
         let classroom = tauri::async_runtime::block_on(async { Classroom::start(options) })
             .context("starting the demo classroom")?;
         eprintln!(
-            "pult demo: {} student computers on loopback; their requested programs and pages go to {}",
+            "pult demo: {} student computers on loopback; the programs and pages they are asked to start, and what remote control clicks and types, go to {}",
             classroom.agents(),
             classroom.actions_file().display()
         );

@@ -185,6 +185,34 @@ impl Session {
         );
     }
 
+    /// Presses and releases keys one after the other, as a keyboard would,
+    /// into whatever has the focus: characters, or WebDriver's key values
+    /// ("\u{E007}" is Enter, "\u{E009}" Control). A key value followed by
+    /// `+` is held until the end of `keys` ("\u{E009}+a" is Ctrl+A).
+    pub fn keys(&self, keys: &str) {
+        let mut actions = Vec::new();
+        let mut held = Vec::new();
+        let mut chars = keys.chars().peekable();
+        while let Some(key) = chars.next() {
+            let value = key.to_string();
+            actions.push(json!({"type": "keyDown", "value": value}));
+            if chars.peek() == Some(&'+') {
+                chars.next();
+                held.push(value);
+            } else {
+                actions.push(json!({"type": "keyUp", "value": value}));
+            }
+        }
+        for value in held.into_iter().rev() {
+            actions.push(json!({"type": "keyUp", "value": value}));
+        }
+        self.call(
+            "POST",
+            "/actions",
+            Some(&json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
     /// Runs `script` in the page; `arguments` are available to it. A run the
     /// driver fails (it happens to WebKitWebDriver under load) is tried again.
     pub fn execute(&self, script: &str, arguments: &[Value]) -> Value {

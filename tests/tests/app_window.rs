@@ -1,7 +1,8 @@
 //! The real app window, driven through WebDriver (tauri-driver with
 //! WebKitWebDriver) under Xvfb: `pult demo` shows twelve live thumbnails that
 //! change, a click on a device's expand button opens its big view, and
-//! "Screenshot" saves a PNG in the gallery folder. Window screenshots are kept
+//! "Screenshot" saves a PNG in the gallery folder, "Steuern" there controls the
+//! device (R3), lock and message work. Window screenshots are kept
 //! under target/webdriver/ for a person to look at.
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,18 @@ fn changed_pixels(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
+/// The lines the demo classroom's agents wrote, under `tmp`.
+fn demo_actions(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pult-demo-"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("actions.txt")).ok())
+        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
 /// A home of its own, with German user folders, so the gallery goes to ~/Bilder.
 fn home(dir: &Path) -> Vec<(String, String)> {
     let config = dir.join("config");
@@ -67,7 +80,10 @@ fn home(dir: &Path) -> Vec<(String, String)> {
         "XDG_PICTURES_DIR=\"$HOME/Bilder\"\n",
     )
     .unwrap();
+    // The demo classroom's files (and what its agents were asked to do) go here.
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
     vec![
+        ("TMPDIR".into(), dir.join("tmp").display().to_string()),
         ("HOME".into(), dir.display().to_string()),
         ("XDG_CONFIG_HOME".into(), config.display().to_string()),
         (
@@ -224,6 +240,74 @@ fn the_demo_classroom_window_is_live_and_usable() {
         "the toast",
         Duration::from_secs(5),
         &format!("return document.querySelector('.toast').textContent.includes('{name}')"),
+    );
+
+    // Control PC-03 (R3): a click in the middle of the big view lands in the
+    // middle of its 1280x720 desktop, typed characters arrive as text, Enter
+    // and Ctrl+A by position, Alt+Tab from the shortcut menu; Escape is the
+    // student's while controlling. The demo's agents write it all down.
+    session.click(&session.find(".spotlight-control"));
+    session.wait_for(
+        "control on",
+        Duration::from_secs(10),
+        "return document.querySelector('.spotlight-control').getAttribute('aria-pressed') === 'true'",
+    );
+    session.click(&session.find(".spotlight-screen canvas"));
+    session.keys("Hallo Welt\u{E007}\u{E009}+a\u{E00C}");
+    session.execute(
+        "const m = document.querySelector('.shortcut-menu'); m.value = 'alt+Tab'; m.dispatchEvent(new Event('change'))",
+        &[],
+    );
+    let actions = home_dir.path().join("tmp");
+    let mut controlled = Vec::new();
+    for _ in 0..100 {
+        controlled = demo_actions(&actions)
+            .into_iter()
+            .filter_map(|line| line.strip_prefix("input PC-03 ").map(str::to_owned))
+            .collect();
+        if controlled.last().is_some_and(|l| l == "key Tab") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    save(session, "control-PC-03.png");
+    let click = controlled
+        .iter()
+        .find_map(|l| l.strip_prefix("click Left at "))
+        .unwrap_or_else(|| panic!("no click in {controlled:?}"));
+    let (x, y) = click.split_once(',').unwrap();
+    let (x, y): (i32, i32) = (x.parse().unwrap(), y.parse().unwrap());
+    assert!(
+        (x - 640).abs() <= 2 && (y - 360).abs() <= 2,
+        "the click landed at {x},{y}, not in the middle of 1280x720"
+    );
+    let typed: String = controlled
+        .iter()
+        .filter_map(|l| l.strip_prefix("text "))
+        .map(|t| t.trim_matches('"'))
+        .collect();
+    assert_eq!(typed, "Hallo Welt", "{controlled:?}");
+    let keys: Vec<&str> = controlled
+        .iter()
+        .filter_map(|l| l.strip_prefix("key "))
+        .collect();
+    assert_eq!(
+        keys,
+        ["Enter", "ControlLeft", "KeyA", "Escape", "AltLeft", "Tab"],
+        "{controlled:?}"
+    );
+    assert!(
+        !session
+            .execute("return document.querySelector('.spotlight').hidden", &[])
+            .as_bool()
+            .unwrap(),
+        "Escape went to the student, the big view stays open"
+    );
+    session.click(&session.find(".spotlight-control"));
+    session.wait_for(
+        "control off",
+        Duration::from_secs(10),
+        "return document.querySelector('.spotlight-control').getAttribute('aria-pressed') === 'false'",
     );
 
     // Back to the room; the gallery lists the screenshot.

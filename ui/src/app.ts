@@ -2,7 +2,8 @@
 // device, the actions that exist (screenshot, run program, open website) with
 // favourites, and the gallery of saved screenshots. It talks to nothing but
 // the Backend interface.
-import type { ActionResult, Backend, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import { buttonNumber, InputQueue, KeyTranslator, pictureFraction, SHORTCUTS, WheelNotches } from "./control";
 import { Compositor } from "./frames";
 import { I18n, type Key, type Language } from "./i18n";
 import { icons } from "./icons";
@@ -10,6 +11,14 @@ import { Selection } from "./selection";
 
 /** Thumbnail width range (CSS pixels) of the zoom slider. */
 const ZOOM = { min: 160, max: 720, step: 20, initial: 260 };
+
+/** The device under the teacher's control and how its input goes there. */
+interface Control {
+  device: string;
+  queue: InputQueue;
+  keys: KeyTranslator;
+  wheel: WheelNotches;
+}
 
 interface Card {
   status: DeviceStatus;
@@ -31,6 +40,10 @@ export class App {
   private cards: Card[] = [];
   private selection = new Selection(() => this.cards.map((c) => c.status.name));
   private spotlight: string | null = null;
+  /** The device in the big view while the teacher controls it (R3). */
+  private controlling: Control | null = null;
+  /** Whether the window's key listeners for control are in place (once, whatever renders). */
+  private windowWired = false;
   private favourites: Favourites = { programs: [], websites: [] };
   private zoomTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly storage: Storage | null;
@@ -121,6 +134,8 @@ export class App {
       <div class="toast" role="status" aria-live="polite" hidden></div>
       <section class="overlay spotlight" hidden role="dialog" aria-modal="true">
         <header><h2 class="spotlight-title"></h2><span class="spotlight-user"></span><span class="spacer"></span>
+          <select class="shortcut-menu" hidden aria-label="${this.t("sendShortcut")}"><option value="">${this.t("sendShortcut")}</option>${SHORTCUTS.map((s) => `<option value="${s.keys}">${s[this.i18n.language]}</option>`).join("")}</select>
+          <button type="button" class="spotlight-control" aria-pressed="false">${icons.mouse}<span>${this.t("control")}</span></button>
           <button type="button" class="spotlight-shot">${icons.camera}<span>${this.t("screenshot")}</span></button>
           <button type="button" class="close" aria-label="${this.t("close")}">${icons.close}</button></header>
         <div class="spotlight-screen"></div>
@@ -243,6 +258,13 @@ export class App {
     this.root.querySelector(".spotlight-shot")!.addEventListener("click", () => {
       if (this.spotlight) void this.screenshots([this.spotlight]);
     });
+    this.root.querySelector(".spotlight-control")!.addEventListener("click", () => void this.toggleControl());
+    const shortcuts = this.root.querySelector<HTMLSelectElement>(".shortcut-menu")!;
+    shortcuts.addEventListener("change", () => {
+      if (shortcuts.value) this.controlling?.queue.push({ kind: "shortcut", keys: shortcuts.value });
+      shortcuts.value = "";
+    });
+    this.wireControl();
     const slider = this.root.querySelector<HTMLInputElement>(".zoom-slider")!;
     slider.addEventListener("input", () => {
       this.root.style.setProperty("--card-width", `${slider.value}px`);
@@ -266,6 +288,7 @@ export class App {
       this.zoomTimer = setTimeout(() => void this.sendThumbnailSize(), 200);
     };
     this.root.addEventListener("keydown", (event) => {
+      if (this.controlling) return;
       if (event.key === "Escape") this.onEscape();
       if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a" && !isTyping(event)) {
         event.preventDefault();
@@ -397,11 +420,20 @@ export class App {
     overlay.setAttribute("aria-label", this.t("bigView", { name: card.status.name }));
     overlay.querySelector(".spotlight-title")!.textContent = [card.status.name, card.status.position].filter(Boolean).join(" · ");
     overlay.querySelector(".spotlight-user")!.textContent = `${card.status.user ?? ""} · ${this.stateText(card.status)}`;
+    const toggle = overlay.querySelector<HTMLButtonElement>(".spotlight-control")!;
+    const on = this.controlling?.device === card.status.name;
+    const why = card.status.state.kind !== "online" ? this.stateText(card.status) : card.status.locked ? this.t("controlLocked") : null;
+    toggle.disabled = !on && why !== null;
+    toggle.setAttribute("aria-pressed", String(on));
+    toggle.title = why ?? this.t(on ? "controlStop" : "controlHint", { name: card.status.name });
+    overlay.querySelector<HTMLElement>(".shortcut-menu")!.hidden = !on;
+    overlay.classList.toggle("controlling", on);
   }
 
   async closeSpotlight(): Promise<void> {
     const name = this.spotlight;
     if (!name) return;
+    await this.endControl();
     this.spotlight = null;
     const card = this.cards.find((c) => c.status.name === name)!;
     card.element.querySelector(".screen")!.prepend(card.canvas);
@@ -411,12 +443,115 @@ export class App {
     await this.backend.focus(null, 0, 0);
   }
 
+  // ---- remote control (R3) ----------------------------------------------
+
+  /** Takes over mouse and keyboard of the device in the big view, or gives them back. */
+  async toggleControl(): Promise<void> {
+    if (this.controlling) return this.endControl();
+    const device = this.spotlight;
+    if (!device) return;
+    try {
+      await this.backend.control(device);
+    } catch (error) {
+      this.toast(this.t("controlRefused", { name: device, reason: this.explain(error) }), true);
+      return;
+    }
+    if (this.spotlight !== device) {
+      await this.backend.control(null).catch(() => undefined);
+      return;
+    }
+    const queue = new InputQueue(async (inputs) => {
+      try {
+        const problems = await this.backend.controlInput(device, inputs);
+        if (problems.length > 0) this.toast(this.t("controlFailed", { name: device, reason: this.explain(problems[0]) }), true);
+      } catch (error) {
+        if (this.controlling?.queue !== queue) return;
+        this.controlling = null;
+        this.paintSpotlightHeader();
+        this.toast(this.t("controlLost", { name: device, reason: this.explain(error) }), true);
+      }
+    });
+    this.controlling = { device, queue, keys: new KeyTranslator(), wheel: new WheelNotches() };
+    (document.activeElement as HTMLElement | null)?.blur();
+    this.paintSpotlightHeader();
+  }
+
+  /** Gives mouse and keyboard back: held keys are let go on the student's computer. */
+  private async endControl(): Promise<void> {
+    const control = this.controlling;
+    if (!control) return;
+    this.controlling = null;
+    control.queue.push(...control.keys.releaseAll());
+    await control.queue.drained();
+    await this.backend.control(null).catch(() => undefined);
+    this.paintSpotlightHeader();
+  }
+
+  /** The big view's picture takes the pointer and the window's keys go to
+   * the student's computer while the teacher controls it. */
+  private wireControl(): void {
+    const screen = this.root.querySelector<HTMLElement>(".spotlight-screen")!;
+    const point = (event: MouseEvent): { x: number; y: number } | null => {
+      const canvas = screen.querySelector("canvas");
+      if (!canvas) return null;
+      return pictureFraction(canvas.getBoundingClientRect(), canvas.width, canvas.height, event.clientX, event.clientY);
+    };
+    const send = (...inputs: ControlInput[]) => this.controlling?.queue.push(...inputs);
+    screen.addEventListener("pointermove", (event) => {
+      const at = this.controlling && point(event);
+      if (at) send({ kind: "glide", ...at });
+    });
+    const press = (event: PointerEvent, down: boolean) => {
+      const at = this.controlling && point(event);
+      const button = buttonNumber(event.button);
+      if (!this.controlling || button === null || (down && !at)) return;
+      event.preventDefault();
+      if (down) screen.setPointerCapture?.(event.pointerId);
+      send(...(at ? [{ kind: "move" as const, ...at }] : []), { kind: "button", button, down });
+    };
+    screen.addEventListener("pointerdown", (event) => press(event, true));
+    screen.addEventListener("pointerup", (event) => press(event, false));
+    screen.addEventListener("contextmenu", (event) => {
+      if (this.controlling) event.preventDefault();
+    });
+    screen.addEventListener(
+      "wheel",
+      (event) => {
+        if (!this.controlling) return;
+        event.preventDefault();
+        const notches = this.controlling.wheel.add(event);
+        if (notches) send({ kind: "wheel", ...notches });
+      },
+      { passive: false },
+    );
+    if (this.windowWired) return;
+    this.windowWired = true;
+    // Before the page's own shortcuts: Ctrl+L, Escape and the rest are the student's now.
+    const key = (event: KeyboardEvent, down: boolean) => {
+      if (!this.controlling) return;
+      event.preventDefault();
+      event.stopPropagation();
+      const keys = this.controlling.keys;
+      send(...(down ? keys.down(event) : keys.up(event)));
+    };
+    window.addEventListener("keydown", (event) => key(event, true), { capture: true });
+    window.addEventListener("keyup", (event) => key(event, false), { capture: true });
+    window.addEventListener("blur", () => {
+      if (this.controlling) send(...this.controlling.keys.releaseAll());
+    });
+  }
+
   // ---- actions ----------------------------------------------------------
 
   /** An error in the teacher's language where its code is one the UI words itself. */
   private explain(error: unknown): string {
     const code = typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
     const key = `error.${code}`;
+    if (code === "in-use") {
+      // The agent says "USER (room ROOM) controls this computer now".
+      const who = /([^\s:]+) \(room ([^)]+)\) controls/.exec(message(error));
+      if (who) return this.t("inUseBy", { user: who[1], room: who[2] });
+    }
     if (code && this.i18n.has(key)) return this.t(key);
     if (typeof error === "object" && error && "reason" in error) return String((error as { reason: unknown }).reason);
     if (typeof error === "object" && error && "ok" in error) {

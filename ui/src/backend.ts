@@ -62,6 +62,24 @@ export interface ActionResult {
   message?: string;
 }
 
+/** One input while the teacher controls a device (R3). Points are fractions
+ * (0 to 1) of the big view's picture; keys are KeyboardEvent.code names. */
+export type ControlInput =
+  | { kind: "move"; x: number; y: number }
+  | { kind: "glide"; x: number; y: number }
+  | { kind: "button"; button: number; down: boolean }
+  | { kind: "wheel"; dx: number; dy: number }
+  | { kind: "key"; code: string; down: boolean }
+  | { kind: "text"; text: string }
+  | { kind: "shortcut"; keys: string }
+  | { kind: "releaseAll" };
+
+/** Something the agent could not apply, or why control is not possible. */
+export interface ControlProblem {
+  code: string;
+  message: string;
+}
+
 /** A screenshot saved in the teacher's pictures folder. */
 export interface SavedShot {
   device: string;
@@ -112,6 +130,12 @@ export interface Backend {
   /** Locks the screens (R20), with `message` on them. */
   lock(devices: string[], message: string | null): Promise<ActionResult[]>;
   unlock(devices: string[]): Promise<ActionResult[]>;
+  /** Takes over mouse and keyboard of `device` (R3), or gives control back
+   * (null). Rejects with a ControlProblem ("in-use" naming who controls it). */
+  control(device: string | null): Promise<void>;
+  /** Sends inputs in order to the controlled device; resolves with what the
+   * agent could not apply, rejects when control was lost. */
+  controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]>;
   gallery(): Promise<SavedShot[]>;
   galleryImage(path: string): Promise<Uint8Array>;
   favourites(): Promise<Favourites>;

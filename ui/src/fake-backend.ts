@@ -1,6 +1,6 @@
 // A backend without Tauri: a made-up room whose screens are flat colours.
 // The UI tests run against it, and `npm run dev` shows the view in a browser.
-import type { ActionResult, Backend, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
 
 export class FakeBackend implements Backend {
   readonly calls: { method: string; args: unknown[] }[] = [];
@@ -10,6 +10,13 @@ export class FakeBackend implements Backend {
   private onFrame: ((frame: ScreenFrame) => void) | null = null;
   /** Devices that fail actions, with the code they fail with. */
   failing = new Map<string, string>();
+  /** Devices another console controls, with who. */
+  controlledElsewhere = new Map<string, string>();
+  /** The device under control, and every input it was sent. */
+  controlled: string | null = null;
+  readonly inputs: ControlInput[] = [];
+  /** What the next controlInput call reports the agent could not apply. */
+  inputProblems: ControlProblem[] = [];
 
   constructor(
     readonly devices: DeviceStatus[] = FakeBackend.classroom(12),
@@ -119,6 +126,21 @@ export class FakeBackend implements Backend {
   private result(device: string): ActionResult {
     const code = this.failing.get(device);
     return code ? { device, ok: false, code, message: `${device}: ${code}` } : { device, ok: true };
+  }
+
+  async control(device: string | null): Promise<void> {
+    this.calls.push({ method: "control", args: [device] });
+    this.controlled = null;
+    if (device === null) return;
+    const who = this.controlledElsewhere.get(device);
+    if (who) throw { code: "in-use", message: `${device}: ${who} (room 101) controls this computer now` };
+    this.controlled = device;
+  }
+
+  async controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]> {
+    if (this.controlled !== device) throw { code: "bad-input", message: `${device} is not under control from this window` };
+    this.inputs.push(...inputs);
+    return this.inputProblems.splice(0);
   }
 
   async gallery(): Promise<SavedShot[]> {

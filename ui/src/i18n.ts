@@ -58,6 +58,15 @@ const de = {
   lockMessage: "Text auf dem Sperrbildschirm (freiwillig)",
   lockHint: "Tastatur und Maus sind gesperrt, bis Sie entsperren (spätestens nach 30 Minuten).",
   lockedBy: "Gesperrt ({name})",
+  control: "Steuern",
+  controlHint: "Maus und Tastatur von {name} übernehmen",
+  controlStop: "Steuerung von {name} beenden; Maus und Tastatur gehören wieder dem Schüler",
+  controlLocked: "Der Bildschirm ist gesperrt: erst entsperren, dann steuern",
+  controlRefused: "{name} kann nicht gesteuert werden: {reason}",
+  controlFailed: "{name}: {reason}",
+  controlLost: "Steuerung von {name} beendet: {reason}",
+  sendShortcut: "Tastenkürzel senden …",
+  inUseBy: "{user} (Raum {room}) steuert dieses Gerät gerade",
   shortcut: "Tastenkürzel: {keys}",
   // Errors the UI words itself, by their stable code (never English from Rust).
   "error.cannot-notify": "Am Schülerrechner kann niemand benachrichtigt werden; der Bildschirm wird nicht gezeigt",
@@ -69,6 +78,7 @@ const de = {
   "error.agent-not-verified": "Das Gerät konnte nicht beweisen, dass es dieses Gerät dieser Schule ist",
   "error.text-refused": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
   "error.bad-input": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
+  "error.input-refused": "Diese Eingabe wurde vom Schülerrechner abgelehnt",
 } as const;
 
 export type Key = keyof typeof de;
@@ -128,6 +138,15 @@ const en: Record<Key, string> = {
   lockMessage: "Text on the lock screen (optional)",
   lockHint: "Keyboard and mouse stay locked until you unlock (30 minutes at most).",
   lockedBy: "Locked ({name})",
+  control: "Control",
+  controlHint: "Take over mouse and keyboard of {name}",
+  controlStop: "Stop controlling {name}; mouse and keyboard go back to the student",
+  controlLocked: "The screen is locked: unlock it first to control it",
+  controlRefused: "{name} cannot be controlled: {reason}",
+  controlFailed: "{name}: {reason}",
+  controlLost: "Control of {name} ended: {reason}",
+  sendShortcut: "Send shortcut …",
+  inUseBy: "{user} (room {room}) is controlling this computer",
   shortcut: "Shortcut: {keys}",
   "error.cannot-notify": "The student cannot be notified, so the screen is not shown",
   "error.bad-picture": "The device sent an invalid picture",
@@ -138,6 +157,7 @@ const en: Record<Key, string> = {
   "error.agent-not-verified": "The device could not prove it is this school's device",
   "error.text-refused": "The text was refused (empty, too long or with control characters)",
   "error.bad-input": "The text was refused (empty, too long or with control characters)",
+  "error.input-refused": "The student computer refused this input",
 };
 
 const dictionaries: Record<Language, Record<Key, string>> = { de, en };

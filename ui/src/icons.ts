@@ -14,5 +14,6 @@ export const icons = {
   lock: svg("M7 10V7a5 5 0 0 1 10 0v3h1a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1Zm2 0h6V7a3 3 0 0 0-6 0Z"),
   unlock: svg("M9 10h9a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h1V7a5 5 0 0 1 9.6-2l-1.8.9A3 3 0 0 0 9 7Z"),
   message: svg("M4 4h16a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H9l-5 4V5a1 1 0 0 1 1-1Zm3 4v2h10V8Zm0 4v2h7v-2Z"),
+  mouse: svg("M11 2v8H5V9a6 6 0 0 1 6-7Zm2 0a6 6 0 0 1 6 7v1h-6Zm-8 10h14v3a7 7 0 0 1-14 0Z"),
   desk: svg("M7 4h10a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1h-4v2h7v2h-2v4h-2v-4H8v4H6v-4H4v-2h7v-2H7a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Z"),
 };

@@ -264,6 +264,103 @@ describe("the room view", () => {
     expect(backend.calls.find((c) => c.method === "unlock")!.args).toEqual([["PC-05"]]);
   });
 
+  it("controls the device in the big view: pointer, clicks, text, combinations and the shortcut menu go to it, not to the app (R3)", async () => {
+    const { app, backend, root } = await start();
+    backend.emitFrame({ device: 2, width: 1280, height: 720, tiles: [] });
+    await app.openSpotlight("PC-03");
+    const overlay = root.querySelector<HTMLElement>(".spotlight")!;
+    const toggle = overlay.querySelector<HTMLButtonElement>(".spotlight-control")!;
+    expect(toggle.getAttribute("aria-pressed")).toBe("false");
+    expect(toggle.textContent).toBe("Steuern");
+    // View only until the teacher switches control on: nothing is sent.
+    const canvas = overlay.querySelector("canvas")!;
+    canvas.getBoundingClientRect = () => ({ left: 0, top: 0, width: 640, height: 360, right: 640, bottom: 360, x: 0, y: 0, toJSON: () => ({}) });
+    const screen = overlay.querySelector(".spotlight-screen")!;
+    const pointer = (type: string, x: number, y: number, button = 0) =>
+      screen.dispatchEvent(new MouseEvent(type, { bubbles: true, cancelable: true, clientX: x, clientY: y, button }));
+    const press = (type: "keydown" | "keyup", key: string, code: string, init: KeyboardEventInit = {}) =>
+      document.body.dispatchEvent(new KeyboardEvent(type, { key, code, bubbles: true, cancelable: true, ...init }));
+    pointer("pointermove", 320, 180);
+    expect(backend.calls.filter((c) => c.method === "control")).toHaveLength(0);
+
+    toggle.click();
+    await flush();
+    expect(backend.controlled).toBe("PC-03");
+    expect(toggle.getAttribute("aria-pressed")).toBe("true");
+    expect(overlay.classList.contains("controlling")).toBe(true);
+    expect(overlay.querySelector<HTMLElement>(".shortcut-menu")!.hidden).toBe(false);
+
+    pointer("pointermove", 160, 90);
+    pointer("pointerdown", 320, 180, 2);
+    pointer("pointerup", 320, 180, 2);
+    press("keydown", "ä", "Quote");
+    press("keyup", "ä", "Quote");
+    // Ctrl+L and Escape are the student's now: no lock dialog, the big view stays.
+    press("keydown", "Control", "ControlLeft", { ctrlKey: true });
+    press("keydown", "l", "KeyL", { ctrlKey: true });
+    press("keyup", "l", "KeyL", { ctrlKey: true });
+    press("keyup", "Control", "ControlLeft");
+    press("keydown", "Escape", "Escape");
+    press("keyup", "Escape", "Escape");
+    const menu = overlay.querySelector<HTMLSelectElement>(".shortcut-menu")!;
+    menu.value = "alt+Tab";
+    menu.dispatchEvent(new Event("change"));
+    await flush();
+    expect(root.querySelector<HTMLElement>(".dialog")!.hidden).toBe(true);
+    expect(overlay.hidden).toBe(false);
+    expect(backend.inputs).toEqual([
+      { kind: "glide", x: 0.25, y: 0.25 },
+      { kind: "move", x: 0.5, y: 0.5 },
+      { kind: "button", button: 3, down: true },
+      { kind: "move", x: 0.5, y: 0.5 },
+      { kind: "button", button: 3, down: false },
+      { kind: "text", text: "ä" },
+      { kind: "key", code: "ControlLeft", down: true },
+      { kind: "key", code: "KeyL", down: true },
+      { kind: "key", code: "KeyL", down: false },
+      { kind: "key", code: "ControlLeft", down: false },
+      { kind: "key", code: "Escape", down: true },
+      { kind: "key", code: "Escape", down: false },
+      { kind: "shortcut", keys: "alt+Tab" },
+    ]);
+    expect(menu.value).toBe("");
+
+    // What the agent could not apply is said; a key still held is let go when the big view closes.
+    backend.inputProblems = [{ code: "input-refused", message: "key code 116 is not a key of the keyboard a console may press" }];
+    press("keydown", "F5", "F5");
+    await flush();
+    expect(root.querySelector(".toast")!.textContent).toBe("PC-03: Diese Eingabe wurde vom Schülerrechner abgelehnt");
+    overlay.querySelector<HTMLButtonElement>(".close")!.click();
+    await flush();
+    expect(backend.inputs.slice(-2)).toEqual([{ kind: "key", code: "F5", down: true }, { kind: "releaseAll" }]);
+    expect(backend.calls.filter((c) => c.method === "control").map((c) => c.args[0])).toEqual(["PC-03", null]);
+    expect(backend.controlled).toBeNull();
+    // The app's own keys work again.
+    press("keydown", "l", "KeyL", { ctrlKey: true });
+    expect(backend.inputs.at(-1)).toEqual({ kind: "releaseAll" });
+  });
+
+  it("says who controls a device already, and offers no control of a locked or offline one", async () => {
+    const { app, backend, root } = await start();
+    backend.controlledElsewhere.set("PC-02", "schmidt");
+    await app.openSpotlight("PC-02");
+    const toggle = root.querySelector<HTMLButtonElement>(".spotlight-control")!;
+    toggle.click();
+    await flush();
+    expect(root.querySelector(".toast")!.textContent).toBe("PC-02 kann nicht gesteuert werden: schmidt (Raum 101) steuert dieses Gerät gerade");
+    expect(toggle.getAttribute("aria-pressed")).toBe("false");
+    expect(backend.controlled).toBeNull();
+
+    backend.emitStatus({ ...backend.devices[1], locked: "mueller" });
+    expect(toggle.disabled).toBe(true);
+    expect(toggle.title).toBe("Der Bildschirm ist gesperrt: erst entsperren, dann steuern");
+    backend.emitStatus({ ...backend.devices[1], locked: null, state: { kind: "offline", reason: "timed out", code: "protocol" } });
+    expect(toggle.disabled).toBe(true);
+    backend.emitStatus({ ...backend.devices[1] });
+    expect(toggle.disabled).toBe(false);
+    await app.closeSpotlight();
+  });
+
   it("tells the backend the thumbnail size the zoom shows", async () => {
     const { backend, root } = await start();
     const sizes = () => backend.calls.filter((c) => c.method === "setThumbnailSize").map((c) => c.args);

@@ -239,15 +239,38 @@ fn bounding_box(monitors: &[MonitorInfo]) -> Option<(i32, i32, u32, u32)> {
 }
 
 /// The input of a desktop no one sits at (the demo classroom's synthetic
-/// screens): written to the log.
+/// screens): written to the log and, where given, what a person would see
+/// happen (clicks, keys, text) to a file as the demo's other actions are.
 pub struct LoggedInput {
     monitors: Vec<MonitorInfo>,
+    record: Option<(std::path::PathBuf, String)>,
+    at: (i32, i32),
 }
 
 impl LoggedInput {
     /// Input for a desktop of `monitors`.
     pub fn new(monitors: Vec<MonitorInfo>) -> Self {
-        Self { monitors }
+        Self {
+            monitors,
+            record: None,
+            at: (0, 0),
+        }
+    }
+
+    /// Also appends lines such as `input DEVICE click Left at X,Y` and
+    /// `input DEVICE text "Hallo"` to `file`.
+    pub fn recording(mut self, file: std::path::PathBuf, device: String) -> Self {
+        self.record = Some((file, device));
+        self
+    }
+
+    fn note(&self, what: std::fmt::Arguments) -> Result<(), String> {
+        tracing::info!("input: {what}");
+        match &self.record {
+            Some((file, device)) => crate::actions::record(file, &format!("input {device} {what}"))
+                .map_err(|e| e.message),
+            None => Ok(()),
+        }
     }
 }
 
@@ -282,30 +305,31 @@ impl InputDevice for LoggedInput {
 
     fn move_to(&mut self, x: i32, y: i32) -> Result<(), String> {
         tracing::debug!("input: pointer to {x},{y}");
+        self.at = (x, y);
         Ok(())
     }
 
     fn button(&mut self, button: MouseButton, down: bool) -> Result<(), String> {
-        tracing::info!(
-            "input: button {button:?} {}",
-            if down { "down" } else { "up" }
-        );
-        Ok(())
+        let (x, y) = self.at;
+        match down {
+            true => self.note(format_args!("click {button:?} at {x},{y}")),
+            false => Ok(()),
+        }
     }
 
     fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), String> {
-        tracing::info!("input: wheel {dx},{dy}");
-        Ok(())
+        self.note(format_args!("wheel {dx},{dy}"))
     }
 
     fn key(&mut self, code: KeyCode, down: bool) -> Result<(), String> {
-        tracing::info!("input: key {code} {}", if down { "down" } else { "up" });
-        Ok(())
+        match down {
+            true => self.note(format_args!("key {}", code.name().unwrap_or("?"))),
+            false => Ok(()),
+        }
     }
 
     fn text(&mut self, text: &str) -> Result<(), String> {
-        tracing::info!("input: text {text:?}");
-        Ok(())
+        self.note(format_args!("text {text:?}"))
     }
 }
 
