@@ -13,6 +13,7 @@
 //! - [`acl`]: directories for SYSTEM and Administrators only.
 //! - [`input`]: the teacher's mouse and keyboard by SendInput (R3).
 //! - [`notice`]: the on-screen indicator and the notification-area icon.
+//! - [`power`]: restarting, shutting down, logging off.
 //! - [`service`]: running as a Windows service (windows-service crate).
 //!
 //! On other systems the crate is empty.
@@ -32,6 +33,8 @@ pub mod input;
 pub mod notice;
 #[cfg(windows)]
 pub mod pipe;
+#[cfg(windows)]
+pub mod power;
 #[cfg(windows)]
 pub mod process;
 #[cfg(windows)]

@@ -66,6 +66,12 @@ pub enum AuditAction {
     Control,
     /// Remote control ended; the detail counts what was sent, never the keys.
     ControlEnd,
+    /// A restart, shutdown or log-off was to be scheduled.
+    Power,
+    /// A waiting power action was to be called off.
+    PowerCancel,
+    /// Magic packets were to be sent for the room's devices.
+    Wake,
     /// A frame could not be read.
     Malformed,
     /// The refusals from one source in a minute that had no line of their own.

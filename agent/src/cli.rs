@@ -28,6 +28,7 @@ use crate::desktop::Desktop;
 use crate::helper::student::{ActionMode, Identity};
 use crate::helper::{HelperCore, InputDevice, LoggedInput, LoggedNotice, SessionDisplay, Student};
 use crate::platform;
+use crate::power::{PowerControl, PowerPlan};
 use crate::running::{AgentSetup, Listen, RunningAgent};
 
 /// The Pult student agent.
@@ -102,6 +103,24 @@ struct AgentArgs {
     /// How long a lock lasts unless a teacher ends it (R20), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lock_timeout: u64,
+    /// Also send wake-on-LAN packets to this broadcast address (IP, or
+    /// IP:PORT; port 9 if none), for a network this computer reaches through
+    /// a router that forwards directed broadcasts. May be given again.
+    #[arg(long, value_name = "ADDR", value_parser = wake_broadcast)]
+    wake_broadcast: Vec<SocketAddr>,
+    /// Write restarts, shutdowns and log-offs to FILE instead of carrying
+    /// them out (tests and demonstrations).
+    #[arg(long, value_name = "FILE")]
+    power_record: Option<PathBuf>,
+}
+
+fn wake_broadcast(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, pult_protocol::power::WAKE_PORT))
+        })
+        .map_err(|_| format!("'{text}' is not an IP address or IP:PORT"))
 }
 
 /// `pult-agent service`.
@@ -314,6 +333,13 @@ async fn serve(
         audit_dir: audit_dir.clone(),
         session_user,
         mdns: args.mdns == Switch::On,
+        power: PowerPlan::new(
+            match &args.power_record {
+                Some(file) => PowerControl::Record(file.clone()),
+                None => PowerControl::System,
+            },
+            args.wake_broadcast.clone(),
+        ),
     })?;
     tokio::spawn(report_watched(desktop));
     tracing::info!(

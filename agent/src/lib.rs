@@ -19,6 +19,7 @@ pub mod link;
 pub mod notice;
 pub mod notice_text;
 pub mod platform;
+pub mod power;
 pub mod running;
 pub mod serve;
 pub mod service;

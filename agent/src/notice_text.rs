@@ -1,7 +1,8 @@
 //! The words of the notice (R1), in German or English after the session's
 //! language.
 
-use pult_protocol::local::{Activity, LockScreen, Notice, TeacherMessage};
+use pult_protocol::local::{Activity, LockScreen, Notice, PowerNotice, TeacherMessage};
+use pult_protocol::power::PowerAction;
 
 /// The languages the notice speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,64 @@ pub fn message_heading(message: &TeacherMessage, language: Language) -> String {
     }
 }
 
+/// The message as the student reads it: a power notice gets its title and
+/// text in `language` ("Neustart in 60 Sekunden"); others are as they came.
+pub fn worded(message: &TeacherMessage, language: Language) -> TeacherMessage {
+    let Some(power) = message.power else {
+        return message.clone();
+    };
+    let (title, text) = power_words(power, language);
+    TeacherMessage {
+        title: Some(title),
+        text,
+        ..message.clone()
+    }
+}
+
+fn power_words(power: PowerNotice, language: Language) -> (String, String) {
+    let seconds = power.seconds;
+    let when = match (language, seconds) {
+        (Language::German, 0) => "jetzt".to_owned(),
+        (Language::German, 1..120) => format!("in {seconds} Sekunden"),
+        (Language::German, _) => format!("in {} Minuten", seconds.div_ceil(60)),
+        (Language::English, 0) => "now".to_owned(),
+        (Language::English, 1..120) => format!("in {seconds} seconds"),
+        (Language::English, _) => format!("in {} minutes", seconds.div_ceil(60)),
+    };
+    let save = match (language, seconds) {
+        (_, 0) => "",
+        (Language::German, _) => " Bitte speichern Sie jetzt Ihre Arbeit.",
+        (Language::English, _) => " Please save your work now.",
+    };
+    let (title, sentence) = match (language, power.action) {
+        (Language::German, PowerAction::Reboot) => (
+            format!("Neustart {when}"),
+            format!("Dieser Computer wird {when} neu gestartet."),
+        ),
+        (Language::German, PowerAction::Shutdown) => (
+            format!("Herunterfahren {when}"),
+            format!("Dieser Computer wird {when} heruntergefahren."),
+        ),
+        (Language::German, PowerAction::Logoff) => (
+            format!("Abmelden {when}"),
+            format!("Sie werden {when} abgemeldet."),
+        ),
+        (Language::English, PowerAction::Reboot) => (
+            format!("Restart {when}"),
+            format!("This computer restarts {when}."),
+        ),
+        (Language::English, PowerAction::Shutdown) => (
+            format!("Shutdown {when}"),
+            format!("This computer shuts down {when}."),
+        ),
+        (Language::English, PowerAction::Logoff) => (
+            format!("Log-off {when}"),
+            format!("You will be logged off {when}."),
+        ),
+    };
+    (title, format!("{sentence}{save}"))
+}
+
 /// The label of the button that closes a message.
 pub fn close_label(language: Language) -> &'static str {
     match language {
@@ -112,6 +171,38 @@ mod tests {
     use pult_protocol::local::NoticeEntry;
 
     use super::*;
+
+    #[test]
+    fn a_power_notice_is_worded_in_the_sessions_language() {
+        let message = |action, seconds| TeacherMessage {
+            teacher: "mueller".into(),
+            room: "101".into(),
+            title: None,
+            text: String::new(),
+            power: Some(PowerNotice { action, seconds }),
+        };
+        let german = worded(&message(PowerAction::Reboot, 60), Language::German);
+        assert_eq!(german.title.as_deref(), Some("Neustart in 60 Sekunden"));
+        assert_eq!(
+            german.text,
+            "Dieser Computer wird in 60 Sekunden neu gestartet. Bitte speichern Sie jetzt Ihre Arbeit."
+        );
+        assert_eq!(
+            message_heading(&german, Language::German),
+            "Nachricht von mueller (Raum 101)"
+        );
+        let english = worded(&message(PowerAction::Shutdown, 300), Language::English);
+        assert_eq!(english.title.as_deref(), Some("Shutdown in 5 minutes"));
+        let now = worded(&message(PowerAction::Logoff, 0), Language::German);
+        assert_eq!(now.text, "Sie werden jetzt abgemeldet.");
+        // A teacher's message stays as it came.
+        let plain = TeacherMessage {
+            power: None,
+            text: "Seite 12".into(),
+            ..message(PowerAction::Reboot, 1)
+        };
+        assert_eq!(worded(&plain, Language::German), plain);
+    }
 
     #[test]
     fn r1_the_notice_names_teacher_and_room_in_the_sessions_language() {

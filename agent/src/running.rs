@@ -39,6 +39,8 @@ pub struct AgentSetup {
     pub session_user: watch::Receiver<Option<String>>,
     /// Announce the agent by mDNS (never for a loopback address).
     pub mdns: bool,
+    /// Who restarts, shuts down and logs off, and where magic packets go.
+    pub power: Arc<crate::power::PowerPlan>,
 }
 
 /// A running agent; it stops when dropped.
@@ -69,6 +71,7 @@ impl RunningAgent {
             desktop: setup.desktop,
             audit,
             session_user: setup.session_user,
+            power: setup.power,
         });
         let announcement = if setup.mdns {
             announce(&setup.bundle.manifest, local).unwrap_or_else(|error| {

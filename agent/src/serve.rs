@@ -12,11 +12,14 @@ use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
 use pult_protocol::input::{ControlNews, InputEvent, PointerMove};
-use pult_protocol::local::{Activity, LockScreen, NoticeEntry, TeacherMessage, ToHelper};
+use pult_protocol::local::{
+    Activity, LockScreen, NoticeEntry, PowerNotice, TeacherMessage, ToHelper,
+};
 use pult_protocol::message::{
     AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
     ScreenText, TextError, TextKind, WebUrl,
 };
+use pult_protocol::power::{MAX_DELAY_SECONDS, PowerAction};
 use pult_protocol::watch::WatchSettings;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
@@ -36,6 +39,8 @@ pub struct Agent {
     /// Who is logged on (R15): from the session the service follows, or set
     /// by the command line (demos, kiosks).
     pub session_user: tokio::sync::watch::Receiver<Option<String>>,
+    /// Restarts, shutdowns and log-offs waiting, and waking the room.
+    pub power: Arc<crate::power::PowerPlan>,
 }
 
 /// The features this agent offers in its hello.
@@ -307,7 +312,21 @@ async fn handle_request(
             None => text.clone(),
         }),
         Request::Lock { message } => message.clone(),
-        Request::Watch { .. } | Request::Status | Request::Unlock | Request::Control => None,
+        Request::Power {
+            action,
+            delay_seconds,
+        } => Some(format!("{action} in {delay_seconds} s")),
+        Request::Wake { macs } => Some(
+            macs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Request::Watch { .. }
+        | Request::Status
+        | Request::Unlock
+        | Request::Control
+        | Request::PowerCancel => None,
     };
     let mut entry = session.entry(audit_action(&request), detail);
     let outcome = if !session.grant.grants(feature) {
@@ -368,6 +387,21 @@ async fn handle_request(
                 }
             }
             Request::Unlock => agent.desktop.unlock().await,
+            Request::Power {
+                action,
+                delay_seconds,
+            } => power(agent, session, action, delay_seconds).await,
+            Request::PowerCancel => {
+                match agent.power.cancel() {
+                    Some(action) => entry.detail = Some(format!("{action} called off")),
+                    None => entry.detail = Some("nothing was waiting".into()),
+                }
+                Ok(())
+            }
+            Request::Wake { macs } => agent
+                .power
+                .wake(&macs, &session.grant.wake)
+                .map(|sent| tracing::info!("{}: {sent} magic packets sent", session.peer)),
             // Watch and control requests take the stream over before they get here.
             Request::Watch { .. } | Request::Control => Err(ErrorReply::new(
                 ErrorCode::UnexpectedMessage,
@@ -395,6 +429,7 @@ fn message(
         title: ScreenText::optional(title.as_deref(), TextKind::Title)?
             .map(ScreenText::into_string),
         text: ScreenText::new(text, TextKind::Message)?.into_string(),
+        power: None,
     })
 }
 
@@ -415,7 +450,56 @@ fn audit_action(request: &Request) -> AuditAction {
         Request::Lock { .. } => AuditAction::Lock,
         Request::Unlock => AuditAction::Unlock,
         Request::Control => AuditAction::Control,
+        Request::Power { .. } => AuditAction::Power,
+        Request::PowerCancel => AuditAction::PowerCancel,
+        Request::Wake { .. } => AuditAction::Wake,
     }
+}
+
+/// Tells the student what will happen and when, then schedules it. A
+/// computer nobody is logged on to is restarted or shut down all the same.
+async fn power(
+    agent: &Agent,
+    session: &Session,
+    action: PowerAction,
+    delay_seconds: u32,
+) -> Result<(), ErrorReply> {
+    if delay_seconds > MAX_DELAY_SECONDS {
+        return Err(ErrorReply::new(
+            ErrorCode::PowerFailed,
+            format!(
+                "a delay of {delay_seconds} s is longer than the {MAX_DELAY_SECONDS} s allowed"
+            ),
+        ));
+    }
+    let told = agent
+        .desktop
+        .message(TeacherMessage {
+            teacher: session.grant.user.clone(),
+            room: session.grant.room.clone(),
+            title: None,
+            text: String::new(),
+            power: Some(PowerNotice {
+                action,
+                seconds: delay_seconds,
+            }),
+        })
+        .await;
+    match told {
+        Ok(()) => {}
+        Err(_) if action == PowerAction::Logoff => {
+            return Err(ErrorReply::new(
+                ErrorCode::PowerFailed,
+                "nobody is logged on to log off",
+            ));
+        }
+        Err(error) => tracing::info!("power: the student was not told ({error}); {action} anyway"),
+    }
+    agent.power.schedule(
+        action,
+        std::time::Duration::from_secs(u64::from(delay_seconds)),
+    );
+    Ok(())
 }
 
 /// Who is logged on, whether the screen is watched, and the monitors (R15).

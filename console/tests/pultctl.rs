@@ -36,6 +36,7 @@ fn certificate_dir(dir: &Path, address: &str) {
         features: vec!["screenshot".into()],
         steerable: vec![device],
         not_steerable: vec![],
+        wake: vec![],
     };
     let issued = ca
         .issue_room_certificate(&grant, Duration::from_secs(600))

@@ -19,6 +19,7 @@ use pult_agent::bundle::Bundle;
 use pult_agent::desktop::Desktop;
 use pult_agent::helper::student::ActionMode;
 use pult_agent::helper::{HelperCore, LoggedInput, LoggedNotice, Student};
+use pult_agent::power::{PowerControl, PowerPlan};
 use pult_agent::running::{AgentSetup, Listen, RunningAgent};
 use pult_registry::Registry;
 use pult_registry::model::{DeviceFields, RoomName};
@@ -170,6 +171,9 @@ impl Classroom {
                 audit_dir: bundle_dir.join("audit"),
                 session_user: tokio::sync::watch::channel(Some(user)).1,
                 mdns: false,
+                // Power actions go to the actions file; the demo's devices
+                // have no MACs, so no magic packet is ever sent.
+                power: PowerPlan::new(PowerControl::Record(actions.clone()), Vec::new()),
             })?);
         }
         let certificate = school.certificate()?;

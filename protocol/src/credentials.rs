@@ -66,6 +66,9 @@ pub struct RoomDevice {
     pub position: Option<String>,
     /// Whether the device may be steered (R10).
     pub steerable: bool,
+    /// Its network cards, for wake-on-LAN.
+    #[serde(default)]
+    pub macs: Vec<crate::power::Mac>,
 }
 
 impl RoomManifest {

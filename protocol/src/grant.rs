@@ -39,6 +39,10 @@ pub struct RoomGrant {
     /// can tell "not steerable" from "another room" in its log.
     #[serde(default)]
     pub not_steerable: Vec<DeviceId>,
+    /// The MAC addresses of the steerable devices: what an agent of the room
+    /// may wake for the holder (a relay wakes nothing else).
+    #[serde(default)]
+    pub wake: Vec<crate::power::Mac>,
 }
 
 /// Whether a grant lets its holder reach a device.
@@ -160,6 +164,7 @@ mod tests {
             features: vec!["screenshot".into()],
             steerable: (0..devices).map(|_| DeviceId::random()).collect(),
             not_steerable: vec![DeviceId::random()],
+            wake: vec![],
         }
     }
 

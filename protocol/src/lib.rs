@@ -25,6 +25,7 @@ pub mod input;
 pub mod local;
 pub mod message;
 pub mod pki;
+pub mod power;
 pub mod udp;
 pub mod verify;
 pub mod watch;

@@ -20,7 +20,7 @@ use crate::watch::{ScreenTile, WatchSettings};
 
 /// The version of the local channel; service and helper come from one package,
 /// so they must match exactly (an update restarts the helpers).
-pub const LOCAL_VERSION: u16 = 3;
+pub const LOCAL_VERSION: u16 = 4;
 
 /// The service to the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +103,18 @@ pub struct TeacherMessage {
     pub title: Option<String>,
     /// The text.
     pub text: String,
+    /// A power action announced: the helper words title and text in the
+    /// student's language instead.
+    pub power: Option<PowerNotice>,
+}
+
+/// A restart, shutdown or log-off the student is warned of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerNotice {
+    /// What will happen.
+    pub action: crate::power::PowerAction,
+    /// In how many seconds (0: now).
+    pub seconds: u32,
 }
 
 /// What a lock screen shows (R20).

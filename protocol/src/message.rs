@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{FrameKind, WireMessage};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
 
 /// A protocol version; peers of the same major version understand each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,11 +85,13 @@ pub enum Feature {
     Lock,
     /// Take over mouse and keyboard (R3).
     Control,
+    /// Wake devices, restart, shut down or log off.
+    Power,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 7] = [
+    pub const ALL: [Feature; 8] = [
         Feature::Screenshot,
         Feature::OpenUrl,
         Feature::RunProgram,
@@ -97,6 +99,7 @@ impl Feature {
         Feature::Message,
         Feature::Lock,
         Feature::Control,
+        Feature::Power,
     ];
 
     /// The stable name used in certificates, hellos and logs.
@@ -109,6 +112,7 @@ impl Feature {
             Self::Message => "message",
             Self::Lock => "lock",
             Self::Control => "control",
+            Self::Power => "power",
         }
     }
 }
@@ -182,6 +186,25 @@ pub enum Request {
     /// [`crate::input::ControlNews`]. When the console finishes its side,
     /// the agent releases every key and button still held and finishes too.
     Control,
+    /// Restart, shut down or log off after `delay_seconds` (at most
+    /// [`crate::power::MAX_DELAY_SECONDS`]); the student is told at once.
+    /// A newer power request replaces one still waiting.
+    Power {
+        /// What to do.
+        action: crate::power::PowerAction,
+        /// How long the student has before it happens; 0 is now.
+        delay_seconds: u32,
+    },
+    /// Call off the power action still waiting, if any.
+    PowerCancel,
+    /// Send magic packets for `macs` on this device's networks (the relay
+    /// for devices behind a router): only to MACs the room grant lists
+    /// ([`ErrorCode::WakeRefused`] otherwise), at most
+    /// [`crate::power::MAX_WAKE`].
+    Wake {
+        /// The cards to wake.
+        macs: Vec<crate::power::Mac>,
+    },
 }
 
 impl Request {
@@ -197,6 +220,7 @@ impl Request {
             Self::Message { .. } => Feature::Message,
             Self::Lock { .. } | Self::Unlock => Feature::Lock,
             Self::Control => Feature::Control,
+            Self::Power { .. } | Self::PowerCancel | Self::Wake { .. } => Feature::Power,
         }
     }
 }
@@ -316,6 +340,11 @@ pub enum ErrorCode {
     /// Input a console may not send (a key that is no key, a wild wheel,
     /// too much text), or a point off the screen.
     InputRefused,
+    /// A wake request named a MAC address that is not one of the room's
+    /// steerable devices, or too many.
+    WakeRefused,
+    /// The power action could not be carried out or is not possible here.
+    PowerFailed,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -341,6 +370,8 @@ impl ErrorCode {
             Self::TextRefused => "text-refused",
             Self::InUse => "in-use",
             Self::InputRefused => "input-refused",
+            Self::WakeRefused => "wake-refused",
+            Self::PowerFailed => "power-failed",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -372,6 +403,8 @@ impl From<ErrorCode> for u16 {
             ErrorCode::TextRefused => 15,
             ErrorCode::InUse => 16,
             ErrorCode::InputRefused => 17,
+            ErrorCode::WakeRefused => 18,
+            ErrorCode::PowerFailed => 19,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -397,6 +430,8 @@ impl From<u16> for ErrorCode {
             15 => ErrorCode::TextRefused,
             16 => ErrorCode::InUse,
             17 => ErrorCode::InputRefused,
+            18 => ErrorCode::WakeRefused,
+            19 => ErrorCode::PowerFailed,
             other => ErrorCode::Unknown(other),
         }
     }

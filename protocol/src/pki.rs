@@ -198,6 +198,7 @@ mod tests {
             features: vec!["screenshot".into()],
             steerable: vec![DeviceId::random()],
             not_steerable: vec![],
+            wake: vec![],
         };
         let issued = ca
             .issue_room_certificate(&grant, Duration::from_secs(3600))
@@ -223,6 +224,7 @@ mod tests {
             features: vec![],
             steerable: vec![],
             not_steerable: vec![],
+            wake: vec![],
         };
         assert!(matches!(
             ca.issue_room_certificate(&grant, Duration::from_secs(25 * 3600)),

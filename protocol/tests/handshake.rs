@@ -80,6 +80,7 @@ fn room_certificate(
         features: vec!["screenshot".into()],
         steerable: steerable.to_vec(),
         not_steerable: not_steerable.to_vec(),
+        wake: vec![],
     };
     ca.issue_room_certificate(&grant, valid).unwrap()
 }

@@ -248,6 +248,10 @@ impl<S: Store> Registry<S> {
             features: Feature::ALL.iter().map(|f| f.as_str().to_owned()).collect(),
             steerable: steerable.iter().map(|d| d.uuid).collect(),
             not_steerable: not_steerable.iter().map(|d| d.uuid).collect(),
+            wake: steerable
+                .iter()
+                .flat_map(|d| d.fields.macs.iter().map(|m| m.mac()))
+                .collect(),
         };
         let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
         let certificate = ca.issue_room_certificate(&grant, valid_for)?;
@@ -270,6 +274,7 @@ impl<S: Store> Registry<S> {
                     address: d.fields.addresses.first().copied(),
                     position: d.fields.position,
                     steerable: d.fields.steerable,
+                    macs: d.fields.macs.iter().map(|m| m.mac()).collect(),
                 })
                 .collect(),
         };

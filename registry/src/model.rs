@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use pult_protocol::DeviceId;
 use pult_protocol::address::AgentAddress;
+use pult_protocol::power::Mac;
 use serde::{Deserialize, Serialize};
 
 /// A device as the school's device management keeps it (R12).
@@ -148,42 +149,29 @@ name_conversions!(RoomName);
 /// A network interface's hardware address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct MacAddress([u8; 6]);
+pub struct MacAddress(Mac);
+
+impl MacAddress {
+    /// The address as the protocol carries it (room grants and manifests).
+    pub fn mac(self) -> Mac {
+        self.0
+    }
+}
 
 impl FromStr for MacAddress {
     type Err = NameError;
 
     /// Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` and `aabbccddeeff`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            NameError(format!(
-                "'{text}' is not a MAC address (like 00:1a:2b:3c:4d:5e)"
-            ))
-        };
-        let hex: String = if text.contains([':', '-']) {
-            let parts: Vec<&str> = text.split([':', '-']).collect();
-            if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
-                return Err(bad());
-            }
-            parts.concat()
-        } else {
-            text.to_owned()
-        };
-        if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let mut bytes = [0u8; 6];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| bad())?;
-        }
-        Ok(Self(bytes))
+        text.parse()
+            .map(Self)
+            .map_err(|e: pult_protocol::power::MacError| NameError(e.to_string()))
     }
 }
 
 impl fmt::Display for MacAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+        self.0.fmt(f)
     }
 }
 

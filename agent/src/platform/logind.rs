@@ -254,7 +254,7 @@ async fn follow_logind(bus: zbus::Connection, sender: watch::Sender<Option<Graph
 }
 
 /// The active, local X11 session of a user, if any.
-async fn active_session(bus: &zbus::Connection) -> Result<Option<GraphicalSession>> {
+pub async fn active_session(bus: &zbus::Connection) -> Result<Option<GraphicalSession>> {
     let manager = zbus::Proxy::new(
         bus,
         LOGIN1,

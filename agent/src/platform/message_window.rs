@@ -14,7 +14,7 @@ use xcb::x;
 use super::x11_ui::{
     Canvas, Fonts, Style, WindowSpec, connect, create_window, intern, monitors, put_canvas,
 };
-use crate::notice_text::{Language, close_label, message_heading};
+use crate::notice_text::{Language, close_label, message_heading, worded};
 
 /// The windows' class, for tests that look for them (`WM_CLASS`).
 pub const WINDOW_CLASS: &str = "pult-message";
@@ -38,6 +38,7 @@ pub fn show(
     fonts: &Arc<Fonts>,
     message: &TeacherMessage,
 ) -> Result<(), String> {
+    let message = &worded(message, language);
     let (connection, screen) = connect(display)?;
     let depth = screen.depth;
     let &(mx, my, mwidth, mheight) = monitors(&connection, screen.root)?
@@ -278,6 +279,7 @@ mod tests {
             room: "101".into(),
             title: Some("Hausaufgabe".into()),
             text: text.into(),
+            power: None,
         };
         let (short, button) = render(&message("Seite 12"), Language::German, &fonts);
         let (long, _) = render(

@@ -8,7 +8,7 @@ use pult_agent_windows::notice::{LockText, Notice as Windows};
 use pult_protocol::local::{LockScreen, Notice, TeacherMessage};
 
 use crate::helper::SessionDisplay;
-use crate::notice_text::{Language, describe, lock_heading, message_heading, title};
+use crate::notice_text::{Language, describe, lock_heading, message_heading, title, worded};
 
 /// The notice on this session's desktop.
 pub struct WindowsNotice {
@@ -50,6 +50,7 @@ impl SessionDisplay for WindowsNotice {
     }
 
     fn message(&self, message: &TeacherMessage) -> Result<(), String> {
+        let message = &worded(message, self.language);
         let heading = message_heading(message, self.language);
         let (title, text) = match &message.title {
             Some(title) => (title.clone(), format!("{heading}\n\n{}", message.text)),

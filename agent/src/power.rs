@@ -1,0 +1,222 @@
+//! Power actions on this computer (restart, shut down, log off) after a
+//! delay the student is told of, and waking the room's other computers for
+//! a console whose own magic packets do not reach them (a room behind a
+//! router).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pult_protocol::message::{ErrorCode, ErrorReply};
+use pult_protocol::power::{Mac, PowerAction};
+use tokio::task::AbortHandle;
+
+/// Who carries power actions out.
+#[derive(Clone, Debug)]
+pub enum PowerControl {
+    /// The system: logind on Linux, Windows' shutdown and WTS calls.
+    System,
+    /// Lines "reboot", "shutdown", "logoff" appended to a file instead (the
+    /// demo classroom, tests): a machine's own tests must not restart it.
+    Record(PathBuf),
+}
+
+impl PowerControl {
+    async fn carry_out(&self, action: PowerAction) -> Result<(), String> {
+        match self {
+            Self::Record(file) => {
+                crate::actions::record(file, action.as_str()).map_err(|e| e.message)
+            }
+            Self::System => system(action).await,
+        }
+    }
+}
+
+/// The power action waiting for its delay to pass, at most one: a newer
+/// request replaces it, a cancel calls it off.
+pub struct PowerPlan {
+    control: PowerControl,
+    waiting: Mutex<Option<(PowerAction, AbortHandle)>>,
+    /// Where magic packets go besides this computer's own networks.
+    wake_targets: Vec<SocketAddr>,
+}
+
+impl PowerPlan {
+    /// Power actions by `control`; magic packets also to `extra_broadcasts`.
+    pub fn new(control: PowerControl, extra_broadcasts: Vec<SocketAddr>) -> Arc<Self> {
+        Arc::new(Self {
+            control,
+            waiting: Mutex::new(None),
+            wake_targets: extra_broadcasts,
+        })
+    }
+
+    /// Carries `action` out after `delay` (replacing one still waiting).
+    pub fn schedule(self: &Arc<Self>, action: PowerAction, delay: Duration) {
+        let plan = self.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            plan.waiting().take();
+            tracing::info!("power: {action} now");
+            if let Err(error) = plan.control.carry_out(action).await {
+                tracing::error!("power: could not {action}: {error}");
+            }
+        });
+        if let Some((previous, waiting)) = self.waiting().replace((action, task.abort_handle())) {
+            waiting.abort();
+            tracing::info!("power: {previous} replaced by {action}");
+        }
+    }
+
+    /// Calls off the action still waiting; says which, if any.
+    pub fn cancel(&self) -> Option<PowerAction> {
+        let (action, waiting) = self.waiting().take()?;
+        waiting.abort();
+        Some(action)
+    }
+
+    /// The action waiting, if any.
+    pub fn waiting_action(&self) -> Option<PowerAction> {
+        self.waiting().as_ref().map(|(action, _)| *action)
+    }
+
+    /// Sends magic packets for `macs` on this computer's networks; only
+    /// for MACs in `allowed` (the room grant's), so a console cannot use
+    /// the agent to wake machines outside its room.
+    pub fn wake(&self, macs: &[Mac], allowed: &[Mac]) -> Result<usize, ErrorReply> {
+        if macs.len() > pult_protocol::power::MAX_WAKE {
+            return Err(ErrorReply::new(
+                ErrorCode::WakeRefused,
+                format!(
+                    "{} devices at once; at most {} are woken by one request",
+                    macs.len(),
+                    pult_protocol::power::MAX_WAKE
+                ),
+            ));
+        }
+        if let Some(stranger) = macs.iter().find(|mac| !allowed.contains(mac)) {
+            return Err(ErrorReply::new(
+                ErrorCode::WakeRefused,
+                format!("{stranger} is not a steerable device of the certificate's room"),
+            ));
+        }
+        let targets = pult_protocol::power::wake_targets(&self.wake_targets);
+        pult_protocol::power::send_magic_packets(macs, &targets).map_err(|error| {
+            ErrorReply::new(
+                ErrorCode::PowerFailed,
+                format!("no magic packet could be sent: {error}"),
+            )
+        })
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<(PowerAction, AbortHandle)>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for PowerPlan {
+    fn drop(&mut self) {
+        if let Some((_, waiting)) = self.waiting().take() {
+            waiting.abort();
+        }
+    }
+}
+
+/// Restarts, shuts down or logs off through logind: as root, without
+/// asking anyone (the teacher decided, the student was told).
+#[cfg(target_os = "linux")]
+async fn system(action: PowerAction) -> Result<(), String> {
+    let bus = zbus::Connection::system()
+        .await
+        .map_err(|e| format!("cannot reach logind on the system bus: {e}"))?;
+    let manager = zbus::Proxy::new(
+        &bus,
+        "org.freedesktop.login1",
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let called = match action {
+        PowerAction::Reboot => manager.call_method("Reboot", &(false,)).await,
+        PowerAction::Shutdown => manager.call_method("PowerOff", &(false,)).await,
+        PowerAction::Logoff => {
+            let session = crate::platform::logind::active_session(&bus)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("nobody is logged on")?;
+            manager
+                .call_method("TerminateSession", &(session.id.as_str(),))
+                .await
+        }
+    };
+    called
+        .map(|_| ())
+        .map_err(|e| format!("logind refused to {action}: {e}"))
+}
+
+/// Restarts or shuts down (with the shutdown privilege the service has), or
+/// logs the console session off.
+#[cfg(windows)]
+async fn system(action: PowerAction) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || match action {
+        PowerAction::Reboot => pult_agent_windows::power::restart(true),
+        PowerAction::Shutdown => pult_agent_windows::power::restart(false),
+        PowerAction::Logoff => pult_agent_windows::power::log_off_console(),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+async fn system(action: PowerAction) -> Result<(), String> {
+    Err(format!("this system cannot {action} from Pult yet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(file: &std::path::Path) -> String {
+        std::fs::read_to_string(file).unwrap_or_default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_action_waits_for_its_delay_a_newer_one_replaces_it_and_a_cancel_calls_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("power.txt");
+        let plan = PowerPlan::new(PowerControl::Record(file.clone()), vec![]);
+        plan.schedule(PowerAction::Shutdown, Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(recorded(&file), "");
+        plan.schedule(PowerAction::Reboot, Duration::from_secs(60));
+        assert_eq!(plan.waiting_action(), Some(PowerAction::Reboot));
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert_eq!(recorded(&file), "", "the shutdown was replaced");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(recorded(&file), "reboot\n");
+        assert_eq!(plan.waiting_action(), None);
+
+        plan.schedule(PowerAction::Logoff, Duration::from_secs(10));
+        assert_eq!(plan.cancel(), Some(PowerAction::Logoff));
+        assert_eq!(plan.cancel(), None);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(recorded(&file), "reboot\n");
+    }
+
+    #[test]
+    fn only_the_rooms_devices_are_woken() {
+        let plan = PowerPlan::new(PowerControl::Record("/nonexistent".into()), vec![]);
+        let room: Vec<Mac> = vec!["00:1a:2b:3c:4d:5e".parse().unwrap()];
+        let stranger: Mac = "00:1a:2b:3c:4d:ff".parse().unwrap();
+        let refused = plan.wake(&[room[0], stranger], &room).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::WakeRefused);
+        assert!(refused.message.contains("00:1a:2b:3c:4d:ff"), "{refused}");
+        let many = vec![room[0]; pult_protocol::power::MAX_WAKE + 1];
+        assert_eq!(
+            plan.wake(&many, &room).unwrap_err().code,
+            ErrorCode::WakeRefused
+        );
+    }
+}
