@@ -106,21 +106,12 @@ struct AgentArgs {
     /// Also send wake-on-LAN packets to this broadcast address (IP, or
     /// IP:PORT; port 9 if none), for a network this computer reaches through
     /// a router that forwards directed broadcasts. May be given again.
-    #[arg(long, value_name = "ADDR", value_parser = wake_broadcast)]
+    #[arg(long, value_name = "ADDR", value_parser = pult_protocol::power::parse_broadcast)]
     wake_broadcast: Vec<SocketAddr>,
     /// Write restarts, shutdowns and log-offs to FILE instead of carrying
     /// them out (tests and demonstrations).
     #[arg(long, value_name = "FILE")]
     power_record: Option<PathBuf>,
-}
-
-fn wake_broadcast(text: &str) -> Result<SocketAddr, String> {
-    text.parse::<SocketAddr>()
-        .or_else(|_| {
-            text.parse::<std::net::IpAddr>()
-                .map(|ip| SocketAddr::new(ip, pult_protocol::power::WAKE_PORT))
-        })
-        .map_err(|_| format!("'{text}' is not an IP address or IP:PORT"))
 }
 
 /// `pult-agent service`.

@@ -44,7 +44,7 @@ pub struct Agent {
 }
 
 /// The features this agent offers in its hello.
-const FEATURES: [Feature; 7] = [
+const FEATURES: [Feature; 8] = [
     Feature::Screenshot,
     Feature::OpenUrl,
     Feature::RunProgram,
@@ -52,6 +52,7 @@ const FEATURES: [Feature; 7] = [
     Feature::Message,
     Feature::Lock,
     Feature::Control,
+    Feature::Power,
 ];
 
 /// Who is on the other end of one connection, and what it may still ask.

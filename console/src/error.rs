@@ -39,6 +39,12 @@ pub enum ConsoleError {
         /// The device.
         device: String,
     },
+    /// The device has no MAC address in the registry, so it cannot be woken.
+    #[error("{device}: the registry has no MAC address for this device, so it cannot be woken")]
+    NoMac {
+        /// The device.
+        device: String,
+    },
     /// The agent did not answer.
     #[error("{device}: cannot reach the agent at {address}: {detail}")]
     Unreachable {
@@ -110,6 +116,7 @@ impl ConsoleError {
             Self::Storage(_) => "storage",
             Self::NotInRoom { .. } => "not-in-room",
             Self::NoAddress { .. } => "no-address",
+            Self::NoMac { .. } => "no-mac",
             Self::Unreachable { .. } => "unreachable",
             Self::Refused { .. } => "refused",
             Self::AgentNotVerified { .. } => "agent-not-verified",

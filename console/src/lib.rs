@@ -18,6 +18,7 @@ mod room;
 mod room_session;
 mod session;
 pub mod ui_frame;
+pub mod wake;
 mod watch;
 
 pub use control::ControlSession;

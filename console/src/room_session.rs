@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use pult_protocol::credentials::{RoomDevice, RoomManifest};
 use pult_protocol::message::{AgentStatus, ErrorCode, Screenshot, WebUrl};
+use pult_protocol::power::{Mac, PowerAction};
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -152,6 +153,12 @@ pub enum Action {
     Lock(Option<String>),
     /// End the lock (R20).
     Unlock,
+    /// Restart, shut down or log off after a delay in seconds.
+    Power(PowerAction, u32),
+    /// Call off the power action still waiting.
+    PowerCancel,
+    /// Send magic packets for these MACs (as a relay for devices that sleep).
+    Wake(Vec<Mac>),
 }
 
 enum Command {
@@ -348,6 +355,33 @@ impl RoomSession {
             .await
             .map_err(|_| gone(device))?;
         answer.await.map_err(|_| gone(device))?
+    }
+
+    /// Wakes `devices` (wake-on-LAN): magic packets from here, to each local
+    /// network and `extra`, and from up to [`crate::wake::RELAYS`] online
+    /// devices of the room on theirs. One result per device, in the order given.
+    pub async fn wake(&self, devices: &[String], extra: &[SocketAddr]) -> crate::wake::WakeResults {
+        let (macs, results) = crate::wake::plan(&self.manifest, devices);
+        if macs.is_empty() {
+            return results;
+        }
+        let here = crate::wake::send_here(&macs, extra);
+        let statuses = self.statuses();
+        let relays: Vec<String> = crate::wake::relays(&self.manifest, devices, |name| {
+            statuses
+                .iter()
+                .any(|s| s.name == name && s.state == DeviceState::Online)
+        })
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let relayed = self.act(&relays, &Action::Wake(macs)).await;
+        for (relay, outcome) in &relayed {
+            if let Err(error) = outcome {
+                tracing::info!("{relay} did not relay the wake-up: {error}");
+            }
+        }
+        crate::wake::settle(results, &here, relayed.iter().any(|(_, r)| r.is_ok()))
     }
 
     /// Runs `action` on `devices` at once; one result per device, in the order given.
@@ -607,6 +641,9 @@ impl Supervisor {
                                 }
                                 Action::Lock(message) => session.lock(message.as_deref()).await,
                                 Action::Unlock => session.unlock().await,
+                                Action::Power(action, delay) => session.power(*action, *delay).await,
+                                Action::PowerCancel => session.power_cancel().await,
+                                Action::Wake(macs) => session.wake(macs).await,
                             };
                             let _ = reply.send(result);
                             // The card shows the lock as soon as it is there.

@@ -13,6 +13,7 @@ use pult_protocol::message::{
     AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, ScreenText, Screenshot,
     TextKind, WebUrl,
 };
+use pult_protocol::power::{MAX_DELAY_SECONDS, Mac, PowerAction};
 use pult_protocol::watch::WatchSettings;
 use pult_screen::encode_png;
 use pult_screen::inspect::{PictureSize, decode_screenshot};
@@ -310,6 +311,36 @@ impl DeviceSession {
     ) -> Result<ScreenStream, ConsoleError> {
         self.require(Feature::Watch)?;
         ScreenStream::open(self.link.clone(), settings, credit).await
+    }
+
+    /// Restarts, shuts down or logs off the device after `delay_seconds`
+    /// (the student is told at once); replaces a power action still waiting.
+    pub async fn power(&self, action: PowerAction, delay_seconds: u32) -> Result<(), ConsoleError> {
+        if delay_seconds > MAX_DELAY_SECONDS {
+            return Err(ConsoleError::BadInput(format!(
+                "a delay of {delay_seconds} s is longer than the {MAX_DELAY_SECONDS} s allowed"
+            )));
+        }
+        self.call(&Request::Power {
+            action,
+            delay_seconds,
+        })
+        .await
+    }
+
+    /// Calls off the power action still waiting on the device, if any.
+    pub async fn power_cancel(&self) -> Result<(), ConsoleError> {
+        self.call(&Request::PowerCancel).await
+    }
+
+    /// Asks the device to send magic packets for `macs` on its networks
+    /// (the relay for a room behind a router); the agent wakes only MACs of
+    /// the certificate's room.
+    pub async fn wake(&self, macs: &[Mac]) -> Result<(), ConsoleError> {
+        self.call(&Request::Wake {
+            macs: macs.to_vec(),
+        })
+        .await
     }
 
     /// Sends a request that the agent answers with "done" or an error. The typed

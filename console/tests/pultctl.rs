@@ -52,6 +52,7 @@ fn certificate_dir(dir: &Path, address: &str) {
             address: Some(address.parse().unwrap()),
             position: None,
             steerable: true,
+            macs: vec![],
         }],
     };
     std::fs::write(dir.join("ca.crt"), ca.certificate_pem()).unwrap();

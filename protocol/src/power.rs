@@ -139,6 +139,17 @@ pub fn wake_targets(extra: &[SocketAddr]) -> Vec<SocketAddr> {
     targets
 }
 
+/// A broadcast address to wake through, as people write it: `IP` (port
+/// [`WAKE_PORT`]) or `IP:PORT`.
+pub fn parse_broadcast(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, WAKE_PORT))
+        })
+        .map_err(|_| format!("'{text}' is not an IP address or IP:PORT"))
+}
+
 /// Sends a magic packet for each of `macs` to each of `targets`; returns
 /// how many went out. Fails only if none could be sent.
 pub fn send_magic_packets(macs: &[Mac], targets: &[SocketAddr]) -> io::Result<usize> {

@@ -358,16 +358,7 @@ impl Namespace {
     pub fn pair(tag: &str) -> (Namespace, Namespace) {
         let unique = format!("{tag}{}", std::process::id() % 100_000);
         let subnet = format!("10.{}.{}", 100 + std::process::id() % 100, tag.len() % 250);
-        let run = |args: &[&str]| {
-            let status = Command::new("ip")
-                .args(args)
-                .status()
-                .expect("ip (iproute2) is needed; .ci/run installs it");
-            assert!(
-                status.success(),
-                "ip {args:?} failed (tests with network namespaces need root)"
-            );
-        };
+        let run = ip;
         let names = [format!("pult-{unique}-a"), format!("pult-{unique}-b")];
         let links = [format!("pv{unique}a"), format!("pv{unique}b")];
         for name in &names {
@@ -414,6 +405,118 @@ impl Drop for Namespace {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// Runs `ip` (iproute2) with `args`; it must succeed.
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("ip (iproute2) is needed; .ci/run installs it");
+    assert!(
+        status.success(),
+        "ip {args:?} failed (tests with network namespaces need root)"
+    );
+}
+
+/// Two networks joined by a router, as a school's teacher network and a
+/// room behind a router: `teacher` (10.1.1.2) and `room` (10.1.2.2), the
+/// router at .1 on both, forwarding between them. Broadcasts on one
+/// network never reach the other.
+pub struct RoutedNetworks {
+    /// A host on the teacher's network.
+    pub teacher: Namespace,
+    /// The router; its address here is the room side's.
+    pub router: Namespace,
+    /// A host on the room's network.
+    pub room: Namespace,
+    /// The router's interfaces: on the teacher's network, on the room's.
+    pub router_links: [String; 2],
+}
+
+impl RoutedNetworks {
+    /// Sets the three hosts up; `tag` keeps the names of parallel tests apart.
+    pub fn new(tag: &str) -> Self {
+        let unique = format!("{tag}{}", std::process::id() % 100_000);
+        let names = ["t", "r", "s"].map(|n| format!("pult-{unique}-{n}"));
+        for name in &names {
+            ip(&["netns", "add", name]);
+            ip(&["-n", name, "link", "set", "lo", "up"]);
+        }
+        // Each namespace is dropped (and its links with it) however the test ends.
+        let host = |i: usize, address: &str| Namespace {
+            name: names[i].clone(),
+            address: address.to_owned(),
+        };
+        let networks = Self {
+            teacher: host(0, "10.1.1.2"),
+            router: host(1, "10.1.2.1"),
+            room: host(2, "10.1.2.2"),
+            router_links: [format!("pr{unique}a"), format!("pr{unique}b")],
+        };
+        let ends = [
+            (
+                format!("pt{unique}"),
+                &names[0],
+                "10.1.1.2/24",
+                &networks.router_links[0],
+                "10.1.1.1/24",
+            ),
+            (
+                format!("ps{unique}"),
+                &names[2],
+                "10.1.2.2/24",
+                &networks.router_links[1],
+                "10.1.2.1/24",
+            ),
+        ];
+        for (host_link, host, host_address, router_link, router_address) in &ends {
+            ip(&[
+                "link",
+                "add",
+                host_link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                router_link,
+            ]);
+            ip(&["link", "set", host_link, "netns", host]);
+            ip(&["link", "set", router_link, "netns", &names[1]]);
+            ip(&["-n", host, "addr", "add", host_address, "dev", host_link]);
+            ip(&[
+                "-n",
+                &names[1],
+                "addr",
+                "add",
+                router_address,
+                "dev",
+                router_link,
+            ]);
+            ip(&["-n", host, "link", "set", host_link, "up"]);
+            ip(&["-n", &names[1], "link", "set", router_link, "up"]);
+        }
+        ip(&[
+            "-n", &names[0], "route", "add", "default", "via", "10.1.1.1",
+        ]);
+        ip(&[
+            "-n", &names[2], "route", "add", "default", "via", "10.1.2.1",
+        ]);
+        let forward = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &names[1],
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+            ])
+            .status()
+            .unwrap();
+        assert!(forward.success(), "the router does not forward");
+        networks
     }
 }
 

@@ -13,6 +13,7 @@ use pult_console::{
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
+use pult_protocol::power::PowerAction;
 use pult_protocol::watch::WatchSettings;
 use pult_screen::codec::FrameDecoder;
 use pult_screen::{Frame, encode_png};
@@ -114,6 +115,25 @@ enum Command {
         /// Devices by name; none means all.
         devices: Vec<String>,
     },
+    /// Wakes devices (`on`: wake-on-LAN, from here and through up to three
+    /// awake devices of the room, for a room behind a router), or restarts,
+    /// shuts down or logs off devices after a delay in which their students
+    /// are told (`reboot`, `shutdown`, `logoff`); `cancel` calls a waiting one
+    /// off. Without DEVICE on every device.
+    Power {
+        /// on, reboot, shutdown, logoff or cancel.
+        #[arg(value_enum)]
+        what: PowerCommand,
+        /// Devices by name; none means all.
+        devices: Vec<String>,
+        /// Seconds the students have before it happens (0: now; at most 3600).
+        #[arg(long, default_value_t = pult_protocol::power::DEFAULT_DELAY_SECONDS)]
+        delay: u32,
+        /// `on`: also send magic packets to this broadcast address (IP or
+        /// IP:PORT, port 9 if none), e.g. a routed network's. May be given again.
+        #[arg(long, value_name = "ADDR", value_parser = pult_protocol::power::parse_broadcast)]
+        broadcast: Vec<std::net::SocketAddr>,
+    },
     /// Types and clicks on a device as its student would (R3), in the order
     /// given: `--text STRING` types text as it is (umlauts, @, € on any
     /// layout); `--key COMBO` presses keys together (`ctrl+alt+t`, `alt+F4`,
@@ -135,6 +155,21 @@ enum Command {
         )]
         steps: Vec<String>,
     },
+}
+
+/// What `pultctl power` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PowerCommand {
+    /// Wake by wake-on-LAN.
+    On,
+    /// Restart.
+    Reboot,
+    /// Shut down.
+    Shutdown,
+    /// Log the student off.
+    Logoff,
+    /// Call off a restart, shutdown or log-off still waiting.
+    Cancel,
 }
 
 fn main() -> ExitCode {
@@ -310,6 +345,35 @@ async fn run(cli: Cli) -> Result<bool> {
             })
             .await)
         }
+        Command::Power {
+            what,
+            devices,
+            delay,
+            broadcast,
+        } => {
+            let targets = targets(&room, &devices)?;
+            let action = match what {
+                PowerCommand::On => return Ok(wake(room, targets, &broadcast).await),
+                PowerCommand::Cancel => None,
+                PowerCommand::Reboot => Some(PowerAction::Reboot),
+                PowerCommand::Shutdown => Some(PowerAction::Shutdown),
+                PowerCommand::Logoff => Some(PowerAction::Logoff),
+            };
+            let said = match action {
+                None => "power action called off".to_owned(),
+                Some(action) => format!("{action} in {delay} s"),
+            };
+            let console = Console::new(room)?;
+            Ok(on_each(console, targets, said, move |session| async move {
+                let result = match action {
+                    Some(action) => session.power(action, delay).await,
+                    None => session.power_cancel().await,
+                };
+                session.close();
+                result
+            })
+            .await)
+        }
         Command::Unlock { devices } => {
             let targets = targets(&room, &devices)?;
             let console = Console::new(room)?;
@@ -354,6 +418,82 @@ fn targets(room: &RoomCertificate, names: &[String]) -> Result<Vec<RoomDevice>> 
         println!("{}: skipped, not steerable", device.name);
     }
     Ok(steerable)
+}
+
+/// Wakes `targets`: magic packets from here, and from the first awake
+/// devices of the room to answer (up to three); one line per device.
+async fn wake(
+    room: RoomCertificate,
+    targets: Vec<RoomDevice>,
+    extra: &[std::net::SocketAddr],
+) -> bool {
+    let names: Vec<String> = targets.iter().map(|d| d.name.clone()).collect();
+    let (macs, results) = pult_console::wake::plan(&room.manifest, &names);
+    let mut relayed_by = Vec::new();
+    let here = match macs.is_empty() {
+        true => Ok(0),
+        false => pult_console::wake::send_here(&macs, extra),
+    };
+    if !macs.is_empty() {
+        let candidates: Vec<RoomDevice> = room
+            .manifest
+            .devices
+            .iter()
+            .filter(|d| d.steerable && !names.contains(&d.name))
+            .cloned()
+            .collect();
+        if let Ok(console) = Console::new(room.clone()) {
+            let console = std::sync::Arc::new(console);
+            let mut tasks = JoinSet::new();
+            for device in candidates {
+                let (console, macs) = (console.clone(), macs.clone());
+                tasks.spawn(async move {
+                    let session =
+                        tokio::time::timeout(Duration::from_secs(3), console.connect(&device))
+                            .await
+                            .ok()?
+                            .ok()?;
+                    let result = session.wake(&macs).await;
+                    session.close();
+                    match result {
+                        Ok(()) => Some(device.name),
+                        Err(error) => {
+                            eprintln!("pultctl: {error}");
+                            None
+                        }
+                    }
+                });
+                // Enough relays asked: the first to answer do it.
+                if tasks.len() >= 3 * pult_console::wake::RELAYS {
+                    break;
+                }
+            }
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(Some(relay)) = done {
+                    relayed_by.push(relay);
+                    if relayed_by.len() >= pult_console::wake::RELAYS {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let from = match (&here, relayed_by.is_empty()) {
+        (Ok(_), true) => "from here".to_owned(),
+        (Ok(_), false) => format!("from here and from {}", relayed_by.join(", ")),
+        (Err(_), _) => format!("from {}", relayed_by.join(", ")),
+    };
+    let mut all_ok = true;
+    for (name, result) in pult_console::wake::settle(results, &here, !relayed_by.is_empty()) {
+        match result {
+            Ok(()) => println!("{name}: magic packets sent {from}"),
+            Err(error) => {
+                all_ok = false;
+                eprintln!("pultctl: {error}");
+            }
+        }
+    }
+    all_ok
 }
 
 /// Runs `action` on every target at once; prints one line per device in room order.

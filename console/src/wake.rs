@@ -1,0 +1,93 @@
+//! Waking devices by wake-on-LAN: magic packets from the teacher's computer
+//! to each network it is on, and from up to [`RELAYS`] awake devices of the
+//! room to theirs, for a room behind a router (where the teacher's
+//! broadcasts never arrive). The agents wake only MACs their room grant lists.
+
+use std::net::SocketAddr;
+
+use pult_protocol::credentials::RoomManifest;
+use pult_protocol::power::{Mac, send_magic_packets, wake_targets};
+
+use crate::ConsoleError;
+
+/// How many awake devices of the room are asked to relay.
+pub const RELAYS: usize = 3;
+
+/// The outcome per device, in the order asked.
+pub type WakeResults = Vec<(String, Result<(), ConsoleError>)>;
+
+/// The MACs that wake `devices`, and a result for each device: an error
+/// for one that is not in the room or has no MAC in the registry.
+pub fn plan(room: &RoomManifest, devices: &[String]) -> (Vec<Mac>, WakeResults) {
+    let mut macs = Vec::new();
+    let results = devices
+        .iter()
+        .map(|name| {
+            let outcome = match room.device(name) {
+                None => Err(ConsoleError::NotInRoom {
+                    device: name.clone(),
+                    room: room.room.clone(),
+                }),
+                Some(device) if device.macs.is_empty() => Err(ConsoleError::NoMac {
+                    device: name.clone(),
+                }),
+                Some(device) => {
+                    macs.extend(
+                        device
+                            .macs
+                            .iter()
+                            .filter(|m| !macs.contains(*m))
+                            .copied()
+                            .collect::<Vec<_>>(),
+                    );
+                    Ok(())
+                }
+            };
+            (name.clone(), outcome)
+        })
+        .collect();
+    (macs, results)
+}
+
+/// Sends magic packets for `macs` from this computer to its networks' broadcast
+/// addresses and `extra`; returns how many went out.
+pub fn send_here(macs: &[Mac], extra: &[SocketAddr]) -> Result<usize, ConsoleError> {
+    send_magic_packets(macs, &wake_targets(extra))
+        .map_err(|e| ConsoleError::Network(format!("no magic packet could be sent: {e}")))
+}
+
+/// The devices to ask to relay: steerable, not among those to wake, in the
+/// room's order, at most [`RELAYS`] of those `awake` says are up.
+pub fn relays<'a>(
+    room: &'a RoomManifest,
+    waking: &[String],
+    awake: impl Fn(&str) -> bool,
+) -> Vec<&'a str> {
+    room.devices
+        .iter()
+        .filter(|d| d.steerable && !waking.contains(&d.name) && awake(&d.name))
+        .map(|d| d.name.as_str())
+        .take(RELAYS)
+        .collect()
+}
+
+/// The results once the packets went out from here (`here`) and from the
+/// relays (`relayed`: whether any agent took the request): a device is
+/// woken if the packets went out from anywhere.
+pub fn settle(
+    results: WakeResults,
+    here: &Result<usize, ConsoleError>,
+    relayed: bool,
+) -> WakeResults {
+    results
+        .into_iter()
+        .map(|(name, outcome)| {
+            let outcome = outcome.and_then(|()| match here {
+                Ok(_) => Ok(()),
+                Err(_) if relayed => Ok(()),
+                Err(error) => Err(ConsoleError::Network(error.to_string())),
+            });
+            (name, outcome)
+        })
+        .collect()
+}
