@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use pult_protocol::input::{InputEvent, KeyCode, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ErrorReply, WebUrl};
+use pult_protocol::power::PowerAction;
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
@@ -398,6 +399,30 @@ impl Desk {
     /// Ends the lock of `devices` (R20).
     pub async fn unlock(&self, devices: &[String]) -> Vec<ActionResult> {
         results(self.session.act(devices, &Action::Unlock).await)
+    }
+
+    /// Power for `devices`: "on" wakes them (wake-on-LAN, relayed by awake
+    /// devices of the room); "reboot", "shutdown" and "logoff" happen after
+    /// `delay_seconds`, of which the students are told; "cancel" calls a
+    /// waiting one off.
+    pub async fn power(
+        &self,
+        devices: &[String],
+        action: &str,
+        delay_seconds: u32,
+    ) -> Result<Vec<ActionResult>, ConsoleError> {
+        let outcomes = match action {
+            "on" => self.session.wake(devices, &[]).await,
+            "cancel" => self.session.act(devices, &Action::PowerCancel).await,
+            other => {
+                let action = other
+                    .parse::<PowerAction>()
+                    .map_err(ConsoleError::BadInput)?;
+                let action = Action::Power(action, delay_seconds);
+                self.session.act(devices, &action).await
+            }
+        };
+        Ok(results(outcomes))
     }
 
     /// The screenshots of this room, newest first.

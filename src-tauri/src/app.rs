@@ -62,6 +62,7 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             unlock,
             control,
             control_input,
+            power,
             gallery,
             gallery_image,
             favourites,
@@ -259,6 +260,16 @@ async fn control_input(
     inputs: Vec<ControlInput>,
 ) -> Result<Vec<DeskError>, DeskError> {
     Ok(state.desk.control_input(&device, &inputs).await?)
+}
+
+#[tauri::command]
+async fn power(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    action: String,
+    delay_seconds: u32,
+) -> Result<Vec<ActionResult>, DeskError> {
+    Ok(state.desk.power(&devices, &action, delay_seconds).await?)
 }
 
 #[tauri::command]

@@ -405,6 +405,34 @@ fn the_demo_classroom_window_is_live_and_usable() {
     );
     session.click(&session.find(".close-results"));
 
+    // Restart the three now, confirmed in the power dialog: the demo's
+    // agents write it down instead of restarting this machine.
+    session.click(&session.find("[data-action=\"power\"]"));
+    session.execute(
+        "document.querySelector('.dialog input[value=\"reboot\"]').checked = true; document.querySelector('.delay-input').value = '0'",
+        &[],
+    );
+    save(session, "power-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "three restarts",
+        Duration::from_secs(20),
+        "return document.querySelectorAll('.result-list li.ok').length === 3",
+    );
+    session.click(&session.find(".close-results"));
+    let mut restarts = 0;
+    for _ in 0..50 {
+        restarts = demo_actions(&home_dir.path().join("tmp"))
+            .iter()
+            .filter(|l| *l == "reboot")
+            .count();
+        if restarts == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(restarts, 3, "each of the three devices restarts once");
+
     // At 4K the thumbnails grow with the window and still fit.
     session.resize(3840, 2160);
     session.wait_for(

@@ -2,7 +2,7 @@
 // device, the actions that exist (screenshot, run program, open website) with
 // favourites, and the gallery of saved screenshots. It talks to nothing but
 // the Backend interface.
-import type { ActionResult, Backend, ControlInput, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, DeviceStatus, Favourites, PowerAction, RoomInfo, SavedShot, ScreenFrame } from "./backend";
 import { buttonNumber, InputQueue, KeyTranslator, pictureFraction, SHORTCUTS, WheelNotches } from "./control";
 import { Compositor } from "./frames";
 import { I18n, type Key, type Language } from "./i18n";
@@ -127,6 +127,7 @@ export class App {
         <button type="button" class="action" data-action="message" title="${escape(this.t("shortcut", { keys: "Ctrl+M" }))}">${icons.message}<span>${this.t("message")}</span></button>
         <button type="button" class="action" data-action="lock" title="${escape(this.t("shortcut", { keys: "Ctrl+L" }))}">${icons.lock}<span>${this.t("lock")}</span></button>
         <button type="button" class="action" data-action="unlock" title="${escape(this.t("shortcut", { keys: "Ctrl+Shift+L" }))}">${icons.unlock}<span>${this.t("unlock")}</span></button>
+        <button type="button" class="action" data-action="power">${icons.power}<span>${this.t("power")}</span></button>
         <button type="button" class="lock-all">${icons.lock}<span>${this.t("lockAll")}</span></button>
         <button type="button" class="gallery-button">${icons.images}<span>${this.t("gallery")}</span></button>
       </nav>
@@ -252,6 +253,7 @@ export class App {
     this.root.querySelector('[data-action="message"]')!.addEventListener("click", () => this.openMessageDialog());
     this.root.querySelector('[data-action="lock"]')!.addEventListener("click", () => this.openLockDialog(this.selection.values()));
     this.root.querySelector('[data-action="unlock"]')!.addEventListener("click", () => void this.unlock(this.selection.values()));
+    this.root.querySelector('[data-action="power"]')!.addEventListener("click", () => this.openPowerDialog(this.selection.values()));
     this.root.querySelector(".lock-all")!.addEventListener("click", () => this.openLockDialog(this.steerable()));
     this.root.querySelector(".gallery-button")!.addEventListener("click", () => void this.openGallery());
     this.root.querySelector(".spotlight .close")!.addEventListener("click", () => void this.closeSpotlight());
@@ -654,6 +656,45 @@ export class App {
       async (form) => {
         const text = (form.get("message") as string).trim() || null;
         this.showResults(this.t("lock"), await this.backend.lock(devices, text));
+        return null;
+      },
+      () => undefined,
+    );
+  }
+
+  /** Wake, restart, shut down or log off: the dialog is the confirmation,
+   * and the students are told before it happens (default in a minute). */
+  private openPowerDialog(devices: string[]): void {
+    const actions: [PowerAction, Key][] = [
+      ["on", "powerOn"],
+      ["reboot", "powerReboot"],
+      ["shutdown", "powerShutdown"],
+      ["logoff", "powerLogoff"],
+      ["cancel", "powerCancel"],
+    ];
+    const delays: [number, string][] = [
+      [0, this.t("now")],
+      [60, this.t("inMinutes", { count: 1 })],
+      [120, this.t("inMinutes", { count: 2 })],
+      [300, this.t("inMinutes", { count: 5 })],
+      [600, this.t("inMinutes", { count: 10 })],
+    ];
+    this.showDialog(
+      this.t("power"),
+      devices,
+      `<fieldset class="power-actions">${actions
+        .map(([value, key]) => `<label class="check"><input type="radio" name="what" value="${value}"> ${this.t(key)}</label>`)
+        .join("")}</fieldset>
+       <label>${this.t("powerDelay")}<select name="delay" class="delay-input">${delays
+         .map(([seconds, label]) => `<option value="${seconds}"${seconds === 60 ? " selected" : ""}>${escape(label)}</option>`)
+         .join("")}</select></label>
+       <p class="muted">${this.t("powerHint")}</p>`,
+      this.t("carryOut"),
+      async (form) => {
+        const what = form.get("what") as PowerAction | null;
+        if (!what) return this.t("powerMissing");
+        const label = actions.find(([value]) => value === what)![1];
+        this.showResults(this.t(label), await this.backend.power(devices, what, Number(form.get("delay"))));
         return null;
       },
       () => undefined,

@@ -80,6 +80,9 @@ export interface ControlProblem {
   message: string;
 }
 
+/** What the power dialog does: wake, restart, shut down, log off, or call a waiting one off. */
+export type PowerAction = "on" | "reboot" | "shutdown" | "logoff" | "cancel";
+
 /** A screenshot saved in the teacher's pictures folder. */
 export interface SavedShot {
   device: string;
@@ -130,6 +133,9 @@ export interface Backend {
   /** Locks the screens (R20), with `message` on them. */
   lock(devices: string[], message: string | null): Promise<ActionResult[]>;
   unlock(devices: string[]): Promise<ActionResult[]>;
+  /** Wakes devices ("on"), or restarts, shuts down or logs them off after
+   * `delaySeconds` in which the students are told; "cancel" calls it off. */
+  power(devices: string[], action: PowerAction, delaySeconds: number): Promise<ActionResult[]>;
   /** Takes over mouse and keyboard of `device` (R3), or gives control back
    * (null). Rejects with a ControlProblem ("in-use" naming who controls it). */
   control(device: string | null): Promise<void>;

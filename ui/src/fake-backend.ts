@@ -1,6 +1,6 @@
 // A backend without Tauri: a made-up room whose screens are flat colours.
 // The UI tests run against it, and `npm run dev` shows the view in a browser.
-import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, PowerAction, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
 
 export class FakeBackend implements Backend {
   readonly calls: { method: string; args: unknown[] }[] = [];
@@ -126,6 +126,11 @@ export class FakeBackend implements Backend {
   private result(device: string): ActionResult {
     const code = this.failing.get(device);
     return code ? { device, ok: false, code, message: `${device}: ${code}` } : { device, ok: true };
+  }
+
+  async power(devices: string[], action: PowerAction, delaySeconds: number): Promise<ActionResult[]> {
+    this.calls.push({ method: "power", args: [devices, action, delaySeconds] });
+    return devices.map((device) => this.result(device));
   }
 
   async control(device: string | null): Promise<void> {

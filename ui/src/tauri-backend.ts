@@ -2,7 +2,7 @@
 // which is one call into pult-console. Frames arrive on a channel as raw
 // bytes (ArrayBuffer), never as base64 JSON.
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, PowerAction, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
 import { parseFrame } from "./frames";
 
 export class TauriBackend implements Backend {
@@ -54,6 +54,10 @@ export class TauriBackend implements Backend {
 
   unlock(devices: string[]): Promise<ActionResult[]> {
     return invoke("unlock", { devices });
+  }
+
+  power(devices: string[], action: PowerAction, delaySeconds: number): Promise<ActionResult[]> {
+    return invoke("power", { devices, action, delaySeconds });
   }
 
   control(device: string | null): Promise<void> {

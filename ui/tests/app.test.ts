@@ -264,6 +264,36 @@ describe("the room view", () => {
     expect(backend.calls.find((c) => c.method === "unlock")!.args).toEqual([["PC-05"]]);
   });
 
+  it("wakes, restarts, shuts down or logs off the selection after a confirmation, a minute ahead by default", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-02"));
+    click(card("PC-03"), { ctrlKey: true });
+    click(root.querySelector('[data-action="power"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const submit = () => dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    expect(dialog.querySelector<HTMLSelectElement>(".delay-input")!.value).toBe("60");
+    // Nothing happens until the teacher says what.
+    submit();
+    await flush();
+    expect(dialog.querySelector(".error")!.textContent).toBe("Bitte wählen, was geschehen soll");
+    expect(backend.calls.filter((c) => c.method === "power")).toHaveLength(0);
+    dialog.querySelector<HTMLInputElement>('input[value="reboot"]')!.checked = true;
+    submit();
+    await flush();
+    expect(backend.calls.find((c) => c.method === "power")!.args).toEqual([["PC-02", "PC-03"], "reboot", 60]);
+    expect(root.querySelector(".results h2")!.textContent).toBe("Neu starten: Ergebnis");
+
+    // Switching on a device without a MAC says why, in the teacher's words.
+    backend.failing.set("PC-03", "no-mac");
+    click(root.querySelector('[data-action="power"]')!);
+    dialog.querySelector<HTMLInputElement>('input[value="on"]')!.checked = true;
+    dialog.querySelector<HTMLSelectElement>(".delay-input")!.value = "0";
+    submit();
+    await flush();
+    expect(backend.calls.filter((c) => c.method === "power")[1].args).toEqual([["PC-02", "PC-03"], "on", 0]);
+    expect(root.querySelector('.result-list li[data-device="PC-03"]')!.textContent).toContain("keine MAC-Adresse");
+  });
+
   it("controls the device in the big view: pointer, clicks, text, combinations and the shortcut menu go to it, not to the app (R3)", async () => {
     const { app, backend, root } = await start();
     backend.emitFrame({ device: 2, width: 1280, height: 720, tiles: [] });
