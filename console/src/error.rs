@@ -39,6 +39,13 @@ pub enum ConsoleError {
         /// The device.
         device: String,
     },
+    /// An admin marked the device not steerable (R10): nothing is sent to it,
+    /// not even a magic packet.
+    #[error("{device}: an admin marked this device not steerable (R10); it is left alone")]
+    NotSteerable {
+        /// The device.
+        device: String,
+    },
     /// The device has no MAC address in the registry, so it cannot be woken.
     #[error("{device}: the registry has no MAC address for this device, so it cannot be woken")]
     NoMac {
@@ -117,6 +124,7 @@ impl ConsoleError {
             Self::NotInRoom { .. } => "not-in-room",
             Self::NoAddress { .. } => "no-address",
             Self::NoMac { .. } => "no-mac",
+            Self::NotSteerable { .. } => "not-steerable",
             Self::Unreachable { .. } => "unreachable",
             Self::Refused { .. } => "refused",
             Self::AgentNotVerified { .. } => "agent-not-verified",

@@ -17,7 +17,8 @@ pub const RELAYS: usize = 3;
 pub type WakeResults = Vec<(String, Result<(), ConsoleError>)>;
 
 /// The MACs that wake `devices`, and a result for each device: an error
-/// for one that is not in the room or has no MAC in the registry.
+/// for one that is not in the room, not steerable (R10) or has no MAC in
+/// the registry.
 pub fn plan(room: &RoomManifest, devices: &[String]) -> (Vec<Mac>, WakeResults) {
     let mut macs = Vec::new();
     let results = devices
@@ -27,6 +28,9 @@ pub fn plan(room: &RoomManifest, devices: &[String]) -> (Vec<Mac>, WakeResults) 
                 None => Err(ConsoleError::NotInRoom {
                     device: name.clone(),
                     room: room.room.clone(),
+                }),
+                Some(device) if !device.steerable => Err(ConsoleError::NotSteerable {
+                    device: name.clone(),
                 }),
                 Some(device) if device.macs.is_empty() => Err(ConsoleError::NoMac {
                     device: name.clone(),

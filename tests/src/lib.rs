@@ -240,6 +240,10 @@ impl Agent {
     fn spawn(mut command: Command, bundle: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let audit_dir = bundle.join("audit");
         let stderr_path = bundle.join("agent.stderr");
+        // Restarts and shutdowns are written down: never this machine's.
+        if !args.contains(&"--power-record") {
+            command.arg("--power-record").arg(bundle.join("power.txt"));
+        }
         let mut child = command
             .arg("--bundle")
             .arg(bundle)

@@ -300,6 +300,9 @@ impl Service {
             .arg(&audit)
             .arg("--runtime-dir")
             .arg(&runtime)
+            // Restarts and shutdowns are written down: never this machine's.
+            .arg("--power-record")
+            .arg(school.path("power.txt"))
             .args(session)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

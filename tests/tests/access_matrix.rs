@@ -152,6 +152,85 @@ fn r10_a_device_set_not_steerable_refuses_once_the_certificate_is_reissued() {
     assert_eq!(entry["user"], "mueller");
 }
 
+/// Every steering action of pultctl on `device`, which must not happen.
+fn steering(device: &str) -> Vec<Vec<String>> {
+    let actions: [&[&str]; 8] = [
+        &["message", "Hallo", device],
+        &["lock", device, "--message", "Pause"],
+        &["unlock", device],
+        &["input", device, "--text", "x", "--click", "10,10"],
+        &["power", "reboot", device, "--delay", "0"],
+        &["power", "logoff", device],
+        &["power", "cancel", device],
+        &["power", "on", device],
+    ];
+    actions
+        .iter()
+        .map(|a| a.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn r8_r10_every_steering_action_is_refused_for_another_rooms_device_and_one_not_steerable() {
+    let room = classroom();
+    room.school.import(&format!(
+        "name,room,mac,ip\nR101-PC01,101,02:00:00:00:01:01,{}\n",
+        room.pc101.address
+    ));
+    // R8: a device of another room is not even contacted.
+    for args in steering("R102-PC01") {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ctl = pultctl(&room.cert101, &args);
+        assert!(!ctl.success, "{args:?}");
+        assert!(
+            ctl.stderr.contains("device 'R102-PC01' is not in room 101"),
+            "{args:?}: {}",
+            ctl.stderr
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        room.pc102.audit().is_empty(),
+        "room 102's agent saw nothing"
+    );
+
+    // R10: a device marked not steerable refuses each, and logs each refusal;
+    // waking it is refused by the console (no agent would be asked).
+    room.school
+        .registry(&["device", "set", "R101-PC01", "--steerable", "no"]);
+    let cert = room.school.room_cert("101", "mueller", "1h");
+    for args in steering("R101-PC01") {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ctl = pultctl(&cert, &args);
+        assert!(!ctl.success, "{args:?}");
+        assert!(
+            ctl.stderr.contains("not steerable"),
+            "{args:?}: {}",
+            ctl.stderr
+        );
+    }
+    let refused = room
+        .pc101
+        .audit()
+        .into_iter()
+        .filter(|e| {
+            e["result"] == "refused"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("not-steerable"))
+        })
+        .count();
+    assert_eq!(
+        refused, 7,
+        "one refusal for each action that contacts the agent"
+    );
+    assert!(
+        !room.pc101.audit().iter().any(|e| e["result"] == "ok"),
+        "nothing was carried out"
+    );
+    assert!(!room.school.path("bundle-R101-PC01/power.txt").exists());
+}
+
 #[test]
 fn an_expired_room_certificate_is_refused() {
     let room = classroom();
