@@ -16,6 +16,7 @@ mod notice;
 mod paint;
 mod procs;
 mod rfb;
+mod target;
 
 use std::process::ExitCode;
 

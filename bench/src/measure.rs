@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use pult_console::{Console, DeviceSession, RoomCertificate, ScreenStream, encoded_frame};
+use pult_protocol::input::{InputEvent, KeyCode, ScreenPoint};
 use pult_protocol::watch::WatchSettings;
 use pult_screen::codec::{FrameDecoder, TileEncoder};
 use pult_screen::scale::Scaler;
@@ -13,12 +14,15 @@ use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, SyntheticDesktop};
 use crate::notice::NoticeWatcher;
 use crate::procs::{self, Process};
 use crate::rfb::RfbClient;
+use crate::target;
 use pult_demo::School;
 
 /// How long each run lasts.
 struct Durations {
     run: Duration,
     still: Duration,
+    /// Keys pressed, and pointer moves made, for the input latency.
+    presses: usize,
 }
 
 /// How long the runs are.
@@ -42,6 +46,11 @@ pub(crate) fn main(length: Length) -> Result<()> {
     let durations = Durations {
         run: Duration::from_secs(run_seconds),
         still: Duration::from_secs(still_seconds),
+        presses: match length {
+            Length::Full => 200,
+            Length::Quick => 50,
+            Length::Smoke => 5,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -279,6 +288,26 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
     ));
     drop((rig, served, watcher, xvfb));
 
+    // Input latency (R3): keys and pointer moves on a control stream, to the
+    // pixels they change arriving in the full view at 30 fps.
+    let xvfb = procs::xvfb(1920, 1080)?;
+    crate::target::start(&xvfb.display)?;
+    let mut rig = Rig::new(1, &["--screen", "x11"], Some(&xvfb.display)).await?;
+    let single = rig.input_latency(durations.presses).await?;
+    drop(rig);
+    let mut served = Rig::service(1, &xvfb.display).await?;
+    let service = served.input_latency(durations.presses).await?;
+    drop((served, xvfb));
+    table.lines.push(format!(
+        "Input latency (R3), full view @30 on a still 1920x1080 Xvfb screen, send to changed pixels in the stream p50/p95: key {} ms one process, {} ms service + helper ({} keys); pointer move {} ms, {} ms ({} moves)",
+        single.keys.p50_p95(),
+        service.keys.p50_p95(),
+        durations.presses,
+        single.moves.p50_p95(),
+        service.moves.p50_p95(),
+        durations.presses,
+    ));
+
     // Many agents, one console.
     for agents in [10, 40] {
         let mut rig = Rig::new(
@@ -366,6 +395,18 @@ async fn run(durations: &Durations, table: &mut Table) -> Result<()> {
             figures.percentile(0.95),
             figures.mean_agent_ms(),
             figures.mean_decode_ms()
+        ));
+    }
+    for (case, samples) in [
+        ("key, one process", &single.keys),
+        ("key, service + helper", &service.keys),
+        ("pointer, one process", &single.moves),
+        ("pointer, service + helper", &service.moves),
+    ] {
+        let p95 = samples.percentile(0.95);
+        table.lines.push(format!(
+            "Target input p95 <= 50 ms on loopback ({case}): {} ({p95:.1} ms)",
+            check(p95 <= 50.0)
         ));
     }
     for (scene, figures) in [
@@ -507,6 +548,67 @@ impl Rig {
             let gone = watcher.gone(within)?;
             figures.gone.push(gone.saturating_duration_since(stopped));
         }
+        Ok(figures)
+    }
+
+    /// Presses a key `presses` times and moves the pointer as often on the
+    /// first agent's screen (where [`crate::target`] shows both), each time
+    /// timing the send to the change arriving in a full view at 30 fps.
+    async fn input_latency(&mut self, presses: usize) -> Result<InputFigures> {
+        let settings = WatchSettings {
+            max_fps: 30,
+            ..WatchSettings::FULL_VIEW
+        };
+        let mut stream = self.sessions[0].watch(settings, 2).await?;
+        let mut decoder = FrameDecoder::new();
+        let first = tokio::time::timeout(Duration::from_secs(10), stream.next_update())
+            .await
+            .context("no first picture within 10 s")??
+            .context("the stream ended")?;
+        decoder.apply(&encoded_frame(first))?;
+        let mut control = self.sessions[0].control().await?;
+        let frame = decoder.frame().context("no picture")?;
+        // The stream may show the screen smaller than its 1920x1080.
+        let scale = f64::from(frame.width()) / 1920.0;
+        let at = |x: u32, y: u32| ((f64::from(x) * scale) as u32, (f64::from(y) * scale) as u32);
+        let bright = |frame: &pult_screen::Frame, (x, y): (u32, u32)| {
+            frame
+                .pixel(x, y)
+                .is_some_and(|p| p[..3].iter().all(|&c| c > 160))
+        };
+        let mut figures = InputFigures::default();
+        let key = KeyCode::from_dom("KeyA").context("no key A")?;
+        let square = at(
+            u32::from(target::KEY_SQUARE.2) / 2,
+            u32::from(target::KEY_SQUARE.3) / 2,
+        );
+        for _ in 0..presses {
+            let was = bright(decoder.frame().context("no picture")?, square);
+            let sent = Instant::now();
+            control
+                .send_all(&[
+                    InputEvent::Key {
+                        code: key,
+                        down: true,
+                    },
+                    InputEvent::Key {
+                        code: key,
+                        down: false,
+                    },
+                ])
+                .await?;
+            changed(&mut stream, &mut decoder, |f| bright(f, square) != was).await?;
+            figures.keys.push(sent.elapsed());
+        }
+        for i in 0..presses {
+            let (x, y) = (400 + (i % 10) as u32 * 120, 500 + (i % 2) as u32 * 200);
+            let sent = Instant::now();
+            control.glide_to(ScreenPoint::Pixel { x, y }).await?;
+            changed(&mut stream, &mut decoder, |f| bright(f, at(x, y))).await?;
+            figures.moves.push(sent.elapsed());
+        }
+        control.end().await?;
+        stream.stop().await;
         Ok(figures)
     }
 
@@ -729,6 +831,16 @@ impl Samples {
         self.0.push(duration);
     }
 
+    /// The `p` quantile in milliseconds (NaN without samples).
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        let last = sorted.len().saturating_sub(1);
+        sorted
+            .get(((last as f64) * p).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+
     /// "p50/p95" in milliseconds.
     fn p50_p95(&self) -> String {
         let mut sorted = self.0.clone();
@@ -741,6 +853,31 @@ impl Samples {
         };
         format!("{:.1}/{:.1}", at(0.5), at(0.95))
     }
+}
+
+/// Reads `stream` until the decoded picture satisfies `done` (at most 5 s).
+async fn changed(
+    stream: &mut ScreenStream,
+    decoder: &mut FrameDecoder,
+    done: impl Fn(&pult_screen::Frame) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let update = tokio::time::timeout_at(deadline.into(), stream.next_update())
+            .await
+            .context("the input did not show within 5 s")??
+            .context("the stream ended")?;
+        if done(decoder.apply(&encoded_frame(update))?) {
+            return Ok(());
+        }
+    }
+}
+
+/// Latencies of keys and pointer moves.
+#[derive(Default)]
+struct InputFigures {
+    keys: Samples,
+    moves: Samples,
 }
 
 /// Memory and CPU of the agents while nobody watches, measured over

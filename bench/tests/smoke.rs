@@ -1,6 +1,6 @@
 //! The benchmark runs through in its shortest form, so it cannot rot unseen:
 //! every scene, the VNC baseline, the service with its session helper and the
-//! many-agents cases produce their rows.
+//! many-agents cases and the input latency produce their rows.
 //! Its figures are not checked here (tests never assert timings).
 
 use std::process::Command;
@@ -33,6 +33,8 @@ fn the_benchmark_runs_every_case() {
         "Ratios ours:VNC",
         "Target thumbnail",
         "Per 1920x1080 frame",
+        "Input latency (R3)",
+        "Target input p95",
     ] {
         assert!(stdout.contains(row), "no '{row}' in\n{stdout}");
     }
