@@ -10,6 +10,7 @@
 //! - [`dialog`]: a message box (the teacher app uses it too).
 //! - [`dxgi`]: the screen by DXGI desktop duplication.
 //! - [`folders`]: the ProgramData folder, asked of Windows.
+//! - [`clipboard`]: the session's clipboard text.
 //! - [`acl`]: directories for SYSTEM and Administrators only.
 //! - [`input`]: the teacher's mouse and keyboard by SendInput (R3).
 //! - [`notice`]: the on-screen indicator and the notification-area icon.
@@ -20,6 +21,8 @@
 
 #[cfg(windows)]
 pub mod acl;
+#[cfg(windows)]
+pub mod clipboard;
 pub mod cmdline;
 #[cfg(windows)]
 pub mod dialog;

@@ -56,14 +56,10 @@ pub fn log_off_console() -> Result<(), String> {
 /// switched on.
 fn enable_shutdown_privilege() -> Result<(), String> {
     let mut token: HANDLE = ptr::null_mut();
-    // SAFETY: the current process's pseudo handle; `token` receives a handle closed below.
-    if unsafe {
-        OpenProcessToken(
-            GetCurrentProcess(),
-            TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY,
-            &mut token,
-        )
-    } == 0
+    // SAFETY: no arguments; a pseudo handle that needs no closing.
+    let process = unsafe { GetCurrentProcess() };
+    // SAFETY: `token` receives a handle closed below.
+    if unsafe { OpenProcessToken(process, TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &mut token) } == 0
     {
         return Err(format!(
             "cannot open the process token: error {}",

@@ -173,6 +173,18 @@ impl Desktop {
         }
     }
 
+    /// The text on the student's clipboard, read in order with the input
+    /// before it (R3: clipboard text both ways while controlling).
+    pub async fn read_clipboard(&self) -> Result<String, ErrorReply> {
+        match self
+            .request(ToHelper::Input(InputEvent::ReadClipboard), ANSWER)
+            .await?
+        {
+            FromHelper::Clipboard(text) => Ok(text),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Sets how long a lock lasts unless ended ([`LOCK_TIMEOUT`] by default).
     pub fn set_lock_timeout(&self, timeout: Duration) {
         *self.lock_timeout.lock().unwrap_or_else(|p| p.into_inner()) = timeout;

@@ -639,6 +639,14 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
             },
         };
         let outcome = match event.check() {
+            Ok(()) if event == InputEvent::ReadClipboard => {
+                match agent.desktop.read_clipboard().await {
+                    Ok(text) => write_message(&mut send, &ControlNews::Clipboard(text))
+                        .await
+                        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string())),
+                    Err(error) => Err(error),
+                }
+            }
             Ok(()) => agent.desktop.input(event).await,
             Err(error) => Err(ErrorReply::new(ErrorCode::InputRefused, error.to_string())),
         };

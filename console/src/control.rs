@@ -25,8 +25,12 @@ pub struct ControlSession {
     send: SendStream,
     sequence: u32,
     failures: Arc<Mutex<Vec<ErrorReply>>>,
+    clipboard: tokio::sync::mpsc::Receiver<String>,
     news: Option<JoinHandle<()>>,
 }
+
+/// How long the agent has to read the student's clipboard.
+const CLIPBOARD_ANSWER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ControlSession {
     pub(crate) async fn open(link: Link) -> Result<Self, ConsoleError> {
@@ -39,12 +43,18 @@ impl ControlSession {
         }
         let failures = Arc::new(Mutex::new(Vec::new()));
         let noted = failures.clone();
+        let (copied, clipboard) = tokio::sync::mpsc::channel(4);
         let news = tokio::spawn(async move {
-            while let Ok(Some(ControlNews::Failed(error))) =
-                read_message::<ControlNews>(&mut recv).await
-            {
-                tracing::debug!("control: {error}");
-                noted.lock().unwrap_or_else(|p| p.into_inner()).push(error);
+            while let Ok(Some(news)) = read_message::<ControlNews>(&mut recv).await {
+                match news {
+                    ControlNews::Failed(error) => {
+                        tracing::debug!("control: {error}");
+                        noted.lock().unwrap_or_else(|p| p.into_inner()).push(error);
+                    }
+                    ControlNews::Clipboard(text) => {
+                        let _ = copied.try_send(text);
+                    }
+                }
             }
         });
         Ok(Self {
@@ -52,6 +62,7 @@ impl ControlSession {
             send,
             sequence: 0,
             failures,
+            clipboard,
             news: Some(news),
         })
     }
@@ -99,6 +110,50 @@ impl ControlSession {
         PointerMove {
             sequence: self.sequence,
             at,
+        }
+    }
+
+    /// Puts `text` on the student's clipboard, in order with the input before it.
+    pub async fn set_clipboard(&mut self, text: &str) -> Result<(), ConsoleError> {
+        self.send(&InputEvent::Clipboard(text.to_owned())).await
+    }
+
+    /// The text on the student's clipboard (empty when it holds none), read
+    /// in order after the input sent before.
+    pub async fn read_clipboard(&mut self) -> Result<String, ConsoleError> {
+        while self.clipboard.try_recv().is_ok() {} // answers nobody waited for
+        let before = self
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        self.send(&InputEvent::ReadClipboard).await?;
+        let deadline = tokio::time::Instant::now() + CLIPBOARD_ANSWER;
+        loop {
+            let wait = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+            match tokio::time::timeout_at(wait.min(deadline), self.clipboard.recv()).await {
+                Ok(Some(text)) => return Ok(text),
+                Ok(None) => return Err(self.link.protocol("the agent ended control")),
+                Err(_) => {}
+            }
+            // The agent says why it could not read, as a failure.
+            let failed = self
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(before..)
+                .and_then(|f| f.last().cloned());
+            if let Some(error) = failed {
+                return Err(ConsoleError::Agent {
+                    device: self.link.device.name.clone(),
+                    error,
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self
+                    .link
+                    .protocol("the agent did not read the clipboard within 5 s"));
+            }
         }
     }
 

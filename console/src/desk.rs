@@ -157,6 +157,11 @@ pub enum ControlInput {
     },
     /// Every key and button let go (the window lost the keyboard).
     ReleaseAll,
+    /// Text put on the student's clipboard.
+    Clipboard {
+        /// The text.
+        text: String,
+    },
 }
 
 /// The device the teacher controls and its control session.
@@ -345,6 +350,17 @@ impl Desk {
             .collect())
     }
 
+    /// The text on the clipboard of `device`, which the teacher controls.
+    pub async fn read_clipboard(&self, device: &str) -> Result<String, ConsoleError> {
+        let mut control = self.control.lock().await;
+        let Some(controlled) = control.as_mut().filter(|c| c.device == device) else {
+            return Err(ConsoleError::BadInput(format!(
+                "{device} is not under control from this window"
+            )));
+        };
+        controlled.session.read_clipboard().await
+    }
+
     /// Takes a screenshot of `device` and saves it in the gallery (R2).
     pub async fn screenshot(&self, device: &str) -> Result<SavedShot, ConsoleError> {
         let screenshot = self.session.screenshot(device).await?;
@@ -476,6 +492,7 @@ async fn send_input(
             session.send_all(&combo.events()).await
         }
         ControlInput::ReleaseAll => session.send(&InputEvent::ReleaseAll).await,
+        ControlInput::Clipboard { text } => session.set_clipboard(text).await,
     }
 }
 
@@ -527,7 +544,8 @@ mod tests {
         let inputs: Vec<ControlInput> = serde_json::from_str(
             r#"[{"kind":"glide","x":0.5,"y":0.25},{"kind":"button","button":1,"down":true},
                 {"kind":"key","code":"KeyA","down":false},{"kind":"text","text":"äöü@€"},
-                {"kind":"shortcut","keys":"alt+Tab"},{"kind":"wheel","dx":0,"dy":-3},{"kind":"releaseAll"}]"#,
+                {"kind":"shortcut","keys":"alt+Tab"},{"kind":"wheel","dx":0,"dy":-3},{"kind":"releaseAll"},
+                {"kind":"clipboard","text":"Seite 12"}]"#,
         )
         .unwrap();
         assert_eq!(
@@ -550,6 +568,9 @@ mod tests {
                 },
                 ControlInput::Wheel { dx: 0, dy: -3 },
                 ControlInput::ReleaseAll,
+                ControlInput::Clipboard {
+                    text: "Seite 12".into()
+                },
             ]
         );
         // The app's shortcut menu (ui/src/control.ts) sends these.

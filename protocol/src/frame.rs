@@ -56,9 +56,10 @@ impl FrameKind {
             Self::WatchControl => 1024,
             // A whole 8K desktop of photo-like tiles stays below this.
             Self::ScreenUpdate => 96 * 1024 * 1024,
-            // A text of at most 1000 characters, four bytes each at most.
-            Self::Input => 8 * 1024,
-            Self::ControlNews => 16 * 1024,
+            // Clipboard text of at most 32 KiB (typed text is at most 1000
+            // characters, four bytes each).
+            Self::Input => 40 * 1024,
+            Self::ControlNews => 40 * 1024,
             // A request with a program line or URL, or a notice.
             Self::ToHelper => 128 * 1024,
             // A screenshot and its envelope.

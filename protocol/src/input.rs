@@ -421,6 +421,12 @@ pub enum InputEvent {
     Text(String),
     /// Releases every key and button this control holds down.
     ReleaseAll,
+    /// Puts text on the student's clipboard (at most
+    /// [`InputEvent::MAX_CLIPBOARD_BYTES`]).
+    Clipboard(String),
+    /// Asks for the text on the student's clipboard; answered by
+    /// [`ControlNews::Clipboard`].
+    ReadClipboard,
 }
 
 impl InputEvent {
@@ -428,6 +434,8 @@ impl InputEvent {
     pub const MAX_TEXT_CHARS: usize = 1000;
     /// The most notches one [`InputEvent::Wheel`] turns each way.
     pub const MAX_WHEEL: i16 = 20;
+    /// The longest clipboard text either way, in bytes of UTF-8.
+    pub const MAX_CLIPBOARD_BYTES: usize = 32 * 1024;
 
     /// Checks what a console may not send: an unknown key, too much text or
     /// control characters in it, a wild wheel.
@@ -447,6 +455,16 @@ impl InputEvent {
                     None => Ok(()),
                 }
             }
+            Self::Clipboard(text) if text.len() > Self::MAX_CLIPBOARD_BYTES => {
+                Err(InputError::ClipboardTooLong(text.len()))
+            }
+            Self::Clipboard(text) => match text
+                .chars()
+                .find(|&c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            {
+                Some(bad) => Err(InputError::ControlCharacter(u32::from(bad))),
+                None => Ok(()),
+            },
             Self::Wheel { dx, dy }
                 if dx.unsigned_abs() > Self::MAX_WHEEL.unsigned_abs()
                     || dy.unsigned_abs() > Self::MAX_WHEEL.unsigned_abs() =>
@@ -467,6 +485,8 @@ impl WireMessage for InputEvent {
 pub enum ControlNews {
     /// An event was not applied (refused, or the desktop failed); control goes on.
     Failed(ErrorReply),
+    /// The text on the student's clipboard, as [`InputEvent::ReadClipboard`] asked.
+    Clipboard(String),
 }
 
 impl WireMessage for ControlNews {
@@ -490,6 +510,9 @@ pub enum InputError {
     /// A control character in text to type.
     #[error("the text contains the control character U+{0:04X}")]
     ControlCharacter(u32),
+    /// More clipboard text than is carried.
+    #[error("the clipboard text has {0} bytes; at most {max} are carried", max = InputEvent::MAX_CLIPBOARD_BYTES)]
+    ClipboardTooLong(usize),
     /// A wheel turned too far in one event.
     #[error("the wheel turns {0},{1} notches; at most {max} each way", max = InputEvent::MAX_WHEEL)]
     Wheel(i16, i16),

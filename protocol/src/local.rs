@@ -164,6 +164,9 @@ pub enum FromHelper {
     Done,
     /// The request failed.
     Error(ErrorReply),
+    /// The text on the session's clipboard, as
+    /// [`crate::input::InputEvent::ReadClipboard`] asked.
+    Clipboard(String),
 }
 
 /// The tiles of one capture of a screen stream.

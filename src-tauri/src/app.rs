@@ -62,6 +62,7 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             unlock,
             control,
             control_input,
+            read_clipboard,
             power,
             gallery,
             gallery_image,
@@ -260,6 +261,11 @@ async fn control_input(
     inputs: Vec<ControlInput>,
 ) -> Result<Vec<DeskError>, DeskError> {
     Ok(state.desk.control_input(&device, &inputs).await?)
+}
+
+#[tauri::command]
+async fn read_clipboard(state: State<'_, AppState>, device: String) -> Result<String, DeskError> {
+    Ok(state.desk.read_clipboard(&device).await?)
 }
 
 #[tauri::command]

@@ -303,6 +303,39 @@ fn the_demo_classroom_window_is_live_and_usable() {
             .unwrap(),
         "Escape went to the student, the big view stays open"
     );
+    // Clipboard both ways: the teacher's text goes to PC-03's clipboard, and
+    // the dialog shows it when read back from there.
+    session.click(&session.find(".spotlight-clipboard"));
+    session.wait_for(
+        "the clipboard dialog",
+        Duration::from_secs(10),
+        "return !document.querySelector('.dialog').hidden && !document.querySelector('.clipboard-input').disabled",
+    );
+    session.execute(
+        "document.querySelector('.clipboard-input').value = 'Seite 12, Aufgabe 3'",
+        &[],
+    );
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "the clipboard sent",
+        Duration::from_secs(10),
+        "return document.querySelector('.dialog').hidden",
+    );
+    session.click(&session.find(".spotlight-clipboard"));
+    session.wait_for(
+        "the student's clipboard read back",
+        Duration::from_secs(10),
+        "return document.querySelector('.clipboard-input').value === 'Seite 12, Aufgabe 3'",
+    );
+    save(session, "clipboard-PC-03.png");
+    session.click(&session.find(".dialog .cancel"));
+    assert!(
+        demo_actions(&actions)
+            .contains(&"input PC-03 clipboard \"Seite 12, Aufgabe 3\"".to_owned()),
+        "{:?}",
+        demo_actions(&actions)
+    );
+
     session.click(&session.find(".spotlight-control"));
     session.wait_for(
         "control off",

@@ -566,3 +566,91 @@ fn r3_one_console_controls_at_a_time_and_a_dead_one_lets_go_of_its_keys() {
     assert!(ctl.success, "{}", ctl.stderr);
     wait_until("schmidt's typing", || typing.typed() == "ABC\ndef\nghi\n");
 }
+
+/// Runs `xclip` as the student on `display` and returns what it printed.
+/// `xclip -i` stays in the background holding the clipboard: its output is
+/// not waited for.
+fn student_xclip(display: &str, args: &[&str]) -> String {
+    let mut command = Command::new("runuser");
+    command
+        .args(["-u", pult_e2e::student::STUDENT, "--", "env"])
+        .arg(format!("DISPLAY={display}"))
+        .arg("xclip")
+        .args(args);
+    if args.contains(&"-i") {
+        command.stdout(std::process::Stdio::null());
+        command.stderr(std::process::Stdio::null());
+    }
+    let output = command
+        .output()
+        .expect("xclip is needed; .ci/run installs it");
+    assert!(
+        output.status.success(),
+        "xclip {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn r3_clipboard_text_goes_both_ways_while_controlling() {
+    let session = StudentSession::start();
+    let school = school();
+    let service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    let display = session.xvfb.display.clone();
+
+    // The teacher's text is what the student pastes.
+    let text = "Grüße @ € {[]} \\ ✓\nzweite Zeile";
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--clipboard", text]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    assert_eq!(
+        student_xclip(&display, &["-o", "-selection", "clipboard"]),
+        text
+    );
+
+    // What the student copies, the teacher reads.
+    let copied = tempfile::Builder::new().tempfile_in("/tmp").unwrap();
+    std::fs::write(copied.path(), "Lösung: 42 ✓").unwrap();
+    std::fs::set_permissions(
+        copied.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    student_xclip(
+        &display,
+        &[
+            "-i",
+            "-selection",
+            "clipboard",
+            copied.path().to_str().unwrap(),
+        ],
+    );
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--read-clipboard"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    assert_eq!(ctl.stdout, "Lösung: 42 ✓\nR101-PC01: 1 steps done\n");
+
+    // Too much text is refused before it leaves the console.
+    let long = "x".repeat(40_000);
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--clipboard", &long]);
+    assert!(!ctl.success);
+    assert!(
+        ctl.stderr.contains("at most 32768 are carried"),
+        "{}",
+        ctl.stderr
+    );
+    // Neither text is in the audit log: only that control happened.
+    let audit = std::fs::read_to_string(
+        std::fs::read_dir(&service.audit)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    assert!(
+        !audit.contains("Grüße") && !audit.contains("Lösung"),
+        "{audit}"
+    );
+}

@@ -136,6 +136,7 @@ export class App {
       <section class="overlay spotlight" hidden role="dialog" aria-modal="true">
         <header><h2 class="spotlight-title"></h2><span class="spotlight-user"></span><span class="spacer"></span>
           <select class="shortcut-menu" hidden aria-label="${this.t("sendShortcut")}"><option value="">${this.t("sendShortcut")}</option>${SHORTCUTS.map((s) => `<option value="${s.keys}">${s[this.i18n.language]}</option>`).join("")}</select>
+          <button type="button" class="spotlight-clipboard" hidden>${icons.clipboard}<span>${this.t("clipboard")}</span></button>
           <button type="button" class="spotlight-control" aria-pressed="false">${icons.mouse}<span>${this.t("control")}</span></button>
           <button type="button" class="spotlight-shot">${icons.camera}<span>${this.t("screenshot")}</span></button>
           <button type="button" class="close" aria-label="${this.t("close")}">${icons.close}</button></header>
@@ -261,6 +262,7 @@ export class App {
       if (this.spotlight) void this.screenshots([this.spotlight]);
     });
     this.root.querySelector(".spotlight-control")!.addEventListener("click", () => void this.toggleControl());
+    this.root.querySelector(".spotlight-clipboard")!.addEventListener("click", () => void this.openClipboardDialog());
     const shortcuts = this.root.querySelector<HTMLSelectElement>(".shortcut-menu")!;
     shortcuts.addEventListener("change", () => {
       if (shortcuts.value) this.controlling?.queue.push({ kind: "shortcut", keys: shortcuts.value });
@@ -429,6 +431,7 @@ export class App {
     toggle.setAttribute("aria-pressed", String(on));
     toggle.title = why ?? this.t(on ? "controlStop" : "controlHint", { name: card.status.name });
     overlay.querySelector<HTMLElement>(".shortcut-menu")!.hidden = !on;
+    overlay.querySelector<HTMLElement>(".spotlight-clipboard")!.hidden = !on;
     overlay.classList.toggle("controlling", on);
   }
 
@@ -476,6 +479,39 @@ export class App {
     this.controlling = { device, queue, keys: new KeyTranslator(), wheel: new WheelNotches() };
     (document.activeElement as HTMLElement | null)?.blur();
     this.paintSpotlightHeader();
+  }
+
+  /** The student's clipboard both ways: the dialog shows what the student
+   * copied (the teacher copies it from there) and sends what the teacher
+   * puts in (pasted with Ctrl+V), for the student to paste. */
+  private async openClipboardDialog(): Promise<void> {
+    const control = this.controlling;
+    if (!control) return;
+    this.showDialog(
+      this.t("clipboard"),
+      [control.device],
+      `<p class="muted">${this.t("clipboardHint")}</p>
+       <label>${this.t("clipboardText")}<textarea name="text" class="clipboard-input" rows="8" maxlength="32768"></textarea></label>`,
+      this.t("clipboardSend"),
+      async (form) => {
+        if (this.controlling !== control) return this.t("controlStopped");
+        control.queue.push({ kind: "clipboard", text: form.get("text") as string });
+        await control.queue.drained();
+        this.toast(this.t("clipboardSent", { name: control.device }));
+        return null;
+      },
+      () => undefined,
+    );
+    const input = this.root.querySelector<HTMLTextAreaElement>(".clipboard-input")!;
+    input.disabled = true;
+    try {
+      input.value = await this.backend.readClipboard(control.device);
+    } catch (error) {
+      this.root.querySelector(".dialog .error")!.textContent = this.explain(error);
+    }
+    input.disabled = false;
+    input.select();
+    input.focus();
   }
 
   /** Gives mouse and keyboard back: held keys are let go on the student's computer. */
@@ -530,7 +566,8 @@ export class App {
     this.windowWired = true;
     // Before the page's own shortcuts: Ctrl+L, Escape and the rest are the student's now.
     const key = (event: KeyboardEvent, down: boolean) => {
-      if (!this.controlling) return;
+      // A dialog over the big view (the clipboard) keeps its own keys.
+      if (!this.controlling || isTyping(event)) return;
       event.preventDefault();
       event.stopPropagation();
       const keys = this.controlling.keys;
@@ -741,7 +778,7 @@ export class App {
     const panel = this.root.querySelector<HTMLElement>(".dialog")!;
     panel.innerHTML = `
       <form class="dialog-form sheet">
-        <h2>${escape(title)} <small>${escape(this.t("on", { count: devices.length }))}</small></h2>
+        <h2>${escape(title)} <small>${escape(devices.length === 1 ? this.t("onOne", { name: devices[0] }) : this.t("on", { count: devices.length }))}</small></h2>
         ${fields}
         <p class="error" role="alert"></p>
         <div class="buttons"><button type="button" class="cancel">${this.t("cancel")}</button><button type="submit" class="primary confirm">${escape(confirm)}</button></div>

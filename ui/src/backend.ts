@@ -72,7 +72,8 @@ export type ControlInput =
   | { kind: "key"; code: string; down: boolean }
   | { kind: "text"; text: string }
   | { kind: "shortcut"; keys: string }
-  | { kind: "releaseAll" };
+  | { kind: "releaseAll" }
+  | { kind: "clipboard"; text: string };
 
 /** Something the agent could not apply, or why control is not possible. */
 export interface ControlProblem {
@@ -142,6 +143,8 @@ export interface Backend {
   /** Sends inputs in order to the controlled device; resolves with what the
    * agent could not apply, rejects when control was lost. */
   controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]>;
+  /** The text on the controlled device's clipboard. */
+  readClipboard(device: string): Promise<string>;
   gallery(): Promise<SavedShot[]>;
   galleryImage(path: string): Promise<Uint8Array>;
   favourites(): Promise<Favourites>;

@@ -15,6 +15,8 @@ export class FakeBackend implements Backend {
   /** The device under control, and every input it was sent. */
   controlled: string | null = null;
   readonly inputs: ControlInput[] = [];
+  /** The controlled device's clipboard. */
+  studentClipboard = "";
   /** What the next controlInput call reports the agent could not apply. */
   inputProblems: ControlProblem[] = [];
 
@@ -145,7 +147,13 @@ export class FakeBackend implements Backend {
   async controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]> {
     if (this.controlled !== device) throw { code: "bad-input", message: `${device} is not under control from this window` };
     this.inputs.push(...inputs);
+    for (const input of inputs) if (input.kind === "clipboard") this.studentClipboard = input.text;
     return this.inputProblems.splice(0);
+  }
+
+  async readClipboard(device: string): Promise<string> {
+    if (this.controlled !== device) throw { code: "bad-input", message: `${device} is not under control from this window` };
+    return this.studentClipboard;
   }
 
   async gallery(): Promise<SavedShot[]> {

@@ -56,6 +56,10 @@ export class TauriBackend implements Backend {
     return invoke("unlock", { devices });
   }
 
+  readClipboard(device: string): Promise<string> {
+    return invoke("read_clipboard", { device });
+  }
+
   power(devices: string[], action: PowerAction, delaySeconds: number): Promise<ActionResult[]> {
     return invoke("power", { devices, action, delaySeconds });
   }

@@ -370,6 +370,33 @@ describe("the room view", () => {
     expect(backend.inputs.at(-1)).toEqual({ kind: "releaseAll" });
   });
 
+  it("shows the student's clipboard and sends the teacher's while controlling, without sending the dialog's keys", async () => {
+    const { app, backend, root } = await start();
+    await app.openSpotlight("PC-04");
+    const clipboardButton = root.querySelector<HTMLButtonElement>(".spotlight-clipboard")!;
+    expect(clipboardButton.hidden).toBe(true);
+    root.querySelector<HTMLButtonElement>(".spotlight-control")!.click();
+    await flush();
+    expect(clipboardButton.hidden).toBe(false);
+    backend.studentClipboard = "Lösung: 42";
+    clipboardButton.click();
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const text = dialog.querySelector<HTMLTextAreaElement>(".clipboard-input")!;
+    expect(dialog.hidden).toBe(false);
+    expect(text.value).toBe("Lösung: 42");
+    // Keys in the dialog stay in the dialog.
+    text.dispatchEvent(new KeyboardEvent("keydown", { key: "v", code: "KeyV", ctrlKey: true, bubbles: true, cancelable: true }));
+    expect(backend.inputs).toEqual([]);
+    text.value = "https://example.org/aufgabe";
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(backend.inputs).toEqual([{ kind: "clipboard", text: "https://example.org/aufgabe" }]);
+    expect(dialog.hidden).toBe(true);
+    expect(root.querySelector(".toast")!.textContent).toBe("Text liegt in der Zwischenablage von PC-04");
+    await app.closeSpotlight();
+  });
+
   it("says who controls a device already, and offers no control of a locked or offline one", async () => {
     const { app, backend, root } = await start();
     backend.controlledElsewhere.set("PC-02", "schmidt");

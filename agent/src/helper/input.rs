@@ -27,7 +27,14 @@ pub trait InputDevice: Send {
     fn key(&mut self, code: KeyCode, down: bool) -> Result<(), String>;
     /// Types `text` as it is, whatever the session's keyboard layout.
     fn text(&mut self, text: &str) -> Result<(), String>;
+    /// Puts `text` on the session's clipboard, where the student pastes it.
+    fn set_clipboard(&mut self, text: &str) -> Result<(), String>;
+    /// The text on the session's clipboard (empty if it holds none).
+    fn clipboard(&mut self) -> Result<String, String>;
 }
+
+/// What applying an event gives back: nothing, or the clipboard's text.
+pub type Applied = Result<Option<String>, ErrorReply>;
 
 /// How long the monitors are taken as known before they are asked again
 /// (a projector plugged in during control).
@@ -35,14 +42,13 @@ const MONITORS_FRESH: Duration = Duration::from_secs(1);
 
 /// The input of one session, applied in order on a thread of its own.
 pub struct InputQueue {
-    events: mpsc::Sender<(InputEvent, oneshot::Sender<Result<(), ErrorReply>>)>,
+    events: mpsc::Sender<(InputEvent, oneshot::Sender<Applied>)>,
 }
 
 impl InputQueue {
     /// Starts the thread that applies events to `device`.
     pub fn start(device: Box<dyn InputDevice>) -> Self {
-        let (events, queue) =
-            mpsc::channel::<(InputEvent, oneshot::Sender<Result<(), ErrorReply>>)>();
+        let (events, queue) = mpsc::channel::<(InputEvent, oneshot::Sender<Applied>)>();
         let spawned = std::thread::Builder::new()
             .name("pult-input".into())
             .spawn(move || {
@@ -60,7 +66,7 @@ impl InputQueue {
 
     /// Queues `event` behind every event queued before; the answer comes
     /// once it is applied.
-    pub fn push(&self, event: InputEvent) -> oneshot::Receiver<Result<(), ErrorReply>> {
+    pub fn push(&self, event: InputEvent) -> oneshot::Receiver<Applied> {
         let (answer, answered) = oneshot::channel();
         if let Err(mpsc::SendError((_, answer))) = self.events.send((event, answer)) {
             let _ = answer.send(Err(ErrorReply::new(
@@ -90,10 +96,31 @@ impl Controller {
         }
     }
 
-    fn apply(&mut self, event: &InputEvent) -> Result<(), ErrorReply> {
+    fn apply(&mut self, event: &InputEvent) -> Applied {
         event
             .check()
             .map_err(|e| ErrorReply::new(ErrorCode::InputRefused, e.to_string()))?;
+        let failed = |error: String| ErrorReply::new(ErrorCode::Internal, error);
+        match event {
+            InputEvent::Clipboard(text) => self.device.set_clipboard(text).map_err(failed)?,
+            InputEvent::ReadClipboard => {
+                let mut text = self.device.clipboard().map_err(failed)?;
+                // More than a console reads is cut at a character's end.
+                if text.len() > InputEvent::MAX_CLIPBOARD_BYTES {
+                    let mut end = InputEvent::MAX_CLIPBOARD_BYTES;
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.truncate(end);
+                }
+                return Ok(Some(text));
+            }
+            _ => self.apply_input(event)?,
+        }
+        Ok(None)
+    }
+
+    fn apply_input(&mut self, event: &InputEvent) -> Result<(), ErrorReply> {
         let failed = |error: String| ErrorReply::new(ErrorCode::Internal, error);
         match event {
             InputEvent::Move(moved) => {
@@ -127,6 +154,7 @@ impl Controller {
                 self.release_all();
                 Ok(())
             }
+            InputEvent::Clipboard(_) | InputEvent::ReadClipboard => Ok(()),
         }
     }
 
@@ -245,6 +273,7 @@ pub struct LoggedInput {
     monitors: Vec<MonitorInfo>,
     record: Option<(std::path::PathBuf, String)>,
     at: (i32, i32),
+    clipboard: String,
 }
 
 impl LoggedInput {
@@ -254,6 +283,7 @@ impl LoggedInput {
             monitors,
             record: None,
             at: (0, 0),
+            clipboard: String::new(),
         }
     }
 
@@ -296,6 +326,12 @@ impl InputDevice for NoInput {
     fn text(&mut self, _: &str) -> Result<(), String> {
         Err(self.0.clone())
     }
+    fn set_clipboard(&mut self, _: &str) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+    fn clipboard(&mut self) -> Result<String, String> {
+        Err(self.0.clone())
+    }
 }
 
 impl InputDevice for LoggedInput {
@@ -330,6 +366,15 @@ impl InputDevice for LoggedInput {
 
     fn text(&mut self, text: &str) -> Result<(), String> {
         self.note(format_args!("text {text:?}"))
+    }
+
+    fn set_clipboard(&mut self, text: &str) -> Result<(), String> {
+        self.clipboard = text.to_owned();
+        self.note(format_args!("clipboard {text:?}"))
+    }
+
+    fn clipboard(&mut self) -> Result<String, String> {
+        Ok(self.clipboard.clone())
     }
 }
 
@@ -401,6 +446,35 @@ mod tests {
             self.0.lock().unwrap().push(format!("text {text}"));
             Ok(())
         }
+        fn set_clipboard(&mut self, text: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("clipboard {text}"));
+            Ok(())
+        }
+        fn clipboard(&mut self) -> Result<String, String> {
+            Ok("ä".repeat(InputEvent::MAX_CLIPBOARD_BYTES))
+        }
+    }
+
+    #[tokio::test]
+    async fn r3_clipboard_text_is_set_in_order_and_read_back_cut_to_what_is_carried() {
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let queue = InputQueue::start(Box::new(Recorder(done.clone())));
+        let set = queue.push(InputEvent::Clipboard("Seite 12".into()));
+        assert_eq!(set.await.unwrap(), Ok(None));
+        let read = queue
+            .push(InputEvent::ReadClipboard)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        // Two bytes a character: cut at a character's end, within the limit.
+        assert_eq!(read.len(), InputEvent::MAX_CLIPBOARD_BYTES);
+        let odd = InputEvent::Clipboard("x\u{7}".into());
+        assert_eq!(
+            queue.push(odd).await.unwrap().unwrap_err().code,
+            ErrorCode::InputRefused
+        );
+        assert_eq!(*done.lock().unwrap(), ["clipboard Seite 12"]);
     }
 
     #[tokio::test]

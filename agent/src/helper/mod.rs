@@ -317,10 +317,11 @@ impl HelperCore {
 
 /// The answer to an input request, from what the input thread said.
 fn input_answer(
-    applied: Result<Result<(), ErrorReply>, tokio::sync::oneshot::error::RecvError>,
+    applied: Result<input::Applied, tokio::sync::oneshot::error::RecvError>,
 ) -> Result<FromHelper, ErrorReply> {
     match applied {
-        Ok(Ok(())) => Ok(FromHelper::Done),
+        Ok(Ok(None)) => Ok(FromHelper::Done),
+        Ok(Ok(Some(text))) => Ok(FromHelper::Clipboard(text)),
         Ok(Err(error)) => Err(error),
         Err(_) => Err(ErrorReply::new(
             ErrorCode::Internal,

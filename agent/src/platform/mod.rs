@@ -31,6 +31,8 @@ pub mod windows_input;
 #[cfg(windows)]
 pub mod windows_notice;
 #[cfg(target_os = "linux")]
+pub mod x11_clipboard;
+#[cfg(target_os = "linux")]
 pub mod x11_input;
 #[cfg(target_os = "linux")]
 pub mod x11_ui;

@@ -19,6 +19,14 @@ impl WindowsInput {
 }
 
 impl InputDevice for WindowsInput {
+    fn set_clipboard(&mut self, text: &str) -> Result<(), String> {
+        pult_agent_windows::clipboard::set(text)
+    }
+
+    fn clipboard(&mut self) -> Result<String, String> {
+        pult_agent_windows::clipboard::get()
+    }
+
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, String> {
         let monitors: Vec<MonitorInfo> = pult_agent_windows::notice::monitor_areas()
             .into_iter()

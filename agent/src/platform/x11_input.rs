@@ -38,6 +38,7 @@ pub struct X11Input {
     /// Free keycodes lent to keysyms the layout lacks, and to which.
     lent: Vec<(u8, u32)>,
     next_lent: usize,
+    clipboard: super::x11_clipboard::X11Clipboard,
 }
 
 impl X11Input {
@@ -49,6 +50,7 @@ impl X11Input {
             connection,
             root: screen.root,
             lent: Vec::new(),
+            clipboard: Default::default(),
             next_lent: 0,
         })
     }
@@ -148,6 +150,14 @@ impl Drop for X11Input {
 }
 
 impl InputDevice for X11Input {
+    fn set_clipboard(&mut self, text: &str) -> Result<(), String> {
+        self.clipboard.set(text)
+    }
+
+    fn clipboard(&mut self) -> Result<String, String> {
+        self.clipboard.get()
+    }
+
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, String> {
         Ok(super::x11_ui::monitors(&self.connection, self.root)?
             .into_iter()

@@ -142,7 +142,9 @@ enum Command {
     /// 3 right); `--move X,Y` moves the pointer there; `--scroll N` turns
     /// the wheel N notches down (negative: up); `--down COMBO` and
     /// `--up COMBO` press and release keys separately; `--wait SECONDS`
-    /// pauses. Whatever is still held at the end is released.
+    /// pauses; `--clipboard TEXT` puts text on the student's clipboard and
+    /// `--read-clipboard` prints what is on it. Whatever is still held at the
+    /// end is released.
     #[command(allow_hyphen_values = true)]
     Input {
         /// The device, by its name in room.json.
@@ -151,7 +153,7 @@ enum Command {
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            value_name = "--text S | --key COMBO | --click X,Y[,B] | --move X,Y | --scroll N | --down COMBO | --up COMBO | --wait S"
+            value_name = "--text S | --key COMBO | --click X,Y[,B] | --move X,Y | --scroll N | --down COMBO | --up COMBO | --wait S | --clipboard S | --read-clipboard"
         )]
         steps: Vec<String>,
     },
@@ -226,6 +228,7 @@ async fn run(cli: Cli) -> Result<bool> {
                     Step::Move(at) => control.move_to(*at).await?,
                     Step::Events(events) => control.send_all(events).await?,
                     Step::Wait(pause) => tokio::time::sleep(*pause).await,
+                    Step::ReadClipboard => println!("{}", control.read_clipboard().await?),
                 }
             }
             let failures = control.end().await?;
@@ -664,6 +667,8 @@ enum Step {
     Events(Vec<InputEvent>),
     /// A pause.
     Wait(Duration),
+    /// Print the text on the student's clipboard.
+    ReadClipboard,
 }
 
 /// The steps of `pultctl input`, in the order given.
@@ -671,6 +676,10 @@ fn input_steps(words: &[String]) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let mut words = words.iter();
     while let Some(option) = words.next() {
+        if option == "--read-clipboard" {
+            steps.push(Step::ReadClipboard);
+            continue;
+        }
         let value = words
             .next()
             .with_context(|| format!("{option} needs a value"))?;
@@ -702,6 +711,7 @@ fn input_steps(words: &[String]) -> Result<Vec<Step>> {
         };
         match option.as_str() {
             "--text" => steps.push(Step::Events(vec![InputEvent::Text(value.clone())])),
+            "--clipboard" => steps.push(Step::Events(vec![InputEvent::Clipboard(value.clone())])),
             "--key" => steps.push(Step::Events(KeyCombo::parse(value)?.events())),
             "--move" => match point(value)? {
                 (at, None) => steps.push(Step::Move(at)),
@@ -744,7 +754,7 @@ fn input_steps(words: &[String]) -> Result<Vec<Step>> {
                 steps.push(Step::Events(vec![InputEvent::Wheel { dx: 0, dy: notches }]));
             }
             other => anyhow::bail!(
-                "'{other}' is not a step; use --text, --key, --click, --move, --scroll, --down, --up or --wait"
+                "'{other}' is not a step; use --text, --key, --click, --move, --scroll, --down, --up, --wait, --clipboard or --read-clipboard"
             ),
         }
     }
