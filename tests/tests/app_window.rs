@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pult_e2e::webdriver::{Session, TauriDriver};
-use pult_e2e::{Xvfb, binary};
+use pult_e2e::{Agent, School, Xvfb, binary, free_address};
 use pult_screen::decode_png;
 
 /// Where the window screenshots go: target/webdriver/.
@@ -380,7 +380,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "results for three devices",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.result-list li.ok').length === 3",
+        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Webseite öffnen: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
     );
     save(session, "results.png");
     session.click(&session.find(".close-results"));
@@ -396,7 +396,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "three locked cards",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.result-list li.ok').length === 3 && document.querySelectorAll('.device.locked').length === 3",
+        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Sperren: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3 && document.querySelectorAll('.device.locked').length === 3",
     );
     session.click(&session.find(".close-results"));
     let locked = session.execute(
@@ -424,7 +424,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "the message sent to three",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.result-list li.ok').length === 3",
+        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Nachricht: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
     );
     session.click(&session.find(".close-results"));
     session.execute(
@@ -434,7 +434,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "no locked card",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.device.locked').length === 0",
+        "return document.querySelectorAll('.device.locked').length === 0 && !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Entsperren: Ergebnis'",
     );
     session.click(&session.find(".close-results"));
 
@@ -450,7 +450,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "three restarts",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.result-list li.ok').length === 3",
+        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Neu starten: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
     );
     session.click(&session.find(".close-results"));
     let mut restarts = 0;
@@ -516,4 +516,74 @@ fn without_a_room_certificate_the_window_says_why() {
     );
     save(session, "no-room.png");
     window.session.end();
+}
+
+/// The app controls a real student desktop: an agent that captures an X
+/// display and injects through XTEST, a terminal on it; what the teacher
+/// clicks and types in the big view arrives in the terminal (R3).
+#[test]
+fn the_app_controls_a_real_student_desktop_on_x11() {
+    let student = Xvfb::start(1280, 720);
+    let dir = tempfile::tempdir().unwrap();
+    let typed = dir.path().join("typed.txt");
+    let mut terminal = std::process::Command::new("xterm")
+        .args(["-geometry", "300x100+0+0", "-e", "sh", "-c"])
+        .arg(format!("cat > '{}'", typed.display()))
+        .env("DISPLAY", &student.display)
+        .spawn()
+        .expect("xterm is needed; .ci/run installs it");
+    let school = School::with_teacher("Gymnasium Am Park");
+    school.import(&format!("name,room,ip\nR101-PC01,101,{}\n", free_address()));
+    let _agent = Agent::start(
+        &school.agent_bundle("R101-PC01"),
+        &["--screen", "x11", "--session-user", "schueler01"],
+        &[("DISPLAY", &student.display)],
+    );
+    let cert = school.room_cert("101", "mueller", "1h");
+    let window = open(
+        1366,
+        768,
+        &["--cert", cert.to_str().unwrap()],
+        "app-x11.log",
+    );
+    let session = &window.session;
+    session.wait_for(
+        "the device online",
+        Duration::from_secs(60),
+        "return document.querySelector('.device[data-name=\"R101-PC01\"]').dataset.state === 'online'",
+    );
+    session.click(&session.find(".device[data-name=\"R101-PC01\"] .expand"));
+    session.wait_for(
+        "the big view of the real desktop",
+        Duration::from_secs(20),
+        "return document.querySelector('.spotlight canvas').width === 1280",
+    );
+    session.click(&session.find(".spotlight-control"));
+    session.wait_for(
+        "control on",
+        Duration::from_secs(10),
+        "return document.querySelector('.spotlight-control').getAttribute('aria-pressed') === 'true'",
+    );
+    // A click in the middle of the picture puts the pointer over the
+    // terminal (and the keyboard with it), then the keys go there.
+    session.click(&session.find(".spotlight-screen canvas"));
+    session.keys("Hallo Welt\u{E007}");
+    let mut arrived = String::new();
+    for _ in 0..100 {
+        arrived = std::fs::read_to_string(&typed).unwrap_or_default();
+        if arrived == "Hallo Welt\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    save(session, "control-x11.png");
+    assert_eq!(arrived, "Hallo Welt\n");
+    session.click(&session.find(".spotlight-control"));
+    session.wait_for(
+        "control off",
+        Duration::from_secs(10),
+        "return document.querySelector('.spotlight-control').getAttribute('aria-pressed') === 'false'",
+    );
+    let _ = terminal.kill();
+    let _ = terminal.wait();
 }
