@@ -582,7 +582,12 @@ impl Rig {
             u32::from(target::KEY_SQUARE.2) / 2,
             u32::from(target::KEY_SQUARE.3) / 2,
         );
-        for _ in 0..presses {
+        // A send right after a picture would always wait a whole capture
+        // period; people press keys at any moment, so the sends are spread
+        // over the period (0 to 33 ms after the picture before).
+        let spread = |i: usize| Duration::from_millis((i as u64 * 7) % 34);
+        for i in 0..presses {
+            tokio::time::sleep(spread(i)).await;
             let was = bright(decoder.frame().context("no picture")?, square);
             let sent = Instant::now();
             control
@@ -602,6 +607,7 @@ impl Rig {
         }
         for i in 0..presses {
             let (x, y) = (400 + (i % 10) as u32 * 120, 500 + (i % 2) as u32 * 200);
+            tokio::time::sleep(spread(i)).await;
             let sent = Instant::now();
             control.glide_to(ScreenPoint::Pixel { x, y }).await?;
             changed(&mut stream, &mut decoder, |f| bright(f, at(x, y))).await?;
