@@ -9,7 +9,9 @@ use windows_sys::Win32::System::DataExchange::{
     CloseClipboard, EmptyClipboard, GetClipboardData, IsClipboardFormatAvailable, OpenClipboard,
     SetClipboardData,
 };
-use windows_sys::Win32::System::Memory::{GMEM_MOVEABLE, GlobalAlloc, GlobalLock, GlobalUnlock};
+use windows_sys::Win32::System::Memory::{
+    GMEM_MOVEABLE, GlobalAlloc, GlobalLock, GlobalSize, GlobalUnlock,
+};
 
 /// CF_UNICODETEXT: NUL-terminated UTF-16.
 const UNICODE_TEXT: u32 = 13;
@@ -93,10 +95,13 @@ pub fn get() -> Result<String, String> {
     if source.is_null() {
         return Err("cannot lock the clipboard's memory".into());
     }
+    // SAFETY: the clipboard's block; its size in bytes.
+    let units = unsafe { GlobalSize(memory) } / 2;
     let mut length = 0;
-    // CF_UNICODETEXT ends with a NUL within the block.
-    loop {
-        // SAFETY: before the NUL, within the locked block.
+    // CF_UNICODETEXT should end with a NUL, but another program may have put
+    // an unterminated one there: never read past the block.
+    while length < units {
+        // SAFETY: `length` < `units`, within the locked block.
         let unit = unsafe { source.add(length) };
         // SAFETY: as above; read, never written.
         if unsafe { unit.read() } == 0 {

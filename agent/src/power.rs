@@ -54,12 +54,17 @@ impl PowerPlan {
 
     /// Carries `action` out after `delay` (replacing one still waiting).
     pub fn schedule(self: &Arc<Self>, action: PowerAction, delay: Duration) {
-        let plan = self.clone();
+        // The task holds the plan weakly: a plan dropped (the agent stopped)
+        // takes its waiting action with it.
+        let plan = Arc::downgrade(self);
+        let control = self.control.clone();
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            plan.waiting().take();
+            if let Some(plan) = plan.upgrade() {
+                plan.waiting().take();
+            }
             tracing::info!("power: {action} now");
-            if let Err(error) = plan.control.carry_out(action).await {
+            if let Err(error) = control.carry_out(action).await {
                 tracing::error!("power: could not {action}: {error}");
             }
         });
@@ -201,6 +206,12 @@ mod tests {
         plan.schedule(PowerAction::Logoff, Duration::from_secs(10));
         assert_eq!(plan.cancel(), Some(PowerAction::Logoff));
         assert_eq!(plan.cancel(), None);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(recorded(&file), "reboot\n");
+
+        // An agent that stops takes its waiting action with it.
+        plan.schedule(PowerAction::Shutdown, Duration::from_secs(10));
+        drop(plan);
         tokio::time::sleep(Duration::from_secs(20)).await;
         assert_eq!(recorded(&file), "reboot\n");
     }

@@ -26,6 +26,8 @@ pub struct ControlSession {
     sequence: u32,
     failures: Arc<Mutex<Vec<ErrorReply>>>,
     clipboard: tokio::sync::mpsc::Receiver<String>,
+    /// Whether the agent carries the clipboard (protocol 1.3 and later).
+    has_clipboard: bool,
     news: Option<JoinHandle<()>>,
 }
 
@@ -33,7 +35,7 @@ pub struct ControlSession {
 const CLIPBOARD_ANSWER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ControlSession {
-    pub(crate) async fn open(link: Link) -> Result<Self, ConsoleError> {
+    pub(crate) async fn open(link: Link, has_clipboard: bool) -> Result<Self, ConsoleError> {
         let (mut send, mut recv, _) = link.open_stream().await?;
         link.check(write_message(&mut send, &Request::Control).await)?;
         match link.check(read_message::<Reply>(&mut recv).await)? {
@@ -63,6 +65,7 @@ impl ControlSession {
             sequence: 0,
             failures,
             clipboard,
+            has_clipboard,
             news: Some(news),
         })
     }
@@ -115,12 +118,14 @@ impl ControlSession {
 
     /// Puts `text` on the student's clipboard, in order with the input before it.
     pub async fn set_clipboard(&mut self, text: &str) -> Result<(), ConsoleError> {
+        self.require_clipboard()?;
         self.send(&InputEvent::Clipboard(text.to_owned())).await
     }
 
     /// The text on the student's clipboard (empty when it holds none), read
     /// in order after the input sent before.
     pub async fn read_clipboard(&mut self) -> Result<String, ConsoleError> {
+        self.require_clipboard()?;
         while self.clipboard.try_recv().is_ok() {} // answers nobody waited for
         let before = self
             .failures
@@ -154,6 +159,15 @@ impl ControlSession {
                     .link
                     .protocol("the agent did not read the clipboard within 5 s"));
             }
+        }
+    }
+
+    fn require_clipboard(&self) -> Result<(), ConsoleError> {
+        match self.has_clipboard {
+            true => Ok(()),
+            false => Err(self
+                .link
+                .protocol("the agent is too old to carry the clipboard (protocol 1.3)")),
         }
     }
 

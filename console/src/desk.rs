@@ -320,8 +320,9 @@ impl Desk {
     }
 
     /// Sends `inputs` in order to `device`, which the teacher controls; returns
-    /// what the agent reported it could not apply since the last call. When the
-    /// device cannot be reached any more, control ends and the error says why.
+    /// what could not be sent and what the agent reported it could not apply
+    /// since the last call. When the device cannot be reached any more,
+    /// control ends and the error says why.
     pub async fn control_input(
         &self,
         device: &str,
@@ -333,21 +334,30 @@ impl Desk {
                 "{device} is not under control from this window"
             )));
         };
+        // An input that cannot be sent (a key the protocol lacks) is skipped
+        // and reported; the ones after it still go, so no key stays down.
+        let mut refused = Vec::new();
         for input in inputs {
-            let sent = send_input(&mut controlled.session, device, input).await;
-            if let Err(error) = sent {
-                if !matches!(error, ConsoleError::BadInput(_)) {
+            match send_input(&mut controlled.session, device, input).await {
+                Ok(()) => {}
+                Err(ConsoleError::BadInput(message)) => refused.push(DeskError {
+                    code: "input-refused".into(),
+                    message,
+                }),
+                Err(error) => {
                     *control = None;
+                    return Err(error);
                 }
-                return Err(error);
             }
         }
-        Ok(controlled
-            .session
-            .take_failures()
-            .into_iter()
-            .map(DeskError::from)
-            .collect())
+        refused.extend(
+            controlled
+                .session
+                .take_failures()
+                .into_iter()
+                .map(DeskError::from),
+        );
+        Ok(refused)
     }
 
     /// The text on the clipboard of `device`, which the teacher controls.

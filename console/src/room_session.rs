@@ -367,7 +367,7 @@ impl RoomSession {
         }
         let here = crate::wake::send_here(&macs, extra);
         let statuses = self.statuses();
-        let relays: Vec<String> = crate::wake::relays(&self.manifest, devices, |name| {
+        let relays: Vec<String> = crate::wake::relays(&self.manifest, |name| {
             statuses
                 .iter()
                 .any(|s| s.name == name && s.state == DeviceState::Online)

@@ -295,7 +295,10 @@ impl DeviceSession {
     /// another console controls the device.
     pub async fn control(&self) -> Result<ControlSession, ConsoleError> {
         self.require(Feature::Control)?;
-        ControlSession::open(self.link.clone()).await
+        // The clipboard came with protocol 1.3; an older agent would end control on it.
+        let clipboard =
+            self.hello.version >= (pult_protocol::message::ProtocolVersion { major: 1, minor: 3 });
+        ControlSession::open(self.link.clone(), clipboard).await
     }
 
     fn text(&self, error: &pult_protocol::message::TextError) -> ConsoleError {

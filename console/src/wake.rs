@@ -60,16 +60,13 @@ pub fn send_here(macs: &[Mac], extra: &[SocketAddr]) -> Result<usize, ConsoleErr
         .map_err(|e| ConsoleError::Network(format!("no magic packet could be sent: {e}")))
 }
 
-/// The devices to ask to relay: steerable, not among those to wake, in the
-/// room's order, at most [`RELAYS`] of those `awake` says are up.
-pub fn relays<'a>(
-    room: &'a RoomManifest,
-    waking: &[String],
-    awake: impl Fn(&str) -> bool,
-) -> Vec<&'a str> {
+/// The devices to ask to relay: steerable ones `awake` says are up, in the
+/// room's order, at most [`RELAYS`]. A device being woken that is up relays
+/// too ("switch on all" with part of the room on).
+pub fn relays<'a>(room: &'a RoomManifest, awake: impl Fn(&str) -> bool) -> Vec<&'a str> {
     room.devices
         .iter()
-        .filter(|d| d.steerable && !waking.contains(&d.name) && awake(&d.name))
+        .filter(|d| d.steerable && awake(&d.name))
         .map(|d| d.name.as_str())
         .take(RELAYS)
         .collect()

@@ -18,6 +18,8 @@ interface Control {
   queue: InputQueue;
   keys: KeyTranslator;
   wheel: WheelNotches;
+  /** Mouse buttons pressed on the student's computer and not yet released. */
+  buttons: Set<number>;
 }
 
 interface Card {
@@ -267,6 +269,8 @@ export class App {
     shortcuts.addEventListener("change", () => {
       if (shortcuts.value) this.controlling?.queue.push({ kind: "shortcut", keys: shortcuts.value });
       shortcuts.value = "";
+      // Keys go to the student again, not to the menu.
+      shortcuts.blur();
     });
     this.wireControl();
     const slider = this.root.querySelector<HTMLInputElement>(".zoom-slider")!;
@@ -472,11 +476,13 @@ export class App {
       } catch (error) {
         if (this.controlling?.queue !== queue) return;
         this.controlling = null;
+        // The desk may still hold the session: give it up, the agent lets go of every key.
+        await this.backend.control(null).catch(() => undefined);
         this.paintSpotlightHeader();
         this.toast(this.t("controlLost", { name: device, reason: this.explain(error) }), true);
       }
     });
-    this.controlling = { device, queue, keys: new KeyTranslator(), wheel: new WheelNotches() };
+    this.controlling = { device, queue, keys: new KeyTranslator(), wheel: new WheelNotches(), buttons: new Set() };
     (document.activeElement as HTMLElement | null)?.blur();
     this.paintSpotlightHeader();
   }
@@ -491,11 +497,14 @@ export class App {
       this.t("clipboard"),
       [control.device],
       `<p class="muted">${this.t("clipboardHint")}</p>
-       <label>${this.t("clipboardText")}<textarea name="text" class="clipboard-input" rows="8" maxlength="32768"></textarea></label>`,
+       <label>${this.t("clipboardText")}<textarea name="text" class="clipboard-input" rows="8"></textarea></label>`,
       this.t("clipboardSend"),
       async (form) => {
         if (this.controlling !== control) return this.t("controlStopped");
-        control.queue.push({ kind: "clipboard", text: form.get("text") as string });
+        // What the agent takes: 32 KiB of UTF-8, no control characters but line breaks and tabs.
+        const text = (form.get("text") as string).replace(/[^\P{Cc}\n\r\t]/gu, "");
+        if (new TextEncoder().encode(text).length > 32768) return this.t("clipboardTooLong");
+        control.queue.push({ kind: "clipboard", text });
         await control.queue.drained();
         this.toast(this.t("clipboardSent", { name: control.device }));
         return null;
@@ -519,7 +528,7 @@ export class App {
     const control = this.controlling;
     if (!control) return;
     this.controlling = null;
-    control.queue.push(...control.keys.releaseAll());
+    if (control.keys.releaseAll().length > 0 || control.buttons.size > 0) control.queue.push({ kind: "releaseAll" });
     await control.queue.drained();
     await this.backend.control(null).catch(() => undefined);
     this.paintSpotlightHeader();
@@ -542,13 +551,29 @@ export class App {
     const press = (event: PointerEvent, down: boolean) => {
       const at = this.controlling && point(event);
       const button = buttonNumber(event.button);
-      if (!this.controlling || button === null || (down && !at)) return;
+      const control = this.controlling;
+      if (!control || button === null || (down && !at) || (!down && !control.buttons.has(button))) return;
       event.preventDefault();
-      if (down) screen.setPointerCapture?.(event.pointerId);
+      if (down) {
+        screen.setPointerCapture?.(event.pointerId);
+        control.buttons.add(button);
+      } else {
+        control.buttons.delete(button);
+      }
       send(...(at ? [{ kind: "move" as const, ...at }] : []), { kind: "button", button, down });
     };
     screen.addEventListener("pointerdown", (event) => press(event, true));
     screen.addEventListener("pointerup", (event) => press(event, false));
+    // A drag the system broke off (a window switch, a touch cancelled) lets go.
+    screen.addEventListener("pointercancel", (event) => {
+      const button = buttonNumber(event.button);
+      const control = this.controlling;
+      if (!control) return;
+      for (const held of button !== null && control.buttons.has(button) ? [button] : [...control.buttons]) {
+        control.buttons.delete(held);
+        send({ kind: "button", button: held, down: false });
+      }
+    });
     screen.addEventListener("contextmenu", (event) => {
       if (this.controlling) event.preventDefault();
     });
@@ -567,7 +592,8 @@ export class App {
     // Before the page's own shortcuts: Ctrl+L, Escape and the rest are the student's now.
     const key = (event: KeyboardEvent, down: boolean) => {
       // A dialog over the big view (the clipboard) keeps its own keys.
-      if (!this.controlling || isTyping(event)) return;
+      const dialogOpen = [...this.root.querySelectorAll<HTMLElement>(".overlay.panel")].some((o) => !o.hidden);
+      if (!this.controlling || isTyping(event) || dialogOpen) return;
       event.preventDefault();
       event.stopPropagation();
       const keys = this.controlling.keys;
@@ -576,7 +602,11 @@ export class App {
     window.addEventListener("keydown", (event) => key(event, true), { capture: true });
     window.addEventListener("keyup", (event) => key(event, false), { capture: true });
     window.addEventListener("blur", () => {
-      if (this.controlling) send(...this.controlling.keys.releaseAll());
+      const control = this.controlling;
+      if (!control) return;
+      const keys = control.keys.releaseAll();
+      if (keys.length > 0 || control.buttons.size > 0) send({ kind: "releaseAll" });
+      control.buttons.clear();
     });
   }
 

@@ -397,6 +397,34 @@ describe("the room view", () => {
     await app.closeSpotlight();
   });
 
+  it("lets go of a held button when the window loses focus, and gives control up when it is lost", async () => {
+    const { app, backend, root } = await start();
+    backend.emitFrame({ device: 4, width: 1280, height: 720, tiles: [] });
+    await app.openSpotlight("PC-05");
+    root.querySelector<HTMLButtonElement>(".spotlight-control")!.click();
+    await flush();
+    const canvas = root.querySelector<HTMLCanvasElement>(".spotlight canvas")!;
+    canvas.getBoundingClientRect = () => ({ left: 0, top: 0, width: 640, height: 360, right: 640, bottom: 360, x: 0, y: 0, toJSON: () => ({}) });
+    const screen = root.querySelector(".spotlight-screen")!;
+    screen.dispatchEvent(new MouseEvent("pointerdown", { bubbles: true, cancelable: true, clientX: 10, clientY: 10, button: 0 }));
+    window.dispatchEvent(new Event("blur"));
+    await flush();
+    expect(backend.inputs.slice(-2)).toEqual([{ kind: "button", button: 1, down: true }, { kind: "releaseAll" }]);
+    // The button is no longer held: its release after the blur sends nothing.
+    screen.dispatchEvent(new MouseEvent("pointerup", { bubbles: true, cancelable: true, clientX: 10, clientY: 10, button: 0 }));
+    await flush();
+    expect(backend.inputs.at(-1)).toEqual({ kind: "releaseAll" });
+
+    // The device went away: control ends in the app and at the desk.
+    backend.controlled = null;
+    screen.dispatchEvent(new MouseEvent("pointermove", { bubbles: true, clientX: 20, clientY: 20 }));
+    await flush();
+    expect(root.querySelector(".spotlight-control")!.getAttribute("aria-pressed")).toBe("false");
+    expect(backend.calls.filter((c) => c.method === "control").map((c) => c.args[0])).toEqual(["PC-05", null]);
+    expect(root.querySelector(".toast")!.textContent).toContain("Steuerung von PC-05 beendet");
+    await app.closeSpotlight();
+  });
+
   it("says who controls a device already, and offers no control of a locked or offline one", async () => {
     const { app, backend, root } = await start();
     backend.controlledElsewhere.set("PC-02", "schmidt");

@@ -165,7 +165,17 @@ impl X11Clipboard {
 
 /// Answers requests for the clipboard until another program owns it.
 fn serve(connection: &xcb::Connection, atoms: &Atoms, offered: &Mutex<Option<String>>) {
-    while let Ok(event) = connection.wait_for_event() {
+    loop {
+        let event = match connection.wait_for_event() {
+            Ok(event) => event,
+            // An error of one request (a requestor's window gone mid-paste)
+            // ends nothing; a lost connection ends everything.
+            Err(xcb::Error::Protocol(error)) => {
+                tracing::debug!("clipboard: {error:?}");
+                continue;
+            }
+            Err(xcb::Error::Connection(_)) => break,
+        };
         match event {
             xcb::Event::X(x::Event::SelectionClear(_)) => break,
             xcb::Event::X(x::Event::SelectionRequest(request)) => {

@@ -442,7 +442,8 @@ async fn wake(
             .manifest
             .devices
             .iter()
-            .filter(|d| d.steerable && !names.contains(&d.name))
+            // Every steerable device, those being woken too: one that is on relays.
+            .filter(|d| d.steerable)
             .cloned()
             .collect();
         if let Ok(console) = Console::new(room.clone()) {
