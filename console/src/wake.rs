@@ -63,7 +63,7 @@ pub fn send_here(macs: &[Mac], extra: &[SocketAddr]) -> Result<usize, ConsoleErr
 /// The devices to ask to relay: steerable ones `awake` says are up, in the
 /// room's order, at most [`RELAYS`]. A device being woken that is up relays
 /// too ("switch on all" with part of the room on).
-pub fn relays<'a>(room: &'a RoomManifest, awake: impl Fn(&str) -> bool) -> Vec<&'a str> {
+pub fn relays(room: &RoomManifest, awake: impl Fn(&str) -> bool) -> Vec<&str> {
     room.devices
         .iter()
         .filter(|d| d.steerable && awake(&d.name))
