@@ -107,6 +107,21 @@ pub fn worded(message: &TeacherMessage, language: Language) -> TeacherMessage {
 }
 
 fn power_words(power: PowerNotice, language: Language) -> (String, String) {
+    if power.cancelled {
+        let title = match (language, power.action) {
+            (Language::German, PowerAction::Reboot) => "Neustart abgesagt",
+            (Language::German, PowerAction::Shutdown) => "Herunterfahren abgesagt",
+            (Language::German, PowerAction::Logoff) => "Abmelden abgesagt",
+            (Language::English, PowerAction::Reboot) => "Restart called off",
+            (Language::English, PowerAction::Shutdown) => "Shutdown called off",
+            (Language::English, PowerAction::Logoff) => "Log-off called off",
+        };
+        let text = match language {
+            Language::German => "Sie können weiterarbeiten.",
+            Language::English => "You can go on working.",
+        };
+        return (title.to_owned(), text.to_owned());
+    }
     let seconds = power.seconds;
     let when = match (language, seconds) {
         (Language::German, 0) => "jetzt".to_owned(),
@@ -179,7 +194,11 @@ mod tests {
             room: "101".into(),
             title: None,
             text: String::new(),
-            power: Some(PowerNotice { action, seconds }),
+            power: Some(PowerNotice {
+                action,
+                seconds,
+                cancelled: false,
+            }),
         };
         let german = worded(&message(PowerAction::Reboot, 60), Language::German);
         assert_eq!(german.title.as_deref(), Some("Neustart in 60 Sekunden"));
@@ -195,6 +214,14 @@ mod tests {
         assert_eq!(english.title.as_deref(), Some("Shutdown in 5 minutes"));
         let now = worded(&message(PowerAction::Logoff, 0), Language::German);
         assert_eq!(now.text, "Sie werden jetzt abgemeldet.");
+        let mut off = message(PowerAction::Shutdown, 60);
+        off.power = off.power.map(|p| PowerNotice {
+            cancelled: true,
+            ..p
+        });
+        let off = worded(&off, Language::German);
+        assert_eq!(off.title.as_deref(), Some("Herunterfahren abgesagt"));
+        assert_eq!(off.text, "Sie können weiterarbeiten.");
         // A teacher's message stays as it came.
         let plain = TeacherMessage {
             power: None,

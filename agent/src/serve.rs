@@ -394,7 +394,11 @@ async fn handle_request(
             } => power(agent, session, action, delay_seconds).await,
             Request::PowerCancel => {
                 match agent.power.cancel() {
-                    Some(action) => entry.detail = Some(format!("{action} called off")),
+                    Some(action) => {
+                        entry.detail = Some(format!("{action} called off"));
+                        // The student was told it would happen: now that it won't.
+                        let _ = tell_power(agent, session, action, 0, true).await;
+                    }
                     None => entry.detail = Some("nothing was waiting".into()),
                 }
                 Ok(())
@@ -457,6 +461,35 @@ fn audit_action(request: &Request) -> AuditAction {
     }
 }
 
+/// Shows the student a message window about a power action (or its
+/// cancellation), worded by the helper in the session's language.
+async fn tell_power(
+    agent: &Agent,
+    session: &Session,
+    action: PowerAction,
+    seconds: u32,
+    cancelled: bool,
+) -> Result<(), ErrorReply> {
+    let told = agent
+        .desktop
+        .message(TeacherMessage {
+            teacher: session.grant.user.clone(),
+            room: session.grant.room.clone(),
+            title: None,
+            text: String::new(),
+            power: Some(PowerNotice {
+                action,
+                seconds,
+                cancelled,
+            }),
+        })
+        .await;
+    if let Err(error) = &told {
+        tracing::info!("power: the student was not told of {action}: {error}");
+    }
+    told
+}
+
 /// Tells the student what will happen and when, then schedules it. A
 /// computer nobody is logged on to is restarted or shut down all the same.
 async fn power(
@@ -473,20 +506,7 @@ async fn power(
             ),
         ));
     }
-    let told = agent
-        .desktop
-        .message(TeacherMessage {
-            teacher: session.grant.user.clone(),
-            room: session.grant.room.clone(),
-            title: None,
-            text: String::new(),
-            power: Some(PowerNotice {
-                action,
-                seconds: delay_seconds,
-            }),
-        })
-        .await;
-    match told {
+    match tell_power(agent, session, action, delay_seconds, false).await {
         Ok(()) => {}
         Err(_) if action == PowerAction::Logoff => {
             return Err(ErrorReply::new(
@@ -494,7 +514,8 @@ async fn power(
                 "nobody is logged on to log off",
             ));
         }
-        Err(error) => tracing::info!("power: the student was not told ({error}); {action} anyway"),
+        // Logged by tell_power: a computer nobody uses is restarted all the same.
+        Err(_) => {}
     }
     agent.power.schedule(
         action,

@@ -115,6 +115,8 @@ pub struct PowerNotice {
     pub action: crate::power::PowerAction,
     /// In how many seconds (0: now).
     pub seconds: u32,
+    /// The teacher called it off after all.
+    pub cancelled: bool,
 }
 
 /// What a lock screen shows (R20).

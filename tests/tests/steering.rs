@@ -654,3 +654,24 @@ fn r3_clipboard_text_goes_both_ways_while_controlling() {
         "{audit}"
     );
 }
+
+#[test]
+fn the_student_is_told_of_a_restart_before_it_happens_and_when_it_is_called_off() {
+    let session = StudentSession::start();
+    let school = school();
+    let _service = Service::start(&school, &session);
+    let cert = school.room_cert("101", "mueller", "1h");
+    let ctl = pultctl(&cert, &["power", "reboot", "R101-PC01", "--delay", "60"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    // The message window is up when the console hears "done", in German.
+    assert_eq!(
+        session.xvfb.windows_named("Neustart in 60 Sekunden").len(),
+        1
+    );
+    let ctl = pultctl(&cert, &["power", "cancel", "R101-PC01"]);
+    assert!(ctl.success, "{}", ctl.stderr);
+    assert_eq!(session.xvfb.windows_named("Neustart abgesagt").len(), 1);
+    // The service records instead of restarting this machine: nothing recorded.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!school.path("power.txt").exists());
+}
