@@ -78,8 +78,9 @@ pub fn set(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The text on the clipboard; empty when it holds none.
-pub fn get() -> Result<String, String> {
+/// The text on the clipboard, at most `max_units` UTF-16 units of it (a
+/// student's program may put far more there); empty when it holds none.
+pub fn get(max_units: usize) -> Result<String, String> {
     let _open = Open::new()?;
     // SAFETY: the clipboard is open.
     if unsafe { IsClipboardFormatAvailable(UNICODE_TEXT) } == 0 {
@@ -96,7 +97,7 @@ pub fn get() -> Result<String, String> {
         return Err("cannot lock the clipboard's memory".into());
     }
     // SAFETY: the clipboard's block; its size in bytes.
-    let units = unsafe { GlobalSize(memory) } / 2;
+    let units = (unsafe { GlobalSize(memory) } / 2).min(max_units);
     let mut length = 0;
     // CF_UNICODETEXT should end with a NUL, but another program may have put
     // an unterminated one there: never read past the block.
@@ -127,8 +128,9 @@ mod tests {
     fn text_goes_onto_the_clipboard_and_comes_back() {
         let text = "Grüße @ € {[]} \\ 😀\r\nzweite Zeile";
         super::set(text).unwrap();
-        assert_eq!(super::get().unwrap(), text);
+        assert_eq!(super::get(1000).unwrap(), text);
+        assert_eq!(super::get(5).unwrap(), "Grüße");
         super::set("").unwrap();
-        assert_eq!(super::get().unwrap(), "");
+        assert_eq!(super::get(1000).unwrap(), "");
     }
 }

@@ -28,7 +28,7 @@ impl PowerControl {
             Self::Record(file) => {
                 crate::actions::record(file, action.as_str()).map_err(|e| e.message)
             }
-            Self::System => system(action).await,
+            Self::System => crate::platform::power(action).await,
         }
     }
 }
@@ -126,57 +126,6 @@ impl Drop for PowerPlan {
             waiting.abort();
         }
     }
-}
-
-/// Restarts, shuts down or logs off through logind: as root, without
-/// asking anyone (the teacher decided, the student was told).
-#[cfg(target_os = "linux")]
-async fn system(action: PowerAction) -> Result<(), String> {
-    let bus = zbus::Connection::system()
-        .await
-        .map_err(|e| format!("cannot reach logind on the system bus: {e}"))?;
-    let manager = zbus::Proxy::new(
-        &bus,
-        "org.freedesktop.login1",
-        "/org/freedesktop/login1",
-        "org.freedesktop.login1.Manager",
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let called = match action {
-        PowerAction::Reboot => manager.call_method("Reboot", &(false,)).await,
-        PowerAction::Shutdown => manager.call_method("PowerOff", &(false,)).await,
-        PowerAction::Logoff => {
-            let session = crate::platform::logind::active_session(&bus)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("nobody is logged on")?;
-            manager
-                .call_method("TerminateSession", &(session.id.as_str(),))
-                .await
-        }
-    };
-    called
-        .map(|_| ())
-        .map_err(|e| format!("logind refused to {action}: {e}"))
-}
-
-/// Restarts or shuts down (with the shutdown privilege the service has), or
-/// logs the console session off.
-#[cfg(windows)]
-async fn system(action: PowerAction) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || match action {
-        PowerAction::Reboot => pult_agent_windows::power::restart(true),
-        PowerAction::Shutdown => pult_agent_windows::power::restart(false),
-        PowerAction::Logoff => pult_agent_windows::power::log_off_console(),
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-#[cfg(not(any(target_os = "linux", windows)))]
-async fn system(action: PowerAction) -> Result<(), String> {
-    Err(format!("this system cannot {action} from Pult yet"))
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
+use pult_protocol::power::PowerAction;
+
 use crate::helper::student::Identity;
 
 /// How often the session is looked at again, whatever the signals say.
@@ -294,6 +296,38 @@ pub async fn active_session(bus: &zbus::Connection) -> Result<Option<GraphicalSe
         }));
     }
     Ok(None)
+}
+
+/// Restarts, shuts down or logs off through logind: as root, without
+/// asking anyone (the teacher decided, the student was told).
+pub async fn power(action: PowerAction) -> Result<(), String> {
+    let bus = zbus::Connection::system()
+        .await
+        .map_err(|e| format!("cannot reach logind on the system bus: {e}"))?;
+    let manager = zbus::Proxy::new(
+        &bus,
+        "org.freedesktop.login1",
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let called = match action {
+        PowerAction::Reboot => manager.call_method("Reboot", &(false,)).await,
+        PowerAction::Shutdown => manager.call_method("PowerOff", &(false,)).await,
+        PowerAction::Logoff => {
+            let session = active_session(&bus)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("nobody is logged on")?;
+            manager
+                .call_method("TerminateSession", &(session.id.as_str(),))
+                .await
+        }
+    };
+    called
+        .map(|_| ())
+        .map_err(|e| format!("logind refused to {action}: {e}"))
 }
 
 #[cfg(test)]

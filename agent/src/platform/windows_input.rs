@@ -24,7 +24,8 @@ impl InputDevice for WindowsInput {
     }
 
     fn clipboard(&mut self) -> Result<String, String> {
-        pult_agent_windows::clipboard::get()
+        // UTF-16 units: one per UTF-8 byte at most, so this covers what is carried.
+        pult_agent_windows::clipboard::get(pult_protocol::input::InputEvent::MAX_CLIPBOARD_BYTES)
     }
 
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, String> {

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pult_protocol::input::InputEvent;
 use xcb::{Xid, x};
 
 use super::x11_ui::{connect, intern};
@@ -153,7 +154,9 @@ impl X11Clipboard {
                 property: atoms.property,
                 r#type: x::ATOM_ANY,
                 long_offset: 0,
-                long_length: u32::MAX / 4,
+                // What a console is carried, in 32-bit units; a student's
+                // program may offer far more, which is never read.
+                long_length: (InputEvent::MAX_CLIPBOARD_BYTES / 4 + 1) as u32,
             }))
             .map_err(|e| e.to_string())?;
         if reply.r#type() == atoms.incr {
