@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pult_protocol::input::InputEvent;
+use pult_protocol::input::{Controller, InputEvent};
 use pult_protocol::local::{
     Activity, CapturedFrame, FromHelper, LockScreen, NoticeEntry, TeacherMessage, ToHelper,
 };
@@ -137,23 +137,32 @@ impl Desktop {
     }
 
     /// Begins remote control by `entry`'s teacher (R3): refused with
-    /// [`ErrorCode::InUse`], naming who, while another console controls;
+    /// [`ErrorCode::InUse`], naming who, while another console controls, and
+    /// with [`ErrorCode::Locked`] while the screen is locked;
     /// returns once the student sees that they are controlled. Control lasts
     /// until the guard is dropped, which lets go of every key and button.
     pub async fn begin_control(
         self: &Arc<Self>,
         entry: NoticeEntry,
     ) -> Result<ControlGuard, ErrorReply> {
+        // The lock screen holds keyboard and mouse (R20): input would go nowhere.
+        if let Some(lock) = self.current_lock() {
+            return Err(ErrorReply::new(
+                ErrorCode::Locked,
+                format!(
+                    "the screen is locked by {} (room {}); unlock it to control the computer",
+                    lock.screen.teacher, lock.screen.room
+                ),
+            ));
+        }
         {
             let mut controller = self.controller.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(other) = controller.as_ref() {
-                return Err(ErrorReply::new(
-                    ErrorCode::InUse,
-                    format!(
-                        "{} (room {}) controls this computer now",
-                        other.teacher, other.room
-                    ),
-                ));
+                let who = Controller {
+                    user: other.teacher.clone(),
+                    room: other.room.clone(),
+                };
+                return Err(ErrorReply::new(ErrorCode::InUse, who.message()));
             }
             *controller = Some(entry.clone());
         }

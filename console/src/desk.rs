@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use pult_protocol::input::{InputEvent, KeyCode, KeyCombo, MouseButton, ScreenPoint};
-use pult_protocol::message::{ErrorReply, WebUrl};
+use pult_protocol::input::{Controller, InputEvent, KeyCode, KeyCombo, MouseButton, ScreenPoint};
+use pult_protocol::message::{ErrorCode, ErrorReply, WebUrl};
 use pult_protocol::power::PowerAction;
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use serde::{Deserialize, Serialize};
@@ -61,12 +61,23 @@ pub struct DeskError {
     pub code: String,
     /// What happened, in words.
     pub message: String,
+    /// For "in-use": who controls the device, for the app to say in its own words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Controller>,
+}
+
+/// Who an agent's refusal says controls the device.
+fn holder(error: &ErrorReply) -> Option<Controller> {
+    (error.code == ErrorCode::InUse)
+        .then(|| Controller::from_message(&error.message))
+        .flatten()
 }
 
 impl From<ErrorReply> for DeskError {
     fn from(error: ErrorReply) -> Self {
         Self {
             code: error.code.as_str().to_owned(),
+            holder: holder(&error),
             message: error.message,
         }
     }
@@ -77,6 +88,10 @@ impl From<ConsoleError> for DeskError {
         Self {
             code: error.code().to_owned(),
             message: error.to_string(),
+            holder: match &error {
+                ConsoleError::Agent { error, .. } => holder(error),
+                _ => None,
+            },
         }
     }
 }
@@ -343,6 +358,7 @@ impl Desk {
                 Err(ConsoleError::BadInput(message)) => refused.push(DeskError {
                     code: "input-refused".into(),
                     message,
+                    holder: None,
                 }),
                 Err(error) => {
                     *control = None;
@@ -595,6 +611,18 @@ mod tests {
             assert_eq!(combo.events().len(), 2 * combo.keys().len(), "{keys}");
         }
         let unknown = serde_json::from_str::<ControlInput>(r#"{"kind":"teleport"}"#);
+        // The app is told who controls a device in fields, not a sentence.
+        let refused = ConsoleError::Agent {
+            device: "R101-PC03".into(),
+            error: ErrorReply::new(
+                ErrorCode::InUse,
+                "schmidt (room 101) controls this computer now",
+            ),
+        };
+        assert_eq!(
+            serde_json::to_value(DeskError::from(refused)).unwrap()["holder"],
+            serde_json::json!({"user": "schmidt", "room": "101"})
+        );
         assert!(unknown.unwrap_err().to_string().contains("teleport"));
     }
 }

@@ -480,6 +480,39 @@ impl WireMessage for InputEvent {
     const KIND: FrameKind = FrameKind::Input;
 }
 
+/// Who controls a device: the teacher and room an [`ErrorCode::InUse`]
+/// refusal names, in a message of a fixed form a console can read back.
+///
+/// [`ErrorCode::InUse`]: crate::message::ErrorCode::InUse
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Controller {
+    /// The teacher, from their room certificate.
+    pub user: String,
+    /// Their room.
+    pub room: String,
+}
+
+impl Controller {
+    const SAYS: &str = " controls this computer now";
+
+    /// "mueller (room 101) controls this computer now".
+    pub fn message(&self) -> String {
+        format!("{} (room {}){}", self.user, self.room, Self::SAYS)
+    }
+
+    /// Who a [`Controller::message`] names, if `message` is one.
+    pub fn from_message(message: &str) -> Option<Self> {
+        let (user, room) = message
+            .strip_suffix(Self::SAYS)?
+            .strip_suffix(')')?
+            .rsplit_once(" (room ")?;
+        (!user.is_empty() && !room.is_empty()).then(|| Self {
+            user: user.to_owned(),
+            room: room.to_owned(),
+        })
+    }
+}
+
 /// What the agent tells the console on a control stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlNews {
@@ -522,6 +555,32 @@ pub enum InputError {
     /// A point outside the student's screen.
     #[error("{0} is not on the student's screen")]
     OffScreen(String),
+}
+
+#[cfg(test)]
+mod controller_tests {
+    use super::Controller;
+
+    #[test]
+    fn who_controls_is_read_back_from_the_refusal() {
+        let who = Controller {
+            user: "mueller".into(),
+            room: "1.01 (Physik)".into(),
+        };
+        assert_eq!(
+            who.message(),
+            "mueller (room 1.01 (Physik)) controls this computer now"
+        );
+        assert_eq!(Controller::from_message(&who.message()), Some(who));
+        for other in [
+            "",
+            "controls this computer now",
+            "mueller controls this computer now",
+            " (room ) controls this computer now",
+        ] {
+            assert_eq!(Controller::from_message(other), None, "{other}");
+        }
+    }
 }
 
 #[cfg(test)]

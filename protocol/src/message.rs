@@ -335,7 +335,8 @@ pub enum ErrorCode {
     RateLimited,
     /// A text in the request was refused: empty, too long, or with control characters.
     TextRefused,
-    /// Another console controls this device now; the message says who.
+    /// Another console controls this device now; the message says who
+    /// ([`crate::input::Controller::message`]).
     InUse,
     /// Input a console may not send (a key that is no key, a wild wheel,
     /// too much text), or a point off the screen.
@@ -345,6 +346,8 @@ pub enum ErrorCode {
     WakeRefused,
     /// The power action could not be carried out or is not possible here.
     PowerFailed,
+    /// The screen is locked (R20): it takes no remote control until unlocked.
+    Locked,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -372,6 +375,7 @@ impl ErrorCode {
             Self::InputRefused => "input-refused",
             Self::WakeRefused => "wake-refused",
             Self::PowerFailed => "power-failed",
+            Self::Locked => "locked",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -405,6 +409,7 @@ impl From<ErrorCode> for u16 {
             ErrorCode::InputRefused => 17,
             ErrorCode::WakeRefused => 18,
             ErrorCode::PowerFailed => 19,
+            ErrorCode::Locked => 20,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -432,6 +437,7 @@ impl From<u16> for ErrorCode {
             17 => ErrorCode::InputRefused,
             18 => ErrorCode::WakeRefused,
             19 => ErrorCode::PowerFailed,
+            20 => ErrorCode::Locked,
             other => ErrorCode::Unknown(other),
         }
     }

@@ -273,6 +273,16 @@ fn r20_the_lock_covers_every_monitor_blocks_typing_and_outlives_console_and_help
         "vorher\n",
         "nothing typed while locked arrives"
     );
+    // Nor does a teacher's remote control: it is refused, saying why.
+    let ctl = pultctl(&cert, &["input", "R101-PC01", "--text", "x"]);
+    assert!(!ctl.success);
+    assert!(
+        ctl.stderr.contains(
+            "the screen is locked by mueller (room 101); unlock it to control the computer"
+        ),
+        "{}",
+        ctl.stderr
+    );
 
     // The helper dies (the student's session ends and begins again): the
     // new helper is locked too.

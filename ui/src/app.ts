@@ -2,7 +2,7 @@
 // device, the actions that exist (screenshot, run program, open website) with
 // favourites, and the gallery of saved screenshots. It talks to nothing but
 // the Backend interface.
-import type { ActionResult, Backend, ControlInput, DeviceStatus, Favourites, PowerAction, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, Favourites, PowerAction, RoomInfo, SavedShot, ScreenFrame } from "./backend";
 import { buttonNumber, InputQueue, KeyTranslator, pictureFraction, SHORTCUTS, WheelNotches } from "./control";
 import { Compositor } from "./frames";
 import { I18n, type Key, type Language } from "./i18n";
@@ -616,11 +616,8 @@ export class App {
   private explain(error: unknown): string {
     const code = typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
     const key = `error.${code}`;
-    if (code === "in-use") {
-      // The agent says "USER (room ROOM) controls this computer now".
-      const who = /([^\s:]+) \(room ([^)]+)\) controls/.exec(message(error));
-      if (who) return this.t("inUseBy", { user: who[1], room: who[2] });
-    }
+    const holder = typeof error === "object" && error && "holder" in error ? (error as ControlProblem).holder : undefined;
+    if (holder) return this.t("inUseBy", { user: holder.user, room: holder.room });
     if (code && this.i18n.has(key)) return this.t(key);
     if (typeof error === "object" && error && "reason" in error) return String((error as { reason: unknown }).reason);
     if (typeof error === "object" && error && "ok" in error) {

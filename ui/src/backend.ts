@@ -79,6 +79,8 @@ export type ControlInput =
 export interface ControlProblem {
   code: string;
   message: string;
+  /** For "in-use": who controls the device. */
+  holder?: { user: string; room: string };
 }
 
 /** What the power dialog does: wake, restart, shut down, log off, or call a waiting one off. */

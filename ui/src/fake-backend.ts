@@ -140,7 +140,7 @@ export class FakeBackend implements Backend {
     this.controlled = null;
     if (device === null) return;
     const who = this.controlledElsewhere.get(device);
-    if (who) throw { code: "in-use", message: `${device}: ${who} (room 101) controls this computer now` };
+    if (who) throw { code: "in-use", message: `${device}: ${who} (room 101) controls this computer now`, holder: { user: who, room: "101" } };
     this.controlled = device;
   }
 

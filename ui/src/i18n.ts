@@ -100,6 +100,7 @@ const de = {
   "error.text-refused": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
   "error.bad-input": "Der Text wurde abgelehnt (leer, zu lang oder mit Steuerzeichen)",
   "error.input-refused": "Diese Eingabe wurde vom Schülerrechner abgelehnt",
+  "error.locked": "Der Bildschirm ist gesperrt: erst entsperren, dann steuern",
 } as const;
 
 export type Key = keyof typeof de;
@@ -200,6 +201,7 @@ const en: Record<Key, string> = {
   "error.text-refused": "The text was refused (empty, too long or with control characters)",
   "error.bad-input": "The text was refused (empty, too long or with control characters)",
   "error.input-refused": "The student computer refused this input",
+  "error.locked": "The screen is locked: unlock it first to control it",
 };
 
 const dictionaries: Record<Language, Record<Key, string>> = { de, en };
