@@ -4,11 +4,13 @@
 //! broadcasts never arrive). The agents wake only MACs their room grant lists.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use pult_protocol::credentials::RoomManifest;
 use pult_protocol::power::{Mac, send_magic_packets, wake_targets};
 
-use crate::ConsoleError;
+use crate::{Console, ConsoleError};
 
 /// How many awake devices of the room are asked to relay.
 pub const RELAYS: usize = 3;
@@ -91,4 +93,77 @@ pub fn settle(
             (name, outcome)
         })
         .collect()
+}
+
+/// How long a device has to answer before it is taken as asleep.
+const AWAKE_WITHIN: Duration = Duration::from_secs(3);
+
+/// What waking came to, for a console without a running room session
+/// (`pultctl power on`).
+pub struct Woken {
+    /// Per device, in the order asked.
+    pub results: WakeResults,
+    /// Whether the packets left from this computer.
+    pub here: bool,
+    /// The devices that relayed them.
+    pub relays: Vec<String>,
+    /// Devices that answered but would not relay, and why.
+    pub refusals: Vec<ConsoleError>,
+}
+
+/// Wakes `devices`: packets from here ([`send_here`]), and asks the room's
+/// steerable devices that answer within 3 s to relay them, the first
+/// [`RELAYS`] that do.
+pub async fn wake_through(
+    console: Arc<Console>,
+    room: &RoomManifest,
+    devices: &[String],
+    extra: &[SocketAddr],
+) -> Woken {
+    let (macs, results) = plan(room, devices);
+    if macs.is_empty() {
+        return Woken {
+            results,
+            here: false,
+            relays: Vec::new(),
+            refusals: Vec::new(),
+        };
+    }
+    let here = send_here(&macs, extra);
+    let mut tasks = tokio::task::JoinSet::new();
+    // Every steerable device, those being woken too: one that is on relays.
+    // A few more are asked than needed, as some sleep.
+    for device in room
+        .devices
+        .iter()
+        .filter(|d| d.steerable)
+        .take(3 * RELAYS)
+        .cloned()
+    {
+        let (console, macs) = (console.clone(), macs.clone());
+        tasks.spawn(async move {
+            let session = tokio::time::timeout(AWAKE_WITHIN, console.connect(&device))
+                .await
+                .ok()?
+                .ok()?;
+            let result = session.wake(&macs).await;
+            session.close();
+            Some(result.map(|()| device.name))
+        });
+    }
+    let (mut relays, mut refusals) = (Vec::new(), Vec::new());
+    while relays.len() < RELAYS {
+        match tasks.join_next().await {
+            Some(Ok(Some(Ok(relay)))) => relays.push(relay),
+            Some(Ok(Some(Err(error)))) => refusals.push(error),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    Woken {
+        results: settle(results, &here, !relays.is_empty()),
+        here: here.is_ok(),
+        relays,
+        refusals,
+    }
 }

@@ -356,7 +356,7 @@ async fn run(cli: Cli) -> Result<bool> {
         } => {
             let targets = targets(&room, &devices)?;
             let action = match what {
-                PowerCommand::On => return Ok(wake(room, targets, &broadcast).await),
+                PowerCommand::On => return wake(room, targets, &broadcast).await,
                 PowerCommand::Cancel => None,
                 PowerCommand::Reboot => Some(PowerAction::Reboot),
                 PowerCommand::Shutdown => Some(PowerAction::Shutdown),
@@ -423,72 +423,26 @@ fn targets(room: &RoomCertificate, names: &[String]) -> Result<Vec<RoomDevice>> 
     Ok(steerable)
 }
 
-/// Wakes `targets`: magic packets from here, and from the first awake
-/// devices of the room to answer (up to three); one line per device.
+/// Wakes `targets` (pult_console::wake::wake_through); one line per device.
 async fn wake(
     room: RoomCertificate,
     targets: Vec<RoomDevice>,
     extra: &[std::net::SocketAddr],
-) -> bool {
+) -> Result<bool> {
     let names: Vec<String> = targets.iter().map(|d| d.name.clone()).collect();
-    let (macs, results) = pult_console::wake::plan(&room.manifest, &names);
-    let mut relayed_by = Vec::new();
-    let here = match macs.is_empty() {
-        true => Ok(0),
-        false => pult_console::wake::send_here(&macs, extra),
-    };
-    if !macs.is_empty() {
-        let candidates: Vec<RoomDevice> = room
-            .manifest
-            .devices
-            .iter()
-            // Every steerable device, those being woken too: one that is on relays.
-            .filter(|d| d.steerable)
-            .cloned()
-            .collect();
-        if let Ok(console) = Console::new(room.clone()) {
-            let console = std::sync::Arc::new(console);
-            let mut tasks = JoinSet::new();
-            for device in candidates {
-                let (console, macs) = (console.clone(), macs.clone());
-                tasks.spawn(async move {
-                    let session =
-                        tokio::time::timeout(Duration::from_secs(3), console.connect(&device))
-                            .await
-                            .ok()?
-                            .ok()?;
-                    let result = session.wake(&macs).await;
-                    session.close();
-                    match result {
-                        Ok(()) => Some(device.name),
-                        Err(error) => {
-                            eprintln!("pultctl: {error}");
-                            None
-                        }
-                    }
-                });
-                // Enough relays asked: the first to answer do it.
-                if tasks.len() >= 3 * pult_console::wake::RELAYS {
-                    break;
-                }
-            }
-            while let Some(done) = tasks.join_next().await {
-                if let Ok(Some(relay)) = done {
-                    relayed_by.push(relay);
-                    if relayed_by.len() >= pult_console::wake::RELAYS {
-                        break;
-                    }
-                }
-            }
-        }
+    let manifest = room.manifest.clone();
+    let console = std::sync::Arc::new(Console::new(room)?);
+    let woken = pult_console::wake::wake_through(console, &manifest, &names, extra).await;
+    for refusal in &woken.refusals {
+        eprintln!("pultctl: {refusal}");
     }
-    let from = match (&here, relayed_by.is_empty()) {
-        (Ok(_), true) => "from here".to_owned(),
-        (Ok(_), false) => format!("from here and from {}", relayed_by.join(", ")),
-        (Err(_), _) => format!("from {}", relayed_by.join(", ")),
+    let from = match (woken.here, woken.relays.is_empty()) {
+        (true, true) => "from here".to_owned(),
+        (true, false) => format!("from here and from {}", woken.relays.join(", ")),
+        (false, _) => format!("from {}", woken.relays.join(", ")),
     };
     let mut all_ok = true;
-    for (name, result) in pult_console::wake::settle(results, &here, !relayed_by.is_empty()) {
+    for (name, result) in woken.results {
         match result {
             Ok(()) => println!("{name}: magic packets sent {from}"),
             Err(error) => {
@@ -497,7 +451,7 @@ async fn wake(
             }
         }
     }
-    all_ok
+    Ok(all_ok)
 }
 
 /// Runs `action` on every target at once; prints one line per device in room order.
