@@ -59,6 +59,14 @@ fn changed_pixels(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
+/// A script that is true once the results panel of `title` is shown with
+/// `count` devices done (a hidden earlier panel does not count).
+fn results_ok(title: &str, count: usize) -> String {
+    format!(
+        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === '{title}: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === {count}"
+    )
+}
+
 /// The lines the demo classroom's agents wrote, under `tmp`.
 fn demo_actions(tmp: &Path) -> Vec<String> {
     std::fs::read_dir(tmp)
@@ -380,7 +388,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "results for three devices",
         Duration::from_secs(20),
-        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Webseite öffnen: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
+        &results_ok("Webseite öffnen", 3),
     );
     save(session, "results.png");
     session.click(&session.find(".close-results"));
@@ -396,7 +404,10 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "three locked cards",
         Duration::from_secs(20),
-        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Sperren: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3 && document.querySelectorAll('.device.locked').length === 3",
+        &format!(
+            "{} && document.querySelectorAll('.device.locked').length === 3",
+            results_ok("Sperren", 3)
+        ),
     );
     session.click(&session.find(".close-results"));
     let locked = session.execute(
@@ -424,7 +435,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "the message sent to three",
         Duration::from_secs(20),
-        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Nachricht: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
+        &results_ok("Nachricht", 3),
     );
     session.click(&session.find(".close-results"));
     session.execute(
@@ -434,7 +445,10 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "no locked card",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.device.locked').length === 0 && !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Entsperren: Ergebnis'",
+        &format!(
+            "{} && document.querySelectorAll('.device.locked').length === 0",
+            results_ok("Entsperren", 3)
+        ),
     );
     session.click(&session.find(".close-results"));
 
@@ -450,7 +464,7 @@ fn the_demo_classroom_window_is_live_and_usable() {
     session.wait_for(
         "three restarts",
         Duration::from_secs(20),
-        "return !document.querySelector('.results').hidden && document.querySelector('.results h2').textContent === 'Neu starten: Ergebnis' && document.querySelectorAll('.result-list li.ok').length === 3",
+        &results_ok("Neu starten", 3),
     );
     session.click(&session.find(".close-results"));
     let mut restarts = 0;
