@@ -66,6 +66,9 @@ pub enum AuditAction {
     Control,
     /// Remote control ended; the detail counts what was sent, never the keys.
     ControlEnd,
+    /// The student's clipboard was read while controlling (R3); the detail
+    /// is its size, never its text.
+    ClipboardRead,
     /// A restart, shutdown or log-off was to be scheduled.
     Power,
     /// A waiting power action was to be called off.

@@ -661,12 +661,20 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
         };
         let outcome = match event.check() {
             Ok(()) if event == InputEvent::ReadClipboard => {
-                match agent.desktop.read_clipboard().await {
-                    Ok(text) => write_message(&mut send, &ControlNews::Clipboard(text))
-                        .await
-                        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string())),
+                // Reading the student's data is an access of its own in the log.
+                let mut read = session.entry(AuditAction::ClipboardRead, None);
+                let outcome = match agent.desktop.read_clipboard().await {
+                    Ok(text) => {
+                        read.detail = Some(format!("{} bytes", text.len()));
+                        write_message(&mut send, &ControlNews::Clipboard(text))
+                            .await
+                            .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))
+                    }
                     Err(error) => Err(error),
-                }
+                };
+                let reply = outcome.as_ref().err().map(|e| Reply::Error(e.clone()));
+                record(agent, read, reply.as_ref());
+                outcome
             }
             Ok(()) => agent.desktop.input(event).await,
             Err(error) => Err(ErrorReply::new(ErrorCode::InputRefused, error.to_string())),
