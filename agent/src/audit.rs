@@ -75,6 +75,10 @@ pub enum AuditAction {
     PowerCancel,
     /// Magic packets were to be sent for the room's devices.
     Wake,
+    /// A broadcast began to be shown on the screen (R7).
+    Broadcast,
+    /// A broadcast ended; the detail counts the pictures shown.
+    BroadcastEnd,
     /// A frame could not be read.
     Malformed,
     /// The refusals from one source in a minute that had no line of their own.

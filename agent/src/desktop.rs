@@ -9,12 +9,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::input::{Controller, InputEvent};
 use pult_protocol::local::{
-    Activity, CapturedFrame, FromHelper, LockScreen, NoticeEntry, TeacherMessage, ToHelper,
+    Activity, BroadcastView, CapturedFrame, FromHelper, LockScreen, NoticeEntry, TeacherMessage,
+    ToHelper,
 };
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
-use pult_protocol::watch::WatchSettings;
+use pult_protocol::watch::{ScreenUpdate, WatchSettings};
 use tokio::sync::{Notify, watch};
 
 use crate::helper::HelperCore;
@@ -44,6 +46,10 @@ pub struct Desktop {
     locking: tokio::sync::Mutex<()>,
     /// Who controls mouse and keyboard now (R3): one console at a time.
     controller: Mutex<Option<NoticeEntry>>,
+    /// Whose broadcast is shown (R7), and which turn it is: a broadcast ends
+    /// when the turn moves on (replaced, the screen locked), with the reason.
+    broadcaster: Mutex<Option<NoticeEntry>>,
+    broadcast_turn: watch::Sender<(u64, Option<ErrorReply>)>,
 }
 
 /// A lock in force.
@@ -67,6 +73,8 @@ impl Desktop {
             lock_timeout: Mutex::new(LOCK_TIMEOUT),
             locking: tokio::sync::Mutex::new(()),
             controller: Mutex::default(),
+            broadcaster: Mutex::default(),
+            broadcast_turn: watch::Sender::new((0, None)),
         });
         tokio::spawn(keep_notice(Arc::downgrade(&desktop)));
         desktop
@@ -174,6 +182,99 @@ impl Desktop {
         Ok(guard)
     }
 
+    /// Begins showing `entry`'s broadcast (R7) in `mode`: refused with
+    /// [`ErrorCode::Locked`] while the screen is locked, and with
+    /// [`ErrorCode::InUse`], naming who, while another teacher broadcasts
+    /// (the same teacher's newer broadcast replaces the older). Returns once
+    /// the student is told and the broadcast's windows are up; it lasts
+    /// until the guard is dropped.
+    pub async fn begin_broadcast(
+        self: &Arc<Self>,
+        entry: NoticeEntry,
+        mode: BroadcastMode,
+    ) -> Result<BroadcastGuard, ErrorReply> {
+        if let Some(lock) = self.current_lock() {
+            return Err(ErrorReply::new(
+                ErrorCode::Locked,
+                format!(
+                    "the screen is locked by {} (room {}); unlock it to show a broadcast",
+                    lock.screen.teacher, lock.screen.room
+                ),
+            ));
+        }
+        let helper = self.helper().ok_or_else(no_helper)?;
+        let turn = {
+            let mut broadcaster = self.broadcaster.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(other) = broadcaster.as_ref()
+                && (&other.teacher, &other.room) != (&entry.teacher, &entry.room)
+            {
+                let who = Controller {
+                    user: other.teacher.clone(),
+                    room: other.room.clone(),
+                };
+                return Err(ErrorReply::new(ErrorCode::InUse, who.message()));
+            }
+            *broadcaster = Some(entry.clone());
+            let replaced = ErrorReply::new(
+                ErrorCode::InUse,
+                "a newer broadcast of the same teacher took its place",
+            );
+            self.move_broadcast_turn(replaced)
+        };
+        let guard = BroadcastGuard {
+            desktop: self.clone(),
+            view: self.board().begin(entry.clone()),
+            turn,
+            helpers: self.helper.subscribe(),
+        };
+        self.show_notice().await?;
+        let view = BroadcastView {
+            teacher: entry.teacher,
+            room: entry.room,
+            mode,
+        };
+        match helper
+            .request(ToHelper::Broadcast(Some(view)), ANSWER)
+            .await?
+        {
+            FromHelper::Done => Ok(guard),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Shows the broadcast's next picture; returns once it is on the screen.
+    pub async fn broadcast_picture(&self, update: ScreenUpdate) -> Result<(), ErrorReply> {
+        match self
+            .request(ToHelper::BroadcastPicture(update), CAPTURE)
+            .await?
+        {
+            FromHelper::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Ends the broadcast shown now, if any, telling its stream why.
+    fn end_broadcast(&self, why: ErrorReply) {
+        let mut broadcaster = self.broadcaster.lock().unwrap_or_else(|p| p.into_inner());
+        if broadcaster.take().is_some() {
+            self.move_broadcast_turn(why);
+            if let Some(helper) = self.helper() {
+                helper.tell(ToHelper::Broadcast(None));
+            }
+        }
+    }
+
+    /// The next broadcast's turn; the one before ends with `why`.
+    fn move_broadcast_turn(&self, why: ErrorReply) -> u64 {
+        let mut turn = 0;
+        self.broadcast_turn.send_modify(|(number, reason)| {
+            *number += 1;
+            *reason = Some(why);
+            turn = *number;
+        });
+        turn
+    }
+
     /// Applies one input event in the session, after those sent before it.
     pub async fn input(&self, event: InputEvent) -> Result<(), ErrorReply> {
         match self.request(ToHelper::Input(event), ANSWER).await? {
@@ -224,6 +325,14 @@ impl Desktop {
             activity: Activity::Locked,
         };
         let until = Instant::now() + timeout;
+        // The lock covers a broadcast; the broadcast ends and says why.
+        self.end_broadcast(ErrorReply::new(
+            ErrorCode::Locked,
+            format!(
+                "the screen was locked by {} (room {})",
+                screen.teacher, screen.room
+            ),
+        ));
         *self.locked() = Some(Lock { screen, until });
         {
             let mut board = self.board();
@@ -386,6 +495,56 @@ impl Drop for ControlGuard {
             .controller
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
+        self.desktop.board().end(self.view);
+        self.desktop.changed.notify_one();
+    }
+}
+
+/// A broadcast shown (R7); ends it when dropped: the windows go, the
+/// desktop comes back, the notice no longer says "broadcast".
+pub struct BroadcastGuard {
+    desktop: Arc<Desktop>,
+    view: ViewId,
+    turn: u64,
+    helpers: watch::Receiver<Option<HelperLink>>,
+}
+
+impl BroadcastGuard {
+    /// Resolves when the broadcast must end before its console ends it:
+    /// replaced, the screen locked, the student's session gone; with why.
+    pub async fn ended(&mut self) -> ErrorReply {
+        let mut turns = self.desktop.broadcast_turn.subscribe();
+        let turn = self.turn;
+        tokio::select! {
+            moved = turns.wait_for(|(number, _)| *number != turn) => match moved {
+                Ok(moved) => moved.1.clone().unwrap_or_else(|| {
+                    ErrorReply::new(ErrorCode::Internal, "the broadcast was ended")
+                }),
+                Err(_) => ErrorReply::new(ErrorCode::Internal, "the agent is stopping"),
+            },
+            _ = self.helpers.changed() => ErrorReply::new(
+                ErrorCode::CannotNotify,
+                "the student's session changed; the broadcast begins again in the new one",
+            ),
+        }
+    }
+}
+
+impl Drop for BroadcastGuard {
+    fn drop(&mut self) {
+        // Under the lock that begins broadcasts: a newer one is left alone.
+        let mut broadcaster = self
+            .desktop
+            .broadcaster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.desktop.broadcast_turn.borrow().0 == self.turn {
+            *broadcaster = None;
+            if let Some(helper) = self.desktop.helper() {
+                helper.tell(ToHelper::Broadcast(None));
+            }
+        }
+        drop(broadcaster);
         self.desktop.board().end(self.view);
         self.desktop.changed.notify_one();
     }

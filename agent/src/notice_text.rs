@@ -1,7 +1,9 @@
 //! The words of the notice (R1), in German or English after the session's
 //! language.
 
-use pult_protocol::local::{Activity, LockScreen, Notice, PowerNotice, TeacherMessage};
+use pult_protocol::local::{
+    Activity, BroadcastView, LockScreen, Notice, PowerNotice, TeacherMessage,
+};
 use pult_protocol::power::PowerAction;
 
 /// The languages the notice speaks.
@@ -37,7 +39,12 @@ impl Language {
 /// 101)", "Your screen is locked by mueller (room 101)".
 pub fn describe(notice: &Notice, language: Language) -> Option<String> {
     let mut sentences = Vec::new();
-    for activity in [Activity::Viewing, Activity::Controlled, Activity::Locked] {
+    for activity in [
+        Activity::Viewing,
+        Activity::Controlled,
+        Activity::Locked,
+        Activity::Broadcasting,
+    ] {
         let parts: Vec<String> = notice
             .entries
             .iter()
@@ -71,6 +78,10 @@ pub fn describe(notice: &Notice, language: Language) -> Option<String> {
             (Language::English, Activity::Controlled) => {
                 format!("Your mouse and keyboard are controlled by {who}")
             }
+            (Language::German, Activity::Broadcasting) => {
+                format!("Übertragung der Lehrkraft: {who}")
+            }
+            (Language::English, Activity::Broadcasting) => format!("Teacher broadcast: {who}"),
         });
     }
     (!sentences.is_empty()).then(|| sentences.join(" · "))
@@ -81,6 +92,17 @@ pub fn lock_heading(lock: &LockScreen, language: Language) -> String {
     match language {
         Language::German => format!("Gesperrt von {} (Raum {})", lock.teacher, lock.room),
         Language::English => format!("Locked by {} (room {})", lock.teacher, lock.room),
+    }
+}
+
+/// The broadcast window's title (R7): "Übertragung der Lehrkraft – mueller (Raum 101)".
+pub fn broadcast_title(view: &BroadcastView, language: Language) -> String {
+    match language {
+        Language::German => format!(
+            "Übertragung der Lehrkraft – {} (Raum {})",
+            view.teacher, view.room
+        ),
+        Language::English => format!("Teacher broadcast – {} (room {})", view.teacher, view.room),
     }
 }
 
@@ -309,6 +331,34 @@ mod tests {
             describe(&notice, Language::English)
                 .unwrap()
                 .ends_with("Your mouse and keyboard are controlled by mueller (room 101)")
+        );
+    }
+
+    #[test]
+    fn r7_the_notice_and_the_window_say_whose_broadcast_is_shown() {
+        let notice = Notice {
+            entries: vec![NoticeEntry {
+                teacher: "mueller".into(),
+                room: "101".into(),
+                activity: Activity::Broadcasting,
+            }],
+        };
+        assert_eq!(
+            describe(&notice, Language::German).unwrap(),
+            "Übertragung der Lehrkraft: mueller (Raum 101)"
+        );
+        assert_eq!(
+            describe(&notice, Language::English).unwrap(),
+            "Teacher broadcast: mueller (room 101)"
+        );
+        let view = BroadcastView {
+            teacher: "mueller".into(),
+            room: "101".into(),
+            mode: pult_protocol::broadcast::BroadcastMode::Window,
+        };
+        assert_eq!(
+            broadcast_title(&view, Language::German),
+            "Übertragung der Lehrkraft – mueller (Raum 101)"
         );
     }
 }

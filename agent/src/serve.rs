@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use pult_protocol::broadcast::{BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER};
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
@@ -20,7 +21,9 @@ use pult_protocol::message::{
     ScreenText, TextError, TextKind, WebUrl,
 };
 use pult_protocol::power::{MAX_DELAY_SECONDS, PowerAction};
-use pult_protocol::watch::WatchSettings;
+use pult_protocol::watch::{ScreenUpdate, WatchSettings};
+use pult_screen::inspect::{PictureProblem, PictureSize, check_layered_update};
+use pult_screen::wire::tile_views;
 use quinn::{Connection, Incoming, RecvStream, SendStream};
 
 use crate::audit::{AuditAction, AuditEntry, AuditLog, AuditResult};
@@ -44,7 +47,7 @@ pub struct Agent {
 }
 
 /// The features this agent offers in its hello.
-const FEATURES: [Feature; 8] = [
+const FEATURES: [Feature; 9] = [
     Feature::Screenshot,
     Feature::OpenUrl,
     Feature::RunProgram,
@@ -53,6 +56,7 @@ const FEATURES: [Feature; 8] = [
     Feature::Lock,
     Feature::Control,
     Feature::Power,
+    Feature::Broadcast,
 ];
 
 /// Who is on the other end of one connection, and what it may still ask.
@@ -254,6 +258,9 @@ async fn serve_stream(
         if request == Request::Control {
             return serve_control(send, recv, &session, &agent).await;
         }
+        if let Request::Broadcast { mode } = request {
+            return serve_broadcast(send, recv, mode, &session, &agent).await;
+        }
         if handle_request(request, &mut send, &session, &agent)
             .await
             .is_err()
@@ -323,6 +330,7 @@ async fn handle_request(
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
+        Request::Broadcast { mode } => Some(mode.to_string()),
         Request::Watch { .. }
         | Request::Status
         | Request::Unlock
@@ -407,11 +415,14 @@ async fn handle_request(
                 .power
                 .wake(&macs, &session.grant.wake)
                 .map(|sent| tracing::info!("{}: {sent} magic packets sent", session.peer)),
-            // Watch and control requests take the stream over before they get here.
-            Request::Watch { .. } | Request::Control => Err(ErrorReply::new(
-                ErrorCode::UnexpectedMessage,
-                "a screen or control stream cannot be answered here",
-            )),
+            // Watch, control and broadcast requests take the stream over
+            // before they get here.
+            Request::Watch { .. } | Request::Control | Request::Broadcast { .. } => {
+                Err(ErrorReply::new(
+                    ErrorCode::UnexpectedMessage,
+                    "a screen or control stream cannot be answered here",
+                ))
+            }
         }
     };
     let reply = match outcome {
@@ -458,6 +469,7 @@ fn audit_action(request: &Request) -> AuditAction {
         Request::Power { .. } => AuditAction::Power,
         Request::PowerCancel => AuditAction::PowerCancel,
         Request::Wake { .. } => AuditAction::Wake,
+        Request::Broadcast { .. } => AuditAction::Broadcast,
     }
 }
 
@@ -712,6 +724,103 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     let reply = failure.map(|reason| Reply::Error(ErrorReply::new(ErrorCode::Malformed, reason)));
     record(agent, entry, reply.as_ref());
     let _ = send.finish();
+}
+
+/// Turns the stream into a broadcast stream (R7) and shows its pictures
+/// until the console finishes it or goes; then the student's desktop comes
+/// back.
+async fn serve_broadcast(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    mode: BroadcastMode,
+    session: &Session,
+    agent: &Agent,
+) {
+    let mut entry = session.entry(AuditAction::Broadcast, Some(mode.to_string()));
+    if !session.grant.grants(Feature::Broadcast) {
+        let error = ErrorReply::new(
+            ErrorCode::NotGranted,
+            "the room certificate does not grant 'broadcast'",
+        );
+        return refuse_stream(send, entry, error, agent).await;
+    }
+    // No notice, no broadcast (R1, R7).
+    let mut guard = match agent
+        .desktop
+        .begin_broadcast(session.notice(Activity::Broadcasting), mode)
+        .await
+    {
+        Ok(guard) => guard,
+        Err(error) => return refuse_stream(send, entry, error, agent).await,
+    };
+    record(agent, entry.clone(), None);
+    if write_message(&mut send, &Reply::Done).await.is_err()
+        || write_message(&mut send, &BroadcastNews::Credit(INITIAL_CREDIT))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let started = Instant::now();
+    let (mut shown, mut bytes) = (0u64, 0u64);
+    let ended = loop {
+        let update = tokio::select! {
+            update = read_message::<ScreenUpdate>(&mut recv) => update,
+            why = guard.ended() => break Some(why),
+        };
+        let update = match update {
+            Ok(Some(update)) => update,
+            Ok(None) | Err(FrameError::Io(_)) => break None,
+            Err(error) => break Some(ErrorReply::new(error.code(), error.to_string())),
+        };
+        if let Err(problem) = check_broadcast_picture(&update) {
+            break Some(ErrorReply::new(
+                ErrorCode::Malformed,
+                format!("the broadcast's picture is refused: {problem}"),
+            ));
+        }
+        bytes += update
+            .tiles
+            .iter()
+            .map(|t| t.data.len() as u64)
+            .sum::<u64>();
+        if let Err(error) = agent.desktop.broadcast_picture(update).await {
+            break Some(error);
+        }
+        shown += 1;
+        if write_message(&mut send, &BroadcastNews::Credit(1))
+            .await
+            .is_err()
+        {
+            break None;
+        }
+    };
+    drop(guard);
+    if let Some(why) = &ended {
+        let _ = write_message(&mut send, &BroadcastNews::Ended(why.clone())).await;
+    }
+    entry.action = AuditAction::BroadcastEnd;
+    entry.detail = Some(format!(
+        "{shown} pictures shown, {bytes} bytes, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    record(agent, entry, ended.map(Reply::Error).as_ref());
+    let _ = send.finish();
+}
+
+/// The largest broadcast picture shown: 8K, whatever the console claims.
+const BROADCAST_PICTURE_LIMIT: PictureSize = PictureSize::new(7680, 4320);
+
+/// Checks a console's picture as the console checks an agent's: size, tiles
+/// inside, each tile's image header naming its size (the console is
+/// trusted with the room, not with the helper's memory).
+fn check_broadcast_picture(update: &ScreenUpdate) -> Result<(), PictureProblem> {
+    check_layered_update(
+        PictureSize::new(update.width, update.height),
+        tile_views(&update.tiles),
+        BROADCAST_PICTURE_LIMIT,
+        MAX_COVER,
+    )
 }
 
 async fn read_frames(mut recv: RecvStream, incoming: tokio::sync::mpsc::Sender<ControlInput>) {

@@ -7,7 +7,7 @@ use pult_protocol::message::ErrorReply;
 use pult_screen::inspect::PictureProblem;
 
 /// A failure of the console, for one device or for the room certificate.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ConsoleError {
     /// The room certificate directory is missing or broken.
     #[error("the room certificate in {} cannot be used: {detail}", dir.display())]
@@ -100,6 +100,9 @@ pub enum ConsoleError {
         /// What was wrong.
         problem: PictureProblem,
     },
+    /// The teacher's own screen could not be captured for a broadcast.
+    #[error("the screen to broadcast could not be captured: {0}")]
+    Capture(String),
     /// What the teacher asked for is refused before anything is sent (a
     /// message too long, a URL that is not a web page).
     #[error("{0}")]
@@ -130,6 +133,7 @@ impl ConsoleError {
             Self::AgentNotVerified { .. } => "agent-not-verified",
             Self::Agent { error, .. } => error.code.as_str(),
             Self::BadPicture { .. } => "bad-picture",
+            Self::Capture(_) => "capture-failed",
             Self::BadInput(_) => "bad-input",
             Self::Protocol { .. } => "protocol",
         }

@@ -7,10 +7,12 @@
 //! decision about the room lives here. It never opens the registry database.
 #![warn(missing_docs)]
 
+pub mod broadcast;
 mod control;
 pub mod desk;
 mod discovery;
 mod error;
+pub mod fanout;
 pub mod favourites;
 pub mod files;
 pub mod gallery;
@@ -21,10 +23,14 @@ pub mod ui_frame;
 pub mod wake;
 mod watch;
 
+pub use broadcast::{
+    Broadcast, BroadcastArea, BroadcastReport, ReceiverReport, Region, ScreenSource,
+};
 pub use control::ControlSession;
 pub use discovery::Discovery;
 pub use error::ConsoleError;
+pub use pult_screen::wire::encoded_frame;
 pub use room::RoomCertificate;
 pub use room_session::{Action, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions};
 pub use session::{CloseSignal, Console, DeviceSession};
-pub use watch::{ScreenStream, StreamControl, encoded_frame};
+pub use watch::{ScreenStream, StreamControl};

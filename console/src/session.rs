@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::endpoint::RefusalAlert;
 use pult_protocol::frame::{Frame, FrameError, FrameKind, read_frame, read_message, write_message};
@@ -314,6 +315,25 @@ impl DeviceSession {
     ) -> Result<ScreenStream, ConsoleError> {
         self.require(Feature::Watch)?;
         ScreenStream::open(self.link.clone(), settings, credit).await
+    }
+
+    /// Opens a broadcast stream (R7): returns once the student is told and
+    /// the screen is ready to show the pictures [`crate::Broadcast`] sends.
+    pub(crate) async fn open_broadcast(
+        &self,
+        mode: BroadcastMode,
+    ) -> Result<(Link, SendStream, RecvStream), ConsoleError> {
+        self.require(Feature::Broadcast)?;
+        let (mut send, mut recv, _) = self.link.open_stream().await?;
+        let request = Request::Broadcast { mode };
+        self.link.check(write_message(&mut send, &request).await)?;
+        match self.link.check(read_message::<Reply>(&mut recv).await)? {
+            Some(Reply::Done) => Ok((self.link.clone(), send, recv)),
+            Some(reply) => Err(self.link.unexpected(reply)),
+            None => Err(self
+                .link
+                .protocol("the agent closed the broadcast stream without an answer")),
+        }
     }
 
     /// Restarts, shuts down or logs off the device after `delay_seconds`

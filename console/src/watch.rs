@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use pult_protocol::frame::{FrameKind, read_frame, write_message};
 use pult_protocol::message::{Reply, Request};
-use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding, WatchControl, WatchSettings};
-use pult_screen::codec::{EncodedFrame, EncodedTile, TileFormat, TileRect};
-use pult_screen::inspect::{PictureSize, TileView, check_update};
+use pult_protocol::watch::{ScreenUpdate, WatchControl, WatchSettings};
+use pult_screen::inspect::{PictureSize, check_update};
+use pult_screen::wire::tile_views;
 use quinn::{RecvStream, SendStream};
 use tokio::sync::Mutex;
 
@@ -174,14 +174,9 @@ impl ScreenStream {
         }
         let update = self.link.check(frame.decode::<ScreenUpdate>())?;
         let allowed = self.control.receive().await?;
-        let tiles = update.tiles.iter().map(|tile| TileView {
-            rect: tile_rect(tile),
-            format: tile_format(tile.encoding),
-            data: &tile.data,
-        });
         check_update(
             PictureSize::new(update.width, update.height),
-            tiles,
+            tile_views(&update.tiles),
             allowed,
         )
         .map_err(|problem| ConsoleError::BadPicture {
@@ -215,40 +210,6 @@ impl ScreenStream {
     /// Ends the stream; the agent stops capturing for it.
     pub async fn stop(self) {
         self.control.stop().await;
-    }
-}
-
-/// The tiles of an update as the screen codec's encoded frame, to decode.
-pub fn encoded_frame(update: ScreenUpdate) -> EncodedFrame {
-    EncodedFrame {
-        width: update.width,
-        height: update.height,
-        tiles: update
-            .tiles
-            .into_iter()
-            .map(|tile| EncodedTile {
-                rect: tile_rect(&tile),
-                format: tile_format(tile.encoding),
-                data: tile.data,
-            })
-            .collect(),
-    }
-}
-
-fn tile_format(encoding: TileEncoding) -> TileFormat {
-    match encoding {
-        TileEncoding::Png => TileFormat::Png,
-        TileEncoding::Jpeg => TileFormat::Jpeg,
-    }
-}
-
-/// Where a tile of an update lies in the picture.
-fn tile_rect(tile: &ScreenTile) -> TileRect {
-    TileRect {
-        x: tile.x,
-        y: tile.y,
-        width: tile.width,
-        height: tile.height,
     }
 }
 

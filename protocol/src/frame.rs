@@ -35,6 +35,8 @@ pub enum FrameKind {
     Input = 7,
     /// [`crate::input::ControlNews`], agent to console on a control stream.
     ControlNews = 8,
+    /// [`crate::broadcast::BroadcastNews`], agent to console on a broadcast stream: credit.
+    BroadcastNews = 9,
     /// [`crate::local::ServiceMessage`], the agent's service to its session
     /// helper on the local channel; never accepted from the network.
     ToHelper = 16,
@@ -60,8 +62,9 @@ impl FrameKind {
             // characters, four bytes each).
             Self::Input => 40 * 1024,
             Self::ControlNews => 40 * 1024,
-            // A request with a program line or URL, or a notice.
-            Self::ToHelper => 128 * 1024,
+            Self::BroadcastNews => 16 * 1024,
+            // A broadcast update for the student's screen (R7) and its envelope.
+            Self::ToHelper => 97 * 1024 * 1024,
             // A screenshot and its envelope.
             Self::FromHelper => 193 * 1024 * 1024,
         }
@@ -78,6 +81,7 @@ impl FrameKind {
             6 => Some(Self::ScreenUpdate),
             7 => Some(Self::Input),
             8 => Some(Self::ControlNews),
+            9 => Some(Self::BroadcastNews),
             16 => Some(Self::ToHelper),
             17 => Some(Self::FromHelper),
             _ => None,
@@ -94,6 +98,7 @@ impl FrameKind {
             Self::ScreenUpdate => "screen update",
             Self::Input => "input",
             Self::ControlNews => "control news",
+            Self::BroadcastNews => "broadcast news",
             Self::ToHelper => "service-to-helper",
             Self::FromHelper => "helper-to-service",
         }

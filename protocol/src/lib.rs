@@ -8,6 +8,7 @@
 //! - [`verify`]: the rustls verifiers that enforce the room rule at both ends;
 //! - [`endpoint`]: QUIC endpoint builders (TLS 1.3 only, ALPN `pult/1`, mutual auth);
 //! - [`watch`]: screen streams with credit-based flow control;
+//! - [`broadcast`]: the teacher's screen to the class (R7), on the same updates;
 //! - [`credentials`]: the JSON documents the registry hands to agents and consoles;
 //! - [`local`]: the local channel between an agent's service and its session helper.
 //!
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod broadcast;
 pub mod credentials;
 pub mod discovery;
 pub mod endpoint;

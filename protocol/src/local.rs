@@ -13,14 +13,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::broadcast::BroadcastMode;
 use crate::frame::{FrameKind, WireMessage};
 use crate::input::InputEvent;
 use crate::message::{ErrorReply, Screenshot};
-use crate::watch::{ScreenTile, WatchSettings};
+use crate::watch::{ScreenTile, ScreenUpdate, WatchSettings};
 
 /// The version of the local channel; service and helper come from one package,
 /// so they must match exactly (an update restarts the helpers).
-pub const LOCAL_VERSION: u16 = 4;
+pub const LOCAL_VERSION: u16 = 5;
 
 /// The service to the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +90,25 @@ pub enum ToHelper {
     /// sent before it; answered once applied. Checked by the service
     /// ([`InputEvent::check`]); the helper checks points against the screen.
     Input(InputEvent),
+    /// Show a broadcast (R7) in the way asked, or end it (`None`); answered
+    /// once its window covers the monitors (or is gone). Until the first
+    /// picture it shows who broadcasts.
+    Broadcast(Option<BroadcastView>),
+    /// The next picture of the broadcast, checked by the service against
+    /// its size ([`crate::watch::ScreenUpdate`] as the console sent it);
+    /// answered once it is on the screen.
+    BroadcastPicture(ScreenUpdate),
+}
+
+/// A broadcast as the student sees it (R7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastView {
+    /// The teacher, from the room certificate.
+    pub teacher: String,
+    /// The room, from the room certificate.
+    pub room: String,
+    /// Full screen with input blocked, or a window.
+    pub mode: BroadcastMode,
 }
 
 /// A message from a teacher, its texts already checked
@@ -217,6 +237,8 @@ pub enum Activity {
     Locked,
     /// Controls mouse and keyboard (R3).
     Controlled,
+    /// Shows their screen, or a student's, on this one (R7).
+    Broadcasting,
 }
 
 #[cfg(test)]

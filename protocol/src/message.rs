@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{FrameKind, WireMessage};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
 
 /// A protocol version; peers of the same major version understand each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,11 +87,13 @@ pub enum Feature {
     Control,
     /// Wake devices, restart, shut down or log off.
     Power,
+    /// Show the teacher's screen, or a student's, on the students' screens (R7).
+    Broadcast,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 8] = [
+    pub const ALL: [Feature; 9] = [
         Feature::Screenshot,
         Feature::OpenUrl,
         Feature::RunProgram,
@@ -100,6 +102,7 @@ impl Feature {
         Feature::Lock,
         Feature::Control,
         Feature::Power,
+        Feature::Broadcast,
     ];
 
     /// The stable name used in certificates, hellos and logs.
@@ -113,6 +116,7 @@ impl Feature {
             Self::Lock => "lock",
             Self::Control => "control",
             Self::Power => "power",
+            Self::Broadcast => "broadcast",
         }
     }
 }
@@ -205,6 +209,16 @@ pub enum Request {
         /// The cards to wake.
         macs: Vec<crate::power::Mac>,
     },
+    /// Turn this stream into a broadcast stream (R7): the agent answers
+    /// [`Reply::Done`] once the student is told and the picture can be shown
+    /// (or an error, [`ErrorCode::InUse`] naming who broadcasts to the device
+    /// now), then grants credit with [`crate::broadcast::BroadcastNews`] and
+    /// shows the [`crate::watch::ScreenUpdate`]s that follow, until the
+    /// console finishes its side or goes.
+    Broadcast {
+        /// Full screen with input blocked, or a window.
+        mode: crate::broadcast::BroadcastMode,
+    },
 }
 
 impl Request {
@@ -221,6 +235,7 @@ impl Request {
             Self::Lock { .. } | Self::Unlock => Feature::Lock,
             Self::Control => Feature::Control,
             Self::Power { .. } | Self::PowerCancel | Self::Wake { .. } => Feature::Power,
+            Self::Broadcast { .. } => Feature::Broadcast,
         }
     }
 }

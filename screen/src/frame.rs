@@ -125,6 +125,27 @@ impl Frame {
         }
     }
 
+    /// The part of this frame at (`x`, `y`) of `width` × `height`, clipped
+    /// to the frame; `None` when nothing of it lies inside.
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> Option<Frame> {
+        let right = x.saturating_add(width).min(self.width);
+        let bottom = y.saturating_add(height).min(self.height);
+        if x >= right || y >= bottom {
+            return None;
+        }
+        let (columns, stride) = ((right - x) as usize * 4, self.width as usize * 4);
+        let mut pixels = Vec::with_capacity(columns * (bottom - y) as usize);
+        for row in y..bottom {
+            let from = row as usize * stride + x as usize * 4;
+            pixels.extend_from_slice(&self.pixels[from..from + columns]);
+        }
+        Some(Frame {
+            width: right - x,
+            height: bottom - y,
+            pixels,
+        })
+    }
+
     /// Mutable RGBA bytes, for sources that draw directly.
     pub(crate) fn pixels_mut(&mut self) -> &mut [u8] {
         &mut self.pixels
@@ -165,5 +186,17 @@ mod tests {
         assert_eq!(frame.pixel(2, 2), Some([0, 0, 0, 255]));
         assert_eq!(frame.pixel(3, 0), Some([0, 0, 0, 255]));
         assert_eq!(frame.pixel(4, 0), None);
+    }
+
+    #[test]
+    fn crop_takes_the_part_inside_the_frame() {
+        let mut frame = Frame::filled(6, 4, [0, 0, 0, 255]);
+        frame.fill_rect(2, 1, 1, 1, [7, 7, 7, 255]);
+        let part = frame.crop(2, 1, 10, 2).unwrap();
+        assert_eq!((part.width(), part.height()), (4, 2));
+        assert_eq!(part.pixel(0, 0), Some([7, 7, 7, 255]));
+        assert_eq!(part.pixel(1, 0), Some([0, 0, 0, 255]));
+        assert!(frame.crop(6, 0, 2, 2).is_none());
+        assert!(frame.crop(0, 0, 0, 2).is_none());
     }
 }

@@ -184,13 +184,26 @@ pub fn check_update<'a>(
     tiles: impl IntoIterator<Item = TileView<'a>>,
     allowed: PictureSize,
 ) -> Result<(), PictureProblem> {
+    check_layered_update(size, tiles, allowed, 1)
+}
+
+/// Checks an update as [`check_update`] does, but lets its tiles cover the
+/// picture up to `layers` times over, in area and in number: a broadcast's
+/// catch-up update carries older tiles that newer ones partly cover.
+pub fn check_layered_update<'a>(
+    size: PictureSize,
+    tiles: impl IntoIterator<Item = TileView<'a>>,
+    allowed: PictureSize,
+    layers: u32,
+) -> Result<(), PictureProblem> {
     if !size.fits_in(allowed) {
         return Err(PictureProblem::TooLarge {
             actual: size,
             allowed,
         });
     }
-    let max = size.grid_tiles();
+    let layers = u64::from(layers.max(1));
+    let max = size.grid_tiles() * layers;
     let (mut count, mut covered) = (0u64, 0u64);
     for tile in tiles {
         count += 1;
@@ -204,7 +217,7 @@ pub fn check_update<'a>(
             });
         }
         covered += u64::from(tile.rect.width) * u64::from(tile.rect.height);
-        if covered > size.pixels() {
+        if covered > size.pixels() * layers {
             return Err(PictureProblem::Overlapping { size });
         }
         let image =
@@ -464,6 +477,12 @@ mod tests {
         assert_eq!(check_update(size, [tile; 1], size), Ok(()));
         assert!(matches!(
             check_update(size, [tile; 2], size),
+            Err(PictureProblem::Overlapping { .. })
+        ));
+        // A broadcast's catch-up may cover it three times over, not four.
+        assert_eq!(check_layered_update(size, [tile; 3], size, 3), Ok(()));
+        assert!(matches!(
+            check_layered_update(size, [tile; 4], size, 3),
             Err(PictureProblem::Overlapping { .. })
         ));
     }

@@ -14,6 +14,8 @@ pub mod inspect;
 mod png;
 pub mod scale;
 mod synthetic;
+#[cfg(feature = "wire")]
+pub mod wire;
 #[cfg(target_os = "linux")]
 mod x11;
 

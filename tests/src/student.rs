@@ -5,6 +5,7 @@
 //! that use it run as root (CI does).
 
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -352,6 +353,85 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The student's terminal: an xterm on the left monitor that writes what is
+/// typed into it to a file.
+pub struct Typing {
+    xterm: Child,
+    file: PathBuf,
+    display: String,
+}
+
+impl Typing {
+    /// Starts it and gives it the keyboard focus.
+    pub fn start(session: &StudentSession) -> Self {
+        let file = session.dir().join("typed.txt");
+        std::fs::write(&file, "").unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .unwrap();
+        let command = format!("cat > '{}'", file.display());
+        let xterm = as_student(
+            "xterm",
+            &[
+                "-u8",
+                "-T",
+                "typing",
+                "-geometry",
+                "60x10+40+100",
+                "-e",
+                "sh",
+                "-c",
+                &command,
+            ],
+            &[("DISPLAY", &session.xvfb.display), ("LANG", "C.UTF-8")],
+        );
+        let typing = Self {
+            xterm,
+            file,
+            display: session.xvfb.display.clone(),
+        };
+        wait_until("the student's xterm", || {
+            !session.xvfb.windows_named("typing").is_empty()
+        });
+        typing.xdotool(&[
+            "search",
+            "--sync",
+            "--name",
+            "typing",
+            "windowfocus",
+            "--sync",
+        ]);
+        typing
+    }
+
+    /// Types `line` and Return, as the student at the keyboard.
+    pub fn type_line(&self, line: &str) {
+        self.xdotool(&["type", "--delay", "15", line]);
+        self.xdotool(&["key", "Return"]);
+    }
+
+    /// What arrived in the terminal so far.
+    pub fn typed(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap()
+    }
+
+    /// Runs xdotool on the session's display.
+    pub fn xdotool(&self, args: &[&str]) {
+        let status = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool is needed for this test; .ci/run installs it");
+        assert!(status.success(), "xdotool {args:?}");
+    }
+}
+
+impl Drop for Typing {
+    fn drop(&mut self) {
+        let _ = self.xterm.kill();
+        let _ = self.xterm.wait();
     }
 }
 

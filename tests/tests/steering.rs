@@ -8,89 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use pult_e2e::student::{Service, StudentSession, as_student, school, wait_until};
+use pult_e2e::student::{Service, StudentSession, Typing, school, wait_until};
 use pult_e2e::{audit_entries, binary, pultctl};
 use pult_screen::{Frame, decode_png};
-
-/// The student's terminal: an xterm on the left monitor that writes what is
-/// typed into it to a file.
-struct Typing {
-    xterm: Child,
-    file: PathBuf,
-    display: String,
-}
-
-impl Typing {
-    fn start(session: &StudentSession) -> Self {
-        let file = session.dir().join("typed.txt");
-        std::fs::write(&file, "").unwrap();
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .unwrap();
-        let command = format!("cat > '{}'", file.display());
-        let xterm = as_student(
-            "xterm",
-            &[
-                "-u8",
-                "-T",
-                "typing",
-                "-geometry",
-                "60x10+40+100",
-                "-e",
-                "sh",
-                "-c",
-                &command,
-            ],
-            &[("DISPLAY", &session.xvfb.display), ("LANG", "C.UTF-8")],
-        );
-        let typing = Self {
-            xterm,
-            file,
-            display: session.xvfb.display.clone(),
-        };
-        wait_until("the student's xterm", || {
-            !session.xvfb.windows_named("typing").is_empty()
-        });
-        typing.xdotool(&[
-            "search",
-            "--sync",
-            "--name",
-            "typing",
-            "windowfocus",
-            "--sync",
-        ]);
-        typing
-    }
-
-    /// Types `line` and Return, as the student at the keyboard.
-    fn type_line(&self, line: &str) {
-        self.xdotool(&["type", "--delay", "15", line]);
-        self.xdotool(&["key", "Return"]);
-    }
-
-    fn typed(&self) -> String {
-        std::fs::read_to_string(&self.file).unwrap()
-    }
-
-    fn xdotool(&self, args: &[&str]) {
-        let status = Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .status()
-            .expect("xdotool is needed for this test; .ci/run installs it");
-        assert!(status.success(), "xdotool {args:?}");
-    }
-}
-
-impl Drop for Typing {
-    fn drop(&mut self) {
-        let _ = self.xterm.kill();
-        let _ = self.xterm.wait();
-    }
-}
 
 /// What the teacher sees: a screenshot of R101-PC01, kept in
 /// target/steering/NAME for people to look at.

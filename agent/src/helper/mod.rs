@@ -18,13 +18,14 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use pult_protocol::local::{
-    CapturedFrame, FromHelper, LockScreen, Notice, TeacherMessage, ToHelper,
+    BroadcastView, CapturedFrame, FromHelper, LockScreen, Notice, TeacherMessage, ToHelper,
 };
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
-use pult_protocol::watch::{ScreenTile, TileEncoding, WatchSettings};
-use pult_screen::codec::{TileEncoder, TileFormat};
+use pult_protocol::watch::{ScreenUpdate, WatchSettings};
+use pult_screen::codec::{FrameDecoder, TileEncoder, TileRect};
 use pult_screen::scale::Scaler;
-use pult_screen::{CaptureSource, ScreenArea, encode_png};
+use pult_screen::wire::{encoded_frame, screen_tiles};
+use pult_screen::{CaptureSource, Frame, ScreenArea, encode_png};
 
 pub use input::{InputDevice, InputQueue, LoggedInput, NoInput};
 pub use student::Student;
@@ -44,6 +45,15 @@ pub trait SessionDisplay: Send + Sync {
     /// ends the lock (`None`); returns once that is so. Asked again with the
     /// same lock, it makes sure the lock is still whole.
     fn lock(&self, lock: Option<&LockScreen>) -> Result<(), String>;
+
+    /// Shows a broadcast (R7) as `view` asks — over every monitor with
+    /// keyboard and mouse blocked, or in a window — or ends it (`None`);
+    /// returns once that is so.
+    fn broadcast(&self, view: Option<&BroadcastView>) -> Result<(), String>;
+
+    /// Puts the broadcast's picture on the screen, scaled to fit; `changed`
+    /// is the part that differs from the picture before.
+    fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String>;
 }
 
 /// The helper's state: the screen, what each stream was sent, the notice.
@@ -55,6 +65,8 @@ pub struct HelperCore {
     student: Student,
     display: String,
     input: InputQueue,
+    /// The broadcast shown (R7): its picture so far, while there is one.
+    broadcast: Mutex<Option<FrameDecoder>>,
 }
 
 /// What one screen stream keeps between captures.
@@ -82,6 +94,7 @@ impl HelperCore {
             student,
             display,
             input: InputQueue::start(input),
+            broadcast: Mutex::default(),
         })
     }
 
@@ -175,6 +188,14 @@ impl HelperCore {
                 .await
             }
             ToHelper::Input(event) => input_answer(self.input.push(event).await),
+            ToHelper::Broadcast(view) => {
+                let core = self.clone();
+                blocking(move || core.broadcast(view)).await
+            }
+            ToHelper::BroadcastPicture(update) => {
+                let core = self.clone();
+                blocking(move || core.broadcast_picture(update)).await
+            }
         };
         answer.unwrap_or_else(FromHelper::Error)
     }
@@ -266,22 +287,50 @@ impl HelperCore {
         Ok(Some(CapturedFrame {
             width: encoded.width,
             height: encoded.height,
-            tiles: encoded
-                .tiles
-                .into_iter()
-                .map(|tile| ScreenTile {
-                    x: tile.rect.x,
-                    y: tile.rect.y,
-                    width: tile.rect.width,
-                    height: tile.rect.height,
-                    encoding: match tile.format {
-                        TileFormat::Png => TileEncoding::Png,
-                        TileFormat::Jpeg => TileEncoding::Jpeg,
-                    },
-                    data: tile.data,
-                })
-                .collect(),
+            tiles: screen_tiles(encoded.tiles),
         }))
+    }
+
+    /// Shows or ends a broadcast; a new one starts from a black picture.
+    fn broadcast(&self, view: Option<BroadcastView>) -> Result<FromHelper, ErrorReply> {
+        let mut decoder = self.broadcast.lock().unwrap_or_else(|p| p.into_inner());
+        *decoder = None;
+        self.shows.broadcast(view.as_ref()).map_err(|error| {
+            ErrorReply::new(
+                ErrorCode::CannotNotify,
+                format!("the broadcast could not be shown: {error}"),
+            )
+        })?;
+        *decoder = view.map(|_| FrameDecoder::new());
+        Ok(FromHelper::Done)
+    }
+
+    /// Decodes the broadcast's next picture (all or nothing) and shows it.
+    fn broadcast_picture(&self, update: ScreenUpdate) -> Result<FromHelper, ErrorReply> {
+        let mut guard = self.broadcast.lock().unwrap_or_else(|p| p.into_inner());
+        let decoder = guard.as_mut().ok_or_else(|| {
+            ErrorReply::new(ErrorCode::UnexpectedMessage, "no broadcast is shown")
+        })?;
+        let encoded = encoded_frame(update);
+        let changed = changed_area(&encoded.tiles);
+        let picture = decoder.apply(&encoded).map_err(|error| {
+            ErrorReply::new(
+                ErrorCode::Malformed,
+                format!("the broadcast's picture does not decode: {error}"),
+            )
+        })?;
+        let Some(changed) = changed else {
+            return Ok(FromHelper::Done);
+        };
+        self.shows
+            .broadcast_picture(picture, changed)
+            .map(|()| FromHelper::Done)
+            .map_err(|error| {
+                ErrorReply::new(
+                    ErrorCode::CannotNotify,
+                    format!("the broadcast's picture could not be shown: {error}"),
+                )
+            })
     }
 
     fn screenshot(&self) -> Result<FromHelper, ErrorReply> {
@@ -313,6 +362,25 @@ impl HelperCore {
     fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u64, StreamWork>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The smallest rectangle holding every tile; `None` without tiles.
+fn changed_area(tiles: &[pult_screen::codec::EncodedTile]) -> Option<TileRect> {
+    let first = tiles.first()?.rect;
+    let (mut left, mut top) = (first.x, first.y);
+    let (mut right, mut bottom) = (first.x + first.width, first.y + first.height);
+    for tile in &tiles[1..] {
+        left = left.min(tile.rect.x);
+        top = top.min(tile.rect.y);
+        right = right.max(tile.rect.x + tile.rect.width);
+        bottom = bottom.max(tile.rect.y + tile.rect.height);
+    }
+    Some(TileRect {
+        x: left,
+        y: top,
+        width: right - left,
+        height: bottom - top,
+    })
 }
 
 /// The answer to an input request, from what the input thread said.
@@ -375,6 +443,28 @@ impl SessionDisplay for LoggedNotice {
             ),
             None => tracing::info!("unlocked"),
         }
+        Ok(())
+    }
+
+    fn broadcast(&self, view: Option<&BroadcastView>) -> Result<(), String> {
+        match view {
+            Some(view) => tracing::info!(
+                "broadcast by {} (room {}) shown, {}",
+                view.teacher,
+                view.room,
+                view.mode
+            ),
+            None => tracing::info!("broadcast ended"),
+        }
+        Ok(())
+    }
+
+    fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String> {
+        tracing::debug!(
+            "broadcast picture {}x{}, changed {changed}",
+            picture.width(),
+            picture.height()
+        );
         Ok(())
     }
 }

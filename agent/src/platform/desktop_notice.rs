@@ -10,8 +10,11 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pult_protocol::local::{LockScreen as Lock, Notice, TeacherMessage};
+use pult_protocol::local::{BroadcastView, LockScreen as Lock, Notice, TeacherMessage};
+use pult_screen::Frame;
+use pult_screen::codec::TileRect;
 
+use super::broadcast_view::BroadcastScreen;
 use super::indicator::Indicator;
 use super::lock_screen::LockScreen;
 use super::x11_ui::Fonts;
@@ -23,6 +26,7 @@ use crate::notice_text::{Language, describe, title};
 pub struct DesktopNotice {
     indicator: Indicator,
     lock: LockScreen,
+    broadcast: BroadcastScreen,
     display: Option<String>,
     fonts: Arc<Fonts>,
     language: Language,
@@ -50,6 +54,7 @@ impl DesktopNotice {
         Self {
             indicator: Indicator::new(lookup("DISPLAY")),
             lock: LockScreen::new(lookup("DISPLAY"), language, fonts.clone()),
+            broadcast: BroadcastScreen::new(lookup("DISPLAY"), language),
             display: lookup("DISPLAY"),
             fonts,
             language,
@@ -74,6 +79,14 @@ impl SessionDisplay for DesktopNotice {
 
     fn lock(&self, lock: Option<&Lock>) -> Result<(), String> {
         self.lock.set(lock)
+    }
+
+    fn broadcast(&self, view: Option<&BroadcastView>) -> Result<(), String> {
+        self.broadcast.set(view)
+    }
+
+    fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String> {
+        self.broadcast.picture(picture, changed)
     }
 }
 

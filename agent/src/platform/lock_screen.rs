@@ -23,7 +23,8 @@ use xcb::x;
 
 use super::indicator::WINDOW_NAME as NOTICE_NAME;
 use super::x11_ui::{
-    Canvas, Fonts, Style, WindowSpec, connect, create_window, monitors, put_canvas,
+    Canvas, Fonts, Style, WindowSpec, connect, covered, create_window, grab_input, monitors,
+    put_canvas, take_down,
 };
 use crate::notice_text::{Language, lock_heading};
 
@@ -171,6 +172,10 @@ impl Drop for LockScreen {
 }
 
 impl Locked {
+    fn window_ids(&self) -> Vec<x::Window> {
+        self.windows.iter().map(|w| w.window).collect()
+    }
+
     /// Waits until every window is viewable and both grabs are held.
     fn wait_whole(&self) -> Result<(), String> {
         let deadline = Instant::now() + GRAB_PATIENCE;
@@ -186,12 +191,12 @@ impl Locked {
             if let Some(error) = self.connection.has_error().err() {
                 return Err(format!("the X connection failed: {error}"));
             }
-            let grabbed = viewable && grab(&self.connection, &self.windows).is_ok();
+            let grabbed = viewable && grab_input(&self.connection, &self.window_ids()).is_ok();
             if grabbed {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(match grab(&self.connection, &self.windows) {
+                return Err(match grab_input(&self.connection, &self.window_ids()) {
                     Err(holder) if viewable => format!(
                         "the {holder} is held by another program, so input is not blocked yet; \
                          the lock keeps trying"
@@ -210,56 +215,10 @@ impl Locked {
         if let Some(keeper) = self.keeper.take() {
             let _ = keeper.join();
         }
-        self.connection.send_request(&x::UngrabKeyboard {
-            time: x::CURRENT_TIME,
-        });
-        self.connection.send_request(&x::UngrabPointer {
-            time: x::CURRENT_TIME,
-        });
-        for window in self.windows.iter() {
-            self.connection.send_request(&x::FreeGc { gc: window.gc });
-            self.connection.send_request(&x::DestroyWindow {
-                window: window.window,
-            });
-        }
-        let cookie = self.connection.send_request(&x::GetInputFocus {});
-        let _ = self.connection.wait_for_reply(cookie);
-    }
-}
-
-/// Grabs keyboard and pointer for the first lock window; which of the two
-/// another program holds, if one does.
-fn grab(connection: &xcb::Connection, windows: &[LockWindow]) -> Result<(), &'static str> {
-    let Some(first) = windows.first() else {
-        return Ok(());
-    };
-    let keyboard = connection.send_request(&x::GrabKeyboard {
-        owner_events: false,
-        grab_window: first.window,
-        time: x::CURRENT_TIME,
-        pointer_mode: x::GrabMode::Async,
-        keyboard_mode: x::GrabMode::Async,
-    });
-    let pointer = connection.send_request(&x::GrabPointer {
-        owner_events: false,
-        grab_window: first.window,
-        event_mask: x::EventMask::BUTTON_PRESS | x::EventMask::BUTTON_RELEASE,
-        pointer_mode: x::GrabMode::Async,
-        keyboard_mode: x::GrabMode::Async,
-        confine_to: xcb::Xid::none(),
-        cursor: xcb::Xid::none(),
-        time: x::CURRENT_TIME,
-    });
-    let keyboard = connection
-        .wait_for_reply(keyboard)
-        .is_ok_and(|r| r.status() == x::GrabStatus::Success);
-    let pointer = connection
-        .wait_for_reply(pointer)
-        .is_ok_and(|r| r.status() == x::GrabStatus::Success);
-    match (keyboard, pointer) {
-        (true, true) => Ok(()),
-        (false, _) => Err("keyboard"),
-        (true, false) => Err("pointer"),
+        take_down(
+            &self.connection,
+            self.windows.iter().map(|w| (w.window, w.gc)),
+        );
     }
 }
 
@@ -272,6 +231,7 @@ fn keep(
     stop: &AtomicBool,
 ) {
     let ours = |window: x::Window| windows.iter().find(|w| w.window == window);
+    let ids: Vec<x::Window> = windows.iter().map(|w| w.window).collect();
     let mut next_check = Instant::now();
     while !stop.load(Ordering::SeqCst) && connection.has_error().is_ok() {
         while let Ok(Some(event)) = connection.poll_for_event() {
@@ -302,7 +262,7 @@ fn keep(
             }
         }
         if Instant::now() >= next_check {
-            if covered(connection, root, windows) {
+            if covered(connection, root, &ids, &[NOTICE_NAME]) {
                 for window in windows {
                     connection.send_request(&x::ConfigureWindow {
                         window: window.window,
@@ -310,50 +270,12 @@ fn keep(
                     });
                 }
             }
-            let _ = grab(connection, windows);
+            let _ = grab_input(connection, &ids);
             next_check = Instant::now() + KEEP_EVERY;
         }
         let _ = connection.flush();
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Whether a mapped window other than the notice bars is stacked above the
-/// lowest lock window.
-fn covered(connection: &xcb::Connection, root: x::Window, windows: &[LockWindow]) -> bool {
-    let cookie = connection.send_request(&x::QueryTree { window: root });
-    let Ok(tree) = connection.wait_for_reply(cookie) else {
-        return false;
-    };
-    // Children come bottom to top.
-    let children = tree.children();
-    let Some(lowest) = children
-        .iter()
-        .position(|child| windows.iter().any(|w| w.window == *child))
-    else {
-        return false;
-    };
-    children[lowest + 1..]
-        .iter()
-        .filter(|child| windows.iter().all(|w| w.window != **child))
-        .any(|&child| {
-            let attributes = connection.send_request(&x::GetWindowAttributes { window: child });
-            let name = connection.send_request(&x::GetProperty {
-                delete: false,
-                window: child,
-                property: x::ATOM_WM_NAME,
-                r#type: x::ATOM_STRING,
-                long_offset: 0,
-                long_length: 16,
-            });
-            let viewable = connection
-                .wait_for_reply(attributes)
-                .is_ok_and(|a| a.map_state() == x::MapState::Viewable);
-            let notice = connection
-                .wait_for_reply(name)
-                .is_ok_and(|n| n.value::<u8>() == NOTICE_NAME.as_bytes());
-            viewable && !notice
-        })
 }
 
 /// The picture in the middle of one monitor: a padlock-like heading with

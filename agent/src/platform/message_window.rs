@@ -12,7 +12,8 @@ use pult_protocol::local::TeacherMessage;
 use xcb::x;
 
 use super::x11_ui::{
-    Canvas, Fonts, Style, WindowSpec, connect, create_window, intern, monitors, put_canvas,
+    Canvas, Fonts, Style, WindowSpec, ask_before_closing, connect, create_window, intern, monitors,
+    put_canvas,
 };
 use crate::notice_text::{Language, close_label, message_heading, worded};
 
@@ -70,15 +71,7 @@ pub fn show(
                 | x::EventMask::STRUCTURE_NOTIFY,
         },
     );
-    let delete = intern(&connection, "WM_DELETE_WINDOW");
-    let protocols = intern(&connection, "WM_PROTOCOLS");
-    connection.send_request(&x::ChangeProperty {
-        mode: x::PropMode::Replace,
-        window,
-        property: protocols,
-        r#type: x::ATOM_ATOM,
-        data: &[delete],
-    });
+    let delete = ask_before_closing(&connection, window);
     keep_above(&connection, window);
     // WM_NORMAL_HINTS: the position is the program's; the size is fixed.
     let (w, h) = (i32::from(width), i32::from(height));

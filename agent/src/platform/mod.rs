@@ -8,6 +8,8 @@
 #[cfg(target_os = "linux")]
 pub mod bridge;
 #[cfg(target_os = "linux")]
+pub mod broadcast_view;
+#[cfg(target_os = "linux")]
 pub mod desktop_notice;
 #[cfg(target_os = "linux")]
 pub mod indicator;

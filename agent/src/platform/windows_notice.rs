@@ -5,7 +5,9 @@
 use std::sync::Mutex;
 
 use pult_agent_windows::notice::{LockText, Notice as Windows};
-use pult_protocol::local::{LockScreen, Notice, TeacherMessage};
+use pult_protocol::local::{BroadcastView, LockScreen, Notice, TeacherMessage};
+use pult_screen::Frame;
+use pult_screen::codec::TileRect;
 
 use crate::helper::SessionDisplay;
 use crate::notice_text::{Language, describe, lock_heading, message_heading, title, worded};
@@ -71,5 +73,17 @@ impl SessionDisplay for WindowsNotice {
             tracing::warn!("keyboard and mouse could not be blocked (BlockInput failed)");
         }
         Ok(())
+    }
+
+    fn broadcast(&self, view: Option<&BroadcastView>) -> Result<(), String> {
+        match view {
+            // Not drawn on Windows yet: say so rather than show nothing.
+            Some(_) => Err("this Windows agent cannot show broadcasts yet".to_owned()),
+            None => Ok(()),
+        }
+    }
+
+    fn broadcast_picture(&self, _picture: &Frame, _changed: TileRect) -> Result<(), String> {
+        Err("this Windows agent cannot show broadcasts yet".to_owned())
     }
 }

@@ -388,6 +388,120 @@ pub fn put_canvas(
     }
 }
 
+/// Grabs keyboard and pointer for the first of `windows` (the lock screen,
+/// a full-screen broadcast); which of the two another program holds, if one does.
+pub fn grab_input(connection: &xcb::Connection, windows: &[x::Window]) -> Result<(), &'static str> {
+    let Some(&first) = windows.first() else {
+        return Ok(());
+    };
+    let keyboard = connection.send_request(&x::GrabKeyboard {
+        owner_events: false,
+        grab_window: first,
+        time: x::CURRENT_TIME,
+        pointer_mode: x::GrabMode::Async,
+        keyboard_mode: x::GrabMode::Async,
+    });
+    let pointer = connection.send_request(&x::GrabPointer {
+        owner_events: false,
+        grab_window: first,
+        event_mask: x::EventMask::BUTTON_PRESS | x::EventMask::BUTTON_RELEASE,
+        pointer_mode: x::GrabMode::Async,
+        keyboard_mode: x::GrabMode::Async,
+        confine_to: xcb::Xid::none(),
+        cursor: xcb::Xid::none(),
+        time: x::CURRENT_TIME,
+    });
+    let keyboard = connection
+        .wait_for_reply(keyboard)
+        .is_ok_and(|r| r.status() == x::GrabStatus::Success);
+    let pointer = connection
+        .wait_for_reply(pointer)
+        .is_ok_and(|r| r.status() == x::GrabStatus::Success);
+    match (keyboard, pointer) {
+        (true, true) => Ok(()),
+        (false, _) => Err("keyboard"),
+        (true, false) => Err("pointer"),
+    }
+}
+
+/// Whether a viewable window that is none of `windows` and not named one of
+/// `above_us` (the notice bars stay on top) is stacked above the lowest of
+/// `windows`.
+pub fn covered(
+    connection: &xcb::Connection,
+    root: x::Window,
+    windows: &[x::Window],
+    above_us: &[&str],
+) -> bool {
+    let cookie = connection.send_request(&x::QueryTree { window: root });
+    let Ok(tree) = connection.wait_for_reply(cookie) else {
+        return false;
+    };
+    // Children come bottom to top.
+    let children = tree.children();
+    let Some(lowest) = children.iter().position(|child| windows.contains(child)) else {
+        return false;
+    };
+    children[lowest + 1..]
+        .iter()
+        .filter(|child| !windows.contains(child))
+        .any(|&child| {
+            let attributes = connection.send_request(&x::GetWindowAttributes { window: child });
+            let name = connection.send_request(&x::GetProperty {
+                delete: false,
+                window: child,
+                property: x::ATOM_WM_NAME,
+                r#type: x::ATOM_STRING,
+                long_offset: 0,
+                long_length: 16,
+            });
+            let viewable = connection
+                .wait_for_reply(attributes)
+                .is_ok_and(|a| a.map_state() == x::MapState::Viewable);
+            let allowed = connection
+                .wait_for_reply(name)
+                .is_ok_and(|n| above_us.iter().any(|a| n.value::<u8>() == a.as_bytes()));
+            viewable && !allowed
+        })
+}
+
+/// Asks window managers to send `window` a WM_DELETE_WINDOW message when
+/// the student closes it, instead of ending the helper's X connection;
+/// returns that message's atom.
+pub fn ask_before_closing(connection: &xcb::Connection, window: x::Window) -> x::Atom {
+    let delete = intern(connection, "WM_DELETE_WINDOW");
+    let protocols = intern(connection, "WM_PROTOCOLS");
+    connection.send_request(&x::ChangeProperty {
+        mode: x::PropMode::Replace,
+        window,
+        property: protocols,
+        r#type: x::ATOM_ATOM,
+        data: &[delete],
+    });
+    delete
+}
+
+/// Takes down a cover of windows (the lock screen, a full-screen
+/// broadcast): lets go of keyboard and pointer, destroys the windows, and
+/// returns once the server has carried it out.
+pub fn take_down(
+    connection: &xcb::Connection,
+    windows: impl Iterator<Item = (x::Window, x::Gcontext)>,
+) {
+    connection.send_request(&x::UngrabKeyboard {
+        time: x::CURRENT_TIME,
+    });
+    connection.send_request(&x::UngrabPointer {
+        time: x::CURRENT_TIME,
+    });
+    for (window, gc) in windows {
+        connection.send_request(&x::FreeGc { gc });
+        connection.send_request(&x::DestroyWindow { window });
+    }
+    let cookie = connection.send_request(&x::GetInputFocus {});
+    let _ = connection.wait_for_reply(cookie);
+}
+
 /// Names a window for people, window managers and tests: `WM_NAME` and
 /// `_NET_WM_NAME` (UTF-8) as `name`, `WM_CLASS` as `class` of "Pult".
 fn name_window(connection: &xcb::Connection, window: x::Window, name: &str, class: &str) {

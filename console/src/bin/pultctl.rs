@@ -7,9 +7,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pult_console::{
-    Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate, RoomSession, ScreenStream,
-    SessionOptions, encoded_frame, files,
+    Broadcast, BroadcastArea, Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate,
+    RoomSession, ScreenSource, ScreenStream, SessionOptions, encoded_frame, files,
 };
+use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::credentials::RoomDevice;
 use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
@@ -156,6 +157,38 @@ enum Command {
             value_name = "--text S | --key COMBO | --click X,Y[,B] | --move X,Y | --scroll N | --down COMBO | --up COMBO | --wait S | --clipboard S | --read-clipboard"
         )]
         steps: Vec<String>,
+    },
+    /// Shows your screen — the whole desktop, one monitor or a region — on
+    /// the students' screens (R7), or with `--from` one student's screen;
+    /// full screen with keyboard and mouse blocked, or with `--window` in a
+    /// window the students can move. Runs for `--seconds`, or until Ctrl+C;
+    /// a device that comes online meanwhile is shown it at once. Without
+    /// `--to` on every device of the room.
+    Broadcast {
+        /// Only this rectangle of the desktop: X,Y,WIDTH,HEIGHT in pixels.
+        #[arg(long, value_name = "X,Y,W,H", conflicts_with_all = ["monitor", "from"])]
+        region: Option<pult_console::Region>,
+        /// Only this monitor (0, 1, ... from the left).
+        #[arg(long, conflicts_with = "from")]
+        monitor: Option<u32>,
+        /// Show it in a window instead of over the whole screen.
+        #[arg(long)]
+        window: bool,
+        /// How long; without it until Ctrl+C.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// A device to show it on (repeatable); none means all.
+        #[arg(long = "to", value_name = "DEVICE")]
+        to: Vec<String>,
+        /// Show this device's screen instead of yours.
+        #[arg(long, value_name = "DEVICE")]
+        from: Option<String>,
+        /// The most pictures a second.
+        #[arg(long, default_value_t = 25)]
+        fps: u8,
+        /// JPEG quality of photo-like tiles (1-100).
+        #[arg(long, default_value_t = 75)]
+        quality: u8,
     },
 }
 
@@ -334,6 +367,35 @@ async fn run(cli: Cli) -> Result<bool> {
                 .await,
             )
         }
+        Command::Broadcast {
+            region,
+            monitor,
+            window,
+            seconds,
+            to,
+            from,
+            fps,
+            quality,
+        } => {
+            let area = match (region, monitor) {
+                (Some(region), _) => BroadcastArea::Region(region),
+                (None, Some(monitor)) => BroadcastArea::Monitor(monitor),
+                (None, None) => BroadcastArea::Desktop,
+            };
+            let source = ScreenSource {
+                area,
+                max_fps: fps,
+                quality,
+                ..ScreenSource::default()
+            };
+            let mode = if window {
+                BroadcastMode::Window
+            } else {
+                BroadcastMode::FullScreen
+            };
+            let duration = seconds.map(|s| Duration::from_secs_f64(s.max(0.1)));
+            broadcast(room, source, from, &to, mode, duration).await
+        }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
             let targets = targets(&room, &devices)?;
@@ -421,6 +483,104 @@ fn targets(room: &RoomCertificate, names: &[String]) -> Result<Vec<RoomDevice>> 
         println!("{}: skipped, not steerable", device.name);
     }
     Ok(steerable)
+}
+
+/// Broadcasts `source` (or device `from`'s screen) to `to` (all when
+/// empty) for `duration` or until Ctrl+C; one line per device at the end.
+async fn broadcast(
+    room: RoomCertificate,
+    source: ScreenSource,
+    from: Option<String>,
+    to: &[String],
+    mode: BroadcastMode,
+    duration: Option<Duration>,
+) -> Result<bool> {
+    let mut targets = targets(&room, to)?;
+    let console = std::sync::Arc::new(Console::new(room)?);
+    let (broadcast, from_session) = match &from {
+        Some(name) => {
+            let device = console
+                .room()
+                .devices(std::slice::from_ref(name))?
+                .remove(0);
+            targets.retain(|d| d.uuid != device.uuid);
+            let session = console.connect(&device).await?;
+            let settings = WatchSettings {
+                max_width: source.max_width,
+                max_height: source.max_height,
+                max_fps: source.max_fps,
+                quality: source.quality,
+                monitor: None,
+            };
+            let stream = session.watch(settings, 2).await?;
+            (Broadcast::relay(stream, settings), Some(session))
+        }
+        None => {
+            let capture = Box::new(pult_screen::DesktopCapture::new());
+            (Broadcast::from_screen(capture, source)?, None)
+        }
+    };
+    for device in targets {
+        let console = console.clone();
+        let name = device.name.clone();
+        broadcast
+            .send_to(&name, mode, move || {
+                let (console, device) = (console.clone(), device.clone());
+                async move { console.connect(&device).await.map(std::sync::Arc::new) }
+            })
+            .await;
+    }
+    let shown_from = from.as_deref().unwrap_or("this screen");
+    println!("broadcasting {shown_from}; Ctrl+C ends it");
+    let started = Instant::now();
+    let deadline = async {
+        match duration {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = deadline => {}
+        _ = tokio::signal::ctrl_c() => {}
+        () = broadcast.wait_source_ended() => {}
+    }
+    let report = broadcast.stop().await;
+    if let Some(session) = from_session {
+        session.close();
+    }
+    let seconds = started.elapsed().as_secs_f64().max(0.001);
+    println!(
+        "{} pictures encoded, {} tiles packed once each; {} updates sent ({:.1} MB/s together)",
+        report.pictures_encoded,
+        report.fanout.tiles_packed,
+        report.fanout.updates_sent,
+        report.fanout.bytes_sent as f64 / seconds / 1e6
+    );
+    if let Some(why) = &report.source_ended {
+        eprintln!("pultctl: the broadcast ended early: {why}");
+    }
+    let mut all_ok = report.source_ended.is_none();
+    for receiver in &report.receivers {
+        if receiver.reached {
+            let then = match (&receiver.problem, receiver.given_up) {
+                (Some(problem), true) => format!("; then stopped: {problem}"),
+                _ => String::new(),
+            };
+            println!(
+                "{}: shown, {} updates, {:.1} MB{then}",
+                receiver.device,
+                receiver.updates,
+                receiver.bytes as f64 / 1e6
+            );
+            continue;
+        }
+        all_ok = false;
+        match &receiver.problem {
+            Some(problem) => eprintln!("pultctl: {problem}"),
+            None => eprintln!("pultctl: {}: not shown", receiver.device),
+        }
+    }
+    Ok(all_ok)
 }
 
 /// Wakes `targets` (pult_console::wake::wake_through); one line per device.
