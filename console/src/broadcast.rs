@@ -243,6 +243,23 @@ impl Broadcast {
             .spawn(supervise(hub, mode, connect, report));
     }
 
+    /// Records `device` as not shown the broadcast for a reason known
+    /// beforehand (marked not steerable): it is not tried.
+    pub fn refused(&self, device: &str, problem: ConsoleError) {
+        self.receivers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(Mutex::new(ReceiverReport {
+                device: device.to_owned(),
+                showing: false,
+                reached: false,
+                problem: Some(problem),
+                given_up: true,
+                updates: 0,
+                bytes: 0,
+            })));
+    }
+
     /// Whether the source has ended (a relayed student went away).
     pub fn source_ended(&self) -> Option<String> {
         self.hub.source_ended()

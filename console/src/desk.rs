@@ -191,13 +191,14 @@ const VIEWER_CREDIT: usize = 3;
 
 /// The teacher app's engine for one room.
 pub struct Desk {
-    session: RoomSession,
+    pub(crate) session: RoomSession,
     info: RoomInfo,
     gallery: Gallery,
     favourites: FavouritesStore,
     thumbnail: Mutex<WatchSettings>,
     focused: Mutex<Option<String>>,
     control: tokio::sync::Mutex<Option<Controlled>>,
+    pub(crate) broadcasting: tokio::sync::Mutex<Option<crate::desk_broadcast::Running>>,
 }
 
 impl Desk {
@@ -231,6 +232,7 @@ impl Desk {
             thumbnail: Mutex::new(options.thumbnail),
             focused: Mutex::new(None),
             control: tokio::sync::Mutex::new(None),
+            broadcasting: tokio::sync::Mutex::new(None),
         };
         Ok((desk, events))
     }

@@ -10,6 +10,7 @@
 pub mod broadcast;
 mod control;
 pub mod desk;
+pub mod desk_broadcast;
 mod discovery;
 mod error;
 pub mod fanout;
@@ -31,6 +32,8 @@ pub use discovery::Discovery;
 pub use error::ConsoleError;
 pub use pult_screen::wire::encoded_frame;
 pub use room::RoomCertificate;
-pub use room_session::{Action, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions};
+pub use room_session::{
+    Action, Connector, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions,
+};
 pub use session::{CloseSignal, Console, DeviceSession};
 pub use watch::{ScreenStream, StreamControl};

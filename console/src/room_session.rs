@@ -167,6 +167,7 @@ enum Command {
     Screenshot(oneshot::Sender<Result<Screenshot, ConsoleError>>),
     Act(Action, oneshot::Sender<Result<(), ConsoleError>>),
     Control(oneshot::Sender<Result<ControlSession, ConsoleError>>),
+    Session(oneshot::Sender<Result<Arc<DeviceSession>, ConsoleError>>),
 }
 
 type Statuses = Arc<Mutex<BTreeMap<usize, DeviceStatus>>>;
@@ -357,6 +358,16 @@ impl RoomSession {
         answer.await.map_err(|_| gone(device))?
     }
 
+    /// A way to reach `device`'s current connection from anywhere, as long
+    /// as the session lasts (a broadcast's receiver asks for it whenever it
+    /// tries the device).
+    pub fn connector(&self, device: &str) -> Result<Connector, ConsoleError> {
+        Ok(Connector {
+            device: device.to_owned(),
+            commands: self.sender(device)?.clone(),
+        })
+    }
+
     /// Wakes `devices` (wake-on-LAN): magic packets from here, to each local
     /// network and `extra`, and from up to [`crate::wake::RELAYS`] online
     /// devices of the room on theirs. One result per device, in the order given.
@@ -430,6 +441,26 @@ impl Drop for RoomSession {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// Reaches one device's connection while the room session keeps it (see
+/// [`RoomSession::connector`]).
+#[derive(Clone)]
+pub struct Connector {
+    device: String,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Connector {
+    /// The device's connection now; an error saying why when it has none.
+    pub async fn session(&self) -> Result<Arc<DeviceSession>, ConsoleError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Session(reply))
+            .await
+            .map_err(|_| gone(&self.device))?;
+        answer.await.map_err(|_| gone(&self.device))?
     }
 }
 
@@ -661,6 +692,9 @@ impl Supervisor {
                             Finished::Other
                         });
                     }
+                    Some(Command::Session(reply)) => {
+                        let _ = reply.send(Ok(session.clone()));
+                    }
                     None => break None,
                 },
                 _ = ticker.tick() => {
@@ -756,6 +790,9 @@ impl Supervisor {
                 let _ = reply.send(Err(error()));
             }
             Command::Control(reply) => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::Session(reply) => {
                 let _ = reply.send(Err(error()));
             }
         }

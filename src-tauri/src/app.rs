@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use pult_console::desk::{ActionResult, ControlInput, Desk, DeskError, DeskFolders, RoomInfo};
+use pult_console::desk_broadcast::{BroadcastRequest, BroadcastState, TeacherScreen};
 use pult_console::favourites::Favourites;
 use pult_console::gallery::SavedShot;
 use pult_console::{DeviceStatus, RoomEvent, SessionOptions};
@@ -64,6 +65,11 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             control_input,
             read_clipboard,
             power,
+            broadcast,
+            stop_broadcast,
+            broadcast_state,
+            teacher_screen,
+            teacher_screen_preview,
             gallery,
             gallery_image,
             favourites,
@@ -276,6 +282,36 @@ async fn power(
     delay_seconds: u32,
 ) -> Result<Vec<ActionResult>, DeskError> {
     Ok(state.desk.power(&devices, &action, delay_seconds).await?)
+}
+
+#[tauri::command]
+async fn broadcast(
+    state: State<'_, AppState>,
+    request: BroadcastRequest,
+) -> Result<BroadcastState, DeskError> {
+    Ok(state.desk.broadcast(request).await?)
+}
+
+#[tauri::command]
+async fn stop_broadcast(state: State<'_, AppState>) -> Result<Option<BroadcastState>, DeskError> {
+    Ok(state.desk.stop_broadcast().await)
+}
+
+#[tauri::command]
+async fn broadcast_state(
+    state: State<'_, AppState>,
+) -> Result<Option<BroadcastState>, DeskError> {
+    Ok(state.desk.broadcast_state().await)
+}
+
+#[tauri::command]
+async fn teacher_screen(state: State<'_, AppState>) -> Result<TeacherScreen, DeskError> {
+    Ok(state.desk.teacher_screen().await?)
+}
+
+#[tauri::command]
+async fn teacher_screen_preview(state: State<'_, AppState>) -> Result<Response, DeskError> {
+    Ok(Response::new(state.desk.teacher_screen_preview().await?))
 }
 
 #[tauri::command]

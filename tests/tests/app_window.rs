@@ -480,6 +480,42 @@ fn the_demo_classroom_window_is_live_and_usable() {
     }
     assert_eq!(restarts, 3, "each of the three devices restarts once");
 
+    // Broadcast this screen (the teacher's Xvfb, the app on it) to the three
+    // (R7); the region choice shows a live preview of the screen first.
+    session.click(&session.find("[data-action=\"broadcast\"]"));
+    session.wait_for(
+        "the broadcast dialog",
+        Duration::from_secs(10),
+        "return !document.querySelector('.dialog').hidden && document.querySelector('.dialog input[value=\"desktop\"]').checked",
+    );
+    session.execute(
+        "const r = document.querySelector('.dialog input[value=\"region\"]'); r.checked = true; r.dispatchEvent(new Event('change'))",
+        &[],
+    );
+    session.wait_for(
+        "the live preview of the teacher's screen",
+        Duration::from_secs(10),
+        "const i = document.querySelector('.region-preview'); return i.complete && i.naturalWidth === 960",
+    );
+    save(session, "broadcast-region.png");
+    session.execute(
+        "const d = document.querySelector('.dialog input[value=\"desktop\"]'); d.checked = true; d.dispatchEvent(new Event('change'))",
+        &[],
+    );
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "three devices showing the broadcast",
+        Duration::from_secs(20),
+        "return !document.querySelector('.broadcast-bar').hidden && document.querySelector('.broadcast-text').textContent.includes('3 von 3 Geräten') && document.querySelectorAll('.device.receiving').length === 3",
+    );
+    save(session, "broadcasting.png");
+    session.click(&session.find(".broadcast-stop"));
+    session.wait_for(
+        "the broadcast ended",
+        Duration::from_secs(10),
+        "return document.querySelector('.broadcast-bar').hidden && document.querySelectorAll('.device.receiving').length === 0",
+    );
+
     // At 4K the thumbnails grow with the window and still fit.
     session.resize(3840, 2160);
     session.wait_for(

@@ -2,7 +2,20 @@
 // device, the actions that exist (screenshot, run program, open website) with
 // favourites, and the gallery of saved screenshots. It talks to nothing but
 // the Backend interface.
-import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, Favourites, PowerAction, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type {
+  ActionResult,
+  Backend,
+  BroadcastFrom,
+  BroadcastState,
+  ControlInput,
+  ControlProblem,
+  DeviceStatus,
+  Favourites,
+  PowerAction,
+  RoomInfo,
+  SavedShot,
+  ScreenFrame,
+} from "./backend";
 import { buttonNumber, InputQueue, KeyTranslator, pictureFraction, SHORTCUTS, WheelNotches } from "./control";
 import { Compositor } from "./frames";
 import { I18n, type Key, type Language } from "./i18n";
@@ -48,6 +61,9 @@ export class App {
   private windowWired = false;
   private favourites: Favourites = { programs: [], websites: [] };
   private zoomTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The broadcast under way (R7), as last asked, and the timer asking again. */
+  private broadcasting: BroadcastState | null = null;
+  private broadcastTimer: ReturnType<typeof setInterval> | undefined;
   private readonly storage: Storage | null;
 
   constructor(
@@ -130,9 +146,12 @@ export class App {
         <button type="button" class="action" data-action="lock" title="${escape(this.t("shortcut", { keys: "Ctrl+L" }))}">${icons.lock}<span>${this.t("lock")}</span></button>
         <button type="button" class="action" data-action="unlock" title="${escape(this.t("shortcut", { keys: "Ctrl+Shift+L" }))}">${icons.unlock}<span>${this.t("unlock")}</span></button>
         <button type="button" class="action" data-action="power">${icons.power}<span>${this.t("power")}</span></button>
+        <button type="button" class="action" data-action="broadcast">${icons.broadcast}<span>${this.t("broadcast")}</span></button>
         <button type="button" class="lock-all">${icons.lock}<span>${this.t("lockAll")}</span></button>
         <button type="button" class="gallery-button">${icons.images}<span>${this.t("gallery")}</span></button>
       </nav>
+      <div class="broadcast-bar" role="status" hidden><span class="broadcast-text"></span>
+        <button type="button" class="broadcast-stop">${icons.close}<span>${this.t("broadcastStop")}</span></button></div>
       <main class="grid" role="listbox" aria-multiselectable="true" aria-label="${escape(this.t("room", { room: this.room.room }))}"></main>
       <div class="toast" role="status" aria-live="polite" hidden></div>
       <section class="overlay spotlight" hidden role="dialog" aria-modal="true">
@@ -140,6 +159,7 @@ export class App {
           <select class="shortcut-menu" hidden aria-label="${this.t("sendShortcut")}"><option value="">${this.t("sendShortcut")}</option>${SHORTCUTS.map((s) => `<option value="${s.keys}">${s[this.i18n.language]}</option>`).join("")}</select>
           <button type="button" class="spotlight-clipboard" hidden>${icons.clipboard}<span>${this.t("clipboard")}</span></button>
           <button type="button" class="spotlight-control" aria-pressed="false">${icons.mouse}<span>${this.t("control")}</span></button>
+          <button type="button" class="spotlight-show">${icons.broadcast}<span>${this.t("showToClass")}</span></button>
           <button type="button" class="spotlight-shot">${icons.camera}<span>${this.t("screenshot")}</span></button>
           <button type="button" class="close" aria-label="${this.t("close")}">${icons.close}</button></header>
         <div class="spotlight-screen"></div>
@@ -161,6 +181,7 @@ export class App {
     if (this.cards.length > 0) this.cards[0].element.tabIndex = 0;
     this.wire();
     this.paintSelection();
+    this.paintBroadcast();
   }
 
   private makeCard(status: DeviceStatus): Card {
@@ -257,6 +278,12 @@ export class App {
     this.root.querySelector('[data-action="lock"]')!.addEventListener("click", () => this.openLockDialog(this.selection.values()));
     this.root.querySelector('[data-action="unlock"]')!.addEventListener("click", () => void this.unlock(this.selection.values()));
     this.root.querySelector('[data-action="power"]')!.addEventListener("click", () => this.openPowerDialog(this.selection.values()));
+    this.root.querySelector('[data-action="broadcast"]')!.addEventListener("click", () => void this.openBroadcastDialog(this.selection.values(), null));
+    this.root.querySelector(".broadcast-stop")!.addEventListener("click", () => void this.stopBroadcast());
+    this.root.querySelector(".spotlight-show")!.addEventListener("click", () => {
+      const from = this.spotlight;
+      if (from) void this.openBroadcastDialog(this.steerable().filter((d) => d !== from), from);
+    });
     this.root.querySelector(".lock-all")!.addEventListener("click", () => this.openLockDialog(this.steerable()));
     this.root.querySelector(".gallery-button")!.addEventListener("click", () => void this.openGallery());
     this.root.querySelector(".spotlight .close")!.addEventListener("click", () => void this.closeSpotlight());
@@ -763,6 +790,148 @@ export class App {
       },
       () => undefined,
     );
+  }
+
+  /** Broadcast (R7): what to show — the whole screen, a monitor, a region
+   * drawn on a live preview, or the student `from`'s screen — on `devices`,
+   * over their whole screen (input blocked) or in a window. */
+  async openBroadcastDialog(devices: string[], from: string | null): Promise<void> {
+    if (devices.length === 0) return;
+    const screen = await this.backend.teacherScreen().catch(() => null);
+    const monitors = screen?.monitors ?? [];
+    const choices = [
+      from ? `<label class="check"><input type="radio" name="source" value="device" checked> ${escape(this.t("broadcastFromDevice", { name: from }))}</label>` : "",
+      `<label class="check"><input type="radio" name="source" value="desktop"${from ? "" : " checked"}> ${this.t("broadcastDesktop")}</label>`,
+      monitors.length > 1
+        ? `<label class="check"><input type="radio" name="source" value="monitor"> ${this.t("broadcastMonitor")}
+           <select name="monitor" class="monitor-input">${monitors.map(([, , w, h], i) => `<option value="${i}">${escape(this.t("monitorN", { n: i + 1, width: w, height: h }))}</option>`).join("")}</select></label>`
+        : "",
+      screen ? `<label class="check"><input type="radio" name="source" value="region"> ${this.t("broadcastRegion")}</label>` : "",
+    ].join("");
+    let region: { x: number; y: number; width: number; height: number } | null = null;
+    let previewTimer: ReturnType<typeof setInterval> | undefined;
+    let previewUrl = "";
+    const stopPreview = () => {
+      clearInterval(previewTimer);
+      previewTimer = undefined;
+      if (previewUrl) URL.revokeObjectURL(previewUrl);
+      previewUrl = "";
+    };
+    this.showDialog(
+      this.t("broadcast"),
+      devices,
+      `<fieldset class="broadcast-source">${choices}</fieldset>
+       <div class="region-picker" hidden><div class="region-frame"><img class="region-preview" alt=""><div class="region-box" hidden></div></div>
+         <p class="muted">${this.t("broadcastRegionHint")}</p></div>
+       <label class="check"><input type="checkbox" name="window" class="window-input"> ${this.t("broadcastWindow")}</label>
+       <p class="muted">${this.t("broadcastHint")}</p>`,
+      this.t("broadcastStart"),
+      async (form) => {
+        const kind = form.get("source") as string;
+        let source: BroadcastFrom;
+        if (kind === "device" && from) source = { kind: "device", device: from };
+        else if (kind === "monitor") source = { kind: "monitor", index: Number(form.get("monitor")) };
+        else if (kind === "region") {
+          if (!region) return this.t("broadcastRegionMissing");
+          source = { kind: "region", ...region };
+        } else source = { kind: "desktop" };
+        const state = await this.backend.broadcast({ source, window: form.get("window") === "on", devices });
+        stopPreview();
+        this.showBroadcast(state);
+        return null;
+      },
+      (panel) => {
+        const picker = panel.querySelector<HTMLElement>(".region-picker")!;
+        const image = panel.querySelector<HTMLImageElement>(".region-preview")!;
+        const box = panel.querySelector<HTMLElement>(".region-box")!;
+        const refresh = async () => {
+          const bytes = await this.backend.teacherScreenPreview().catch(() => null);
+          if (!bytes || picker.hidden || panel.hidden) return;
+          const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "image/png" }));
+          image.src = url;
+          if (previewUrl) URL.revokeObjectURL(previewUrl);
+          previewUrl = url;
+        };
+        panel.querySelectorAll<HTMLInputElement>('input[name="source"]').forEach((radio) =>
+          radio.addEventListener("change", () => {
+            picker.hidden = radio.value !== "region" || !radio.checked;
+            if (!picker.hidden && previewTimer === undefined) {
+              void refresh();
+              // A live preview: what the class will see changes as the teacher works.
+              previewTimer = setInterval(() => void refresh(), 1000);
+            }
+          }),
+        );
+        panel.querySelector(".cancel")!.addEventListener("click", stopPreview);
+        // The frame is drawn on the preview and kept in the desktop's pixels.
+        let start: { x: number; y: number } | null = null;
+        const at = (event: PointerEvent) => {
+          const rect = image.getBoundingClientRect();
+          return {
+            x: Math.min(Math.max(event.clientX - rect.left, 0), rect.width),
+            y: Math.min(Math.max(event.clientY - rect.top, 0), rect.height),
+          };
+        };
+        const draw = (a: { x: number; y: number }, b: { x: number; y: number }) => {
+          const [left, top] = [Math.min(a.x, b.x), Math.min(a.y, b.y)];
+          const [width, height] = [Math.abs(a.x - b.x), Math.abs(a.y - b.y)];
+          Object.assign(box.style, { left: `${left}px`, top: `${top}px`, width: `${width}px`, height: `${height}px` });
+          box.hidden = false;
+          const rect = image.getBoundingClientRect();
+          const scale = screen && rect.width > 0 ? screen.width / rect.width : 1;
+          region = { x: Math.round(left * scale), y: Math.round(top * scale), width: Math.round(width * scale), height: Math.round(height * scale) };
+          if (region.width < 16 || region.height < 16) region = null;
+        };
+        image.addEventListener("pointerdown", (event) => {
+          event.preventDefault();
+          image.setPointerCapture?.(event.pointerId);
+          start = at(event);
+        });
+        image.addEventListener("pointermove", (event) => {
+          if (start) draw(start, at(event));
+        });
+        image.addEventListener("pointerup", (event) => {
+          if (start) draw(start, at(event));
+          start = null;
+        });
+      },
+    );
+  }
+
+  /** Shows the broadcast bar and keeps it current while the broadcast runs. */
+  private showBroadcast(state: BroadcastState | null): void {
+    this.broadcasting = state;
+    this.paintBroadcast();
+    clearInterval(this.broadcastTimer);
+    this.broadcastTimer = undefined;
+    if (state && !state.ended) {
+      this.broadcastTimer = setInterval(async () => {
+        const now = await this.backend.broadcastState().catch(() => null);
+        if (now?.ended) this.toast(this.t("broadcastEnded", { reason: now.ended }));
+        this.showBroadcast(now?.ended ? null : now);
+      }, 1000);
+    }
+  }
+
+  private paintBroadcast(): void {
+    const bar = this.root.querySelector<HTMLElement>(".broadcast-bar");
+    if (!bar) return;
+    const state = this.broadcasting;
+    bar.hidden = !state;
+    const showing = new Set(state?.devices.filter((d) => d.showing).map((d) => d.device) ?? []);
+    for (const card of this.cards) card.element.classList.toggle("receiving", showing.has(card.status.name));
+    if (!state) return;
+    const from = state.from ? this.t("screenOf", { name: state.from }) : this.t("myScreen");
+    bar.querySelector(".broadcast-text")!.textContent = this.t("broadcasting", { from, showing: showing.size, count: state.devices.length });
+    bar.title = state.devices
+      .filter((d) => d.problem)
+      .map((d) => `${d.device}: ${this.explain(d.problem)}`)
+      .join("\n");
+  }
+
+  private async stopBroadcast(): Promise<void> {
+    await this.backend.stopBroadcast();
+    this.showBroadcast(null);
   }
 
   private async unlock(devices: string[]): Promise<void> {

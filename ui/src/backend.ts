@@ -86,6 +86,37 @@ export interface ControlProblem {
 /** What the power dialog does: wake, restart, shut down, log off, or call a waiting one off. */
 export type PowerAction = "on" | "reboot" | "shutdown" | "logoff" | "cancel";
 
+/** What a broadcast shows (R7): the teacher's desktop, one monitor, a
+ * region of the desktop (its pixels), or one student's screen. */
+export type BroadcastFrom =
+  | { kind: "desktop" }
+  | { kind: "monitor"; index: number }
+  | { kind: "region"; x: number; y: number; width: number; height: number }
+  | { kind: "device"; device: string };
+
+export interface BroadcastRequest {
+  source: BroadcastFrom;
+  /** In a window the students move, instead of over their whole screen. */
+  window: boolean;
+  devices: string[];
+}
+
+/** A broadcast under way, device by device. */
+export interface BroadcastState {
+  /** The student whose screen is shown; null for the teacher's own. */
+  from: string | null;
+  /** Why it ended by itself (the student shown went away). */
+  ended: string | null;
+  devices: { device: string; showing: boolean; problem: ControlProblem | null }[];
+}
+
+/** The teacher's desktop: its size and monitors as [x, y, width, height]. */
+export interface TeacherScreen {
+  width: number;
+  height: number;
+  monitors: [number, number, number, number][];
+}
+
 /** A screenshot saved in the teacher's pictures folder. */
 export interface SavedShot {
   device: string;
@@ -147,6 +178,16 @@ export interface Backend {
   controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]>;
   /** The text on the controlled device's clipboard. */
   readClipboard(device: string): Promise<string>;
+  /** Starts a broadcast (R7); one under way ends first. */
+  broadcast(request: BroadcastRequest): Promise<BroadcastState>;
+  /** Ends the broadcast: the students' desktops come back. */
+  stopBroadcast(): Promise<void>;
+  /** The broadcast under way, or null. */
+  broadcastState(): Promise<BroadcastState | null>;
+  /** The teacher's desktop size and monitors. */
+  teacherScreen(): Promise<TeacherScreen>;
+  /** The teacher's desktop now, scaled down, as PNG: the region preview. */
+  teacherScreenPreview(): Promise<Uint8Array>;
   gallery(): Promise<SavedShot[]>;
   galleryImage(path: string): Promise<Uint8Array>;
   favourites(): Promise<Favourites>;

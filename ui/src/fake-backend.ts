@@ -1,6 +1,20 @@
 // A backend without Tauri: a made-up room whose screens are flat colours.
 // The UI tests run against it, and `npm run dev` shows the view in a browser.
-import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, PowerAction, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type {
+  ActionResult,
+  Backend,
+  BroadcastRequest,
+  BroadcastState,
+  ControlInput,
+  ControlProblem,
+  DeviceStatus,
+  PowerAction,
+  Favourites,
+  RoomInfo,
+  SavedShot,
+  ScreenFrame,
+  TeacherScreen,
+} from "./backend";
 
 export class FakeBackend implements Backend {
   readonly calls: { method: string; args: unknown[] }[] = [];
@@ -159,6 +173,43 @@ export class FakeBackend implements Backend {
   async gallery(): Promise<SavedShot[]> {
     this.calls.push({ method: "gallery", args: [] });
     return [...this.shots].reverse();
+  }
+
+  /** The broadcast under way, as the fake runs it: every device shows it
+   * unless it fails actions. */
+  broadcasting: BroadcastState | null = null;
+
+  async broadcast(request: BroadcastRequest): Promise<BroadcastState> {
+    this.calls.push({ method: "broadcast", args: [request] });
+    const from = request.source.kind === "device" ? request.source.device : null;
+    this.broadcasting = {
+      from,
+      ended: null,
+      devices: request.devices
+        .filter((device) => device !== from)
+        .map((device) => {
+          const code = this.failing.get(device);
+          return { device, showing: !code, problem: code ? { code, message: `${device}: ${code}` } : null };
+        }),
+    };
+    return structuredClone(this.broadcasting);
+  }
+
+  async stopBroadcast(): Promise<void> {
+    this.calls.push({ method: "stopBroadcast", args: [] });
+    this.broadcasting = null;
+  }
+
+  async broadcastState(): Promise<BroadcastState | null> {
+    return structuredClone(this.broadcasting);
+  }
+
+  async teacherScreen(): Promise<TeacherScreen> {
+    return { width: 1920, height: 1080, monitors: [[0, 0, 1920, 1080]] };
+  }
+
+  async teacherScreenPreview(): Promise<Uint8Array> {
+    return new Uint8Array([137, 80, 78, 71]);
   }
 
   async galleryImage(path: string): Promise<Uint8Array> {

@@ -16,6 +16,7 @@ export const icons = {
   message: svg("M4 4h16a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H9l-5 4V5a1 1 0 0 1 1-1Zm3 4v2h10V8Zm0 4v2h7v-2Z"),
   mouse: svg("M11 2v8H5V9a6 6 0 0 1 6-7Zm2 0a6 6 0 0 1 6 7v1h-6Zm-8 10h14v3a7 7 0 0 1-14 0Z"),
   clipboard: svg("M9 2h6a1 1 0 0 1 1 1v1h2a1 1 0 0 1 1 1v15a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1h2V3a1 1 0 0 1 1-1Zm1 2v2h4V4ZM8 10v2h8v-2Zm0 4v2h6v-2Z"),
+  broadcast: svg("M3 4h18a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Zm1 2v9h16V6Zm8 1.5a3 3 0 1 1 0 6 3 3 0 0 1 0-6Z"),
   power: svg("M11 3h2v10h-2Zm-4.2 2.7 1.4 1.4a6 6 0 1 0 7.6 0l1.4-1.4a8 8 0 1 1-10.4 0Z"),
   desk: svg("M7 4h10a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1h-4v2h7v2h-2v4h-2v-4H8v4H6v-4H4v-2h7v-2H7a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Z"),
 };

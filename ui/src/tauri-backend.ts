@@ -2,7 +2,21 @@
 // which is one call into pult-console. Frames arrive on a channel as raw
 // bytes (ArrayBuffer), never as base64 JSON.
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { ActionResult, Backend, ControlInput, ControlProblem, DeviceStatus, PowerAction, Favourites, RoomInfo, SavedShot, ScreenFrame } from "./backend";
+import type {
+  ActionResult,
+  Backend,
+  BroadcastRequest,
+  BroadcastState,
+  ControlInput,
+  ControlProblem,
+  DeviceStatus,
+  PowerAction,
+  Favourites,
+  RoomInfo,
+  SavedShot,
+  ScreenFrame,
+  TeacherScreen,
+} from "./backend";
 import { parseFrame } from "./frames";
 
 export class TauriBackend implements Backend {
@@ -74,6 +88,26 @@ export class TauriBackend implements Backend {
 
   gallery(): Promise<SavedShot[]> {
     return invoke("gallery");
+  }
+
+  broadcast(request: BroadcastRequest): Promise<BroadcastState> {
+    return invoke("broadcast", { request });
+  }
+
+  async stopBroadcast(): Promise<void> {
+    await invoke("stop_broadcast");
+  }
+
+  broadcastState(): Promise<BroadcastState | null> {
+    return invoke("broadcast_state");
+  }
+
+  teacherScreen(): Promise<TeacherScreen> {
+    return invoke("teacher_screen");
+  }
+
+  async teacherScreenPreview(): Promise<Uint8Array> {
+    return new Uint8Array(await invoke<ArrayBuffer>("teacher_screen_preview"));
   }
 
   async galleryImage(path: string): Promise<Uint8Array> {

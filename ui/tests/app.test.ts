@@ -294,6 +294,89 @@ describe("the room view", () => {
     expect(root.querySelector('.result-list li[data-device="PC-03"]')!.textContent).toContain("keine MAC-Adresse");
   });
 
+  it("broadcasts the teacher's screen to the selection, says who shows it, and stops (R7)", async () => {
+    const backend = new FakeBackend();
+    backend.failing.set("PC-03", "cannot-notify");
+    const { root, card, click } = await start(backend);
+    click(card("PC-02"));
+    click(card("PC-03"), { ctrlKey: true });
+    click(root.querySelector('[data-action="broadcast"]')!);
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    expect(dialog.hidden).toBe(false);
+    expect(dialog.querySelector<HTMLInputElement>('input[value="desktop"]')!.checked).toBe(true);
+    expect(dialog.querySelector<HTMLInputElement>(".window-input")!.checked).toBe(false);
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(backend.calls.find((c) => c.method === "broadcast")!.args).toEqual([
+      { source: { kind: "desktop" }, window: false, devices: ["PC-02", "PC-03"] },
+    ]);
+    const bar = root.querySelector<HTMLElement>(".broadcast-bar")!;
+    expect(bar.hidden).toBe(false);
+    expect(bar.textContent).toContain("Übertragung läuft: Ihr Bildschirm – 1 von 2 Geräten zeigen sie");
+    expect(bar.title).toContain("PC-03: Am Schülerrechner kann niemand benachrichtigt werden");
+    expect(card("PC-02").classList.contains("receiving")).toBe(true);
+    expect(card("PC-03").classList.contains("receiving")).toBe(false);
+    click(bar.querySelector(".broadcast-stop")!);
+    await flush();
+    expect(backend.calls.some((c) => c.method === "stopBroadcast")).toBe(true);
+    expect(bar.hidden).toBe(true);
+    expect(card("PC-02").classList.contains("receiving")).toBe(false);
+  });
+
+  it("broadcasts a region drawn on the preview, in the desktop's pixels, and in a window when asked", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-01"));
+    click(root.querySelector('[data-action="broadcast"]')!);
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const submit = () => dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    const region = dialog.querySelector<HTMLInputElement>('input[value="region"]')!;
+    region.checked = true;
+    region.dispatchEvent(new Event("change"));
+    await flush();
+    expect(dialog.querySelector<HTMLElement>(".region-picker")!.hidden).toBe(false);
+    expect(dialog.querySelector<HTMLImageElement>(".region-preview")!.src).toMatch(/^blob:/);
+    submit();
+    await flush();
+    expect(dialog.querySelector(".error")!.textContent).toBe("Bitte ziehen Sie zuerst einen Rahmen um den Ausschnitt");
+    // The preview is shown at half the desktop's 1920x1080.
+    const image = dialog.querySelector<HTMLImageElement>(".region-preview")!;
+    image.getBoundingClientRect = () => ({ left: 10, top: 20, width: 960, height: 540, right: 970, bottom: 560, x: 10, y: 20, toJSON: () => ({}) });
+    const pointer = (type: string, x: number, y: number) =>
+      image.dispatchEvent(new MouseEvent(type, { clientX: x, clientY: y, bubbles: true }));
+    pointer("pointerdown", 110, 70);
+    pointer("pointermove", 300, 200);
+    pointer("pointerup", 410, 320);
+    expect(dialog.querySelector<HTMLElement>(".region-box")!.hidden).toBe(false);
+    dialog.querySelector<HTMLInputElement>(".window-input")!.checked = true;
+    submit();
+    await flush();
+    expect(backend.calls.find((c) => c.method === "broadcast")!.args).toEqual([
+      { source: { kind: "region", x: 200, y: 100, width: 600, height: 500 }, window: true, devices: ["PC-01"] },
+    ]);
+    await (root.querySelector(".broadcast-stop") as HTMLButtonElement).click();
+  });
+
+  it("shows a student's screen to the class from the big view (R7)", async () => {
+    const { backend, root, card, click } = await start();
+    click(card("PC-04").querySelector(".expand")!);
+    await flush();
+    click(root.querySelector(".spotlight-show")!);
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    expect(dialog.querySelector<HTMLInputElement>('input[value="device"]')!.checked).toBe(true);
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    const [request] = backend.calls.find((c) => c.method === "broadcast")!.args as [{ source: unknown; devices: string[] }];
+    expect(request.source).toEqual({ kind: "device", device: "PC-04" });
+    expect(request.devices).toHaveLength(11);
+    expect(request.devices).not.toContain("PC-04");
+    expect(root.querySelector(".broadcast-bar")!.textContent).toContain("Bildschirm von PC-04 – 11 von 11");
+    click(root.querySelector(".broadcast-stop")!);
+    await flush();
+  });
+
   it("controls the device in the big view: pointer, clicks, text, combinations and the shortcut menu go to it, not to the app (R3)", async () => {
     const { app, backend, root } = await start();
     backend.emitFrame({ device: 2, width: 1280, height: 720, tiles: [] });

@@ -20,3 +20,8 @@ HTMLCanvasElement.prototype.getContext = function (this: HTMLCanvasElement) {
     },
   } as unknown as CanvasRenderingContext2D;
 } as unknown as typeof HTMLCanvasElement.prototype.getContext;
+
+// jsdom has no object URLs: numbered ones, so tests can see a picture was set.
+let objectUrls = 0;
+URL.createObjectURL = () => `blob:test/${++objectUrls}`;
+URL.revokeObjectURL = () => undefined;
