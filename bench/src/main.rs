@@ -10,12 +10,17 @@
 //! so CPU time is measured per process from /proc.
 //!
 //! `cargo run --release -p pult-bench [-- --quick | --smoke]`
+//!
+//! The broadcast benchmark (R7) is a command of its own, since it starts up
+//! to 40 agents: `cargo run --release -p pult-bench -- broadcast [--quick | --smoke]`.
 
+mod broadcast;
 mod measure;
 mod notice;
 mod paint;
 mod procs;
 mod rfb;
+mod scene;
 mod target;
 
 use std::process::ExitCode;
@@ -32,11 +37,27 @@ fn main() -> ExitCode {
         Some("helper" | "notice-bridge") => pult_agent::cli::main(args),
         // The Xvfb scene's painter, as a process of its own.
         Some("paint") => report(paint::main(&args[2..])),
+        // The broadcast benchmark's teacher screen, as a process of its own.
+        Some("scene") => report(scene::main(&args[2..])),
+        Some("broadcast") => {
+            let length = match args.get(2).and_then(|a| a.to_str()) {
+                None => measure::Length::Full,
+                Some("--quick") => measure::Length::Quick,
+                Some("--smoke") => measure::Length::Smoke,
+                Some(other) => {
+                    eprintln!("usage: pult-bench broadcast [--quick | --smoke]   (not '{other}')");
+                    return ExitCode::from(2);
+                }
+            };
+            report(broadcast::main(length))
+        }
         None => report(measure::main(measure::Length::Full)),
         Some("--quick") => report(measure::main(measure::Length::Quick)),
         Some("--smoke") => report(measure::main(measure::Length::Smoke)),
         Some(other) => {
-            eprintln!("usage: pult-bench [--quick | --smoke]   (not '{other}')");
+            eprintln!(
+                "usage: pult-bench [--quick | --smoke] | broadcast [--quick | --smoke]   (not '{other}')"
+            );
             ExitCode::from(2)
         }
     }

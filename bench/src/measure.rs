@@ -985,7 +985,7 @@ fn unix_micros() -> u64 {
 }
 
 /// The machine the figures come from.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -67,7 +67,7 @@ pub(crate) fn main(args: &[OsString]) -> Result<()> {
 }
 
 /// Draws one rectangle of `frame` (RGBA) into the window (BGRX, depth 24).
-fn put(
+pub(crate) fn put(
     connection: &xcb::Connection,
     window: x::Window,
     gc: x::Gcontext,

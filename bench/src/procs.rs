@@ -229,6 +229,19 @@ pub(crate) fn painter(
     })
 }
 
+/// Starts the painter of a broadcast scene (`slides` or `video`) at `fps`.
+pub(crate) fn scene(display: &str, kind: &str, fps: u32) -> Result<Process> {
+    let child = Command::new(std::env::current_exe()?)
+        .args(["scene", display, kind, &fps.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the scene's painter")?;
+    Ok(Process {
+        child,
+        helper: None,
+    })
+}
+
 /// Starts x11vnc on `display`; returns it and its RFB port on loopback.
 pub(crate) fn x11vnc(display: &str) -> Result<(Process, u16)> {
     let port = {

@@ -8,10 +8,10 @@ use pult_screen::scale::Scaler;
 use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, encode_png};
 use serde::{Deserialize, Serialize};
 
+use crate::ConsoleError;
 use crate::broadcast::{Broadcast, BroadcastArea, Region, ScreenSource};
 use crate::desk::{Desk, DeskError};
 use crate::room_session::DeviceState;
-use crate::ConsoleError;
 
 /// The widest preview of the teacher's screen for drawing a region on.
 const PREVIEW_WIDTH: u32 = 960;
@@ -102,7 +102,10 @@ pub(crate) struct Running {
 impl Desk {
     /// Starts broadcasting as `request` asks (a broadcast under way ends
     /// first); devices marked not steerable are reported, not tried.
-    pub async fn broadcast(&self, request: BroadcastRequest) -> Result<BroadcastState, ConsoleError> {
+    pub async fn broadcast(
+        &self,
+        request: BroadcastRequest,
+    ) -> Result<BroadcastState, ConsoleError> {
         self.stop_broadcast().await;
         let mode = if request.window {
             BroadcastMode::Window

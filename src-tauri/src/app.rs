@@ -298,9 +298,7 @@ async fn stop_broadcast(state: State<'_, AppState>) -> Result<Option<BroadcastSt
 }
 
 #[tauri::command]
-async fn broadcast_state(
-    state: State<'_, AppState>,
-) -> Result<Option<BroadcastState>, DeskError> {
+async fn broadcast_state(state: State<'_, AppState>) -> Result<Option<BroadcastState>, DeskError> {
     Ok(state.desk.broadcast_state().await)
 }
 
