@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pult_protocol::broadcast::{BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER};
+use pult_protocol::broadcast::{
+    BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER, MAX_VIDEO_FRAMES,
+};
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
@@ -863,6 +865,7 @@ fn check_broadcast_picture(update: &ScreenUpdate) -> Result<(), PictureProblem> 
         tile_views(&update.tiles),
         BROADCAST_PICTURE_LIMIT,
         MAX_COVER,
+        MAX_VIDEO_FRAMES,
     )
 }
 

@@ -40,3 +40,42 @@ fn the_benchmark_runs_every_case() {
     }
     assert!(!stdout.contains("streams failed"), "{stdout}");
 }
+
+/// The broadcast benchmark (R7) in its shortest form: every row is there,
+/// and the film reached real agents as H.264 while the slides went as
+/// tiles (what is encoded is behaviour, not a timing).
+#[test]
+fn the_broadcast_benchmark_runs_every_case() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pult-bench"))
+        .args(["broadcast", "--smoke"])
+        .output()
+        .expect("runs pult-bench broadcast");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // "| video to 1 | 25.1 / 25.1 | ... | 50 (50) / 50 | 34 / 43 |": the
+    // H.264 frames among the pictures encoded.
+    let h264_frames = |run: &str| -> u64 {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {run} |")))
+            .unwrap_or_else(|| panic!("no row '{run}' in\n{stdout}"));
+        let cell = row.split('|').nth(6).unwrap_or_default();
+        cell.split(['(', ')'])
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("'{row}'"))
+    };
+    for run in ["slides to 1", "slides to 3", "slides to 3, one stalled"] {
+        assert_eq!(h264_frames(run), 0, "{run}: slides go as tiles");
+    }
+    for run in ["video to 1", "video to 3", "video to 3, one stalled"] {
+        assert!(
+            h264_frames(run) > 0,
+            "{run}: the film goes as H.264\n{stdout}"
+        );
+    }
+    assert_eq!(h264_frames("video to 3, tiles only"), 0);
+}

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pult_protocol::broadcast::{BroadcastMode, BroadcastNews};
 use pult_protocol::frame::read_message;
 use pult_protocol::message::{ErrorCode, Feature};
-use pult_protocol::watch::{ScreenUpdate, WatchSettings};
-use pult_screen::codec::TileEncoder;
+use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding, WatchSettings};
+use pult_screen::codec::{TileEncoder, TileRect, changed_tiles};
 use pult_screen::scale::Scaler;
+use pult_screen::video::VideoEncoder;
 use pult_screen::wire::screen_tiles;
 use pult_screen::{CaptureSource, Frame, ScreenArea};
 use quinn::{RecvStream, SendStream};
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::fanout::{Fanout, FanoutStats};
+use crate::motion::Motion;
 use crate::session::Link;
 use crate::{ConsoleError, DeviceSession, ScreenStream};
 
@@ -36,6 +38,15 @@ use crate::{ConsoleError, DeviceSession, ScreenStream};
 const STOP_PATIENCE: Duration = Duration::from_secs(3);
 /// The longest pause between two tries to reach a device.
 const MAX_RETRY: Duration = Duration::from_secs(3);
+
+/// H.264 bits a second for a 1920x1080 film: 40 students take 80 Mbit/s of
+/// a classroom's 100 (docs/architecture.md, "Broadcast", has the figures).
+pub const DEFAULT_VIDEO_BITRATE: u32 = 2_000_000;
+/// A smaller film gets its share of the bitrate, but not less than this.
+const MIN_VIDEO_BITRATE: u32 = 300_000;
+/// A keyframe at least this often (in pictures): a receiver that joins or
+/// falls behind is sent at most this many frames to catch up.
+const KEYFRAME_EVERY: u32 = 50;
 
 /// What part of the teacher's screen to show.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,6 +115,9 @@ pub struct ScreenSource {
     pub max_fps: u8,
     /// JPEG quality of photo-like tiles (1–100).
     pub quality: u8,
+    /// Bits a second for a film playing full screen (less for a smaller
+    /// one) sent as H.264; 0 sends every part of the screen as tiles.
+    pub video_bitrate: u32,
 }
 
 impl Default for ScreenSource {
@@ -114,6 +128,7 @@ impl Default for ScreenSource {
             max_height: 1080,
             max_fps: 25,
             quality: 75,
+            video_bitrate: DEFAULT_VIDEO_BITRATE,
         }
     }
 }
@@ -186,7 +201,7 @@ impl Broadcast {
         source: ScreenSource,
     ) -> Result<Self, ConsoleError> {
         let mut camera = Camera::new(source);
-        let first = camera.take(capture.as_mut())?;
+        let (first, _) = camera.take(capture.as_mut(), false)?;
         let hub = Hub::new();
         hub.publish(&first);
         let thread_hub = hub.clone();
@@ -366,13 +381,33 @@ impl Hub {
 }
 
 /// Captures, crops, scales and encodes the teacher's screen: one encoder for
-/// every receiver.
+/// every receiver. Where a film plays ([`Motion`]), that part goes as
+/// H.264 and the tiles there stay black underneath.
 struct Camera {
     source: ScreenSource,
     encoder: TileEncoder,
     scaler: Scaler,
     sequence: u64,
     last_change: Option<u64>,
+    motion: Motion,
+    /// The picture before, as captured (for the motion, which the tile
+    /// encoder's copy with the film blacked out cannot tell).
+    previous: Option<Frame>,
+    film: Option<Film>,
+}
+
+/// The film's part of the picture and its encoder.
+struct Film {
+    place: TileRect,
+    encoder: VideoEncoder,
+    since_keyframe: u32,
+}
+
+/// What a picture brought besides its update.
+#[derive(Default)]
+struct Taken {
+    /// A film that played ended (or moved) with this picture.
+    film_ended: bool,
 }
 
 impl Camera {
@@ -383,12 +418,98 @@ impl Camera {
             scaler: Scaler::new(),
             sequence: 0,
             last_change: None,
+            motion: Motion::default(),
+            previous: None,
+            film: None,
+        }
+    }
+
+    /// Follows the film: starts, moves or ends its encoder where
+    /// [`Motion`] finds it in `frame`; `true` when one ended.
+    fn follow_film(&mut self, frame: &Frame) -> bool {
+        if self.source.video_bitrate == 0 {
+            return false;
+        }
+        let changed = changed_tiles(self.previous.as_ref(), frame);
+        let place = self.motion.observe(frame.width(), frame.height(), &changed);
+        self.previous = Some(frame.clone());
+        if self.film.as_ref().map(|f| f.place) == place {
+            return false;
+        }
+        let ended = self.film.take().is_some();
+        if let Some(place) = place {
+            let full = 1920.0 * 1080.0;
+            let share = f64::from(place.width) * f64::from(place.height) / full;
+            let bitrate = ((f64::from(self.source.video_bitrate) * share.min(1.0)) as u32)
+                .max(MIN_VIDEO_BITRATE.min(self.source.video_bitrate));
+            match VideoEncoder::new(place.width, place.height, self.source.max_fps, bitrate) {
+                Ok(encoder) => {
+                    tracing::info!("broadcast: a film plays at {place}, sent as H.264");
+                    self.film = Some(Film {
+                        place,
+                        encoder,
+                        since_keyframe: 0,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!("broadcast: no H.264 ({error}); the film goes as tiles");
+                    self.source.video_bitrate = 0;
+                }
+            }
+        }
+        ended
+    }
+
+    /// The film's next frame from `frame`, which is then blacked out
+    /// there for the tiles; `None` when the encoder skipped it.
+    fn film_frame(&mut self, frame: &mut Frame, keyframe: bool) -> Option<ScreenTile> {
+        let film = self.film.as_mut()?;
+        let place = film.place;
+        let part = frame.crop(place.x, place.y, place.width, place.height)?;
+        frame.fill_rect(
+            i64::from(place.x),
+            i64::from(place.y),
+            i64::from(place.width),
+            i64::from(place.height),
+            [0, 0, 0, 255],
+        );
+        if keyframe || film.since_keyframe + 1 >= KEYFRAME_EVERY {
+            film.encoder.force_keyframe();
+        }
+        match film.encoder.encode(&part) {
+            Ok(Some(encoded)) => {
+                film.since_keyframe = if encoded.keyframe {
+                    0
+                } else {
+                    film.since_keyframe + 1
+                };
+                Some(ScreenTile {
+                    x: place.x,
+                    y: place.y,
+                    width: place.width,
+                    height: place.height,
+                    encoding: TileEncoding::H264,
+                    data: encoded.data,
+                })
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!("broadcast: {error}; the film goes as tiles");
+                self.film = None;
+                self.source.video_bitrate = 0;
+                None
+            }
         }
     }
 
     /// Captures and encodes the screen as it is now: what changed since the
-    /// last picture (everything the first time).
-    fn take(&mut self, capture: &mut dyn CaptureSource) -> Result<ScreenUpdate, ConsoleError> {
+    /// last picture (everything the first time), the film's part as H.264
+    /// (a keyframe if `keyframe`).
+    fn take(
+        &mut self,
+        capture: &mut dyn CaptureSource,
+        keyframe: bool,
+    ) -> Result<(ScreenUpdate, Taken), ConsoleError> {
         let started = Instant::now();
         let captured_at_micros = unix_micros();
         let change = capture.change_counter();
@@ -402,20 +523,25 @@ impl Camera {
         if let BroadcastArea::Region(region) = self.source.area {
             frame = crop(&frame, region)?;
         }
-        let frame = self
+        let mut frame = self
             .scaler
             .fit(frame, self.source.max_width, self.source.max_height);
+        let film_ended = self.follow_film(&frame);
+        let film = self.film_frame(&mut frame, keyframe);
         let encoded = self.encoder.encode(frame);
         self.last_change = change;
         self.sequence += 1;
-        Ok(ScreenUpdate {
+        let mut tiles = screen_tiles(encoded.tiles);
+        tiles.extend(film);
+        let update = ScreenUpdate {
             sequence: self.sequence,
             width: encoded.width,
             height: encoded.height,
             captured_at_micros,
             agent_micros: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
-            tiles: screen_tiles(encoded.tiles),
-        })
+            tiles,
+        };
+        Ok((update, Taken { film_ended }))
     }
 
     /// Takes pictures at the set rate until the broadcast stops; a still
@@ -434,13 +560,17 @@ impl Camera {
                 self.encoder.reset();
                 self.last_change = None;
             }
+            let keyframe = hub.fanout().wants_keyframe();
             let change = capture.change_counter();
             if change.is_some() && change == self.last_change {
                 continue;
             }
-            match self.take(capture.as_mut()) {
-                Ok(update) => {
+            match self.take(capture.as_mut(), keyframe) {
+                Ok((update, taken)) => {
                     hub.encoded.fetch_add(1, Ordering::Relaxed);
+                    if taken.film_ended {
+                        hub.fanout().end_video();
+                    }
                     if !update.tiles.is_empty() {
                         hub.publish(&update);
                     }
@@ -723,7 +853,7 @@ mod tests {
             max_height: 400,
             ..ScreenSource::default()
         });
-        let first = camera.take(screen.as_mut()).unwrap();
+        let (first, _) = camera.take(screen.as_mut(), false).unwrap();
         assert_eq!(
             (first.width, first.height),
             (400, 200),
@@ -744,7 +874,119 @@ mod tests {
             }),
             ..ScreenSource::default()
         })
-        .take(screen.as_mut());
+        .take(screen.as_mut(), false);
         assert!(matches!(outside, Err(ConsoleError::BadInput(_))));
+    }
+
+    /// A white 1280x720 desktop where a film plays at `FILM` while `playing`.
+    struct Cinema {
+        step: u32,
+        playing: bool,
+    }
+
+    const FILM: TileRect = TileRect {
+        x: 256,
+        y: 128,
+        width: 512,
+        height: 320,
+    };
+
+    impl CaptureSource for Cinema {
+        fn capture(&mut self, _area: ScreenArea) -> Result<Frame, pult_screen::CaptureError> {
+            if self.playing {
+                self.step += 1;
+            }
+            let mut frame = Frame::filled(1280, 720, [255, 255, 255, 255]);
+            for band in 0..FILM.height / 8 {
+                let shade = ((band * 13 + self.step * 7) % 256) as u8;
+                frame.fill_rect(
+                    i64::from(FILM.x),
+                    i64::from(FILM.y + band * 8),
+                    i64::from(FILM.width),
+                    8,
+                    [shade, 255 - shade, shade / 2, 255],
+                );
+            }
+            Ok(frame)
+        }
+
+        fn monitors(&mut self) -> Result<Vec<pult_screen::MonitorInfo>, pult_screen::CaptureError> {
+            Ok(Vec::new())
+        }
+
+        fn describe(&self) -> String {
+            "cinema".into()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_film_goes_as_h264_over_black_tiles_and_back_to_tiles_when_it_stops() {
+        let mut cinema = Cinema {
+            step: 0,
+            playing: true,
+        };
+        let mut camera = Camera::new(ScreenSource::default());
+        let mut decoder = pult_screen::codec::FrameDecoder::new();
+        let mut film_started = None;
+        for picture in 0..60 {
+            let (update, _) = camera.take(&mut cinema, false).unwrap();
+            let video: Vec<_> = update
+                .tiles
+                .iter()
+                .filter(|t| t.encoding == TileEncoding::H264)
+                .collect();
+            if let Some(frame) = video.first() {
+                film_started.get_or_insert(picture);
+                assert_eq!(
+                    (frame.x, frame.y, frame.width, frame.height),
+                    (FILM.x, FILM.y, FILM.width, FILM.height)
+                );
+                let images: u32 = update
+                    .tiles
+                    .iter()
+                    .filter(|t| t.encoding != TileEncoding::H264)
+                    .map(|t| t.width * t.height)
+                    .sum();
+                if Some(picture) != film_started {
+                    assert_eq!(
+                        images, 0,
+                        "picture {picture}: the film's part is not in tiles"
+                    );
+                }
+            }
+            decoder
+                .apply(&pult_screen::wire::encoded_frame(update))
+                .unwrap();
+        }
+        let started = film_started.expect("the film went as H.264");
+        assert!(started <= 30, "after {started} pictures");
+        // What the student sees is the film, close to the teacher's.
+        let shown = decoder.frame().unwrap().clone();
+        let teacher = cinema.capture(ScreenArea::Desktop).unwrap();
+        let middle = (FILM.x + 200, FILM.y + 100);
+        let (a, b) = (
+            shown.pixel(middle.0, middle.1).unwrap(),
+            teacher.pixel(middle.0, middle.1).unwrap(),
+        );
+        assert!(
+            a.iter().zip(b).all(|(p, q)| p.abs_diff(q) < 40),
+            "{a:?} vs {b:?}"
+        );
+        // The film stops: its part comes back as tiles, exact.
+        cinema.playing = false;
+        let mut ended = false;
+        for _ in 0..40 {
+            let (update, taken) = camera.take(&mut cinema, false).unwrap();
+            ended |= taken.film_ended;
+            decoder
+                .apply(&pult_screen::wire::encoded_frame(update))
+                .unwrap();
+        }
+        assert!(ended, "the film ended");
+        assert_eq!(
+            decoder.frame().unwrap().pixels(),
+            cinema.capture(ScreenArea::Desktop).unwrap().pixels()
+        );
     }
 }

@@ -9,11 +9,21 @@
 //! picture is now, never the frames in between, and one that joins late
 //! gets the whole picture at once. Nobody waits for anybody: the receivers
 //! share the tiles, not a pace.
+//!
+//! Where a film plays, the source sends H.264 frames instead of tiles
+//! (R7, [`TileEncoding::H264`]). Those cannot be skipped: each needs the
+//! frames before it back to a keyframe. So the fan-out keeps the chain since
+//! the last keyframe, and a receiver is sent the frames after the last one
+//! it got — or the whole chain when it joined late, fell behind past a
+//! keyframe, or lost its picture. The source makes a keyframe every two
+//! seconds, so a chain stays short.
 
 use std::collections::{BTreeMap, HashMap};
 
-use pult_protocol::broadcast::{MAX_COVER, PackedTile, assemble_update};
-use pult_protocol::watch::{ScreenTile, ScreenUpdate};
+use pult_protocol::broadcast::{
+    MAX_COVER, MAX_VIDEO_FRAMES, PackedTile, assemble_update, is_keyframe,
+};
+use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding};
 
 /// The side of the grid cells the picture keeps its tiles in (the codec's tile).
 const CELL: u32 = pult_screen::codec::TILE_SIZE;
@@ -83,6 +93,8 @@ pub struct FanoutStats {
     pub updates_sent: u64,
     /// Bytes of those updates.
     pub bytes_sent: u64,
+    /// H.264 frames taken (each packed once, like tiles).
+    pub video_frames: u64,
 }
 
 /// The latest picture and every receiver's place in it.
@@ -93,6 +105,10 @@ pub struct Fanout {
     next_receiver: u64,
     /// Counts pictures of new sizes, so a receiver knows its tiles are stale.
     epoch: u64,
+    next_video_frame: u64,
+    /// A video frame came that nobody new could decode: the source should
+    /// make a keyframe.
+    wants_keyframe: bool,
     stats: FanoutStats,
 }
 
@@ -113,6 +129,24 @@ struct Picture {
     /// Pixels of all kept tiles together.
     kept_area: u64,
     too_layered: bool,
+    /// The film's H.264 stream since its last keyframe, if one plays.
+    video: Option<Video>,
+}
+
+/// The frames of an H.264 stream since its keyframe.
+#[derive(Debug)]
+struct Video {
+    /// Where it plays: (x, y, width, height).
+    place: (u32, u32, u32, u32),
+    /// Frames by number, the keyframe first.
+    frames: Vec<(u64, PackedTile)>,
+}
+
+impl Video {
+    /// The keyframe's number.
+    fn first(&self) -> u64 {
+        self.frames.first().map_or(0, |(id, _)| *id)
+    }
 }
 
 #[derive(Debug)]
@@ -130,6 +164,8 @@ struct Receiver {
     epoch: u64,
     /// The newest piece it was sent.
     seen: u64,
+    /// The newest video frame it was sent.
+    video_seen: u64,
     credit: u16,
     sequence: u64,
 }
@@ -184,13 +220,54 @@ impl Fanout {
             height,
             ..update.clone()
         };
+        let mut images = 0;
         for (tile, packed) in update.tiles.iter().zip(packed) {
-            picture.add(tile, packed);
+            if tile.encoding != TileEncoding::H264 {
+                picture.add(tile, packed);
+                images += 1;
+                continue;
+            }
+            let place = (tile.x, tile.y, tile.width, tile.height);
+            self.next_video_frame += 1;
+            let frame = (self.next_video_frame, packed);
+            if is_keyframe(&tile.data) {
+                picture.video = Some(Video {
+                    place,
+                    frames: vec![frame],
+                });
+                self.wants_keyframe = false;
+            } else if let Some(video) = picture
+                .video
+                .as_mut()
+                .filter(|v| v.place == place && v.frames.len() < MAX_VIDEO_FRAMES as usize)
+            {
+                video.frames.push(frame);
+            } else {
+                // Nobody could decode it: dropped until the next keyframe.
+                self.wants_keyframe = true;
+                continue;
+            }
+            self.stats.video_frames += 1;
         }
         picture.too_layered = picture.cells.iter().any(|c| c.len() > MAX_LAYERS);
         self.stats.pictures += 1;
-        self.stats.tiles_packed += update.tiles.len() as u64;
+        self.stats.tiles_packed += images;
         Ok(())
+    }
+
+    /// The film stopped: its frames are no longer sent to anyone (the
+    /// source's tiles show that part of the picture again).
+    pub fn end_video(&mut self) {
+        if let Some(picture) = self.picture.as_mut() {
+            picture.video = None;
+        }
+        self.wants_keyframe = false;
+    }
+
+    /// Whether the source should make its next video frame a keyframe: a
+    /// frame came that continued no stream kept here.
+    pub fn wants_keyframe(&self) -> bool {
+        self.wants_keyframe
     }
 
     /// Whether the source should send a whole picture next: tiles that only
@@ -228,6 +305,7 @@ impl Fanout {
         if let Some(state) = self.receivers.get_mut(&receiver) {
             state.epoch = 0;
             state.seen = 0;
+            state.video_seen = 0;
         }
     }
 
@@ -246,14 +324,34 @@ impl Fanout {
             0
         };
         let newest = picture.pieces.last_key_value().map_or(0, |(&id, _)| id);
-        if state.epoch == picture.epoch && newest <= since {
+        // Video frames after the last it got, or the whole chain.
+        let (video_since, newest_video) = match &picture.video {
+            Some(video) => {
+                let in_stream = state.epoch == picture.epoch && state.video_seen >= video.first();
+                let since = if in_stream { state.video_seen } else { 0 };
+                (since, video.frames.last().map_or(0, |(id, _)| *id))
+            }
+            None => (0, 0),
+        };
+        let new_tiles = state.epoch != picture.epoch || newest > since;
+        if !new_tiles && newest_video <= video_since {
             return None;
         }
-        let tiles: Vec<PackedTile> = picture
+        let mut tiles: Vec<PackedTile> = picture
             .pieces
             .range(since + 1..)
             .map(|(_, piece)| piece.tile.clone())
             .collect();
+        // Frames come after the tiles: they play over what the tiles show.
+        if let Some(video) = &picture.video {
+            tiles.extend(
+                video
+                    .frames
+                    .iter()
+                    .filter(|(id, _)| *id > video_since)
+                    .map(|(_, frame)| frame.clone()),
+            );
+        }
         let header = ScreenUpdate {
             sequence: state.sequence + 1,
             ..picture.header.clone()
@@ -265,6 +363,9 @@ impl Fanout {
         state.credit -= 1;
         state.epoch = picture.epoch;
         state.seen = newest;
+        if picture.video.is_some() {
+            state.video_seen = newest_video;
+        }
         let bytes = parts.iter().map(bytes::Bytes::len).sum::<usize>();
         self.stats.updates_sent += 1;
         self.stats.bytes_sent += bytes as u64;
@@ -310,6 +411,7 @@ impl Picture {
             kept_bytes: 0,
             kept_area: 0,
             too_layered: false,
+            video: None,
         }
     }
 
@@ -606,6 +708,126 @@ mod tests {
             2,
             "asked again: the whole picture again"
         );
+    }
+
+    /// A video frame at (0, 0, 128, 64) numbered `mark`: a keyframe or not.
+    fn video(mark: u8, keyframe: bool) -> ScreenTile {
+        let nal = if keyframe { 0x65 } else { 0x41 };
+        ScreenTile {
+            x: 0,
+            y: 0,
+            width: 128,
+            height: 64,
+            encoding: TileEncoding::H264,
+            data: vec![0, 0, 0, 1, nal, mark],
+        }
+    }
+
+    /// The marks of an update's video frames, in order.
+    fn frames(update: &ScreenUpdate) -> Vec<u8> {
+        update
+            .tiles
+            .iter()
+            .filter(|t| t.encoding == TileEncoding::H264)
+            .map(|t| t.data[5])
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn video_frames_go_in_order_and_whoever_comes_late_gets_them_from_the_keyframe() {
+        let mut fanout = Fanout::new();
+        let steady = fanout.join();
+        fanout.grant(steady, 8);
+        let mut first = whole(1, 100);
+        first.tiles.push(video(1, true));
+        fanout.publish(&first).unwrap();
+        let update = read(&fanout.next_update(steady).unwrap()).await;
+        assert_eq!(marks(&update).len(), 5, "four tiles, then the frame");
+        assert_eq!(update.tiles[4].encoding, TileEncoding::H264, "frames last");
+        for mark in 2..=4 {
+            fanout
+                .publish(&picture(128, 128, 100, vec![video(mark, false)]))
+                .unwrap();
+            let update = read(&fanout.next_update(steady).unwrap()).await;
+            assert_eq!(frames(&update), vec![mark], "one frame at a time, no tiles");
+            assert!(marks(&update).len() == 1);
+        }
+        // A late joiner: the tiles and every frame since the keyframe.
+        let late = fanout.join();
+        fanout.grant(late, 1);
+        let update = read(&fanout.next_update(late).unwrap()).await;
+        assert_eq!(frames(&update), vec![1, 2, 3, 4]);
+        assert_eq!(marks(&update).len(), 8);
+        // Behind by two frames: both, in order, not skipped.
+        for mark in 5..=6 {
+            fanout
+                .publish(&picture(128, 128, 100, vec![video(mark, false)]))
+                .unwrap();
+        }
+        fanout.grant(late, 1);
+        assert_eq!(
+            frames(&read(&fanout.next_update(late).unwrap()).await),
+            vec![5, 6]
+        );
+        // A new keyframe: one that was behind it starts from there.
+        fanout
+            .publish(&picture(128, 128, 100, vec![video(7, true)]))
+            .unwrap();
+        fanout
+            .publish(&picture(128, 128, 100, vec![video(8, false)]))
+            .unwrap();
+        fanout.grant(late, 1);
+        assert_eq!(
+            frames(&read(&fanout.next_update(late).unwrap()).await),
+            vec![7, 8]
+        );
+        // The steady one was at 4: frames 5 and 6 are of the old stream, so
+        // it is sent the new stream from its keyframe.
+        assert_eq!(
+            frames(&read(&fanout.next_update(steady).unwrap()).await),
+            vec![7, 8]
+        );
+        // The film ends: nobody is sent its frames any more.
+        fanout.end_video();
+        let again = fanout.join();
+        fanout.grant(again, 1);
+        assert!(frames(&read(&fanout.next_update(again).unwrap()).await).is_empty());
+        assert_eq!(fanout.stats().video_frames, 8);
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_continues_no_stream_is_dropped_and_a_keyframe_asked_for() {
+        let mut fanout = Fanout::new();
+        let receiver = fanout.join();
+        fanout.grant(receiver, 8);
+        fanout
+            .publish(&picture(128, 128, 100, vec![video(1, false)]))
+            .unwrap();
+        assert!(fanout.wants_keyframe());
+        assert!(frames(&read(&fanout.next_update(receiver).unwrap()).await).is_empty());
+        fanout
+            .publish(&picture(128, 128, 100, vec![video(2, true)]))
+            .unwrap();
+        assert!(!fanout.wants_keyframe());
+        assert_eq!(
+            frames(&read(&fanout.next_update(receiver).unwrap()).await),
+            vec![2]
+        );
+        // A stream never grows past what an update may carry.
+        for _ in 1..MAX_VIDEO_FRAMES {
+            fanout
+                .publish(&picture(128, 128, 100, vec![video(3, false)]))
+                .unwrap();
+        }
+        assert!(!fanout.wants_keyframe());
+        fanout
+            .publish(&picture(128, 128, 100, vec![video(4, false)]))
+            .unwrap();
+        assert!(fanout.wants_keyframe(), "one too many");
+        let late = fanout.join();
+        fanout.grant(late, 1);
+        let update = read(&fanout.next_update(late).unwrap()).await;
+        assert_eq!(frames(&update).len(), MAX_VIDEO_FRAMES as usize);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod favourites;
 pub mod files;
 pub mod gallery;
+mod motion;
 mod room;
 mod room_session;
 mod session;

@@ -20,19 +20,24 @@ pub fn encode(index: u16, update: &ScreenUpdate) -> Vec<u8> {
     message.extend(index.to_le_bytes());
     message.extend(update.width.to_le_bytes());
     message.extend(update.height.to_le_bytes());
+    // The web view decodes images only; H.264 is for broadcasts to agents
+    // and never in a student's stream (the console's check refuses it).
+    let tiles: Vec<_> = update
+        .tiles
+        .iter()
+        .filter(|t| t.encoding != TileEncoding::H264)
+        .take(usize::from(u16::MAX))
+        .collect();
     // An update has far fewer than 65,536 tiles (a 16K desktop has 16,000).
-    message.extend(
-        u16::try_from(update.tiles.len())
-            .unwrap_or(u16::MAX)
-            .to_le_bytes(),
-    );
-    for tile in update.tiles.iter().take(usize::from(u16::MAX)) {
+    message.extend(u16::try_from(tiles.len()).unwrap_or(u16::MAX).to_le_bytes());
+    for tile in tiles {
         for value in [tile.x, tile.y, tile.width, tile.height] {
             message.extend(value.to_le_bytes());
         }
         message.push(match tile.encoding {
             TileEncoding::Png => 1,
-            TileEncoding::Jpeg => 2,
+            // H.264 was left out above.
+            TileEncoding::Jpeg | TileEncoding::H264 => 2,
         });
         message.extend(
             u32::try_from(tile.data.len())

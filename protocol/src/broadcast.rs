@@ -29,6 +29,21 @@ pub const INITIAL_CREDIT: u16 = 2;
 /// twice the picture before it encodes it whole again.
 pub const MAX_COVER: u32 = 3;
 
+/// A broadcast update carries at most this many H.264 frames
+/// ([`crate::watch::TileEncoding::H264`]): the frames since the stream's
+/// last keyframe, for a receiver that joins or fell behind. The console
+/// starts a new keyframe before a stream grows longer.
+pub const MAX_VIDEO_FRAMES: u32 = 64;
+
+/// Whether an H.264 frame (Annex B) holds a keyframe (an IDR slice, NAL
+/// unit type 5): decodable without any frame before it.
+pub fn is_keyframe(frame: &[u8]) -> bool {
+    // Each NAL unit follows a start code 00 00 01 (or 00 00 00 01).
+    frame
+        .windows(4)
+        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}
+
 /// How the student sees the broadcast.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BroadcastMode {
@@ -146,6 +161,19 @@ mod tests {
             encoding: TileEncoding::Jpeg,
             data,
         }
+    }
+
+    #[test]
+    fn a_keyframe_is_known_by_its_idr_slice() {
+        // SPS (7), PPS (8), IDR slice (5), as an encoder writes a keyframe.
+        let keyframe = [
+            0, 0, 0, 1, 0x67, 9, 9, 0, 0, 0, 1, 0x68, 9, 0, 0, 1, 0x65, 9,
+        ];
+        assert!(is_keyframe(&keyframe));
+        // A P slice (1) alone, and bytes 0x65 without a start code, are not.
+        assert!(!is_keyframe(&[0, 0, 0, 1, 0x41, 0x65, 0x65, 0x65]));
+        assert!(!is_keyframe(&[0x65, 0, 1, 0x65]));
+        assert!(!is_keyframe(&[]));
     }
 
     #[tokio::test]

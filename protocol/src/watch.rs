@@ -120,6 +120,11 @@ pub enum TileEncoding {
     Png,
     /// Lossy JPEG.
     Jpeg,
+    /// One frame of an H.264 stream (Annex B) covering the tile: broadcasts
+    /// only (R7), for the part of the teacher's screen where a film plays.
+    /// A stream starts with a keyframe and each frame needs every one
+    /// before it since then; a tile of another rectangle starts a new stream.
+    H264,
 }
 
 #[cfg(test)]

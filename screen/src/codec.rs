@@ -13,6 +13,7 @@ use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
+use crate::video::VideoDecoder;
 use crate::{Frame, decode_png};
 
 /// The side of a square tile, in pixels.
@@ -75,6 +76,8 @@ pub enum TileFormat {
     Png,
     /// Lossy JPEG.
     Jpeg,
+    /// A frame of an H.264 stream (broadcasts only; see [`crate::video`]).
+    H264,
 }
 
 impl std::fmt::Display for TileFormat {
@@ -82,6 +85,7 @@ impl std::fmt::Display for TileFormat {
         f.write_str(match self {
             Self::Png => "PNG",
             Self::Jpeg => "JPEG",
+            Self::H264 => "H.264",
         })
     }
 }
@@ -463,6 +467,9 @@ pub fn decode_tile(tile: &EncodedTile) -> Result<Frame, CodecError> {
         reason,
     };
     let frame = match tile.format {
+        TileFormat::H264 => {
+            return Err(bad("an H.264 frame decodes only in its stream".into()));
+        }
         TileFormat::Png => decode_png(&tile.data).map_err(|e| bad(e.to_string()))?,
         TileFormat::Jpeg => {
             let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGBA);
@@ -489,6 +496,8 @@ pub fn decode_tile(tile: &EncodedTile) -> Result<Frame, CodecError> {
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     canvas: Option<Frame>,
+    /// The H.264 stream of a broadcast's moving part, and where it goes.
+    video: Option<(TileRect, VideoDecoder)>,
 }
 
 impl FrameDecoder {
@@ -503,10 +512,13 @@ impl FrameDecoder {
     }
 
     /// Applies `encoded`; a new size starts a new (black) picture. On error
-    /// the picture is left as it was before this frame.
+    /// the picture is left as it was before this frame — but for H.264
+    /// frames, which come after the images: one that does not decode ends
+    /// its stream (the images are shown, the next keyframe starts anew).
     pub fn apply(&mut self, encoded: &EncodedFrame) -> Result<&Frame, CodecError> {
         let (width, height) = (encoded.width.max(1), encoded.height.max(1));
         let mut decoded = Vec::with_capacity(encoded.tiles.len());
+        let mut video = Vec::new();
         for tile in &encoded.tiles {
             if !tile.rect.fits_in(width, height) {
                 return Err(CodecError::OutOfBounds {
@@ -515,7 +527,11 @@ impl FrameDecoder {
                     height,
                 });
             }
-            decoded.push((tile.rect, decode_tile(tile)?));
+            if tile.format == TileFormat::H264 {
+                video.push(tile);
+            } else {
+                decoded.push((tile.rect, decode_tile(tile)?));
+            }
         }
         if self
             .canvas
@@ -530,7 +546,61 @@ impl FrameDecoder {
         for (rect, picture) in &decoded {
             canvas.blit(picture, rect.x, rect.y);
         }
-        Ok(canvas)
+        if let Some(last) = video.last() {
+            match self.decode_video(&video) {
+                Ok(picture) => {
+                    if let (Some(picture), Some(canvas)) = (picture, self.canvas.as_mut()) {
+                        canvas.blit(&picture, last.rect.x, last.rect.y);
+                    }
+                }
+                Err(error) => {
+                    self.end_video();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(self
+            .canvas
+            .get_or_insert_with(|| Frame::filled(width, height, [0, 0, 0, 255])))
+    }
+
+    /// Decodes an update's H.264 frames in order (a new rectangle starts a
+    /// new stream); the last one's picture, if it gave one.
+    fn decode_video(&mut self, tiles: &[&EncodedTile]) -> Result<Option<Frame>, CodecError> {
+        let mut picture = None;
+        for (index, tile) in tiles.iter().enumerate() {
+            let bad = |reason: String| CodecError::BadTile {
+                rect: tile.rect,
+                format: tile.format,
+                reason,
+            };
+            let decoder = match &mut self.video {
+                Some((rect, decoder)) if *rect == tile.rect => decoder,
+                video => {
+                    let decoder = VideoDecoder::new().map_err(|e| bad(e.to_string()))?;
+                    &mut video.insert((tile.rect, decoder)).1
+                }
+            };
+            let last = index + 1 == tiles.len();
+            picture = decoder
+                .decode(&tile.data, last)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        if let (Some(frame), Some(tile)) = (&picture, tiles.last())
+            && (frame.width(), frame.height()) != (tile.rect.width, tile.rect.height)
+        {
+            return Err(CodecError::WrongSize {
+                rect: tile.rect,
+                width: frame.width(),
+                height: frame.height(),
+            });
+        }
+        Ok(picture)
+    }
+
+    /// Forgets the H.264 stream; only a keyframe continues it.
+    fn end_video(&mut self) {
+        self.video = None;
     }
 }
 

@@ -136,6 +136,29 @@ pub enum PictureProblem {
         /// The size its header names.
         image: PictureSize,
     },
+    /// An H.264 tile where only images may come (a student's stream).
+    #[error("an H.264 tile at {rect} where only PNG and JPEG tiles may come")]
+    VideoNotAllowed {
+        /// The tile's rectangle.
+        rect: TileRect,
+    },
+    /// An update brought more frames of video than a stream has between
+    /// two keyframes.
+    #[error("an update brought more than {max} H.264 frames")]
+    TooManyVideoFrames {
+        /// The most allowed.
+        max: u32,
+    },
+    /// The H.264 tiles of one update lie in two places, or in one of odd size.
+    #[error(
+        "an H.264 tile at {rect} does not continue the stream at {stream} (one even-sized rectangle per update)"
+    )]
+    VideoPlace {
+        /// The tile's rectangle.
+        rect: TileRect,
+        /// The first H.264 tile's rectangle in the update.
+        stream: TileRect,
+    },
     /// A screenshot is not a PNG file.
     #[error("the screenshot is not a PNG file: {0}")]
     ScreenshotNotPng(HeaderError),
@@ -179,22 +202,27 @@ pub enum HeaderError {
 /// the picture fits, there are no more tiles than its grid has, every tile
 /// lies inside it, together they cover at most the picture, and each tile's
 /// PNG or JPEG header names exactly the tile's rectangle.
+/// H.264 tiles are refused: a student's stream carries images.
 pub fn check_update<'a>(
     size: PictureSize,
     tiles: impl IntoIterator<Item = TileView<'a>>,
     allowed: PictureSize,
 ) -> Result<(), PictureProblem> {
-    check_layered_update(size, tiles, allowed, 1)
+    check_layered_update(size, tiles, allowed, 1, 0)
 }
 
 /// Checks an update as [`check_update`] does, but lets its tiles cover the
 /// picture up to `layers` times over, in area and in number: a broadcast's
-/// catch-up update carries older tiles that newer ones partly cover.
+/// catch-up update carries older tiles that newer ones partly cover. Up to
+/// `video_frames` H.264 tiles may come too, all of one rectangle of even
+/// sides (one stream, [`crate::codec::TileFormat::H264`]); they are frames
+/// of one place, not layers, and are not counted as such.
 pub fn check_layered_update<'a>(
     size: PictureSize,
     tiles: impl IntoIterator<Item = TileView<'a>>,
     allowed: PictureSize,
     layers: u32,
+    video_frames: u32,
 ) -> Result<(), PictureProblem> {
     if !size.fits_in(allowed) {
         return Err(PictureProblem::TooLarge {
@@ -205,7 +233,12 @@ pub fn check_layered_update<'a>(
     let layers = u64::from(layers.max(1));
     let max = size.grid_tiles() * layers;
     let (mut count, mut covered) = (0u64, 0u64);
+    let (mut frames, mut stream) = (0u32, None::<TileRect>);
     for tile in tiles {
+        if tile.format == TileFormat::H264 {
+            check_video_tile(size, &tile, video_frames, &mut frames, &mut stream)?;
+            continue;
+        }
         count += 1;
         if count > max {
             return Err(PictureProblem::TooManyTiles { size, max });
@@ -233,6 +266,43 @@ pub fn check_layered_update<'a>(
                 image,
             });
         }
+    }
+    Ok(())
+}
+
+/// One H.264 tile of an update: allowed at all, not one too many, inside
+/// the picture, of even sides, where the update's first one was.
+fn check_video_tile(
+    size: PictureSize,
+    tile: &TileView<'_>,
+    allowed: u32,
+    frames: &mut u32,
+    stream: &mut Option<TileRect>,
+) -> Result<(), PictureProblem> {
+    let rect = tile.rect;
+    if allowed == 0 {
+        return Err(PictureProblem::VideoNotAllowed { rect });
+    }
+    *frames += 1;
+    if *frames > allowed {
+        return Err(PictureProblem::TooManyVideoFrames { max: allowed });
+    }
+    if !rect.fits_in(size.width, size.height) {
+        return Err(PictureProblem::OutOfBounds { rect, size });
+    }
+    let first = *stream.get_or_insert(rect);
+    if first != rect || rect.width % 2 != 0 || rect.height % 2 != 0 {
+        return Err(PictureProblem::VideoPlace {
+            rect,
+            stream: first,
+        });
+    }
+    if tile.data.is_empty() {
+        return Err(PictureProblem::NotAnImage {
+            rect,
+            format: TileFormat::H264,
+            reason: HeaderError::Empty,
+        });
     }
     Ok(())
 }
@@ -276,6 +346,8 @@ pub fn image_size(format: TileFormat, data: &[u8]) -> Result<PictureSize, Header
     let size = match format {
         TileFormat::Png => png_size(data)?,
         TileFormat::Jpeg => jpeg_size(data)?,
+        // A stream's frame names no size of its own; see `check_video_tile`.
+        TileFormat::H264 => return Err(HeaderError::Malformed),
     };
     if size.width == 0 || size.height == 0 {
         return Err(HeaderError::Empty);
@@ -454,6 +526,57 @@ mod tests {
     }
 
     #[test]
+    fn video_tiles_come_only_where_allowed_in_one_even_place_and_not_too_many() {
+        let size = PictureSize::new(256, 128);
+        let frame = [0, 0, 0, 1, 0x65, 1, 2, 3];
+        let video = |rect| TileView {
+            rect,
+            format: TileFormat::H264,
+            data: &frame,
+        };
+        let place = rect(64, 0, 128, 64);
+        // Whole-screen frames many times over are a stream, not layers.
+        assert_eq!(
+            check_layered_update(size, [video(place); 4], size, 1, 4),
+            Ok(())
+        );
+        assert_eq!(
+            check_update(size, [video(place)], size),
+            Err(PictureProblem::VideoNotAllowed { rect: place })
+        );
+        assert_eq!(
+            check_layered_update(size, [video(place); 5], size, 1, 4),
+            Err(PictureProblem::TooManyVideoFrames { max: 4 })
+        );
+        let elsewhere = rect(0, 0, 128, 64);
+        assert_eq!(
+            check_layered_update(size, [video(place), video(elsewhere)], size, 1, 4),
+            Err(PictureProblem::VideoPlace {
+                rect: elsewhere,
+                stream: place
+            })
+        );
+        let odd = rect(0, 0, 127, 64);
+        assert!(matches!(
+            check_layered_update(size, [video(odd)], size, 1, 4),
+            Err(PictureProblem::VideoPlace { .. })
+        ));
+        assert!(matches!(
+            check_layered_update(size, [video(rect(200, 0, 64, 64))], size, 1, 4),
+            Err(PictureProblem::OutOfBounds { .. })
+        ));
+        let empty = TileView {
+            rect: place,
+            format: TileFormat::H264,
+            data: &[],
+        };
+        assert!(matches!(
+            check_layered_update(size, [empty], size, 1, 4),
+            Err(PictureProblem::NotAnImage { .. })
+        ));
+    }
+
+    #[test]
     fn more_tiles_than_the_grid_or_tiles_covering_more_than_the_picture_are_refused() {
         let size = PictureSize::new(128, 64);
         let small = png_header(64, 64);
@@ -480,9 +603,9 @@ mod tests {
             Err(PictureProblem::Overlapping { .. })
         ));
         // A broadcast's catch-up may cover it three times over, not four.
-        assert_eq!(check_layered_update(size, [tile; 3], size, 3), Ok(()));
+        assert_eq!(check_layered_update(size, [tile; 3], size, 3, 0), Ok(()));
         assert!(matches!(
-            check_layered_update(size, [tile; 4], size, 3),
+            check_layered_update(size, [tile; 4], size, 3, 0),
             Err(PictureProblem::Overlapping { .. })
         ));
     }

@@ -14,6 +14,7 @@ pub mod inspect;
 mod png;
 pub mod scale;
 mod synthetic;
+pub mod video;
 #[cfg(feature = "wire")]
 pub mod wire;
 #[cfg(target_os = "linux")]

@@ -20,6 +20,7 @@ pub fn screen_tiles(tiles: Vec<EncodedTile>) -> Vec<ScreenTile> {
             encoding: match tile.format {
                 TileFormat::Png => TileEncoding::Png,
                 TileFormat::Jpeg => TileEncoding::Jpeg,
+                TileFormat::H264 => TileEncoding::H264,
             },
             data: tile.data,
         })
@@ -57,6 +58,7 @@ pub fn tile_format(encoding: TileEncoding) -> TileFormat {
     match encoding {
         TileEncoding::Png => TileFormat::Png,
         TileEncoding::Jpeg => TileFormat::Jpeg,
+        TileEncoding::H264 => TileFormat::H264,
     }
 }
 

@@ -189,6 +189,10 @@ enum Command {
         /// JPEG quality of photo-like tiles (1-100).
         #[arg(long, default_value_t = 75)]
         quality: u8,
+        /// Kbit/s for a film playing full screen, sent as H.264 (a smaller
+        /// one gets its share); 0 sends it as tiles like the rest.
+        #[arg(long, default_value_t = pult_console::broadcast::DEFAULT_VIDEO_BITRATE / 1000)]
+        video_kbit: u32,
     },
 }
 
@@ -376,6 +380,7 @@ async fn run(cli: Cli) -> Result<bool> {
             from,
             fps,
             quality,
+            video_kbit,
         } => {
             let area = match (region, monitor) {
                 (Some(region), _) => BroadcastArea::Region(region),
@@ -386,6 +391,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 area,
                 max_fps: fps,
                 quality,
+                video_bitrate: video_kbit.saturating_mul(1000),
                 ..ScreenSource::default()
             };
             let mode = if window {
@@ -550,9 +556,10 @@ async fn broadcast(
     }
     let seconds = started.elapsed().as_secs_f64().max(0.001);
     println!(
-        "{} pictures encoded, {} tiles packed once each; {} updates sent ({:.1} MB/s together)",
+        "{} pictures encoded, {} tiles and {} H.264 frames packed once each; {} updates sent ({:.1} MB/s together)",
         report.pictures_encoded,
         report.fanout.tiles_packed,
+        report.fanout.video_frames,
         report.fanout.updates_sent,
         report.fanout.bytes_sent as f64 / seconds / 1e6
     );
