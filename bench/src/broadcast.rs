@@ -41,6 +41,7 @@ struct Figures {
     kb_per_receiver: f64,
     mbit_total: f64,
     console_cpu: f64,
+    receivers_cpu: f64,
     encoded: u64,
     video_frames: u64,
     sent: u64,
@@ -201,6 +202,13 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
     if let Some(pid) = stalled {
         signal(pid, "-STOP")?;
     }
+    let receivers_cpu = || -> f64 {
+        agents
+            .iter()
+            .filter_map(|(a, _)| procs::process_cpu_seconds(a.pid()).ok())
+            .sum()
+    };
+    let receivers_before = receivers_cpu();
     let (cpu_before, before, clock) = (
         procs::own_cpu_seconds()?,
         broadcast.report(),
@@ -212,6 +220,7 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
         broadcast.report(),
         clock.elapsed().as_secs_f64(),
     );
+    let receivers_after = receivers_cpu();
     broadcast.stop().await;
     if let Some(pid) = stalled {
         signal(pid, "-CONT")?;
@@ -256,6 +265,7 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
         kb_per_receiver: median(&per_receiver),
         mbit_total: total_bytes * 8.0 / seconds / 1e6,
         console_cpu: (cpu_after - cpu_before) / seconds * 100.0,
+        receivers_cpu: (receivers_after - receivers_before) / seconds * 100.0,
         encoded: after.pictures_encoded - before.pictures_encoded,
         video_frames: after.fanout.video_frames - before.fanout.video_frames,
         sent: after.fanout.updates_sent - before.fanout.updates_sent,
@@ -320,17 +330,18 @@ fn median(sorted: &[f64]) -> f64 {
 
 fn render(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "| broadcast 1920x1080 | fps p50 / worst | KB/s per receiver | Mbit/s total | console CPU % | pictures encoded (H.264) / updates sent | capture to screen p50 / p95 ms |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "| broadcast 1920x1080 | fps p50 / worst | KB/s per receiver | Mbit/s total | console CPU % | receivers' CPU % | pictures encoded (H.264) / updates sent | capture to screen p50 / p95 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.1} / {:.1} | {:.0} | {:.1} | {:.0} | {} ({}) / {} | {:.0} / {:.0} |\n",
+            "| {} | {:.1} / {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {} ({}) / {} | {:.0} / {:.0} |\n",
             r.run,
             r.fps_p50,
             r.fps_worst,
             r.kb_per_receiver,
             r.mbit_total,
             r.console_cpu,
+            r.receivers_cpu,
             r.encoded,
             r.video_frames,
             r.sent,

@@ -74,6 +74,11 @@ pub(crate) fn own_cpu_seconds() -> Result<f64> {
     cpu_seconds("/proc/self/stat")
 }
 
+/// CPU seconds process `pid` has used so far (user and system).
+pub(crate) fn process_cpu_seconds(pid: u32) -> Result<f64> {
+    cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
 fn cpu_seconds(stat: &str) -> Result<f64> {
     let text = std::fs::read_to_string(stat).with_context(|| format!("reading {stat}"))?;
     // Fields after the command name (which may hold spaces) end with ')'.

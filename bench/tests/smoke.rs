@@ -53,14 +53,14 @@ fn the_broadcast_benchmark_runs_every_case() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    // "| video to 1 | 25.1 / 25.1 | ... | 50 (50) / 50 | 34 / 43 |": the
+    // "| video to 1 | 25.1 / 25.1 | ... | 27 | 50 (50) / 50 | 34 / 43 |": the
     // H.264 frames among the pictures encoded.
     let h264_frames = |run: &str| -> u64 {
         let row = stdout
             .lines()
             .find(|l| l.starts_with(&format!("| {run} |")))
             .unwrap_or_else(|| panic!("no row '{run}' in\n{stdout}"));
-        let cell = row.split('|').nth(6).unwrap_or_default();
+        let cell = row.split('|').nth(7).unwrap_or_default();
         cell.split(['(', ')'])
             .nth(1)
             .unwrap_or_default()
