@@ -193,8 +193,18 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Settle (a film is found within a second or so), then measure.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Settle, then measure; a film must have been found first (about a
+    // second of pictures; longer where the scene paints slowly).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if run.scene == "video" && run.video {
+        while broadcast.report().fanout.video_frames == 0 {
+            if started.elapsed() > Duration::from_secs(40) {
+                bail!("the film was not found within 40 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let stalled = run
         .stalled
         .then(|| agents.last().map(|(a, _)| a.pid()))

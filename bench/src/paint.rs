@@ -26,20 +26,7 @@ pub(crate) fn main(args: &[OsString]) -> Result<()> {
     let fps: u32 = fps.parse().context("fps")?;
     let speed: f64 = speed.parse().context("speed")?;
 
-    let (connection, screen) =
-        xcb::Connection::connect(Some(display)).context("connecting to X")?;
-    let root = connection
-        .get_setup()
-        .roots()
-        .nth(usize::try_from(screen).unwrap_or(0))
-        .map(|s| s.root())
-        .context("no X screen")?;
-    let gc: x::Gcontext = connection.generate_id();
-    connection.send_and_check_request(&x::CreateGc {
-        cid: gc,
-        drawable: x::Drawable::Window(root),
-        value_list: &[],
-    })?;
+    let (connection, root, gc) = connect(display)?;
 
     let desktop = SyntheticDesktop::new(width, height)
         .with_seed(7)
@@ -67,6 +54,26 @@ pub(crate) fn main(args: &[OsString]) -> Result<()> {
 }
 
 /// Draws one rectangle of `frame` (RGBA) into the window (BGRX, depth 24).
+/// A connection to `display`, its root window and a graphics context to
+/// draw on it with.
+pub(crate) fn connect(display: &str) -> Result<(xcb::Connection, x::Window, x::Gcontext)> {
+    let (connection, screen) =
+        xcb::Connection::connect(Some(display)).context("connecting to X")?;
+    let root = connection
+        .get_setup()
+        .roots()
+        .nth(usize::try_from(screen).unwrap_or(0))
+        .map(|s| s.root())
+        .context("no X screen")?;
+    let gc: x::Gcontext = connection.generate_id();
+    connection.send_and_check_request(&x::CreateGc {
+        cid: gc,
+        drawable: x::Drawable::Window(root),
+        value_list: &[],
+    })?;
+    Ok((connection, root, gc))
+}
+
 pub(crate) fn put(
     connection: &xcb::Connection,
     window: x::Window,

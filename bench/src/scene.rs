@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use pult_screen::Frame;
 use pult_screen::codec::changed_tiles;
-use xcb::x;
 
-use crate::paint::put;
+use crate::paint::{connect, put};
 
 /// The teacher's screen.
 const WIDTH: u32 = 1920;
@@ -29,20 +28,7 @@ pub(crate) fn main(args: &[OsString]) -> Result<()> {
         bail!("usage: pult-bench scene DISPLAY slides|video FPS");
     };
     let fps: u32 = fps.parse().context("fps")?;
-    let (connection, screen) =
-        xcb::Connection::connect(Some(display)).context("connecting to X")?;
-    let root = connection
-        .get_setup()
-        .roots()
-        .nth(usize::try_from(screen).unwrap_or(0))
-        .map(|s| s.root())
-        .context("no X screen")?;
-    let gc: x::Gcontext = connection.generate_id();
-    connection.send_and_check_request(&x::CreateGc {
-        cid: gc,
-        drawable: x::Drawable::Window(root),
-        value_list: &[],
-    })?;
+    let (connection, root, gc) = connect(display)?;
     let texture = (kind == "video").then(|| texture(WIDTH + 640, HEIGHT + 360));
     let started = Instant::now();
     let interval = Duration::from_secs(1) / fps.max(1);

@@ -879,11 +879,13 @@ mod tests {
     }
 
     /// A white 1280x720 desktop where a film plays at `FILM` while `playing`.
+    #[cfg(target_os = "linux")]
     struct Cinema {
         step: u32,
         playing: bool,
     }
 
+    #[cfg(target_os = "linux")]
     const FILM: TileRect = TileRect {
         x: 256,
         y: 128,
@@ -891,6 +893,7 @@ mod tests {
         height: 320,
     };
 
+    #[cfg(target_os = "linux")]
     impl CaptureSource for Cinema {
         fn capture(&mut self, _area: ScreenArea) -> Result<Frame, pult_screen::CaptureError> {
             if self.playing {
