@@ -36,6 +36,8 @@ pub struct Desktop {
     board: Mutex<NoticeBoard>,
     /// Serialises showing the notice, so the last notice sent is the newest.
     showing: tokio::sync::Mutex<()>,
+    /// Puts broadcasts up one at a time, each checked again afterwards.
+    broadcast_showing: tokio::sync::Mutex<()>,
     changed: Arc<Notify>,
     viewed: watch::Sender<bool>,
     /// The lock (R20): kept here, not in the helper, so it outlives
@@ -67,6 +69,7 @@ impl Desktop {
             helper: watch::Sender::new(None),
             board: Mutex::default(),
             showing: tokio::sync::Mutex::new(()),
+            broadcast_showing: tokio::sync::Mutex::new(()),
             changed: Arc::new(Notify::new()),
             viewed: watch::Sender::new(false),
             lock: Mutex::default(),
@@ -228,6 +231,8 @@ impl Desktop {
             helpers: self.helper.subscribe(),
         };
         self.show_notice().await?;
+        let _one_at_a_time = self.broadcast_showing.lock().await;
+        self.broadcast_stands(turn)?;
         let view = BroadcastView {
             teacher: entry.teacher,
             room: entry.room,
@@ -237,9 +242,41 @@ impl Desktop {
             .request(ToHelper::Broadcast(Some(view)), ANSWER)
             .await?
         {
-            FromHelper::Done => Ok(guard),
-            other => Err(unexpected(&other)),
+            FromHelper::Done => {}
+            other => return Err(unexpected(&other)),
         }
+        // A lock or an end that came meanwhile may have reached the helper
+        // before this broadcast did: then its windows go again now.
+        if let Err(why) = self.broadcast_stands(turn) {
+            let nobody = self
+                .broadcaster
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none();
+            if nobody {
+                helper.request(ToHelper::Broadcast(None), ANSWER).await?;
+            }
+            return Err(why);
+        }
+        Ok(guard)
+    }
+
+    /// Whether broadcast `turn` is still to be shown: no newer turn, and
+    /// the screen not locked (a lock that slipped in ends it here).
+    fn broadcast_stands(&self, turn: u64) -> Result<(), ErrorReply> {
+        if let Some(lock) = self.current_lock() {
+            let why = locked_by(&lock.screen);
+            self.end_broadcast(why.clone());
+            return Err(why);
+        }
+        let turns = self.broadcast_turn.borrow();
+        if turns.0 == turn {
+            return Ok(());
+        }
+        Err(turns
+            .1
+            .clone()
+            .unwrap_or_else(|| ErrorReply::new(ErrorCode::Internal, "the broadcast was ended")))
     }
 
     /// Shows the broadcast's next picture; returns once it is on the screen.
@@ -326,13 +363,7 @@ impl Desktop {
         };
         let until = Instant::now() + timeout;
         // The lock covers a broadcast; the broadcast ends and says why.
-        self.end_broadcast(ErrorReply::new(
-            ErrorCode::Locked,
-            format!(
-                "the screen was locked by {} (room {})",
-                screen.teacher, screen.room
-            ),
-        ));
+        self.end_broadcast(locked_by(&screen));
         *self.locked() = Some(Lock { screen, until });
         {
             let mut board = self.board();
@@ -548,6 +579,17 @@ impl Drop for BroadcastGuard {
         self.desktop.board().end(self.view);
         self.desktop.changed.notify_one();
     }
+}
+
+/// Why a broadcast ended: `screen` locked it away.
+fn locked_by(screen: &LockScreen) -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::Locked,
+        format!(
+            "the screen was locked by {} (room {})",
+            screen.teacher, screen.room
+        ),
+    )
 }
 
 fn no_helper() -> ErrorReply {

@@ -48,8 +48,10 @@ pub struct Agent {
     pub power: Arc<crate::power::PowerPlan>,
 }
 
-/// The features this agent offers in its hello.
-const FEATURES: [Feature; 9] = [
+/// The features this agent offers in its hello; it refuses the others
+/// (`unsupported`). Broadcasts only where the student is shown them with
+/// H.264 (R7): not yet by the Windows agent.
+const FEATURES: &[Feature] = &[
     Feature::Screenshot,
     Feature::OpenUrl,
     Feature::RunProgram,
@@ -58,6 +60,7 @@ const FEATURES: [Feature; 9] = [
     Feature::Lock,
     Feature::Control,
     Feature::Power,
+    #[cfg(target_os = "linux")]
     Feature::Broadcast,
 ];
 
@@ -227,7 +230,7 @@ async fn serve_stream(
     };
     match hello {
         Ok(Some(hello)) if hello.version.is_compatible_with(PROTOCOL_VERSION) => {
-            let ours = Hello::current(concat!("pult-agent ", env!("CARGO_PKG_VERSION")), &FEATURES);
+            let ours = Hello::current(concat!("pult-agent ", env!("CARGO_PKG_VERSION")), FEATURES);
             if write_message(&mut send, &ours).await.is_err() {
                 return;
             }
@@ -344,6 +347,11 @@ async fn handle_request(
         Err(ErrorReply::new(
             ErrorCode::NotGranted,
             format!("the room certificate does not grant '{feature}'"),
+        ))
+    } else if !FEATURES.contains(&feature) {
+        Err(ErrorReply::new(
+            ErrorCode::Unsupported,
+            format!("this agent does not offer '{feature}'"),
         ))
     } else {
         match request {

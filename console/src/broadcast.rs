@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pult_protocol::broadcast::{BroadcastMode, BroadcastNews};
 use pult_protocol::frame::read_message;
-use pult_protocol::message::{ErrorCode, Feature};
+use pult_protocol::message::ErrorCode;
 use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding, WatchSettings};
 use pult_screen::codec::{TileEncoder, TileRect, changed_tiles};
 use pult_screen::scale::Scaler;
@@ -36,8 +36,14 @@ use crate::{ConsoleError, DeviceSession, ScreenStream};
 
 /// How long a stopping broadcast waits for its receivers to finish.
 const STOP_PATIENCE: Duration = Duration::from_secs(3);
+/// Updates a relayed student's agent may have in flight.
+const RELAY_CREDIT: u16 = 2;
 /// The longest pause between two tries to reach a device.
 const MAX_RETRY: Duration = Duration::from_secs(3);
+/// The first pause; tries start from it again only after a device showed
+/// the broadcast this long (one that fails at once backs off).
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const STEADY: Duration = Duration::from_secs(5);
 
 /// H.264 bits a second for a 1920x1080 film: 40 students take 80 Mbit/s of
 /// a classroom's 100 (docs/architecture.md, "Broadcast", has the figures).
@@ -73,6 +79,23 @@ pub struct Region {
     pub height: u32,
 }
 
+impl Region {
+    /// A region of at least 16x16 pixels.
+    pub fn new(x: u32, y: u32, width: u32, height: u32) -> Result<Self, ConsoleError> {
+        if width < 16 || height < 16 {
+            return Err(ConsoleError::BadInput(format!(
+                "a region of {width}x{height} is too small to show; at least 16x16"
+            )));
+        }
+        Ok(Self {
+            x,
+            y,
+            width,
+            height,
+        })
+    }
+}
+
 impl std::str::FromStr for Region {
     type Err = String;
 
@@ -88,17 +111,7 @@ impl std::str::FromStr for Region {
                 "'{text}' is not a region: give X,Y,WIDTH,HEIGHT in pixels"
             ));
         };
-        if width < 16 || height < 16 {
-            return Err(format!(
-                "a region of {width}x{height} is too small to show; at least 16x16"
-            ));
-        }
-        Ok(Self {
-            x,
-            y,
-            width,
-            height,
-        })
+        Self::new(x, y, width, height).map_err(|e| e.to_string())
     }
 }
 
@@ -210,6 +223,24 @@ impl Broadcast {
             .spawn(move || camera.run(capture, &thread_hub))
             .map_err(|e| ConsoleError::Capture(format!("cannot start capturing: {e}")))?;
         Ok(Self::with_source(hub, SourceTask::Screen(thread)))
+    }
+
+    /// Relays `session`'s screen (a student's) as the broadcast, at the
+    /// size, rate and quality `source` gives (its area is the student's
+    /// whole desktop): see [`Broadcast::relay`].
+    pub async fn relay_from(
+        session: &DeviceSession,
+        source: &ScreenSource,
+    ) -> Result<Self, ConsoleError> {
+        let settings = WatchSettings {
+            max_width: source.max_width,
+            max_height: source.max_height,
+            max_fps: source.max_fps,
+            quality: source.quality,
+            monitor: None,
+        };
+        let stream = session.watch(settings, RELAY_CREDIT).await?;
+        Ok(Self::relay(stream, settings))
     }
 
     /// Relays `stream` (a student's screen) as the broadcast: the agent's
@@ -526,8 +557,11 @@ impl Camera {
         let mut frame = self
             .scaler
             .fit(frame, self.source.max_width, self.source.max_height);
-        let film_ended = self.follow_film(&frame);
+        let mut film_ended = self.follow_film(&frame);
+        let had_film = self.film.is_some();
         let film = self.film_frame(&mut frame, keyframe);
+        // An encoder that failed ended its film too.
+        film_ended |= had_film && self.film.is_none();
         let encoded = self.encoder.encode(frame);
         self.last_change = change;
         self.sequence += 1;
@@ -561,8 +595,10 @@ impl Camera {
                 self.last_change = None;
             }
             let keyframe = hub.fanout().wants_keyframe();
+            // A still screen is not captured — but while a film plays it
+            // is, so that a paused film is found to have stopped.
             let change = capture.change_counter();
-            if change.is_some() && change == self.last_change {
+            if change.is_some() && change == self.last_change && self.film.is_none() {
                 continue;
             }
             match self.take(capture.as_mut(), keyframe) {
@@ -654,23 +690,11 @@ async fn supervise<F, Fut>(
         change(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
     };
     let mut stop = hub.stop.subscribe();
-    let mut pause = Duration::from_millis(250);
+    let mut pause = FIRST_RETRY;
     while !hub.stopped() {
         let attempt = async {
-            let session = connect().await?;
-            if !session.agent_hello().supports(Feature::Broadcast) {
-                return Err(ConsoleError::Agent {
-                    device: session.device().name.clone(),
-                    error: pult_protocol::message::ErrorReply::new(
-                        ErrorCode::Unsupported,
-                        format!(
-                            "the agent ({}) cannot show broadcasts; update it",
-                            session.agent_hello().software
-                        ),
-                    ),
-                });
-            }
-            session.open_broadcast(mode).await
+            // An agent without broadcasts says so: `Unsupported`, given up.
+            connect().await?.open_broadcast(mode).await
         };
         let opened = tokio::select! {
             opened = attempt => opened,
@@ -683,9 +707,12 @@ async fn supervise<F, Fut>(
                     r.reached = true;
                     r.problem = None;
                 });
-                pause = Duration::from_millis(250);
+                let opened_at = Instant::now();
                 let served = serve_receiver(&hub, &link, send, recv, &report).await;
                 note(&|r| r.showing = false);
+                if opened_at.elapsed() >= STEADY {
+                    pause = FIRST_RETRY;
+                }
                 served
             }
             Err(error) => Err(error),

@@ -3,7 +3,6 @@
 //! the devices chosen, and what each of them shows while it runs.
 
 use pult_protocol::broadcast::BroadcastMode;
-use pult_protocol::watch::WatchSettings;
 use pult_screen::scale::Scaler;
 use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, encode_png};
 use serde::{Deserialize, Serialize};
@@ -101,63 +100,70 @@ pub(crate) struct Running {
 
 impl Desk {
     /// Starts broadcasting as `request` asks (a broadcast under way ends
-    /// first); devices marked not steerable are reported, not tried.
+    /// first); devices marked not steerable are reported, not tried. An
+    /// unknown device or a bad region is refused before anything changes.
     pub async fn broadcast(
         &self,
         request: BroadcastRequest,
     ) -> Result<BroadcastState, ConsoleError> {
-        self.stop_broadcast().await;
         let mode = if request.window {
             BroadcastMode::Window
         } else {
             BroadcastMode::FullScreen
         };
-        let (broadcast, from) = match request.source {
-            BroadcastFrom::Device { device } => {
-                let session = self.session.connector(&device)?.session().await?;
-                let settings = WatchSettings {
-                    max_width: 1920,
-                    max_height: 1080,
-                    max_fps: 25,
-                    quality: 75,
-                    monitor: None,
-                };
-                let stream = session.watch(settings, 2).await?;
-                (Broadcast::relay(stream, settings), Some(device))
+        let area = match request.source {
+            BroadcastFrom::Desktop | BroadcastFrom::Device { .. } => BroadcastArea::Desktop,
+            BroadcastFrom::Monitor { index } => BroadcastArea::Monitor(index),
+            BroadcastFrom::Region {
+                x,
+                y,
+                width,
+                height,
+            } => BroadcastArea::Region(Region::new(x, y, width, height)?),
+        };
+        let source = ScreenSource {
+            area,
+            ..ScreenSource::default()
+        };
+        let from = match &request.source {
+            BroadcastFrom::Device { device } => Some(device.clone()),
+            _ => None,
+        };
+        // Every device once, the source not among them, each known.
+        let mut names: Vec<&String> = Vec::new();
+        for device in &request.devices {
+            if Some(device) != from.as_ref() && !names.contains(&device) {
+                names.push(device);
             }
-            other => {
-                let area = match other {
-                    BroadcastFrom::Monitor { index } => BroadcastArea::Monitor(index),
-                    BroadcastFrom::Region {
-                        x,
-                        y,
-                        width,
-                        height,
-                    } => BroadcastArea::Region(Region {
-                        x,
-                        y,
-                        width: width.max(16),
-                        height: height.max(16),
-                    }),
-                    _ => BroadcastArea::Desktop,
-                };
-                let source = ScreenSource {
-                    area,
-                    ..ScreenSource::default()
-                };
+        }
+        let statuses = self.session.statuses();
+        let targets = names
+            .into_iter()
+            .map(|device| {
+                let not_steerable = statuses
+                    .iter()
+                    .any(|s| &s.name == device && s.state == DeviceState::NotSteerable);
+                Ok((device, self.session.connector(device)?, not_steerable))
+            })
+            .collect::<Result<Vec<_>, ConsoleError>>()?;
+        // One broadcast at a time, this call's from here on.
+        let mut broadcasting = self.broadcasting.lock().await;
+        if let Some(running) = broadcasting.take() {
+            running.broadcast.stop().await;
+        }
+        let broadcast = match &from {
+            Some(device) => {
+                let session = self.session.connector(device)?.session().await?;
+                Broadcast::relay_from(&session, &source).await?
+            }
+            None => {
                 let capture = Box::new(DesktopCapture::new());
-                let started =
-                    tokio::task::spawn_blocking(move || Broadcast::from_screen(capture, source))
-                        .await
-                        .map_err(|e| ConsoleError::Capture(e.to_string()))??;
-                (started, None)
+                tokio::task::spawn_blocking(move || Broadcast::from_screen(capture, source))
+                    .await
+                    .map_err(|e| ConsoleError::Capture(e.to_string()))??
             }
         };
-        let statuses = self.session.statuses();
-        for device in request.devices.iter().filter(|d| Some(*d) != from.as_ref()) {
-            let not_steerable = statuses
-                .iter()
-                .any(|s| &s.name == device && s.state == DeviceState::NotSteerable);
+        for (device, connector, not_steerable) in targets {
             if not_steerable {
                 broadcast.refused(
                     device,
@@ -167,7 +173,6 @@ impl Desk {
                 );
                 continue;
             }
-            let connector = self.session.connector(device)?;
             broadcast
                 .send_to(device, mode, move || {
                     let connector = connector.clone();
@@ -177,7 +182,7 @@ impl Desk {
         }
         let running = Running { broadcast, from };
         let state = state_of(&running);
-        *self.broadcasting.lock().await = Some(running);
+        *broadcasting = Some(running);
         Ok(state)
     }
 

@@ -24,6 +24,7 @@ use pult_protocol::broadcast::{
     MAX_COVER, MAX_VIDEO_FRAMES, PackedTile, assemble_update, is_keyframe,
 };
 use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding};
+use pult_screen::wire::tile_rect;
 
 /// The side of the grid cells the picture keeps its tiles in (the codec's tile).
 const CELL: u32 = pult_screen::codec::TILE_SIZE;
@@ -182,11 +183,7 @@ impl Fanout {
     pub fn publish(&mut self, update: &ScreenUpdate) -> Result<(), FanoutError> {
         let (width, height) = (update.width.max(1), update.height.max(1));
         for tile in &update.tiles {
-            let fits = tile.width > 0
-                && tile.height > 0
-                && tile.x.checked_add(tile.width).is_some_and(|r| r <= width)
-                && tile.y.checked_add(tile.height).is_some_and(|b| b <= height);
-            if !fits {
+            if !tile_rect(tile).fits_in(width, height) {
                 return Err(FanoutError::OutsidePicture {
                     x: tile.x,
                     y: tile.y,

@@ -11,8 +11,8 @@ use pult_protocol::credentials::RoomDevice;
 use pult_protocol::endpoint::RefusalAlert;
 use pult_protocol::frame::{Frame, FrameError, FrameKind, read_frame, read_message, write_message};
 use pult_protocol::message::{
-    AgentStatus, Feature, Hello, PROTOCOL_VERSION, Reply, Request, ScreenText, Screenshot,
-    TextKind, WebUrl,
+    AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
+    ScreenText, Screenshot, TextKind, WebUrl,
 };
 use pult_protocol::power::{MAX_DELAY_SECONDS, Mac, PowerAction};
 use pult_protocol::watch::WatchSettings;
@@ -400,10 +400,16 @@ impl DeviceSession {
         if self.hello.supports(feature) {
             Ok(())
         } else {
-            Err(self.link.protocol(&format!(
-                "the agent ({}) does not offer '{feature}'",
-                self.hello.software
-            )))
+            Err(ConsoleError::Agent {
+                device: self.link.device.name.clone(),
+                error: ErrorReply::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "the agent ({}) does not offer '{feature}'",
+                        self.hello.software
+                    ),
+                ),
+            })
         }
     }
 }

@@ -293,6 +293,9 @@ impl HelperCore {
 
     /// Shows or ends a broadcast; a new one starts from a black picture.
     fn broadcast(&self, view: Option<BroadcastView>) -> Result<FromHelper, ErrorReply> {
+        if view.is_some() {
+            self.require_notice()?; // R1: never a broadcast the notice does not name
+        }
         let mut decoder = self.broadcast.lock().unwrap_or_else(|p| p.into_inner());
         *decoder = None;
         self.shows.broadcast(view.as_ref()).map_err(|error| {
@@ -305,7 +308,10 @@ impl HelperCore {
         Ok(FromHelper::Done)
     }
 
-    /// Decodes the broadcast's next picture (all or nothing) and shows it.
+    /// Decodes the broadcast's next picture and shows it; a picture that does
+    /// not decode ends the broadcast (its images were all or nothing, its
+    /// H.264 stream is broken until a keyframe, which the console would
+    /// only send on its own schedule).
     fn broadcast_picture(&self, update: ScreenUpdate) -> Result<FromHelper, ErrorReply> {
         let mut guard = self.broadcast.lock().unwrap_or_else(|p| p.into_inner());
         let decoder = guard.as_mut().ok_or_else(|| {

@@ -85,7 +85,10 @@ impl BroadcastScreen {
             return Ok(());
         };
         let showing = self.put(view)?;
-        showing.wait_viewable()?;
+        if let Err(error) = showing.wait_viewable() {
+            showing.end(); // the windows and their keeper go with the failure
+            return Err(error);
+        }
         *state = Some(showing);
         Ok(())
     }

@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         fps: u8,
         /// How long to watch.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
         seconds: f64,
         /// JPEG quality of photo-like tiles (1-100).
         #[arg(long, default_value_t = 75)]
@@ -77,7 +77,7 @@ enum Command {
     /// Shows every device of the room: online with its user, offline, refused, not steerable.
     Status {
         /// How long to watch the room before printing.
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
         seconds: f64,
         /// Also look for devices on the local network by mDNS.
         #[arg(long)]
@@ -175,7 +175,7 @@ enum Command {
         #[arg(long)]
         window: bool,
         /// How long; without it until Ctrl+C.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_seconds)]
         seconds: Option<f64>,
         /// A device to show it on (repeatable); none means all.
         #[arg(long = "to", value_name = "DEVICE")]
@@ -300,12 +300,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let console = Console::new(room)?;
             let session = console.connect(&device).await?;
             let stream = session.watch(settings, credit).await?;
-            let picture = watch(
-                stream,
-                Duration::from_secs_f64(seconds.max(0.1)),
-                &device.name,
-            )
-            .await?;
+            let picture = watch(stream, Duration::from_secs_f64(seconds), &device.name).await?;
             session.close();
             if let (Some(path), Some(picture)) = (save_last, picture) {
                 write_atomically(&path, &encode_png(&picture)?)?;
@@ -319,7 +314,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 ..SessionOptions::default()
             };
             let (session, mut events) = RoomSession::start(room, options)?;
-            let deadline = tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.1)));
+            let deadline = tokio::time::sleep(Duration::from_secs_f64(seconds));
             tokio::pin!(deadline);
             loop {
                 tokio::select! {
@@ -399,7 +394,7 @@ async fn run(cli: Cli) -> Result<bool> {
             } else {
                 BroadcastMode::FullScreen
             };
-            let duration = seconds.map(|s| Duration::from_secs_f64(s.max(0.1)));
+            let duration = seconds.map(Duration::from_secs_f64);
             broadcast(room, source, from, &to, mode, duration).await
         }
         Command::Lock { devices, message } => {
@@ -511,15 +506,10 @@ async fn broadcast(
                 .remove(0);
             targets.retain(|d| d.uuid != device.uuid);
             let session = console.connect(&device).await?;
-            let settings = WatchSettings {
-                max_width: source.max_width,
-                max_height: source.max_height,
-                max_fps: source.max_fps,
-                quality: source.quality,
-                monitor: None,
-            };
-            let stream = session.watch(settings, 2).await?;
-            (Broadcast::relay(stream, settings), Some(session))
+            (
+                Broadcast::relay_from(&session, &source).await?,
+                Some(session),
+            )
         }
         None => {
             let capture = Box::new(pult_screen::DesktopCapture::new());
@@ -891,6 +881,15 @@ fn input_steps(words: &[String]) -> Result<Vec<Step>> {
         }
     }
     Ok(steps)
+}
+
+/// A number of seconds from the command line: from 0.1 to a day, so that
+/// it always makes a `Duration`.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=86_400.0).contains(s))
+        .ok_or_else(|| format!("'{text}' is not a number of seconds from 0.1 to 86400"))
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32)> {
