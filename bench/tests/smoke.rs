@@ -4,9 +4,15 @@
 //! Its figures are not checked here (tests never assert timings).
 
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The two runs start agents, Xvfbs and painters by the dozen: one at a
+/// time, or on two cores they starve each other's agents of their start.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn the_benchmark_runs_every_case() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let output = Command::new(env!("CARGO_BIN_EXE_pult-bench"))
         .arg("--smoke")
         .output()
@@ -46,6 +52,7 @@ fn the_benchmark_runs_every_case() {
 /// tiles (what is encoded is behaviour, not a timing).
 #[test]
 fn the_broadcast_benchmark_runs_every_case() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let output = Command::new(env!("CARGO_BIN_EXE_pult-bench"))
         .args(["broadcast", "--smoke"])
         .output()

@@ -373,6 +373,12 @@ fn the_demo_classroom_window_is_live_and_usable() {
         "document.querySelector('.device[data-name=\"PC-03\"]').dispatchEvent(new MouseEvent('click', {bubbles: true, shiftKey: true}))",
         &[],
     );
+    // The toolbar follows the selection: click its button once it has.
+    session.wait_for(
+        "three devices selected",
+        Duration::from_secs(5),
+        "return document.querySelectorAll('.device.selected').length === 3",
+    );
     session.click(&session.find("[data-action=\"open-url\"]"));
     session.execute(
         "document.querySelector('.url-input').value = 'https://example.org/arbeitsblatt'",
