@@ -14,6 +14,7 @@
 //! - [`acl`]: directories for SYSTEM and Administrators only.
 //! - [`input`]: the teacher's mouse and keyboard by SendInput (R3).
 //! - [`notice`]: the on-screen indicator and the notification-area icon.
+//! - [`broadcast`]: the teacher's broadcast, full screen or in a window.
 //! - [`power`]: restarting, shutting down, logging off.
 //! - [`service`]: running as a Windows service (windows-service crate).
 //!
@@ -21,6 +22,8 @@
 
 #[cfg(windows)]
 pub mod acl;
+#[cfg(windows)]
+pub mod broadcast;
 #[cfg(windows)]
 pub mod clipboard;
 pub mod cmdline;

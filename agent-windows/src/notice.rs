@@ -7,6 +7,9 @@
 //! monitor with who locked it and their words, keyboard and mouse blocked
 //! with `BlockInput` (which Wine does not implement), the notice bars above it.
 //!
+//! The teacher's broadcast (R7, [`crate::broadcast`]) has its windows on
+//! the same thread, under the lock and the bars.
+//!
 //! The windows live on a thread of their own with a message loop; [`Notice`]
 //! sends it what to show and waits until the windows are on screen.
 
@@ -14,9 +17,11 @@ use std::cell::RefCell;
 use std::io;
 use std::mem;
 use std::ptr;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use pult_screen::Frame;
+use pult_screen::codec::TileRect;
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, RECT, WPARAM};
 use windows_sys::Win32::Graphics::Gdi::{
     BeginPaint, CreateFontW, CreateSolidBrush, DT_CALCRECT, DT_CENTER, DT_END_ELLIPSIS,
@@ -36,10 +41,11 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
     HWND_TOPMOST, IDI_INFORMATION, IsWindowVisible, LWA_ALPHA, LoadIconW, MSG, PostThreadMessageW,
     RegisterClassExW, SW_SHOW, SW_SHOWNOACTIVATE, SWP_NOACTIVATE, SWP_NOMOVE, SWP_NOSIZE,
     SetForegroundWindow, SetLayeredWindowAttributes, SetTimer, SetWindowPos, ShowWindow,
-    TranslateMessage, WM_APP, WM_CLOSE, WM_PAINT, WM_TIMER, WNDCLASSEXW, WS_EX_LAYERED,
-    WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
+    TranslateMessage, WM_APP, WM_CLOSE, WM_PAINT, WM_QUIT, WM_SIZE, WM_TIMER, WNDCLASSEXW,
+    WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_EX_TRANSPARENT, WS_POPUP,
 };
 
+use crate::broadcast::{BroadcastShape, Picture, Showing, Shown};
 use crate::wide::{fill, wide};
 
 /// The bars' window title: what tests look for (as the Linux bar's X name).
@@ -67,6 +73,16 @@ enum Request {
         text: Option<LockText>,
         done: mpsc::Sender<Result<Locked, String>>,
     },
+    Broadcast {
+        /// How to show the broadcast; `None` ends it.
+        shape: Option<BroadcastShape>,
+        done: mpsc::Sender<Result<Shown, String>>,
+    },
+    /// Paint this part of the broadcast's picture, which has changed.
+    Paint {
+        changed: TileRect,
+        done: mpsc::Sender<Result<(), String>>,
+    },
 }
 
 /// What a lock screen says.
@@ -92,6 +108,8 @@ pub struct Locked {
 pub struct Notice {
     thread: u32,
     requests: mpsc::Sender<Request>,
+    /// The broadcast's picture, shared with the window thread.
+    picture: Arc<Mutex<Picture>>,
 }
 
 impl Notice {
@@ -100,47 +118,98 @@ impl Notice {
         let (requests, incoming) = mpsc::channel();
         let (ready, started) = mpsc::channel();
         let title = title.to_owned();
+        let picture = Arc::new(Mutex::new(Picture::default()));
+        let painted = picture.clone();
         std::thread::Builder::new()
             .name("notice-windows".into())
-            .spawn(move || window_thread(title, incoming, ready))?;
+            .spawn(move || window_thread(title, painted, incoming, ready))?;
         let thread = started
             .recv_timeout(ANSWER_TIME)
             .map_err(|_| io::Error::other("the notice's window thread did not start"))??;
-        Ok(Self { thread, requests })
+        Ok(Self {
+            thread,
+            requests,
+            picture,
+        })
+    }
+
+    /// Sends the window thread `request` and waits for its answer.
+    fn ask<T>(
+        &self,
+        request: impl FnOnce(mpsc::Sender<Result<T, String>>) -> Request,
+        late: &str,
+    ) -> Result<T, String> {
+        let (done, answer) = mpsc::channel();
+        self.requests
+            .send(request(done))
+            .map_err(|_| "the notice's window thread has ended".to_owned())?;
+        // SAFETY: posting a message to a thread id; harmless if the thread is gone.
+        unsafe { PostThreadMessageW(self.thread, WM_APP, 0, 0) };
+        answer
+            .recv_timeout(ANSWER_TIME)
+            .map_err(|_| late.to_owned())?
     }
 
     /// Shows `text` on every monitor (and in the icon's tooltip), with a
     /// balloon saying `balloon`; `None` takes everything away. Returns once
     /// the bars are visible, or why not.
     pub fn show(&self, text: Option<&str>, balloon: Option<&str>) -> Result<(), String> {
-        let (done, answer) = mpsc::channel();
-        self.requests
-            .send(Request::Show {
-                text: text.map(str::to_owned),
-                balloon: balloon.map(str::to_owned),
+        let (text, balloon) = (text.map(str::to_owned), balloon.map(str::to_owned));
+        self.ask(
+            |done| Request::Show {
+                text,
+                balloon,
                 done,
-            })
-            .map_err(|_| "the notice's window thread has ended".to_owned())?;
-        // SAFETY: posting a message to a thread id; harmless if the thread is gone.
-        unsafe { PostThreadMessageW(self.thread, WM_APP, 0, 0) };
-        answer
-            .recv_timeout(ANSWER_TIME)
-            .map_err(|_| "the notice's windows did not answer in time".to_owned())?
+            },
+            "the notice's windows did not answer in time",
+        )
     }
 
     /// Covers every monitor with a lock window saying `text` and blocks
     /// keyboard and mouse, or lifts the lock (`None`). Returns once the
     /// windows are visible (or gone).
     pub fn lock(&self, text: Option<LockText>) -> Result<Locked, String> {
-        let (done, answer) = mpsc::channel();
-        self.requests
-            .send(Request::Lock { text, done })
-            .map_err(|_| "the notice's window thread has ended".to_owned())?;
+        self.ask(
+            |done| Request::Lock { text, done },
+            "the lock screen did not answer in time",
+        )
+    }
+
+    /// Shows a broadcast as `shape` asks (R7), starting from a black
+    /// picture, or ends it (`None`). Returns once the windows are visible
+    /// (or gone).
+    pub fn broadcast(&self, shape: Option<BroadcastShape>) -> Result<Shown, String> {
+        self.picture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.ask(
+            |done| Request::Broadcast { shape, done },
+            "the broadcast's windows did not answer in time",
+        )
+    }
+
+    /// Puts the broadcast's next picture on the screen, of which `changed`
+    /// differs from the one before; returns once it is painted.
+    pub fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String> {
+        let changed = self
+            .picture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(picture, changed);
+        self.ask(
+            |done| Request::Paint { changed, done },
+            "the broadcast's windows did not answer in time",
+        )
+    }
+}
+
+impl Drop for Notice {
+    /// Ends the window thread: its windows go with it, and with them a
+    /// block on keyboard and mouse.
+    fn drop(&mut self) {
         // SAFETY: posting a message to a thread id; harmless if the thread is gone.
-        unsafe { PostThreadMessageW(self.thread, WM_APP, 0, 0) };
-        answer
-            .recv_timeout(ANSWER_TIME)
-            .map_err(|_| "the lock screen did not answer in time".to_owned())?
+        unsafe { PostThreadMessageW(self.thread, WM_QUIT, 0, 0) };
     }
 }
 
@@ -163,6 +232,10 @@ struct Windows {
     lock_areas: Vec<(i32, i32, i32, i32)>,
     heading_font: HFONT,
     message_font: HFONT,
+    /// The broadcast's windows, while one is shown.
+    broadcast: Option<Showing>,
+    /// Its picture, shared with [`Notice`].
+    picture: Arc<Mutex<Picture>>,
 }
 
 thread_local! {
@@ -171,6 +244,7 @@ thread_local! {
 
 fn window_thread(
     title: String,
+    picture: Arc<Mutex<Picture>>,
     incoming: mpsc::Receiver<Request>,
     ready: mpsc::Sender<io::Result<u32>>,
 ) {
@@ -178,7 +252,7 @@ fn window_thread(
         let _ = ready.send(Err(error));
         return;
     }
-    let owner = create_window("pult-notice-icon", 0, 0, 0, 0, 0);
+    let owner = create_window("pult-notice-icon", 0, 0, 0, 0, 0, WS_POPUP);
     let font_of = |height: i32, weight: i32| {
         let face = wide("Segoe UI");
         // SAFETY: creates a font from plain values and a NUL-terminated face name.
@@ -227,6 +301,8 @@ fn window_thread(
             lock_areas: Vec::new(),
             heading_font,
             message_font,
+            broadcast: None,
+            picture,
         });
     });
     // SAFETY: no arguments; the id of this thread, which runs the message loop below.
@@ -261,13 +337,30 @@ fn handle(request: Request) {
             done,
         } => (text, balloon, done),
         Request::Lock { text, done } => {
-            STATE.with(|state| {
-                let answer = match state.borrow_mut().as_mut() {
-                    Some(windows) => windows.lock(text),
-                    None => Err("the notice's windows are gone".to_owned()),
-                };
-                let _ = done.send(answer);
+            let _ = done.send(with_windows(|windows| windows.lock(text)));
+            return;
+        }
+        Request::Broadcast { shape, done } => {
+            let shown = with_windows(|windows| {
+                let shown = windows.broadcast(shape)?;
+                Ok((shown, windows.broadcast.as_ref().map(Showing::painter)))
             });
+            // Painted before the answer, with the state not borrowed.
+            let _ = done.send(shown.map(|(shown, painter)| {
+                if let Some(painter) = painter {
+                    painter.paint_all();
+                }
+                shown
+            }));
+            return;
+        }
+        Request::Paint { changed, done } => {
+            // Painted with the state not borrowed: WM_PAINT comes at once.
+            let painter = with_windows(|windows| {
+                let showing = windows.broadcast.as_ref().ok_or("no broadcast is shown")?;
+                Ok(showing.painter())
+            });
+            let _ = done.send(painter.map(|painter| painter.show_change(changed)));
             return;
         }
     };
@@ -291,6 +384,14 @@ fn handle(request: Request) {
     });
 }
 
+/// Runs `work` on the window thread's state.
+fn with_windows<T>(work: impl FnOnce(&mut Windows) -> Result<T, String>) -> Result<T, String> {
+    STATE.with(|state| match state.borrow_mut().as_mut() {
+        Some(windows) => work(windows),
+        None => Err("the notice's windows are gone".to_owned()),
+    })
+}
+
 impl Windows {
     fn show(&mut self, text: &str) -> Result<(), String> {
         self.text = text.encode_utf16().collect();
@@ -305,7 +406,7 @@ impl Windows {
                 | WS_EX_NOACTIVATE
                 | WS_EX_LAYERED
                 | WS_EX_TRANSPARENT;
-            self.bars = one_per_monitor(BAR_TITLE, extended, |_| BAR_HEIGHT)
+            self.bars = one_per_monitor(BAR_TITLE, extended, WS_POPUP, |_| BAR_HEIGHT)
                 .map_err(|error| format!("could not show the notice bar: {error}"))?;
             for &bar in &self.bars {
                 // SAFETY: a window of this thread; 92 % opaque, so what is under it shows a little.
@@ -344,9 +445,12 @@ impl Windows {
         }
         self.lock_text = Some(text);
         if self.locks.is_empty() {
-            match one_per_monitor(LOCK_TITLE, WS_EX_TOPMOST | WS_EX_TOOLWINDOW, |area| {
-                area.bottom - area.top
-            }) {
+            match one_per_monitor(
+                LOCK_TITLE,
+                WS_EX_TOPMOST | WS_EX_TOOLWINDOW,
+                WS_POPUP,
+                |area| area.bottom - area.top,
+            ) {
                 Ok(windows) => self.locks = windows,
                 Err(error) => {
                     self.lock_text = None;
@@ -365,6 +469,44 @@ impl Windows {
             Ok(Locked { input_blocked })
         } else {
             Err("the lock window is not visible".to_owned())
+        }
+    }
+
+    /// Puts up the broadcast's windows as `shape` asks, or takes them down.
+    fn broadcast(&mut self, shape: Option<BroadcastShape>) -> Result<Shown, String> {
+        if let Some(showing) = self.broadcast.take() {
+            showing.end();
+        }
+        let Some(shape) = shape else {
+            return Ok(Shown {
+                input_blocked: false,
+            });
+        };
+        let showing = Showing::put(shape, self.picture.clone())
+            .map_err(|error| format!("could not show the broadcast: {error}"))?;
+        let input_blocked = showing.guard();
+        let visible = showing.visible();
+        self.broadcast = Some(showing);
+        // A lock (which the agent ends a broadcast for) and the bars stay above.
+        self.above_broadcast();
+        // SAFETY: a timer on the hidden owner window of this thread.
+        unsafe { SetTimer(self.owner, 1, GUARD_MILLIS, None) };
+        if visible {
+            Ok(Shown { input_blocked })
+        } else {
+            if let Some(showing) = self.broadcast.take() {
+                showing.end();
+            }
+            Err("the broadcast's windows are not visible".to_owned())
+        }
+    }
+
+    /// Puts the lock windows and the bars above the broadcast again.
+    fn above_broadcast(&self) {
+        if self.locks.is_empty() {
+            self.guard();
+        } else {
+            self.guard_lock();
         }
     }
 
@@ -464,6 +606,16 @@ impl Windows {
     /// Every second while shown: bars and lock windows for the monitors
     /// there are now, on top, input blocked again while locked.
     fn refresh(&mut self) {
+        if let Some(showing) = &self.broadcast {
+            if showing.fits_monitors() {
+                showing.guard();
+            } else {
+                // A monitor added or moved: the windows made anew; a failure
+                // is tried again at the next tick.
+                let shape = showing.shape().clone();
+                let _ = self.broadcast(Some(shape));
+            }
+        }
         if let Some(text) = self.lock_text.clone() {
             if monitor_areas() == self.lock_areas {
                 self.guard_lock();
@@ -638,7 +790,15 @@ fn register_class() -> io::Result<()> {
     Ok(())
 }
 
-fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended: u32) -> HWND {
+pub(crate) fn create_window(
+    title: &str,
+    x: i32,
+    y: i32,
+    width: i32,
+    height: i32,
+    extended: u32,
+    style: u32,
+) -> HWND {
     let class = wide(CLASS);
     let title = wide(title);
     // SAFETY: the module handle of this program, not to be freed.
@@ -649,7 +809,7 @@ fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended:
             extended,
             class.as_ptr(),
             title.as_ptr(),
-            WS_POPUP,
+            style,
             x,
             y,
             width,
@@ -665,9 +825,10 @@ fn create_window(title: &str, x: i32, y: i32, width: i32, height: i32, extended:
 /// A window called `title` at the top of every monitor, `height(monitor)`
 /// high and as wide as the monitor; all or none (a failure destroys those
 /// made, so the next try makes them all anew).
-fn one_per_monitor(
+pub(crate) fn one_per_monitor(
     title: &str,
     extended: u32,
+    style: u32,
     height: impl Fn(&RECT) -> i32,
 ) -> Result<Vec<HWND>, String> {
     let mut windows = Vec::new();
@@ -679,6 +840,7 @@ fn one_per_monitor(
             area.right - area.left,
             height(&area),
             extended,
+            style,
         );
         if window.is_null() {
             let error = io::Error::last_os_error();
@@ -741,7 +903,9 @@ unsafe extern "system" fn window_procedure(
         WM_PAINT => {
             STATE.with(|state| {
                 if let Ok(Some(windows)) = state.try_borrow().as_deref() {
-                    if windows.locks.contains(&window) {
+                    if let Some(showing) = windows.broadcast.as_ref().filter(|s| s.owns(window)) {
+                        showing.paint(window);
+                    } else if windows.locks.contains(&window) {
                         windows.paint_lock(window);
                     } else {
                         windows.paint(window);
@@ -758,7 +922,13 @@ unsafe extern "system" fn window_procedure(
             });
             0
         }
-        // The student cannot close a bar or a lock window.
+        // A broadcast's window, resized, is painted anew, scaled to its size.
+        WM_SIZE => {
+            // SAFETY: a window of this thread; all of it to paint again.
+            unsafe { InvalidateRect(window, ptr::null(), 0) };
+            0
+        }
+        // The student cannot close a bar, a lock or a broadcast window.
         WM_CLOSE => 0,
         // SAFETY: the default handling for a message of this window.
         _ => unsafe { DefWindowProcW(window, message, wparam, lparam) },
@@ -800,28 +970,7 @@ mod tests {
     }
 
     fn lock_windows() -> usize {
-        let class = wide(CLASS);
-        let title = wide(LOCK_TITLE);
-        let mut count = 0;
-        let mut after = ptr::null_mut();
-        loop {
-            // SAFETY: NUL-terminated names; `after` is null or a window found before.
-            after = unsafe {
-                windows_sys::Win32::UI::WindowsAndMessaging::FindWindowExW(
-                    ptr::null_mut(),
-                    after,
-                    class.as_ptr(),
-                    title.as_ptr(),
-                )
-            };
-            if after.is_null() {
-                return count;
-            }
-            // SAFETY: IsWindowVisible accepts any handle.
-            if unsafe { IsWindowVisible(after) } != 0 {
-                count += 1;
-            }
-        }
+        windows_titled(LOCK_TITLE).len()
     }
 
     #[test]
@@ -847,5 +996,172 @@ mod tests {
         notice.lock(None).unwrap();
         assert_eq!(lock_windows(), 0);
         notice.show(None, None).unwrap();
+    }
+
+    /// The colour on the screen at (x, y), as [red, green, blue].
+    fn on_screen(x: i32, y: i32) -> [u8; 3] {
+        use windows_sys::Win32::Graphics::Gdi::{GetDC, GetPixel, ReleaseDC};
+        // SAFETY: the whole screen's DC, released below.
+        let dc = unsafe { GetDC(ptr::null_mut()) };
+        // SAFETY: a valid DC and a point.
+        let colour = unsafe { GetPixel(dc, x, y) };
+        // SAFETY: the DC got above, released once.
+        unsafe { ReleaseDC(ptr::null_mut(), dc) };
+        let [red, green, blue, _] = colour.to_le_bytes();
+        [red, green, blue]
+    }
+
+    /// Whether (x, y) on the screen shows `colour` within 2 s: Wine hands
+    /// a window's drawing to the X server a moment after it is painted.
+    fn shows(x: i32, y: i32, colour: [u8; 4]) -> bool {
+        let near = |a: [u8; 3]| (0..3).all(|c| a[c].abs_diff(colour[c]) <= 24);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !near(on_screen(x, y)) {
+            if std::time::Instant::now() > deadline {
+                println!("({x}, {y}) shows {:?}, not {colour:?}", on_screen(x, y));
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// The visible windows of ours titled `title`.
+    fn windows_titled(title: &str) -> Vec<HWND> {
+        let class = wide(CLASS);
+        let title = wide(title);
+        let mut found = Vec::new();
+        let mut after = ptr::null_mut();
+        loop {
+            // SAFETY: NUL-terminated names; `after` is null or a window found before.
+            after = unsafe {
+                windows_sys::Win32::UI::WindowsAndMessaging::FindWindowExW(
+                    ptr::null_mut(),
+                    after,
+                    class.as_ptr(),
+                    title.as_ptr(),
+                )
+            };
+            if after.is_null() {
+                return found;
+            }
+            // SAFETY: IsWindowVisible accepts any handle.
+            if unsafe { IsWindowVisible(after) } != 0 {
+                found.push(after);
+            }
+        }
+    }
+
+    const ORANGE: [u8; 4] = [255, 128, 0, 255];
+    const BLUE: [u8; 4] = [0, 64, 255, 255];
+
+    #[test]
+    fn r7_the_broadcast_covers_every_monitor_scaled_to_fit_under_the_bars() {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let notice = Notice::start("Pult").unwrap();
+        let shape = BroadcastShape {
+            full_screen: true,
+            title: "Übertragung der Lehrkraft – mueller (Raum 101)".into(),
+        };
+        notice.broadcast(Some(shape)).unwrap();
+        let areas = monitors();
+        assert_eq!(
+            windows_titled(crate::broadcast::BROADCAST_TITLE).len(),
+            areas.len()
+        );
+        // Half the first monitor's size: scaled up to cover it.
+        let area = areas[0];
+        let (width, height) = (area.right - area.left, area.bottom - area.top);
+        let (w, h) = ((width / 2) as u32, (height / 2) as u32);
+        let mut picture = Frame::filled(w, h, ORANGE);
+        let whole = TileRect {
+            x: 0,
+            y: 0,
+            width: w,
+            height: h,
+        };
+        notice.broadcast_picture(&picture, whole).unwrap();
+        let (left, top) = (area.left, area.top);
+        let quarter =
+            |x: i32, y: i32, colour| shows(left + width * x / 4, top + height * y / 4, colour);
+        assert!(quarter(1, 2, ORANGE));
+        assert!(quarter(3, 2, ORANGE));
+        // A change paints only what changed: the left half turns blue.
+        picture.fill_rect(0, 0, i64::from(w / 2), i64::from(h), BLUE);
+        let left_half = TileRect {
+            width: w / 2,
+            ..whole
+        };
+        notice.broadcast_picture(&picture, left_half).unwrap();
+        assert!(quarter(1, 2, BLUE));
+        assert!(quarter(3, 2, ORANGE));
+        // The notice bar (R1) stays above the broadcast: deep red there.
+        notice
+            .show(Some("Übertragung der Lehrkraft"), None)
+            .unwrap();
+        assert!(shows(left + 4, top + 4, [0xB0, 0x20, 0x20, 255]), "red");
+        // Ended: the windows go, and a new broadcast starts black.
+        notice.broadcast(None).unwrap();
+        assert!(windows_titled(crate::broadcast::BROADCAST_TITLE).is_empty());
+        notice.show(None, None).unwrap();
+        let shape = BroadcastShape {
+            full_screen: true,
+            title: String::new(),
+        };
+        notice.broadcast(Some(shape)).unwrap();
+        assert!(quarter(3, 2, [0, 0, 0, 255]));
+        notice.broadcast(None).unwrap();
+    }
+
+    #[test]
+    fn r7_in_a_window_the_broadcast_is_moved_and_resized_but_not_closed() {
+        use windows_sys::Win32::UI::WindowsAndMessaging::{IsWindow, SWP_NOZORDER, SendMessageW};
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let notice = Notice::start("Pult").unwrap();
+        let title = "Teacher broadcast – mueller (room 101)";
+        let shape = BroadcastShape {
+            full_screen: false,
+            title: title.into(),
+        };
+        notice.broadcast(Some(shape)).unwrap();
+        let found = windows_titled(title);
+        assert_eq!(found.len(), 1, "one window, titled with who broadcasts");
+        let window = found[0];
+        assert!(windows_titled(crate::broadcast::BROADCAST_TITLE).is_empty());
+        // The student closes it: it stays.
+        // SAFETY: a window of the notice's thread, which answers.
+        unsafe { SendMessageW(window, WM_CLOSE, 0, 0) };
+        // SAFETY: IsWindow accepts any handle.
+        assert!(unsafe { IsWindow(window) } != 0, "closed by the student");
+        // Moved and made smaller, it shows the picture scaled to its size.
+        // SAFETY: a window handle and plain values.
+        unsafe { SetWindowPos(window, ptr::null_mut(), 10, 40, 300, 260, SWP_NOZORDER) };
+        let picture = Frame::filled(640, 360, ORANGE);
+        let whole = TileRect {
+            x: 0,
+            y: 0,
+            width: 640,
+            height: 360,
+        };
+        notice.broadcast_picture(&picture, whole).unwrap();
+        // SAFETY: plain data, filled by GetClientRect.
+        let mut client: RECT = unsafe { mem::zeroed() };
+        // SAFETY: a window and a RECT to fill.
+        unsafe { GetClientRect(window, &mut client) };
+        let mut middle = windows_sys::Win32::Foundation::POINT {
+            x: client.right / 2,
+            y: client.bottom / 2,
+        };
+        // SAFETY: a window and a point to convert.
+        unsafe { windows_sys::Win32::Graphics::Gdi::ClientToScreen(window, &mut middle) };
+        assert!(shows(middle.x, middle.y, ORANGE));
+        // Letterboxed: black above the 16:9 picture in a taller window.
+        assert!(
+            shows(middle.x, middle.y - client.bottom / 2 + 2, [0, 0, 0, 255]),
+            "a black bar above"
+        );
+        notice.broadcast(None).unwrap();
+        // SAFETY: IsWindow accepts any handle.
+        assert!(unsafe { IsWindow(window) } == 0, "gone with the broadcast");
     }
 }

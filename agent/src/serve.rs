@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pult_protocol::broadcast::{
-    BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER, MAX_VIDEO_FRAMES,
+    BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER, MAX_PICTURE, MAX_VIDEO_FRAMES,
 };
 use pult_protocol::endpoint::{AgentTls, peer_grant};
 use pult_protocol::frame::{FrameError, read_message, write_message};
@@ -49,8 +49,7 @@ pub struct Agent {
 }
 
 /// The features this agent offers in its hello; it refuses the others
-/// (`unsupported`). Broadcasts only where the student is shown them with
-/// H.264 (R7): not yet by the Windows agent.
+/// (`unsupported`).
 const FEATURES: &[Feature] = &[
     Feature::Screenshot,
     Feature::OpenUrl,
@@ -60,7 +59,6 @@ const FEATURES: &[Feature] = &[
     Feature::Lock,
     Feature::Control,
     Feature::Power,
-    #[cfg(target_os = "linux")]
     Feature::Broadcast,
 ];
 
@@ -861,9 +859,6 @@ impl Latencies {
     }
 }
 
-/// The largest broadcast picture shown: 8K, whatever the console claims.
-const BROADCAST_PICTURE_LIMIT: PictureSize = PictureSize::new(7680, 4320);
-
 /// Checks a console's picture as the console checks an agent's: size, tiles
 /// inside, each tile's image header naming its size (the console is
 /// trusted with the room, not with the helper's memory).
@@ -871,7 +866,7 @@ fn check_broadcast_picture(update: &ScreenUpdate) -> Result<(), PictureProblem> 
     check_layered_update(
         PictureSize::new(update.width, update.height),
         tile_views(&update.tiles),
-        BROADCAST_PICTURE_LIMIT,
+        PictureSize::new(MAX_PICTURE.0, MAX_PICTURE.1),
         MAX_COVER,
         MAX_VIDEO_FRAMES,
     )

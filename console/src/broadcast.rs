@@ -906,13 +906,11 @@ mod tests {
     }
 
     /// A white 1280x720 desktop where a film plays at `FILM` while `playing`.
-    #[cfg(target_os = "linux")]
     struct Cinema {
         step: u32,
         playing: bool,
     }
 
-    #[cfg(target_os = "linux")]
     const FILM: TileRect = TileRect {
         x: 256,
         y: 128,
@@ -920,7 +918,6 @@ mod tests {
         height: 320,
     };
 
-    #[cfg(target_os = "linux")]
     impl CaptureSource for Cinema {
         fn capture(&mut self, _area: ScreenArea) -> Result<Frame, pult_screen::CaptureError> {
             if self.playing {
@@ -949,7 +946,6 @@ mod tests {
         }
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn a_film_goes_as_h264_over_black_tiles_and_back_to_tiles_when_it_stops() {
         let mut cinema = Cinema {

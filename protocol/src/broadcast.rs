@@ -35,6 +35,10 @@ pub const MAX_COVER: u32 = 3;
 /// starts a new keyframe before a stream grows longer.
 pub const MAX_VIDEO_FRAMES: u32 = 64;
 
+/// The largest broadcast picture a student is shown, width and height: 8K,
+/// whatever a console claims; larger is refused as malformed.
+pub const MAX_PICTURE: (u32, u32) = (7680, 4320);
+
 /// Whether an H.264 frame (Annex B) holds a keyframe (an IDR slice, NAL
 /// unit type 5): decodable without any frame before it.
 pub fn is_keyframe(frame: &[u8]) -> bool {

@@ -21,6 +21,29 @@ pub fn fit_size(width: u32, height: u32, max_width: u32, max_height: u32) -> (u3
     (fit(width, max_width), fit(height, max_height))
 }
 
+/// Where a `width` × `height` picture goes in an area of `area_width` ×
+/// `area_height` (a broadcast's window, R7): scaled to fit, up or down, and
+/// centred; (x, y, width, height) within the area.
+pub fn letterbox(
+    width: u32,
+    height: u32,
+    area_width: u32,
+    area_height: u32,
+) -> (u32, u32, u32, u32) {
+    let scale = f64::min(
+        f64::from(area_width) / f64::from(width.max(1)),
+        f64::from(area_height) / f64::from(height.max(1)),
+    );
+    let fitted_width = ((f64::from(width) * scale).round() as u32).clamp(1, area_width.max(1));
+    let fitted_height = ((f64::from(height) * scale).round() as u32).clamp(1, area_height.max(1));
+    (
+        (area_width - fitted_width.min(area_width)) / 2,
+        (area_height - fitted_height.min(area_height)) / 2,
+        fitted_width,
+        fitted_height,
+    )
+}
+
 /// Scales frames, keeping its buffers between calls.
 #[derive(Default)]
 pub struct Scaler {
@@ -68,6 +91,22 @@ impl Scaler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_letterboxed_picture_is_scaled_to_fit_up_or_down_and_centred() {
+        assert_eq!(letterbox(1920, 1080, 1920, 1080), (0, 0, 1920, 1080));
+        assert_eq!(letterbox(960, 540, 1920, 1080), (0, 0, 1920, 1080), "up");
+        assert_eq!(
+            letterbox(1920, 1080, 1280, 1024),
+            (0, 152, 1280, 720),
+            "down, bars above and below"
+        );
+        assert_eq!(
+            letterbox(800, 800, 1920, 1080),
+            (420, 0, 1080, 1080),
+            "bars left and right"
+        );
+    }
 
     #[test]
     fn fit_keeps_the_aspect_ratio_and_never_enlarges() {

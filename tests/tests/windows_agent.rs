@@ -3,18 +3,21 @@
 //! Xvfb display, its service started by Wine's service manager, and a
 //! teacher's `pultctl` on Linux talking QUIC to it: the screenshot shows
 //! what the screen shows, with the notice bar the student sees (R1, R2),
-//! programs and web pages start in the student's session (R4), every
+//! programs and web pages start in the student's session (R4), the lock
+//! screen (R20) and the teacher's broadcast (R7) cover it, every
 //! access is in the agent's audit log, and removing the MSI takes service,
 //! program, key and audit log with it.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
 use pult_e2e::{
-    School, Xvfb, audit_entries, free_address, pattern, pultctl, recording_opener, wait_until,
+    School, Xvfb, audit_entries, binary, free_address, pattern, pultctl, recording_opener,
+    wait_until,
 };
-use pult_screen::{decode_png, encode_png};
+use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, decode_png, encode_png};
 
 const SERVICE: &str = "PultAgent";
 const SERVICE_KEY: &str = r"HKLM\System\CurrentControlSet\Services\PultAgent";
@@ -217,6 +220,60 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert!(ctl.success, "{}", ctl.stderr);
     assert!(xvfb.windows_named("pult-lock").is_empty(), "unlocked");
 
+    // The teacher's broadcast (R7): a 1280x720 screen of their own, over
+    // the student's 800x600 scaled to fit (800x450, black above and below),
+    // under the notice bar, until it ends.
+    let teacher = Xvfb::start(1280, 720);
+    let teachers_png = school.path("teacher.png");
+    std::fs::write(
+        &teachers_png,
+        encode_png(&pattern(1280, 720, [255, 32, 0, 255])).unwrap(),
+    )
+    .unwrap();
+    teacher.show(&teachers_png);
+    let broadcasting = Command::new(binary("pultctl"))
+        .arg("--cert")
+        .arg(&cert)
+        .args(["broadcast", "--to", "R204-PC07", "--seconds", "6"])
+        .env("DISPLAY", &teacher.display)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "the broadcast window", || {
+        xvfb.windows_named("pult-broadcast") == vec![(0, 0, 800, 600)]
+    });
+    // Teacher (x, y) lands at (x * 0.625, 75 + y * 0.625).
+    let samples = [
+        ((125, 137), [255, 32, 0]),  // the accent rectangle at (200, 100)
+        ((281, 294), [0, 192, 255]), // the blue square at (450, 350)
+        ((562, 450), [32, 48, 64]),  // the ground at (900, 600)
+        ((400, 40), [0, 0, 0]),      // the black bar above the picture
+        ((400, 590), [0, 0, 0]),     // and below it
+    ];
+    wait_until(Duration::from_secs(10), "the teacher's picture", || {
+        let screen = DesktopCapture::x11(&xvfb.display)
+            .capture(ScreenArea::Desktop)
+            .unwrap();
+        samples.iter().all(|&((x, y), colour)| {
+            screen
+                .pixel(x, y)
+                .is_some_and(|p| (0..3).all(|c| p[c].abs_diff(colour[c]) <= 16))
+        })
+    });
+    let output = broadcasting.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("R204-PC07: shown"),
+        "{stdout}{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        service_log(&data)
+    );
+    wait_until(Duration::from_secs(5), "the broadcast ended", || {
+        xvfb.windows_named("pult-broadcast").is_empty()
+    });
+    drop(teacher);
+
     // A message box with the teacher's words, which the student closes.
     let ctl = pultctl(
         &cert,
@@ -239,6 +296,8 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         "open-url",
         "lock",
         "unlock",
+        "broadcast",
+        "broadcast-end",
         "message",
     ] {
         assert!(

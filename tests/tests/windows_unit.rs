@@ -21,6 +21,9 @@ fn the_agents_unit_tests_pass_on_windows() {
             "pult-protocol",
             "-p",
             "pult-agent",
+            // H.264 (a broadcast's film, R7) decodes on Windows too.
+            "-p",
+            "pult-screen",
         ])
         .current_dir(project_root())
         .env("DISPLAY", &xvfb.display)

@@ -19,7 +19,7 @@ use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::local::BroadcastView;
 use pult_screen::Frame;
 use pult_screen::codec::TileRect;
-use pult_screen::scale::Scaler;
+use pult_screen::scale::{Scaler, letterbox};
 use xcb::x;
 
 use super::indicator::WINDOW_NAME as NOTICE_NAME;
@@ -351,24 +351,6 @@ impl Keeper {
     }
 }
 
-/// Where a `width` × `height` picture goes in a window of `window` size:
-/// scaled to fit, up or down, and centred; (x, y, width, height).
-fn letterbox(width: u32, height: u32, window: (u16, u16)) -> (u32, u32, u32, u32) {
-    let (window_width, window_height) = (u32::from(window.0), u32::from(window.1));
-    let scale = f64::min(
-        f64::from(window_width) / f64::from(width.max(1)),
-        f64::from(window_height) / f64::from(height.max(1)),
-    );
-    let fitted_width = ((f64::from(width) * scale).round() as u32).clamp(1, window_width.max(1));
-    let fitted_height = ((f64::from(height) * scale).round() as u32).clamp(1, window_height.max(1));
-    (
-        (window_width - fitted_width.min(window_width)) / 2,
-        (window_height - fitted_height.min(window_height)) / 2,
-        fitted_width,
-        fitted_height,
-    )
-}
-
 /// Draws the part `changed` of `picture` on `window`, scaled as the window
 /// needs it.
 fn paint(
@@ -379,7 +361,12 @@ fn paint(
     changed: TileRect,
 ) {
     let size = *window.size.lock().unwrap_or_else(|p| p.into_inner());
-    let (left, top, width, height) = letterbox(picture.width(), picture.height(), size);
+    let (left, top, width, height) = letterbox(
+        picture.width(),
+        picture.height(),
+        u32::from(size.0),
+        u32::from(size.1),
+    );
     let (part, at) = if (width, height) == (picture.width(), picture.height()) {
         (
             picture.crop(changed.x, changed.y, changed.width, changed.height),
@@ -418,25 +405,4 @@ fn paint(
         i16::try_from(top + at.1).unwrap_or(i16::MAX),
     );
     put_canvas(connection, window.window, window.gc, depth, to, &canvas);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_picture_is_scaled_to_fit_up_or_down_and_centred() {
-        assert_eq!(letterbox(1920, 1080, (1920, 1080)), (0, 0, 1920, 1080));
-        assert_eq!(letterbox(960, 540, (1920, 1080)), (0, 0, 1920, 1080), "up");
-        assert_eq!(
-            letterbox(1920, 1080, (1280, 1024)),
-            (0, 152, 1280, 720),
-            "down, bars above and below"
-        );
-        assert_eq!(
-            letterbox(800, 800, (1920, 1080)),
-            (420, 0, 1080, 1080),
-            "bars left and right"
-        );
-    }
 }

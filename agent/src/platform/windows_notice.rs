@@ -1,16 +1,21 @@
 //! The notice (R1) on a Windows desktop: the helper's own bar on every
 //! monitor, which decides "shown", and the notification-area icon with a
-//! balloon when something starts (pult-agent-windows' `notice`).
+//! balloon when something starts (pult-agent-windows' `notice`); the lock
+//! screen and the teacher's broadcast on the same windows' thread.
 
 use std::sync::Mutex;
 
+use pult_agent_windows::broadcast::BroadcastShape;
 use pult_agent_windows::notice::{LockText, Notice as Windows};
+use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::local::{BroadcastView, LockScreen, Notice, TeacherMessage};
 use pult_screen::Frame;
 use pult_screen::codec::TileRect;
 
 use crate::helper::SessionDisplay;
-use crate::notice_text::{Language, describe, lock_heading, message_heading, title, worded};
+use crate::notice_text::{
+    Language, broadcast_title, describe, lock_heading, message_heading, title, worded,
+};
 
 /// The notice on this session's desktop.
 pub struct WindowsNotice {
@@ -76,14 +81,21 @@ impl SessionDisplay for WindowsNotice {
     }
 
     fn broadcast(&self, view: Option<&BroadcastView>) -> Result<(), String> {
-        match view {
-            // Not drawn on Windows yet: say so rather than show nothing.
-            Some(_) => Err("this Windows agent cannot show broadcasts yet".to_owned()),
-            None => Ok(()),
+        let shape = view.map(|view| BroadcastShape {
+            full_screen: view.mode == BroadcastMode::FullScreen,
+            title: broadcast_title(view, self.language),
+        });
+        let full_screen = shape.as_ref().is_some_and(|s| s.full_screen);
+        let shown = self.windows.broadcast(shape)?;
+        if full_screen && !shown.input_blocked {
+            // As for the lock: Wine has no BlockInput; the broadcast still
+            // has the foreground, so typing reaches it, not the programs.
+            tracing::warn!("keyboard and mouse could not be blocked (BlockInput failed)");
         }
+        Ok(())
     }
 
-    fn broadcast_picture(&self, _picture: &Frame, _changed: TileRect) -> Result<(), String> {
-        Err("this Windows agent cannot show broadcasts yet".to_owned())
+    fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String> {
+        self.windows.broadcast_picture(picture, changed)
     }
 }
