@@ -5,7 +5,9 @@
 //! the others decode every picture and show it nowhere (a synthetic
 //! screen). Figures come from the console's report and from each agent's
 //! audit line at the end of its broadcast (pictures shown, capture to
-//! screen latency).
+//! screen latency). One more run sends the film to 40 where all but the
+//! two shown are wire sinks ([`crate::sink`]): what the teacher's side
+//! delivers when the students' decoding is not on this machine's cores.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +33,9 @@ struct Run {
     /// A film may go as H.264 (the default); without, everything is tiles
     /// (the baseline for the film).
     video: bool,
+    /// All receivers but the two shown in Xvfb are wire sinks that check
+    /// each picture and decode nothing.
+    sinks: bool,
 }
 
 /// What one run measured.
@@ -81,6 +86,7 @@ pub(crate) fn main(length: Length) -> Result<()> {
                 receivers,
                 stalled: false,
                 video: true,
+                sinks: false,
             })
             .collect();
         let some = counts[counts.len().min(2) - 1];
@@ -89,6 +95,7 @@ pub(crate) fn main(length: Length) -> Result<()> {
             receivers: some,
             stalled: true,
             video: true,
+            sinks: false,
         });
         if scene == "video" {
             // The baseline: the same film as tiles only.
@@ -97,6 +104,15 @@ pub(crate) fn main(length: Length) -> Result<()> {
                 receivers: some,
                 stalled: false,
                 video: false,
+                sinks: false,
+            });
+            // The class's decoding off this machine: the console to 40.
+            runs.push(Run {
+                scene,
+                receivers: counts[counts.len() - 1],
+                stalled: false,
+                video: true,
+                sinks: true,
             });
         }
         for run in runs {
@@ -128,8 +144,13 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
     let mut school = pult_demo::School::new("Benchmark-Schule", &addresses)?;
     let mut agents: Vec<(Process, PathBuf)> = Vec::new();
     let mut screens = Vec::new();
+    let mut sink_bundles = Vec::new();
     for index in 0..run.receivers {
         let bundle = school.bundle(index)?;
+        if run.sinks && index >= SHOWN_IN_XVFB {
+            sink_bundles.push(bundle);
+            continue;
+        }
         let agent = if index < SHOWN_IN_XVFB {
             let screen = procs::xvfb(1280, 720)?;
             let agent = procs::agent(
@@ -157,6 +178,11 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
         };
         agents.push((agent, bundle.join("audit")));
     }
+    let sinks = if sink_bundles.is_empty() {
+        None
+    } else {
+        Some(procs::sinks(&sink_bundles)?)
+    };
     let room = RoomCertificate::load(&school.certificate()?)?;
     let devices = room.manifest.devices.clone();
     let console = Arc::new(Console::new(room)?);
@@ -215,7 +241,9 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
     let receivers_cpu = || -> f64 {
         agents
             .iter()
-            .filter_map(|(a, _)| procs::process_cpu_seconds(a.pid()).ok())
+            .map(|(a, _)| a.pid())
+            .chain(sinks.as_ref().map(|s| s.process.pid()))
+            .filter_map(|pid| procs::process_cpu_seconds(pid).ok())
             .sum()
     };
     let receivers_before = receivers_cpu();
@@ -246,6 +274,11 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
                 .with_context(|| format!("agent {}", pult_demo::device_name(index)))?,
         );
     }
+    if let Some(sinks) = &sinks {
+        for line in sinks.accounts(sink_bundles.len())? {
+            shown.push(parse_sink_account(&line).with_context(|| format!("reading '{line}'"))?);
+        }
+    }
     let mut fps: Vec<f64> = shown
         .iter()
         .map(|s| s.pictures / s.seconds.max(0.1))
@@ -264,11 +297,16 @@ async fn measure(run: &Run, teacher: &str, duration: Duration) -> Result<Figures
     let total_bytes = (after.fanout.bytes_sent - before.fanout.bytes_sent) as f64;
     Ok(Figures {
         run: format!(
-            "{} to {}{}{}",
+            "{} to {}{}{}{}",
             run.scene,
             run.receivers,
             if run.stalled { ", one stalled" } else { "" },
-            if run.video { "" } else { ", tiles only" }
+            if run.video { "" } else { ", tiles only" },
+            if sink_bundles.is_empty() {
+                String::new()
+            } else {
+                format!(", {} wire sinks", sink_bundles.len())
+            }
         ),
         fps_p50: median(&fps),
         fps_worst: fps.first().copied().unwrap_or(0.0),
@@ -318,6 +356,17 @@ fn parse_account(line: &str) -> Option<Shown> {
         seconds: number(" in ")?,
         p50: number("p50")?,
         p95: number("p95")?,
+    })
+}
+
+/// A sink's line (`NAME PICTURES SECONDS P50 P95`, see [`crate::sink`]).
+fn parse_sink_account(line: &str) -> Option<Shown> {
+    let mut fields = line.split_whitespace().skip(1).map(str::parse::<f64>);
+    Some(Shown {
+        pictures: fields.next()?.ok()?,
+        seconds: fields.next()?.ok()?,
+        p50: fields.next()?.ok()?,
+        p95: fields.next()?.ok()?,
     })
 }
 
@@ -377,5 +426,11 @@ mod tests {
             (312.0, 13.1, 38.0, 61.0)
         );
         assert!(parse_account("0 pictures shown, 0 bytes, in 1.0 s").is_none());
+        let sink = parse_sink_account("R101-PC07 298 12.004 9.5 31.0").unwrap();
+        assert_eq!(
+            (sink.pictures, sink.seconds, sink.p50, sink.p95),
+            (298.0, 12.004, 9.5, 31.0)
+        );
+        assert!(parse_sink_account("R101-PC07 298 12.004").is_none());
     }
 }

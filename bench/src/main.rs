@@ -21,6 +21,7 @@ mod paint;
 mod procs;
 mod rfb;
 mod scene;
+mod sink;
 mod target;
 
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
         Some("paint") => report(paint::main(&args[2..])),
         // The broadcast benchmark's teacher screen, as a process of its own.
         Some("scene") => report(scene::main(&args[2..])),
+        // The broadcast benchmark's wire sinks, in a process of their own.
+        Some("sink") => report(sink::main(&args[2..])),
         Some("broadcast") => {
             let length = match args.get(2).and_then(|a| a.to_str()) {
                 None => measure::Length::Full,

@@ -247,6 +247,53 @@ pub(crate) fn scene(display: &str, kind: &str, fps: u32) -> Result<Process> {
     })
 }
 
+/// Wire sinks for the broadcast benchmark, in a process of their own.
+pub(crate) struct Sinks {
+    pub(crate) process: Process,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Sinks {
+    /// The accounts of `count` broadcasts ended, one line each.
+    pub(crate) fn accounts(&self, count: usize) -> Result<Vec<String>> {
+        (0..count)
+            .map(|_| {
+                self.lines
+                    .recv_timeout(Duration::from_secs(10))
+                    .context("a wire sink gave no account of its broadcast")
+            })
+            .collect()
+    }
+}
+
+/// Starts one wire sink per bundle (`pult-bench sink`); returns once they listen.
+pub(crate) fn sinks(bundles: &[std::path::PathBuf]) -> Result<Sinks> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("sink")
+        .args(bundles)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the wire sinks")?;
+    let stdout = child.stdout.take().context("the sinks' output")?;
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let process = Process {
+        child,
+        helper: None,
+    };
+    match lines.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) if line == "listening" => Ok(Sinks { process, lines }),
+        Ok(line) => bail!("the wire sinks said '{line}'"),
+        Err(_) => bail!("the wire sinks did not start"),
+    }
+}
+
 /// Starts x11vnc on `display`; returns it and its RFB port on loopback.
 pub(crate) fn x11vnc(display: &str) -> Result<(Process, u16)> {
     let port = {
