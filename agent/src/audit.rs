@@ -79,6 +79,15 @@ pub enum AuditAction {
     Broadcast,
     /// A broadcast ended; the detail counts the pictures shown.
     BroadcastEnd,
+    /// Files were offered to the student (R6); the detail counts them.
+    FilesSend,
+    /// A batch of files to the student ended; the detail names each file
+    /// and its size (never its contents) and how it went.
+    FilesSent,
+    /// The hand-in folder was listed for collecting.
+    FilesCollect,
+    /// A collect batch ended; the detail names the files sent and sizes.
+    FilesCollected,
     /// A frame could not be read.
     Malformed,
     /// The refusals from one source in a minute that had no line of their own.

@@ -25,6 +25,7 @@ use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::desktop::Desktop;
+use crate::helper::files::Folders;
 use crate::helper::student::{ActionMode, Identity};
 use crate::helper::{HelperCore, InputDevice, LoggedInput, LoggedNotice, SessionDisplay, Student};
 use crate::platform;
@@ -69,6 +70,32 @@ enum Command {
         #[arg(long, default_value = "Pult")]
         title: String,
     },
+    /// Writes and reads the student's files (R6), as the student (started
+    /// by the helper).
+    FileWorker(FolderArgs),
+}
+
+/// Where files from the teacher go and hand-ins come from (R6).
+#[derive(Args, Clone, Default)]
+struct FolderArgs {
+    /// The folder files from the teacher go to: absolute, or below the
+    /// student's home folder. Default: "Von der Lehrkraft" (German
+    /// desktops) or "From the teacher" on the student's desktop.
+    #[arg(long, value_name = "PATH")]
+    receive_folder: Option<PathBuf>,
+    /// The folder teachers collect from: absolute, or below the student's
+    /// home folder. Default: "Abgabe" or "Hand-in" on the desktop.
+    #[arg(long, value_name = "PATH")]
+    hand_in_folder: Option<PathBuf>,
+}
+
+impl FolderArgs {
+    fn folders(&self) -> Folders {
+        Folders {
+            receive: self.receive_folder.clone(),
+            hand_in: self.hand_in_folder.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,6 +139,8 @@ struct AgentArgs {
     /// them out (tests and demonstrations).
     #[arg(long, value_name = "FILE")]
     power_record: Option<PathBuf>,
+    #[command(flatten)]
+    folders: FolderArgs,
 }
 
 /// `pult-agent service`.
@@ -165,6 +194,8 @@ struct HelperArgs {
     /// The program that opens web pages; the URL is appended as its last argument.
     #[arg(long, value_name = "CMD")]
     url_opener: Option<String>,
+    #[command(flatten)]
+    folders: FolderArgs,
 }
 
 /// A single-process agent.
@@ -220,6 +251,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Some(Command::Uninstall) => platform::windows_data::uninstall(),
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
+        Some(Command::FileWorker(folders)) => crate::helper::file_worker::run(folders.folders()),
         #[cfg(not(target_os = "linux"))]
         Some(Command::NoticeBridge { .. }) => {
             Err(anyhow::anyhow!("no notice bridge on this system"))
@@ -404,6 +436,7 @@ async fn joined(cli: JoinedArgs) -> Result<()> {
             .record_actions
             .clone()
             .map_or(ActionMode::CarryOut, ActionMode::Record),
+        files: cli.agent.folders.folders(),
     };
     let display = std::env::var("DISPLAY").unwrap_or_default();
     let input: Box<dyn InputDevice> = match cli.screen {
@@ -580,11 +613,13 @@ fn windows_service_body(
 
 /// What the service passes on to its helpers.
 fn helper_args(agent: &AgentArgs) -> Vec<String> {
-    agent
+    let mut args: Vec<String> = agent
         .url_opener
         .iter()
         .flat_map(|opener| ["--url-opener".to_owned(), opener.clone()])
-        .collect()
+        .collect();
+    args.extend(agent.folders.folders().to_args());
+    args
 }
 
 /// The user of each session as it changes (R15).
@@ -617,6 +652,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
         environment: Some(environment),
         url_opener: url_opener(args.url_opener.as_ref()),
         mode: ActionMode::CarryOut,
+        files: args.folders.folders(),
     };
     let display = std::env::var("DISPLAY").unwrap_or_default();
     let core = HelperCore::new(
@@ -643,6 +679,7 @@ async fn helper(args: HelperArgs) -> Result<()> {
         environment: None,
         url_opener: url_opener(args.url_opener.as_ref()),
         mode: ActionMode::CarryOut,
+        files: args.folders.folders(),
     };
     let core = HelperCore::new(
         platform::desktop_capture(),

@@ -466,6 +466,12 @@ impl Desktop {
         }
     }
 
+    /// Passes a file request (R6) to the helper, which writes and reads as
+    /// the student; without a session there is nobody to send files to.
+    pub async fn files(&self, request: ToHelper) -> Result<FromHelper, ErrorReply> {
+        self.request(request, CAPTURE).await
+    }
+
     async fn request(&self, body: ToHelper, timeout: Duration) -> Result<FromHelper, ErrorReply> {
         let Some(helper) = self.helper() else {
             return Err(no_helper());

@@ -2,7 +2,7 @@
 //! language.
 
 use pult_protocol::local::{
-    Activity, BroadcastView, LockScreen, Notice, PowerNotice, TeacherMessage,
+    Activity, BroadcastView, FilesNotice, LockScreen, Notice, PowerNotice, TeacherMessage,
 };
 use pult_protocol::power::PowerAction;
 
@@ -187,6 +187,59 @@ fn power_words(power: PowerNotice, language: Language) -> (String, String) {
     (title, format!("{sentence}{save}"))
 }
 
+/// What the student reads about files (R6): which arrived from whom and
+/// where they are, or which the teacher collected; the heading names the
+/// teacher. At most twelve names, each cut to 60 characters.
+pub fn files_message(files: &FilesNotice, language: Language) -> TeacherMessage {
+    const LISTED: usize = 12;
+    let count = files.files.len();
+    let title = match (language, files.sent, count) {
+        (Language::German, true, 1) => "1 Datei erhalten".to_owned(),
+        (Language::German, true, _) => format!("{count} Dateien erhalten"),
+        (Language::German, false, 1) => "1 Datei eingesammelt".to_owned(),
+        (Language::German, false, _) => format!("{count} Dateien eingesammelt"),
+        (Language::English, true, 1) => "1 file received".to_owned(),
+        (Language::English, true, _) => format!("{count} files received"),
+        (Language::English, false, 1) => "1 file collected".to_owned(),
+        (Language::English, false, _) => format!("{count} files collected"),
+    };
+    let folder = cut(&files.folder, 120);
+    let mut text = match (language, files.sent) {
+        (Language::German, true) => format!("Im Ordner „{folder}“:"),
+        (Language::German, false) => format!("Aus dem Ordner „{folder}“:"),
+        (Language::English, true) => format!("In the folder “{folder}”:"),
+        (Language::English, false) => format!("From the folder “{folder}”:"),
+    };
+    for name in files.files.iter().take(LISTED) {
+        text.push_str("\n• ");
+        text.push_str(&cut(name, 60));
+    }
+    if count > LISTED {
+        text.push_str(&match language {
+            Language::German => format!("\n… und {} weitere", count - LISTED),
+            Language::English => format!("\n… and {} more", count - LISTED),
+        });
+    }
+    TeacherMessage {
+        teacher: files.teacher.clone(),
+        room: files.room.clone(),
+        title: Some(title),
+        text,
+        power: None,
+    }
+}
+
+/// `text` with at most `chars` characters, control characters left out.
+fn cut(text: &str, chars: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= chars {
+        return clean;
+    }
+    let mut short: String = clean.chars().take(chars - 1).collect();
+    short.push('…');
+    short
+}
+
 /// The label of the button that closes a message.
 pub fn close_label(language: Language) -> &'static str {
     match language {
@@ -360,5 +413,37 @@ mod tests {
             broadcast_title(&view, Language::German),
             "Übertragung der Lehrkraft – mueller (Raum 101)"
         );
+    }
+
+    #[test]
+    fn r6_the_student_reads_which_files_arrived_from_whom_and_where() {
+        let mut files = FilesNotice {
+            teacher: "mueller".into(),
+            room: "101".into(),
+            folder: "/home/s/Schreibtisch/Von der Lehrkraft".into(),
+            files: (1..=14).map(|n| format!("Blatt {n}.pdf")).collect(),
+            sent: true,
+            open: false,
+        };
+        files.files[0] = format!("{}\u{1b}.pdf", "x".repeat(100));
+        let message = files_message(&files, Language::German);
+        assert_eq!(message.teacher, "mueller");
+        assert_eq!(message.title.as_deref(), Some("14 Dateien erhalten"));
+        let lines: Vec<&str> = message.text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Im Ordner „/home/s/Schreibtisch/Von der Lehrkraft“:"
+        );
+        assert_eq!(lines[1], format!("• {}…", "x".repeat(59)));
+        assert_eq!(lines[2], "• Blatt 2.pdf");
+        assert_eq!(lines.len(), 14);
+        assert_eq!(lines[13], "… und 2 weitere");
+        let kind = pult_protocol::message::TextKind::Message;
+        assert!(pult_protocol::message::ScreenText::new(&message.text, kind).is_ok());
+        files.sent = false;
+        files.files.truncate(1);
+        let message = files_message(&files, Language::English);
+        assert_eq!(message.title.as_deref(), Some("1 file collected"));
+        assert!(message.text.starts_with("From the folder “/home/s/"));
     }
 }

@@ -33,6 +33,8 @@ use crate::desktop::Desktop;
 use crate::limits::{self, ConnectionLimits};
 use crate::watch;
 
+mod files;
+
 /// What every connection of this agent shares.
 pub struct Agent {
     /// The agent's TLS identity and trust.
@@ -60,6 +62,8 @@ const FEATURES: &[Feature] = &[
     Feature::Control,
     Feature::Power,
     Feature::Broadcast,
+    #[cfg(unix)]
+    Feature::Files,
 ];
 
 /// Who is on the other end of one connection, and what it may still ask.
@@ -69,6 +73,8 @@ struct Session {
     limits: ConnectionLimits,
     /// For the pointer moves that come as datagrams (R3).
     connection: Connection,
+    /// Batches of files under way (R6).
+    files: files::Batches,
 }
 
 impl Session {
@@ -180,6 +186,7 @@ async fn serve_connection(connection: Connection, peer: SocketAddr, agent: Arc<A
         peer,
         limits: ConnectionLimits::new(Instant::now()),
         connection: connection.clone(),
+        files: files::Batches::default(),
     });
     agent.audit.record(&AuditEntry {
         result: AuditResult::Accepted,
@@ -264,6 +271,24 @@ async fn serve_stream(
         if let Request::Broadcast { mode } = request {
             return serve_broadcast(send, recv, mode, &session, &agent).await;
         }
+        if FEATURES.contains(&Feature::Files) {
+            match request {
+                Request::SendFiles { overwrite, open } => {
+                    return files::serve_send(send, recv, overwrite, open, &session, &agent).await;
+                }
+                Request::FileData { batch, index } => {
+                    return files::serve_data(send, recv, batch, index, &session, &agent).await;
+                }
+                Request::CollectFiles { folder, pattern } => {
+                    return files::serve_collect(send, recv, folder, pattern, &session, &agent)
+                        .await;
+                }
+                Request::FetchFile { batch, index } => {
+                    return files::serve_fetch(send, batch, index, &session, &agent).await;
+                }
+                _ => {}
+            }
+        }
         if handle_request(request, &mut send, &session, &agent)
             .await
             .is_err()
@@ -334,6 +359,12 @@ async fn handle_request(
                 .join(" "),
         ),
         Request::Broadcast { mode } => Some(mode.to_string()),
+        Request::CollectFiles { folder, pattern } => Some(format!(
+            "{} {}",
+            folder.as_deref().unwrap_or("(hand-in folder)"),
+            pattern.as_deref().unwrap_or("*")
+        )),
+        Request::SendFiles { .. } | Request::FileData { .. } | Request::FetchFile { .. } => None,
         Request::Watch { .. }
         | Request::Status
         | Request::Unlock
@@ -425,12 +456,16 @@ async fn handle_request(
                 .map(|sent| tracing::info!("{}: {sent} magic packets sent", session.peer)),
             // Watch, control and broadcast requests take the stream over
             // before they get here.
-            Request::Watch { .. } | Request::Control | Request::Broadcast { .. } => {
-                Err(ErrorReply::new(
-                    ErrorCode::UnexpectedMessage,
-                    "a screen or control stream cannot be answered here",
-                ))
-            }
+            Request::Watch { .. }
+            | Request::Control
+            | Request::Broadcast { .. }
+            | Request::SendFiles { .. }
+            | Request::FileData { .. }
+            | Request::CollectFiles { .. }
+            | Request::FetchFile { .. } => Err(ErrorReply::new(
+                ErrorCode::UnexpectedMessage,
+                "a screen, control or file stream cannot be answered here",
+            )),
         }
     };
     let reply = match outcome {
@@ -478,6 +513,8 @@ fn audit_action(request: &Request) -> AuditAction {
         Request::PowerCancel => AuditAction::PowerCancel,
         Request::Wake { .. } => AuditAction::Wake,
         Request::Broadcast { .. } => AuditAction::Broadcast,
+        Request::SendFiles { .. } | Request::FileData { .. } => AuditAction::FilesSend,
+        Request::CollectFiles { .. } | Request::FetchFile { .. } => AuditAction::FilesCollect,
     }
 }
 

@@ -37,6 +37,10 @@ pub enum FrameKind {
     ControlNews = 8,
     /// [`crate::broadcast::BroadcastNews`], agent to console on a broadcast stream: credit.
     BroadcastNews = 9,
+    /// [`crate::files::FileList`], console to agent on a batch stream: the files to send.
+    FileList = 10,
+    /// [`crate::files::FilesNews`], agent to console on a batch stream.
+    FilesNews = 11,
     /// [`crate::local::ServiceMessage`], the agent's service to its session
     /// helper on the local channel; never accepted from the network.
     ToHelper = 16,
@@ -63,6 +67,8 @@ impl FrameKind {
             Self::Input => 40 * 1024,
             Self::ControlNews => 40 * 1024,
             Self::BroadcastNews => 16 * 1024,
+            // A thousand files, each with a path of up to 1024 bytes.
+            Self::FileList | Self::FilesNews => 1100 * 1024,
             // A broadcast update for the student's screen (R7) and its envelope.
             Self::ToHelper => 97 * 1024 * 1024,
             // A screenshot and its envelope.
@@ -82,6 +88,8 @@ impl FrameKind {
             7 => Some(Self::Input),
             8 => Some(Self::ControlNews),
             9 => Some(Self::BroadcastNews),
+            10 => Some(Self::FileList),
+            11 => Some(Self::FilesNews),
             16 => Some(Self::ToHelper),
             17 => Some(Self::FromHelper),
             _ => None,
@@ -99,6 +107,8 @@ impl FrameKind {
             Self::Input => "input",
             Self::ControlNews => "control news",
             Self::BroadcastNews => "broadcast news",
+            Self::FileList => "file list",
+            Self::FilesNews => "files news",
             Self::ToHelper => "service-to-helper",
             Self::FromHelper => "helper-to-service",
         }

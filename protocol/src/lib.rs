@@ -9,6 +9,7 @@
 //! - [`endpoint`]: QUIC endpoint builders (TLS 1.3 only, ALPN `pult/1`, mutual auth);
 //! - [`watch`]: screen streams with credit-based flow control;
 //! - [`broadcast`]: the teacher's screen to the class (R7), on the same updates;
+//! - [`files`]: files to the class (R6) and back, and the names both ends accept;
 //! - [`credentials`]: the JSON documents the registry hands to agents and consoles;
 //! - [`local`]: the local channel between an agent's service and its session helper.
 //!
@@ -20,6 +21,7 @@ pub mod broadcast;
 pub mod credentials;
 pub mod discovery;
 pub mod endpoint;
+pub mod files;
 pub mod frame;
 pub mod grant;
 pub mod ids;

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast::BroadcastMode;
+use crate::files::{FileEntry, FileOffer, FileVerdict};
 use crate::frame::{FrameKind, WireMessage};
 use crate::input::InputEvent;
 use crate::message::{ErrorReply, Screenshot};
@@ -21,7 +22,7 @@ use crate::watch::{ScreenTile, ScreenUpdate, WatchSettings};
 
 /// The version of the local channel; service and helper come from one package,
 /// so they must match exactly (an update restarts the helpers).
-pub const LOCAL_VERSION: u16 = 5;
+pub const LOCAL_VERSION: u16 = 6;
 
 /// The service to the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +99,91 @@ pub enum ToHelper {
     /// its size ([`crate::watch::ScreenUpdate`] as the console sent it);
     /// answered once it is on the screen.
     BroadcastPicture(ScreenUpdate),
+    /// Begin batch `batch` of files to the student (R6): check each offer
+    /// against the receive folder, as the student; answered by
+    /// [`FromHelper::FilesReady`]. The names are checked already
+    /// ([`crate::files::FilePath`]); the helper checks them again.
+    FilesBegin {
+        /// The service's number for the batch.
+        batch: u64,
+        /// The files, in the console's order.
+        files: Vec<FileOffer>,
+        /// Replace files of the same name.
+        overwrite: bool,
+    },
+    /// The next bytes of file `index` of batch `batch`, in order; written
+    /// under a temporary name.
+    FileChunk {
+        /// The batch.
+        batch: u64,
+        /// The file.
+        index: u32,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// File `index` is complete: its size and hash are checked, then it
+    /// gets its real name; answered [`FromHelper::Done`] once it has.
+    FileEnd {
+        /// The batch.
+        batch: u64,
+        /// The file.
+        index: u32,
+    },
+    /// File `index` will not complete: what was written of it goes.
+    FileAbort {
+        /// The batch.
+        batch: u64,
+        /// The file.
+        index: u32,
+    },
+    /// Batch `batch` is over (sent or collected): whatever is unfinished
+    /// goes, and the student is told what arrived or was collected.
+    FilesEnd {
+        /// The batch.
+        batch: u64,
+        /// What to tell the student; `None` when nothing arrived.
+        tell: Option<FilesNotice>,
+    },
+    /// Begin collect batch `batch`: list the hand-in folder (or `folder`
+    /// beside it) as the student; answered by [`FromHelper::Listing`].
+    CollectBegin {
+        /// The service's number for the batch.
+        batch: u64,
+        /// A folder beside the hand-in folder instead of it (checked).
+        folder: Option<String>,
+        /// Only names matching this glob.
+        pattern: Option<String>,
+    },
+    /// Read up to `len` bytes of listed file `index` from `offset`;
+    /// answered by [`FromHelper::FileBytes`] (fewer at its end).
+    FileRead {
+        /// The batch.
+        batch: u64,
+        /// The file, by its place in the listing.
+        index: u32,
+        /// Where to read from.
+        offset: u64,
+        /// How much at most.
+        len: u32,
+    },
+}
+
+/// What the student is told about files (R6): who sent or collected which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesNotice {
+    /// The teacher, from the room certificate.
+    pub teacher: String,
+    /// The room, from the room certificate.
+    pub room: String,
+    /// The folder, as the student sees it.
+    pub folder: String,
+    /// The files, as paths below the folder.
+    pub files: Vec<String>,
+    /// Sent to the student (`false`: collected from them).
+    pub sent: bool,
+    /// Open the files that arrived for the student.
+    pub open: bool,
 }
 
 /// A broadcast as the student sees it (R7).
@@ -189,6 +275,25 @@ pub enum FromHelper {
     /// The text on the session's clipboard, as
     /// [`crate::input::InputEvent::ReadClipboard`] asked.
     Clipboard(String),
+    /// The answer to [`ToHelper::FilesBegin`]: where the files go, and
+    /// whether each may be sent.
+    FilesReady {
+        /// The receive folder, as the student sees it.
+        folder: String,
+        /// One per offered file.
+        verdicts: Vec<FileVerdict>,
+    },
+    /// The answer to [`ToHelper::CollectBegin`].
+    Listing {
+        /// The hand-in folder, as the student sees it.
+        folder: String,
+        /// Its files (names checked), at most [`crate::files::MAX_FILES`].
+        files: Vec<FileEntry>,
+        /// Files left out: too many, or names refused.
+        skipped: u32,
+    },
+    /// Bytes of a listed file.
+    FileBytes(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// The tiles of one capture of a screen stream.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{FrameKind, WireMessage};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 5 };
 
 /// A protocol version; peers of the same major version understand each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,11 +89,13 @@ pub enum Feature {
     Power,
     /// Show the teacher's screen, or a student's, on the students' screens (R7).
     Broadcast,
+    /// Send files to the students (R6) and collect their files.
+    Files,
 }
 
 impl Feature {
     /// Every feature this build knows.
-    pub const ALL: [Feature; 9] = [
+    pub const ALL: [Feature; 10] = [
         Feature::Screenshot,
         Feature::OpenUrl,
         Feature::RunProgram,
@@ -103,6 +105,7 @@ impl Feature {
         Feature::Control,
         Feature::Power,
         Feature::Broadcast,
+        Feature::Files,
     ];
 
     /// The stable name used in certificates, hellos and logs.
@@ -117,6 +120,7 @@ impl Feature {
             Self::Control => "control",
             Self::Power => "power",
             Self::Broadcast => "broadcast",
+            Self::Files => "files",
         }
     }
 }
@@ -219,6 +223,45 @@ pub enum Request {
         /// Full screen with input blocked, or a window.
         mode: crate::broadcast::BroadcastMode,
     },
+    /// Turn this stream into a batch stream of files to the student (R6):
+    /// a [`crate::files::FileList`] follows, the agent answers
+    /// [`crate::files::FilesNews::Ready`], and the files come on streams of
+    /// their own ([`Request::FileData`]); see [`crate::files`].
+    SendFiles {
+        /// Replace files of the same name; without it they are left as
+        /// they are and reported as existing.
+        overwrite: bool,
+        /// Open the files for the student once they arrived.
+        open: bool,
+    },
+    /// The bytes of file `index` of batch `batch` follow, exactly as many
+    /// as offered; the agent answers [`Reply::Done`] once the file is in
+    /// place under its real name.
+    FileData {
+        /// The batch, as [`crate::files::FilesNews::Ready`] numbered it.
+        batch: u64,
+        /// The file's place in the batch's list.
+        index: u32,
+    },
+    /// Turn this stream into a collect batch: the agent answers
+    /// [`crate::files::FilesNews::Listing`] with the files of the student's
+    /// hand-in folder (or `folder` beside it) that match `pattern`.
+    CollectFiles {
+        /// A folder beside the hand-in folder instead of it, checked by
+        /// [`crate::files::FilePath::parse`].
+        folder: Option<String>,
+        /// Only names matching this glob ([`crate::files::glob_matches`]).
+        pattern: Option<String>,
+    },
+    /// Send file `index` of collect batch `batch`: the agent answers
+    /// [`Reply::Done`], the file's bytes (as many as listed) and their
+    /// BLAKE3 hash, or an error.
+    FetchFile {
+        /// The batch, as [`crate::files::FilesNews::Listing`] numbered it.
+        batch: u64,
+        /// The file's place in the listing.
+        index: u32,
+    },
 }
 
 impl Request {
@@ -236,6 +279,10 @@ impl Request {
             Self::Control => Feature::Control,
             Self::Power { .. } | Self::PowerCancel | Self::Wake { .. } => Feature::Power,
             Self::Broadcast { .. } => Feature::Broadcast,
+            Self::SendFiles { .. }
+            | Self::FileData { .. }
+            | Self::CollectFiles { .. }
+            | Self::FetchFile { .. } => Feature::Files,
         }
     }
 }
@@ -363,6 +410,16 @@ pub enum ErrorCode {
     PowerFailed,
     /// The screen is locked (R20): it takes no remote control until unlocked.
     Locked,
+    /// A file of that name is there, and the teacher did not choose to
+    /// replace it (R6).
+    FileExists,
+    /// A file or folder name was refused ([`crate::files::NameError`]).
+    NameRefused,
+    /// The student's disk is full; nothing of the file was left behind.
+    DiskFull,
+    /// A file could not be written or read, or arrived other than offered
+    /// (size, hash); nothing of it was left behind.
+    FileFailed,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -391,6 +448,10 @@ impl ErrorCode {
             Self::WakeRefused => "wake-refused",
             Self::PowerFailed => "power-failed",
             Self::Locked => "locked",
+            Self::FileExists => "file-exists",
+            Self::NameRefused => "name-refused",
+            Self::DiskFull => "disk-full",
+            Self::FileFailed => "file-failed",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -425,6 +486,10 @@ impl From<ErrorCode> for u16 {
             ErrorCode::WakeRefused => 18,
             ErrorCode::PowerFailed => 19,
             ErrorCode::Locked => 20,
+            ErrorCode::FileExists => 21,
+            ErrorCode::NameRefused => 22,
+            ErrorCode::DiskFull => 23,
+            ErrorCode::FileFailed => 24,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -453,6 +518,10 @@ impl From<u16> for ErrorCode {
             18 => ErrorCode::WakeRefused,
             19 => ErrorCode::PowerFailed,
             20 => ErrorCode::Locked,
+            21 => ErrorCode::FileExists,
+            22 => ErrorCode::NameRefused,
+            23 => ErrorCode::DiskFull,
+            24 => ErrorCode::FileFailed,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -643,7 +712,7 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_numbers_and_unknown_ones_survive() {
-        for code in 1..=17u16 {
+        for code in 1..=24u16 {
             assert_eq!(u16::from(ErrorCode::from(code)), code);
             assert_ne!(ErrorCode::from(code).as_str(), "unknown", "{code}");
         }

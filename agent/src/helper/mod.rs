@@ -8,6 +8,8 @@
 //! memory. Either way it captures only while a notice is shown: the process
 //! that takes the picture is the one that tells the student.
 
+pub mod file_worker;
+pub mod files;
 pub mod input;
 pub mod process;
 pub mod student;
@@ -18,7 +20,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use pult_protocol::local::{
-    BroadcastView, CapturedFrame, FromHelper, LockScreen, Notice, TeacherMessage, ToHelper,
+    BroadcastView, CapturedFrame, FilesNotice, FromHelper, LockScreen, Notice, TeacherMessage,
+    ToHelper,
 };
 use pult_protocol::message::{ErrorCode, ErrorReply, Screenshot};
 use pult_protocol::watch::{ScreenUpdate, WatchSettings};
@@ -54,6 +57,11 @@ pub trait SessionDisplay: Send + Sync {
     /// Puts the broadcast's picture on the screen, scaled to fit; `changed`
     /// is the part that differs from the picture before.
     fn broadcast_picture(&self, picture: &Frame, changed: TileRect) -> Result<(), String>;
+
+    /// The language the student is spoken to in.
+    fn language(&self) -> crate::notice_text::Language {
+        crate::notice_text::Language::English
+    }
 }
 
 /// The helper's state: the screen, what each stream was sent, the notice.
@@ -67,6 +75,8 @@ pub struct HelperCore {
     input: InputQueue,
     /// The broadcast shown (R7): its picture so far, while there is one.
     broadcast: Mutex<Option<FrameDecoder>>,
+    /// The student's files (R6), written and read as the student.
+    files: file_worker::FileWorker,
 }
 
 /// What one screen stream keeps between captures.
@@ -91,6 +101,7 @@ impl HelperCore {
             streams: Mutex::default(),
             shows: notice,
             shown: Mutex::default(),
+            files: student.file_worker(),
             student,
             display,
             input: InputQueue::start(input),
@@ -196,6 +207,25 @@ impl HelperCore {
                 let core = self.clone();
                 blocking(move || core.broadcast_picture(update)).await
             }
+            ToHelper::FilesEnd { batch, tell } => {
+                let ended = self
+                    .files
+                    .call(ToHelper::FilesEnd { batch, tell: None })
+                    .await;
+                match tell {
+                    Some(tell) => {
+                        let core = self.clone();
+                        blocking(move || core.tell_files(&tell)).await
+                    }
+                    None => Ok(ended),
+                }
+            }
+            request @ (ToHelper::FilesBegin { .. }
+            | ToHelper::FileChunk { .. }
+            | ToHelper::FileEnd { .. }
+            | ToHelper::FileAbort { .. }
+            | ToHelper::CollectBegin { .. }
+            | ToHelper::FileRead { .. }) => Ok(self.files.call(request).await),
         };
         answer.unwrap_or_else(FromHelper::Error)
     }
@@ -335,6 +365,33 @@ impl HelperCore {
                 ErrorReply::new(
                     ErrorCode::CannotNotify,
                     format!("the broadcast's picture could not be shown: {error}"),
+                )
+            })
+    }
+
+    /// Tells the student which files arrived or were collected (R6), and
+    /// opens those that arrived if the teacher asked for it.
+    fn tell_files(&self, tell: &FilesNotice) -> Result<FromHelper, ErrorReply> {
+        let message = crate::notice_text::files_message(tell, self.shows.language());
+        if tell.open {
+            for path in &tell.files {
+                let full = path
+                    .split('/')
+                    .fold(std::path::PathBuf::from(&tell.folder), |p, name| {
+                        p.join(name)
+                    });
+                if let Err(error) = self.student.open_file(&full) {
+                    tracing::warn!("could not open {}: {}", full.display(), error.message);
+                }
+            }
+        }
+        self.shows
+            .message(&message)
+            .map(|()| FromHelper::Done)
+            .map_err(|error| {
+                ErrorReply::new(
+                    ErrorCode::CannotNotify,
+                    format!("the student could not be told about the files: {error}"),
                 )
             })
     }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use pult_protocol::message::{ErrorCode, ErrorReply, WebUrl};
 
 use crate::actions;
+use crate::helper::file_worker::FileWorker;
+use crate::helper::files::Folders;
 
 /// Who the student is, and how their programs start.
 #[derive(Clone, Debug)]
@@ -21,6 +23,8 @@ pub struct Student {
     pub url_opener: Vec<String>,
     /// Whether programs and pages are started or only written down.
     pub mode: ActionMode,
+    /// Where files from the teacher go and hand-ins come from (R6).
+    pub files: Folders,
 }
 
 /// A Unix user.
@@ -86,6 +90,65 @@ impl Student {
                 self.start(program, args)
             }
         }
+    }
+
+    /// Opens a file that arrived (R6) with the program the student's
+    /// desktop opens it with.
+    pub fn open_file(&self, path: &std::path::Path) -> Result<(), ErrorReply> {
+        match &self.mode {
+            ActionMode::Record(file) => {
+                actions::record(file, &format!("open-file {}", path.display()))
+            }
+            ActionMode::CarryOut => {
+                let Some((program, leading)) = self.url_opener.split_first() else {
+                    return Err(ErrorReply::new(
+                        ErrorCode::Internal,
+                        "no opener is configured",
+                    ));
+                };
+                let mut args = leading.to_vec();
+                args.push(path.display().to_string());
+                self.start(program, &args)
+            }
+        }
+    }
+
+    /// Where the student's files are written and read: a process of the
+    /// student's own when the helper is another user.
+    pub fn file_worker(&self) -> FileWorker {
+        #[cfg(windows)]
+        if self.identity.is_some() {
+            return FileWorker::Unavailable("this agent does not yet receive files on Windows");
+        }
+        #[cfg(unix)]
+        if let Some(Identity { uid, gid }) = self.identity {
+            let environment = self.environment.clone();
+            let args = self.files.to_args();
+            return FileWorker::Process {
+                command: Box::new(move || {
+                    let mut command = tokio::process::Command::new("setpriv");
+                    command
+                        .arg(format!("--reuid={uid}"))
+                        .arg(format!("--regid={gid}"))
+                        .arg("--init-groups")
+                        .arg("--")
+                        .arg(
+                            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pult-agent")),
+                        )
+                        .arg("file-worker")
+                        .args(&args)
+                        .stderr(std::process::Stdio::inherit());
+                    if let Some(environment) = &environment {
+                        command
+                            .env_clear()
+                            .envs(environment.iter().map(|(k, v)| (k, v)));
+                    }
+                    command
+                }),
+                running: tokio::sync::Mutex::default(),
+            };
+        }
+        FileWorker::here(self.files.clone())
     }
 
     fn start(&self, program: &str, args: &[String]) -> Result<(), ErrorReply> {
@@ -173,6 +236,7 @@ mod tests {
             environment: None,
             url_opener: vec!["/nonexistent/opener".into()],
             mode,
+            files: Folders::default(),
         }
     }
 

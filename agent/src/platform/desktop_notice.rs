@@ -64,6 +64,10 @@ impl DesktopNotice {
 }
 
 impl SessionDisplay for DesktopNotice {
+    fn language(&self) -> Language {
+        self.language
+    }
+
     fn show(&self, notice: &Notice) -> Result<(), String> {
         let text = describe(notice, self.language);
         self.indicator.show(text.as_deref())?;

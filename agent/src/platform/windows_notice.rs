@@ -43,6 +43,10 @@ impl WindowsNotice {
 }
 
 impl SessionDisplay for WindowsNotice {
+    fn language(&self) -> Language {
+        self.language
+    }
+
     fn show(&self, notice: &Notice) -> Result<(), String> {
         let text = describe(notice, self.language);
         let mut last = self
