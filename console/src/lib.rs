@@ -21,6 +21,7 @@ mod motion;
 mod room;
 mod room_session;
 mod session;
+pub mod transfer;
 pub mod ui_frame;
 pub mod wake;
 mod watch;

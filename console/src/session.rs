@@ -396,7 +396,13 @@ impl DeviceSession {
         }
     }
 
-    fn require(&self, feature: Feature) -> Result<(), ConsoleError> {
+    /// The connection, for streams of other modules.
+    pub(crate) fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Refuses at once what the agent does not offer.
+    pub(crate) fn require(&self, feature: Feature) -> Result<(), ConsoleError> {
         if self.hello.supports(feature) {
             Ok(())
         } else {

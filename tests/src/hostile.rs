@@ -11,6 +11,7 @@ use pult_protocol::credentials::{
     DeviceManifest,
 };
 use pult_protocol::endpoint::AgentTls;
+use pult_protocol::files::{FileEntry, FilesNews};
 use pult_protocol::frame::{read_message, write_message};
 use pult_protocol::message::{AgentStatus, Feature, Hello, Reply, Request, Screenshot};
 use pult_protocol::watch::{ScreenTile, ScreenUpdate, TileEncoding, WatchControl, WatchSettings};
@@ -41,6 +42,19 @@ pub enum ScreenshotBehaviour {
     /// 150 MB: a PNG header claiming 20,000×20,000 pixels, then garbage.
     Huge150Mb,
 }
+
+/// The hand-in folder the hostile agent claims when collected from: names
+/// that climb out, absolute paths, a name that is another's but for case,
+/// and one honest file.
+pub const HOSTILE_HAND_IN: [(&str, &[u8]); 7] = [
+    ("../../x", b"climbs out"),
+    ("Aufgabe/../../../y", b"climbs out too"),
+    ("/tmp/pult-hostile-absolute", b"absolute"),
+    ("C:\\Windows\\evil.dll", b"a drive"),
+    ("ehrlich.txt", b"an honest hand-in"),
+    ("EHRLICH.TXT", b"the same name but for case"),
+    ("nul.txt", b"a device on Windows"),
+];
 
 /// The size the hostile agent's honest pictures have.
 pub const HONEST_SIZE: u32 = 64;
@@ -198,6 +212,39 @@ async fn serve_stream(mut send: SendStream, mut recv: RecvStream, shared: Shared
             Request::Watch { settings, .. } => {
                 let behaviour = shared.behaviour.lock().unwrap().stream;
                 return serve_watch(send, recv, settings, behaviour).await;
+            }
+            Request::CollectFiles { .. } => {
+                let listing = FilesNews::Listing {
+                    batch: 1,
+                    folder: "/home/mallory/Desktop/Abgabe".into(),
+                    files: HOSTILE_HAND_IN
+                        .iter()
+                        .map(|(path, bytes)| FileEntry {
+                            path: (*path).into(),
+                            size: bytes.len() as u64,
+                        })
+                        .collect(),
+                    skipped: 0,
+                };
+                if write_message(&mut send, &listing).await.is_err() {
+                    return;
+                }
+                // Until the console is done fetching.
+                while let Ok(Some(_)) = read_message::<Request>(&mut recv).await {}
+                let _ = write_message(&mut send, &FilesNews::Finished { stored: 0 }).await;
+                let _ = send.finish();
+                return;
+            }
+            Request::FetchFile { index, .. } => {
+                // Whatever was asked for, the bytes and hash of the file listed there.
+                let Some((_, bytes)) = HOSTILE_HAND_IN.get(index as usize) else {
+                    return;
+                };
+                let _ = write_message(&mut send, &Reply::Done).await;
+                let _ = send.write_all(bytes).await;
+                let _ = send.write_all(blake3::hash(bytes).as_bytes()).await;
+                let _ = send.finish();
+                return;
             }
             _ => write_message(&mut send, &Reply::Done).await,
         };

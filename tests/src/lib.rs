@@ -674,6 +674,25 @@ impl Drop for Xvfb {
     }
 }
 
+/// A QUIC connection to `device` with `room`'s certificate and nothing of
+/// the console's checks: for tests that play a console breaking the rules.
+/// The endpoint must live as long as the connection.
+pub async fn raw_connection(
+    room: &pult_console::RoomCertificate,
+    device: &pult_protocol::credentials::RoomDevice,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let endpoint = room.tls.endpoint().unwrap();
+    let connection = endpoint
+        .connect(
+            device.address.unwrap().socket_addr(),
+            &device.uuid.server_name(),
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    (endpoint, connection)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

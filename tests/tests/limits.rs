@@ -92,7 +92,7 @@ async fn a_console_asking_too_much_does_not_stop_the_agent_serving_another() {
 
     // Streams that never say hello: the agent drops them, and they do not
     // count against the connection afterwards.
-    let (_endpoint, connection) = raw_connection(&room, &device).await;
+    let (_endpoint, connection) = pult_e2e::raw_connection(&room, &device).await;
     let mut silent = Vec::new();
     for _ in 0..8 {
         let (mut send, recv) = connection.open_bi().await.unwrap();
@@ -153,24 +153,6 @@ async fn session_for_screenshots(
     device: &RoomDevice,
 ) -> pult_console::DeviceSession {
     console.connect(device).await.unwrap()
-}
-
-/// A plain QUIC connection with the room certificate, for what the console
-/// API does not do; the endpoint must be kept while the connection is used.
-async fn raw_connection(
-    room: &RoomCertificate,
-    device: &RoomDevice,
-) -> (quinn::Endpoint, quinn::Connection) {
-    let endpoint = room.tls.endpoint().unwrap();
-    let connection = endpoint
-        .connect(
-            device.address.unwrap().socket_addr(),
-            &device.uuid.server_name(),
-        )
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, connection)
 }
 
 /// Anyone can be refused, as often as they like: a source gets ten refusal

@@ -114,15 +114,7 @@ async fn a_thousand_bad_frames_end_only_their_own_streams() {
     };
 
     // The abusive console: one connection, a thousand streams.
-    let endpoint = room.tls.endpoint().unwrap();
-    let connection = endpoint
-        .connect(
-            device.address.unwrap().socket_addr(),
-            &device.uuid.server_name(),
-        )
-        .unwrap()
-        .await
-        .unwrap();
+    let (_endpoint, connection) = pult_e2e::raw_connection(&room, &device).await;
     let abuses = abuses();
     let mut answered = 0;
     for i in 0..1000 {

@@ -27,7 +27,7 @@ pub enum FileWorker {
         /// Makes the command that starts the worker.
         command: Box<dyn Fn() -> tokio::process::Command + Send + Sync>,
         /// The worker running now, if any.
-        running: tokio::sync::Mutex<Option<Worker>>,
+        running: tokio::sync::Mutex<Option<Box<Worker>>>,
     },
     /// Not on this system.
     Unavailable(&'static str),
@@ -63,7 +63,7 @@ impl FileWorker {
                 let mut running = running.lock().await;
                 if running.is_none() {
                     match start(command()) {
-                        Ok(worker) => *running = Some(worker),
+                        Ok(worker) => *running = Some(Box::new(worker)),
                         Err(error) => {
                             return FromHelper::Error(internal(&format!(
                                 "the student's file worker could not be started: {error}"

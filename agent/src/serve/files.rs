@@ -573,31 +573,39 @@ pub(super) async fn serve_fetch(
             }
         };
     let outcome = fetch(&mut send, batch, index, size, agent).await;
-    if let Err(error) = &outcome {
+    match &outcome {
+        Ok(()) => {
+            let _ = send.finish();
+        }
+        Err((error, false)) => {
+            let _ = write_message(&mut send, &Reply::Error(error.clone())).await;
+            let _ = send.finish();
+        }
         // The bytes began already: the console learns of the failure by the reset.
-        let _ = send.reset(u32::from(u16::from(error.code)).into());
-    } else {
-        let _ = send.finish();
+        Err((error, true)) => {
+            let _ = send.reset(u32::from(u16::from(error.code)).into());
+        }
     }
-    state.settle(index, &outcome);
+    state.settle(index, &outcome.map_err(|(error, _)| error));
 }
 
+/// Sends the file's bytes and hash; on failure, whether bytes went already.
 async fn fetch(
     send: &mut SendStream,
     batch: u64,
     index: u32,
     size: u64,
     agent: &Agent,
-) -> Result<(), ErrorReply> {
+) -> Result<(), (ErrorReply, bool)> {
     let lost = |e: std::io::Error| {
-        ErrorReply::new(ErrorCode::FileFailed, format!("the console went: {e}"))
+        (
+            ErrorReply::new(ErrorCode::FileFailed, format!("the console went: {e}")),
+            true,
+        )
     };
-    write_message(send, &Reply::Done)
-        .await
-        .map_err(|e| ErrorReply::new(ErrorCode::FileFailed, e.to_string()))?;
     let mut hasher = blake3::Hasher::new();
     let mut offset = 0u64;
-    while offset < size {
+    while offset < size || offset == 0 {
         let len = u32::try_from((size - offset).min(CHUNK as u64)).unwrap_or(u32::MAX);
         let read = ToHelper::FileRead {
             batch,
@@ -605,28 +613,41 @@ async fn fetch(
             offset,
             len,
         };
-        let data = match agent.desktop.files(read).await? {
-            FromHelper::FileBytes(data) => data,
-            other => {
-                return Err(ErrorReply::new(
+        let started = offset > 0;
+        let data = match agent.desktop.files(read).await {
+            Ok(FromHelper::FileBytes(data)) => data,
+            Ok(other) => {
+                let error = ErrorReply::new(
                     ErrorCode::Internal,
                     format!("the session helper answered out of turn: {other:?}"),
-                ));
+                );
+                return Err((error, started));
             }
+            Err(error) => return Err((error, started)),
         };
-        if data.is_empty() {
-            return Err(ErrorReply::new(
+        if data.is_empty() && size > 0 {
+            let error = ErrorReply::new(
                 ErrorCode::FileFailed,
                 format!(
                     "the file became shorter while it was collected ({offset} of {size} bytes)"
                 ),
-            ));
+            );
+            return Err((error, started));
+        }
+        // The first bytes were read: now the answer is yes.
+        if !started {
+            write_message(send, &Reply::Done)
+                .await
+                .map_err(|e| (ErrorReply::new(ErrorCode::FileFailed, e.to_string()), true))?;
         }
         hasher.update(&data);
         offset += data.len() as u64;
         tokio::io::AsyncWriteExt::write_all(send, &data)
             .await
             .map_err(lost)?;
+        if size == 0 {
+            break;
+        }
     }
     tokio::io::AsyncWriteExt::write_all(send, hasher.finalize().as_bytes())
         .await

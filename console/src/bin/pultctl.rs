@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use pult_console::{
     Broadcast, BroadcastArea, Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate,
     RoomSession, ScreenSource, ScreenStream, SessionOptions, encoded_frame, files,
+    transfer::{self, CollectOptions, DeviceResult, Outgoing, SendOptions},
 };
 use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::credentials::RoomDevice;
@@ -193,6 +194,46 @@ enum Command {
         /// one gets its share); 0 sends it as tiles like the rest.
         #[arg(long, default_value_t = pult_console::broadcast::DEFAULT_VIDEO_BITRATE / 1000)]
         video_kbit: u32,
+    },
+    /// Sends files to devices (R6): files by name, folders as their tree,
+    /// into each student's receive folder ("Von der Lehrkraft" on the
+    /// desktop, unless an admin set another). A file of the same name there
+    /// is replaced only with `--overwrite`; otherwise that device reports
+    /// "exists". The student is told which files arrived. Without `--to` on
+    /// every device of the room.
+    Send {
+        /// The files and folders.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// A device to send to (repeatable); none means all.
+        #[arg(long = "to", value_name = "DEVICE")]
+        to: Vec<String>,
+        /// Replace files of the same name.
+        #[arg(long)]
+        overwrite: bool,
+        /// Open the files for the students once they arrived.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Collects the files of the students' hand-in folders ("Abgabe" on the
+    /// desktop) into OUT/ROOM/DEVICE-USER/; the students are told. Without
+    /// `--from` from every device of the room.
+    Collect {
+        /// Where the files go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A device to collect from (repeatable); none means all.
+        #[arg(long = "from", value_name = "DEVICE")]
+        from: Vec<String>,
+        /// Only files whose names match (`*.pdf`, `Aufsatz*`).
+        #[arg(long, value_name = "GLOB")]
+        pattern: Option<String>,
+        /// Another folder beside the hand-in folder, by its name.
+        #[arg(long, value_name = "FOLDER")]
+        source: Option<String>,
+        /// The most megabytes taken from one device.
+        #[arg(long, value_name = "MB", default_value_t = pult_protocol::files::DEFAULT_COLLECT_BYTES / 1_000_000)]
+        max_mb: u64,
     },
 }
 
@@ -396,6 +437,32 @@ async fn run(cli: Cli) -> Result<bool> {
             };
             let duration = seconds.map(Duration::from_secs_f64);
             broadcast(room, source, from, &to, mode, duration).await
+        }
+        Command::Send {
+            files,
+            to,
+            overwrite,
+            open,
+        } => {
+            let targets = targets(&room, &to)?;
+            let outgoing = tokio::task::spawn_blocking(move || Outgoing::gather(&files)).await??;
+            let console = Console::new(room)?;
+            Ok(send_files(console, targets, outgoing, SendOptions { overwrite, open }).await)
+        }
+        Command::Collect {
+            out,
+            from,
+            pattern,
+            source,
+            max_mb,
+        } => {
+            let targets = targets(&room, &from)?;
+            let mut options = CollectOptions::new(out, &room.manifest.room);
+            options.pattern = pattern;
+            options.folder = source;
+            options.max_bytes = max_mb.saturating_mul(1_000_000);
+            let console = Console::new(room)?;
+            Ok(collect_files(console, targets, options).await)
         }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
@@ -612,6 +679,104 @@ async fn wake(
 }
 
 /// Runs `action` on every target at once; prints one line per device in room order.
+/// Sends `outgoing` to every device at once; one line per device.
+async fn send_files(
+    console: Console,
+    targets: Vec<RoomDevice>,
+    outgoing: Outgoing,
+    options: SendOptions,
+) -> bool {
+    let (files, bytes) = (outgoing.files.len(), outgoing.total_bytes());
+    let outgoing = std::sync::Arc::new(outgoing);
+    let started = Instant::now();
+    let results = on_each_device(console, targets, move |session| {
+        let outgoing = outgoing.clone();
+        async move {
+            let (events, _) = tokio::sync::mpsc::unbounded_channel();
+            let result = transfer::send(&session, outgoing, options, &events).await;
+            session.close();
+            result
+        }
+    })
+    .await;
+    let seconds = started.elapsed().as_secs_f64().max(0.001);
+    let moved: u64 = results.iter().map(|(_, r)| r.bytes).sum();
+    println!(
+        "{files} files ({:.1} MB) to {} devices in {seconds:.1} s, {:.1} MB/s together",
+        bytes as f64 / 1e6,
+        results.len(),
+        moved as f64 / seconds / 1e6
+    );
+    report_devices(&results)
+}
+
+/// Collects from every device at once; one line per device.
+async fn collect_files(
+    console: Console,
+    targets: Vec<RoomDevice>,
+    options: CollectOptions,
+) -> bool {
+    let options = std::sync::Arc::new(options);
+    let results = on_each_device(console, targets, move |session| {
+        let options = options.clone();
+        async move {
+            let user = session.status().await.ok().and_then(|s| s.user);
+            let (events, _) = tokio::sync::mpsc::unbounded_channel();
+            let result = transfer::collect(&session, user.as_deref(), &options, &events).await;
+            session.close();
+            result
+        }
+    })
+    .await;
+    report_devices(&results)
+}
+
+/// Prints "DEVICE: summary" for each device; whether all went through.
+fn report_devices(results: &[(String, DeviceResult)]) -> bool {
+    let mut all_ok = true;
+    for (name, result) in results {
+        if result.is_complete() {
+            println!("{name}: {}", result.summary());
+        } else {
+            all_ok = false;
+            eprintln!("{name}: {}", result.summary());
+        }
+    }
+    all_ok
+}
+
+/// Runs `action` on every device at once; a device that cannot be reached
+/// fails as a whole. Results in the devices' order.
+async fn on_each_device<F, Fut>(
+    console: Console,
+    targets: Vec<RoomDevice>,
+    action: F,
+) -> Vec<(String, DeviceResult)>
+where
+    F: Fn(pult_console::DeviceSession) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = DeviceResult> + Send,
+{
+    let console = std::sync::Arc::new(console);
+    let action = std::sync::Arc::new(action);
+    let mut tasks = JoinSet::new();
+    for (index, device) in targets.into_iter().enumerate() {
+        let (console, action) = (console.clone(), action.clone());
+        tasks.spawn(async move {
+            let result = match console.connect(&device).await {
+                Ok(session) => action(session).await,
+                Err(error) => DeviceResult {
+                    error: Some(error.to_string()),
+                    ..DeviceResult::default()
+                },
+            };
+            (index, device.name, result)
+        });
+    }
+    let mut results = tasks.join_all().await;
+    results.sort_by_key(|(index, _, _)| *index);
+    results.into_iter().map(|(_, name, r)| (name, r)).collect()
+}
+
 async fn on_each<F, Fut>(
     console: Console,
     targets: Vec<RoomDevice>,
