@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 use pult_agent::bundle::Bundle;
 use pult_agent::desktop::Desktop;
+use pult_agent::helper::files::Folders;
 use pult_agent::helper::student::ActionMode;
 use pult_agent::helper::{HelperCore, LoggedInput, LoggedNotice, Student};
 use pult_agent::power::{PowerControl, PowerPlan};
@@ -160,6 +161,16 @@ impl Classroom {
                     environment: None,
                     url_opener: vec!["true".into()],
                     mode: ActionMode::Record(actions.clone()),
+                    // Each simulated student's folders, in the demo's directory.
+                    files: Folders {
+                        receive: Some(
+                            school
+                                .dir()
+                                .join(device_name(index))
+                                .join("Von der Lehrkraft"),
+                        ),
+                        hand_in: Some(school.dir().join(device_name(index)).join("Abgabe")),
+                    },
                 },
                 "synthetic".into(),
             );
