@@ -821,7 +821,11 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["Aufsatz.odt", "Projekt/Bild.PNG"]);
         assert_eq!(files[0].size, 13);
+        // Windows writes "nul.txt" to its device: there is no such file there.
+        #[cfg(unix)]
         assert_eq!(skipped, 1, "nul.txt cannot travel");
+        #[cfg(not(unix))]
+        let _ = skipped;
         let read = work.handle(ToHelper::FileRead {
             batch: 7,
             index: 0,
