@@ -319,16 +319,27 @@ pub async fn send(
     options: SendOptions,
     events: &UnboundedSender<TransferEvent>,
 ) -> DeviceResult {
-    let device = session.device().name.clone();
     let mut result = DeviceResult::default();
-    if let Err(error) = send_batch(session, &outgoing, options, events, &mut result).await {
+    let outcome = send_batch(session, &outgoing, options, events, &mut result).await;
+    conclude(session, outcome, result, events)
+}
+
+/// The device's result, with the error that ended it early, if any; also
+/// the last event.
+fn conclude(
+    session: &DeviceSession,
+    outcome: Result<(), ConsoleError>,
+    mut result: DeviceResult,
+    events: &UnboundedSender<TransferEvent>,
+) -> DeviceResult {
+    if let Err(error) = outcome {
         result.error = Some(match error {
             ConsoleError::Agent { error, .. } => error.message,
             other => other.to_string(),
         });
     }
     let _ = events.send(TransferEvent::Finished {
-        device,
+        device: session.device().name.clone(),
         result: result.clone(),
     });
     result
@@ -569,19 +580,9 @@ pub async fn collect(
     options: &CollectOptions,
     events: &UnboundedSender<TransferEvent>,
 ) -> DeviceResult {
-    let device = session.device().name.clone();
     let mut result = DeviceResult::default();
-    if let Err(error) = collect_batch(session, user, options, events, &mut result).await {
-        result.error = Some(match error {
-            ConsoleError::Agent { error, .. } => error.message,
-            other => other.to_string(),
-        });
-    }
-    let _ = events.send(TransferEvent::Finished {
-        device,
-        result: result.clone(),
-    });
-    result
+    let outcome = collect_batch(session, user, options, events, &mut result).await;
+    conclude(session, outcome, result, events)
 }
 
 async fn collect_batch(

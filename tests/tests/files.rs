@@ -273,7 +273,7 @@ async fn r6_hostile_names_are_refused_by_the_console_and_by_the_agent() {
         "ok.txt",
         "OK.txt",
     ];
-    let files: Vec<FileOffer> = hostile
+    let mut files: Vec<FileOffer> = hostile
         .iter()
         .map(|path| FileOffer {
             path: (*path).to_owned(),
@@ -281,7 +281,22 @@ async fn r6_hostile_names_are_refused_by_the_console_and_by_the_agent() {
             hash: *blake3::hash(b"evil!").as_bytes(),
         })
         .collect();
+    // A size no disk holds, and one that would overflow any sum.
+    for _ in 0..2 {
+        files.push(FileOffer {
+            path: "riesig.bin".into(),
+            size: u64::MAX,
+            hash: [0; 32],
+        });
+    }
+    files[hostile.len() + 1].path = "riesig2.bin".into();
     let (batch, verdicts, connection) = offer_raw(&cert, "R101-PC01", files).await;
+    for verdict in &verdicts[hostile.len()..] {
+        assert!(
+            matches!(verdict, FileVerdict::Refused(e) if e.code == ErrorCode::TooLarge),
+            "{verdict:?}"
+        );
+    }
     for (path, verdict) in hostile.iter().zip(&verdicts) {
         if *path == "ok.txt" {
             assert_eq!(*verdict, FileVerdict::Ready);

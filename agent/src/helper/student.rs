@@ -62,17 +62,7 @@ impl Student {
             .map_err(|e| ErrorReply::new(ErrorCode::UrlRefused, e.to_string()))?;
         match &self.mode {
             ActionMode::Record(file) => actions::record_url(file, url.as_str()),
-            ActionMode::CarryOut => {
-                let Some((program, leading)) = self.url_opener.split_first() else {
-                    return Err(ErrorReply::new(
-                        ErrorCode::Internal,
-                        "no URL opener is configured",
-                    ));
-                };
-                let mut args = leading.to_vec();
-                args.push(url.as_str().to_owned());
-                self.start(program, &args)
-            }
+            ActionMode::CarryOut => self.open_with_opener(url.as_str()),
         }
     }
 
@@ -99,18 +89,21 @@ impl Student {
             ActionMode::Record(file) => {
                 actions::record(file, &format!("open-file {}", path.display()))
             }
-            ActionMode::CarryOut => {
-                let Some((program, leading)) = self.url_opener.split_first() else {
-                    return Err(ErrorReply::new(
-                        ErrorCode::Internal,
-                        "no opener is configured",
-                    ));
-                };
-                let mut args = leading.to_vec();
-                args.push(path.display().to_string());
-                self.start(program, &args)
-            }
+            ActionMode::CarryOut => self.open_with_opener(&path.display().to_string()),
         }
+    }
+
+    /// Hands `what` (a page, a file) to the desktop's opener as the student.
+    fn open_with_opener(&self, what: &str) -> Result<(), ErrorReply> {
+        let Some((program, leading)) = self.url_opener.split_first() else {
+            return Err(ErrorReply::new(
+                ErrorCode::Internal,
+                "no opener (--url-opener) is configured",
+            ));
+        };
+        let mut args = leading.to_vec();
+        args.push(what.to_owned());
+        self.start(program, &args)
     }
 
     /// Where the student's files are written and read: a process of the

@@ -168,7 +168,7 @@ fn not_granted() -> ErrorReply {
 
 /// Serves a batch stream of files to the student (R6) to its end.
 pub(super) async fn serve_send(
-    mut send: SendStream,
+    send: SendStream,
     mut recv: RecvStream,
     overwrite: bool,
     open: bool,
@@ -196,7 +196,11 @@ pub(super) async fn serve_send(
             return refuse_stream(send, entry, error, agent).await;
         }
     };
-    let total: u64 = list.files.iter().map(|f| f.size).sum();
+    // Sizes are the console's word: summed without overflowing.
+    let total = list
+        .files
+        .iter()
+        .fold(0u64, |sum, f| sum.saturating_add(f.size));
     entry.detail = Some(format!(
         "{} files, {total} bytes offered{}",
         list.files.len(),
@@ -264,15 +268,54 @@ pub(super) async fn serve_send(
         folder: folder.clone(),
         verdicts: verdicts.clone(),
     };
+    let tell = Tell {
+        folder,
+        sent: true,
+        open,
+    };
+    let (stored, lines, failure) =
+        run_batch(send, recv, batch, &state, &news, tell, session, agent).await;
+    entry.action = AuditAction::FilesSent;
+    entry.detail = Some(format!(
+        "{stored} of {} files stored in {:.1} s: {lines}",
+        verdicts.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    record(agent, entry, failure.map(Reply::Error).as_ref());
+}
+
+/// What the student is told when a batch ends.
+struct Tell {
+    folder: String,
+    sent: bool,
+    open: bool,
+}
+
+/// Runs a batch registered as `state` from its first news to its end: the
+/// console's file streams come meanwhile; when the console finishes the
+/// batch stream (or goes), the batch closes, the student is told what
+/// arrived or was collected, and the console hears how many. Returns that
+/// count, the audit lines and a failure, if any.
+#[allow(clippy::too_many_arguments)]
+async fn run_batch(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    batch: u64,
+    state: &Batch,
+    news: &FilesNews,
+    tell: Tell,
+    session: &Session,
+    agent: &Agent,
+) -> (u32, String, Option<ErrorReply>) {
     let mut failure = None;
-    if write_message(&mut send, &news).await.is_ok() {
-        // The console finishes the batch stream once its files are sent.
+    if write_message(&mut send, news).await.is_ok() {
+        // The console finishes the batch stream once its files are done.
         match read_message::<FileList>(&mut recv).await {
             Ok(None) | Err(FrameError::Io(_)) => {}
             Ok(Some(_)) => {
                 failure = Some(ErrorReply::new(
                     ErrorCode::UnexpectedMessage,
-                    "a second file list on one batch stream",
+                    "a file list in the middle of a batch",
                 ));
             }
             Err(error) => failure = Some(ErrorReply::new(error.code(), error.to_string())),
@@ -281,16 +324,16 @@ pub(super) async fn serve_send(
     state.close().await;
     session.files.lock().remove(&batch);
     let (done, lines) = state.summary();
-    let stored = u32::try_from(done.len()).unwrap_or(u32::MAX);
+    let count = u32::try_from(done.len()).unwrap_or(u32::MAX);
     let tell = (!done.is_empty()).then(|| FilesNotice {
         teacher: session.grant.user.clone(),
         room: session.grant.room.clone(),
-        folder,
+        folder: tell.folder,
         files: done,
-        sent: true,
-        open,
+        sent: tell.sent,
+        open: tell.open,
     });
-    // The student is told what arrived, even when the console went meanwhile.
+    // The student is told, even when the console went meanwhile.
     if let Err(error) = agent
         .desktop
         .files(ToHelper::FilesEnd { batch, tell })
@@ -299,15 +342,9 @@ pub(super) async fn serve_send(
         tracing::warn!("{}: {}", session.peer, error.message);
         failure.get_or_insert(error);
     }
-    let _ = write_message(&mut send, &FilesNews::Finished { stored }).await;
+    let _ = write_message(&mut send, &FilesNews::Finished { stored: count }).await;
     let _ = send.finish();
-    entry.action = AuditAction::FilesSent;
-    entry.detail = Some(format!(
-        "{stored} of {} files stored in {:.1} s: {lines}",
-        verdicts.len(),
-        started.elapsed().as_secs_f64()
-    ));
-    record(agent, entry, failure.map(Reply::Error).as_ref());
+    (count, lines, failure)
 }
 
 /// Serves one file's stream: its bytes to the helper, then the answer.
@@ -429,8 +466,8 @@ async fn pass_on(
 /// the console fetched what it wanted and finished the stream; the student
 /// is told what was collected.
 pub(super) async fn serve_collect(
-    mut send: SendStream,
-    mut recv: RecvStream,
+    send: SendStream,
+    recv: RecvStream,
     folder: Option<String>,
     pattern: Option<String>,
     session: &Session,
@@ -480,7 +517,7 @@ pub(super) async fn serve_collect(
         vec![FileState::Waiting; files.len()],
     );
     session.files.lock().insert(batch, state.clone());
-    let total: u64 = files.iter().map(|f| f.size).sum();
+    let total = files.iter().fold(0u64, |sum, f| sum.saturating_add(f.size));
     entry.detail = Some(format!(
         "{} files, {total} bytes listed in {folder} ({skipped} skipped)",
         files.len()
@@ -493,41 +530,13 @@ pub(super) async fn serve_collect(
         files,
         skipped,
     };
-    let mut failure = None;
-    if write_message(&mut send, &news).await.is_ok() {
-        match read_message::<FileList>(&mut recv).await {
-            Ok(None) | Err(FrameError::Io(_)) => {}
-            Ok(Some(_)) => {
-                failure = Some(ErrorReply::new(
-                    ErrorCode::UnexpectedMessage,
-                    "a file list on a collect stream",
-                ));
-            }
-            Err(error) => failure = Some(ErrorReply::new(error.code(), error.to_string())),
-        }
-    }
-    state.close().await;
-    session.files.lock().remove(&batch);
-    let (done, lines) = state.summary();
-    let collected = u32::try_from(done.len()).unwrap_or(u32::MAX);
-    let tell = (!done.is_empty()).then(|| FilesNotice {
-        teacher: session.grant.user.clone(),
-        room: session.grant.room.clone(),
+    let tell = Tell {
         folder,
-        files: done,
         sent: false,
         open: false,
-    });
-    if let Err(error) = agent
-        .desktop
-        .files(ToHelper::FilesEnd { batch, tell })
-        .await
-    {
-        tracing::warn!("{}: {}", session.peer, error.message);
-        failure.get_or_insert(error);
-    }
-    let _ = write_message(&mut send, &FilesNews::Finished { stored: collected }).await;
-    let _ = send.finish();
+    };
+    let (collected, lines, failure) =
+        run_batch(send, recv, batch, &state, &news, tell, session, agent).await;
     entry.action = AuditAction::FilesCollected;
     entry.detail = Some(format!(
         "{collected} files collected in {:.1} s: {lines}",
