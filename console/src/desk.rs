@@ -35,6 +35,10 @@ pub struct RoomInfo {
     pub locale: String,
     /// Where screenshots are saved.
     pub gallery_dir: String,
+    /// The teacher's home folder, where files to send are picked (R6).
+    pub home_dir: String,
+    /// Where collected files are saved, as `ROOM/DEVICE-USER/…` below it.
+    pub collect_dir: String,
     /// Every device, in the room's order.
     pub devices: Vec<DeviceStatus>,
 }
@@ -103,6 +107,10 @@ pub struct DeskFolders {
     pub pictures: Option<PathBuf>,
     /// Instead of the user's configuration folder.
     pub config: Option<PathBuf>,
+    /// Instead of the user's home folder (files to send are picked there).
+    pub home: Option<PathBuf>,
+    /// Instead of `Pult` in the user's documents folder (collected files go there).
+    pub collected: Option<PathBuf>,
     /// The local time's offset from UTC, for screenshot names; read it with
     /// `UtcOffset::current_local_offset` before the program starts threads.
     pub utc_offset: UtcOffset,
@@ -113,6 +121,8 @@ impl Default for DeskFolders {
         Self {
             pictures: None,
             config: None,
+            home: None,
+            collected: None,
             utc_offset: UtcOffset::UTC,
         }
     }
@@ -199,6 +209,10 @@ pub struct Desk {
     focused: Mutex<Option<String>>,
     control: tokio::sync::Mutex<Option<Controlled>>,
     pub(crate) broadcasting: tokio::sync::Mutex<Option<crate::desk_broadcast::Running>>,
+    /// The teacher's home folder: files to send come from there (R6).
+    pub(crate) home: PathBuf,
+    /// Collected files go to `ROOM/DEVICE-USER/…` below this.
+    pub(crate) collected: PathBuf,
 }
 
 impl Desk {
@@ -215,8 +229,19 @@ impl Desk {
         let manifest = certificate.manifest.clone();
         let (session, events) = RoomSession::start(certificate, options)?;
         let gallery = Gallery::for_room(&manifest.room, folders.pictures, folders.utc_offset);
+        let home = folders
+            .home
+            .or_else(dirs::home_dir)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let collected = folders.collected.unwrap_or_else(|| {
+            dirs::document_dir()
+                .unwrap_or_else(|| home.join("Documents"))
+                .join("Pult")
+        });
         let info = RoomInfo {
             gallery_dir: gallery.dir().display().to_string(),
+            home_dir: home.display().to_string(),
+            collect_dir: collected.display().to_string(),
             organisation: manifest.organisation.clone(),
             room: manifest.room.clone(),
             teacher: manifest.user.clone(),
@@ -233,6 +258,8 @@ impl Desk {
             focused: Mutex::new(None),
             control: tokio::sync::Mutex::new(None),
             broadcasting: tokio::sync::Mutex::new(None),
+            home,
+            collected,
         };
         Ok((desk, events))
     }

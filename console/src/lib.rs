@@ -11,6 +11,7 @@ pub mod broadcast;
 mod control;
 pub mod desk;
 pub mod desk_broadcast;
+pub mod desk_files;
 mod discovery;
 mod error;
 pub mod fanout;

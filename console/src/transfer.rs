@@ -21,6 +21,7 @@ use pult_protocol::files::{
 };
 use pult_protocol::frame::{read_message, write_message};
 use pult_protocol::message::{ErrorCode, Feature, Reply, Request};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -123,7 +124,7 @@ fn storage(message: String) -> ConsoleError {
     ConsoleError::Storage(message)
 }
 
-fn unreadable(path: &Path, error: &std::io::Error) -> ConsoleError {
+pub(crate) fn unreadable(path: &Path, error: &std::io::Error) -> ConsoleError {
     storage(format!("{} cannot be read: {error}", path.display()))
 }
 
@@ -173,7 +174,8 @@ fn hash_file(path: &Path) -> Result<Hash, ConsoleError> {
 }
 
 /// How one file went on one device.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "lowercase")]
 pub enum FileOutcome {
     /// In place under its name.
     Done,
@@ -186,7 +188,8 @@ pub enum FileOutcome {
 }
 
 /// News of a transfer, for the teacher's view.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum TransferEvent {
     /// The device answered: where its files go (or come from), and which.
     Started {
@@ -196,6 +199,8 @@ pub enum TransferEvent {
         folder: String,
         /// The files' paths, in batch order.
         files: Vec<String>,
+        /// Their sizes in bytes (as the agent claims, when collecting).
+        sizes: Vec<u64>,
     },
     /// Bytes of one file are on their way.
     Progress {
@@ -227,7 +232,7 @@ pub enum TransferEvent {
 }
 
 /// How a transfer went on one device.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeviceResult {
     /// Files in place (sent) or saved here (collected).
     pub done: Vec<String>,
@@ -377,6 +382,7 @@ async fn send_batch(
         device: device.clone(),
         folder,
         files: list.files.iter().map(|f| f.path.clone()).collect(),
+        sizes: list.files.iter().map(|f| f.size).collect(),
     });
     let mut ready = Vec::new();
     for (index, verdict) in verdicts.into_iter().enumerate() {
@@ -622,6 +628,7 @@ async fn collect_batch(
         device: device.clone(),
         folder,
         files: files.iter().map(|f| f.path.clone()).collect(),
+        sizes: files.iter().map(|f| f.size).collect(),
     });
     // Checked here, whatever the agent claims: names, count, bytes.
     let mut names = DistinctNames::default();

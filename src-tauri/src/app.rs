@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use pult_console::desk::{ActionResult, ControlInput, Desk, DeskError, DeskFolders, RoomInfo};
 use pult_console::desk_broadcast::{BroadcastRequest, BroadcastState, TeacherScreen};
+use pult_console::desk_files::{DeviceTransfer, HomeFolder};
 use pult_console::favourites::Favourites;
 use pult_console::gallery::SavedShot;
+use pult_console::transfer::{SendOptions, TransferEvent};
 use pult_console::{DeviceStatus, RoomEvent, SessionOptions};
 use tauri::ipc::{Channel, InvokeResponseBody, Response};
 use tauri::{State, WebviewUrl, WebviewWindowBuilder};
@@ -70,6 +72,9 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             broadcast_state,
             teacher_screen,
             teacher_screen_preview,
+            home_folder,
+            send_files,
+            collect_files,
             gallery,
             gallery_image,
             favourites,
@@ -310,6 +315,52 @@ async fn teacher_screen(state: State<'_, AppState>) -> Result<TeacherScreen, Des
 #[tauri::command]
 async fn teacher_screen_preview(state: State<'_, AppState>) -> Result<Response, DeskError> {
     Ok(Response::new(state.desk.teacher_screen_preview().await?))
+}
+
+#[tauri::command]
+fn home_folder(state: State<'_, AppState>, path: String) -> Result<HomeFolder, DeskError> {
+    Ok(state.desk.home_folder(&path)?)
+}
+
+/// Hands a transfer's news to the page until the transfer is over.
+fn transfer_news(progress: Channel<TransferEvent>) -> mpsc::UnboundedSender<TransferEvent> {
+    let (events, mut news) = mpsc::unbounded_channel();
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = news.recv().await {
+            if progress.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    events
+}
+
+#[tauri::command]
+async fn send_files(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    paths: Vec<String>,
+    overwrite: bool,
+    open: bool,
+    progress: Channel<TransferEvent>,
+) -> Result<Vec<DeviceTransfer>, DeskError> {
+    let options = SendOptions { overwrite, open };
+    let events = transfer_news(progress);
+    Ok(state
+        .desk
+        .send_files(&devices, &paths, options, events)
+        .await?)
+}
+
+#[tauri::command]
+async fn collect_files(
+    state: State<'_, AppState>,
+    devices: Vec<String>,
+    pattern: Option<String>,
+    progress: Channel<TransferEvent>,
+) -> Result<Vec<DeviceTransfer>, DeskError> {
+    let events = transfer_news(progress);
+    Ok(state.desk.collect_files(&devices, pattern, events).await)
 }
 
 #[tauri::command]

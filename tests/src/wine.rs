@@ -125,6 +125,35 @@ impl WinePrefix {
         }
     }
 
+    /// Runs `wine msiexec ARGS /l*v LOG` and returns what it did, and what
+    /// failed and how Windows Installer's log ends when it failed: when msiexec fails
+    /// before the custom actions run, only the log says why.
+    pub fn msiexec(&self, args: &[&str]) -> (Output, String) {
+        let log = tempfile::NamedTempFile::new_in(self.dir.path()).unwrap();
+        let log_arg = windows_path(log.path());
+        let mut all = vec!["msiexec"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["/l*v", &log_arg]);
+        let output = self.wine(&all);
+        if output.status.success() {
+            return (output, String::new());
+        }
+        // Wine writes the log in UTF-16 or in the ANSI code page.
+        let bytes = std::fs::read(log.path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).replace('\0', "");
+        let lines: Vec<&str> = text.lines().collect();
+        // What failed, and how the log ends.
+        let failed = lines
+            .iter()
+            .filter(|l| l.contains("Return value 3") || l.contains("rror") || l.contains("Note:"));
+        let tail = lines[lines.len().saturating_sub(10)..].iter();
+        let said: Vec<&str> = failed.chain(tail).copied().collect();
+        (
+            output,
+            format!("\n--- from msiexec's log:\n{}", said.join("\n")),
+        )
+    }
+
     /// Starts `wine ARGS` without waiting; its standard error goes to `stderr`.
     pub fn spawn(&self, args: &[&str], stderr: &Path) -> std::process::Child {
         self.command(Path::new("wine"))

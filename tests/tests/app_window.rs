@@ -2,7 +2,8 @@
 //! WebKitWebDriver) under Xvfb: `pult demo` shows twelve live thumbnails that
 //! change, a click on a device's expand button opens its big view, and
 //! "Screenshot" saves a PNG in the gallery folder, "Steuern" there controls the
-//! device (R3), lock and message work. Window screenshots are kept
+//! device (R3), lock and message work, files go to three devices and are
+//! collected from them (R6). Window screenshots are kept
 //! under target/webdriver/ for a person to look at.
 
 use std::path::{Path, PathBuf};
@@ -79,13 +80,24 @@ fn demo_actions(tmp: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A home of its own, with German user folders, so the gallery goes to ~/Bilder.
+/// The demo classroom's directory under `tmp` (each student's folders are there).
+fn demo_dir(tmp: &Path) -> PathBuf {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("pult-demo-"))
+        .expect("the demo classroom's directory")
+        .path()
+}
+
+/// A home of its own, with German user folders, so the gallery goes to
+/// ~/Bilder and collected files to ~/Dokumente.
 fn home(dir: &Path) -> Vec<(String, String)> {
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
         config.join("user-dirs.dirs"),
-        "XDG_PICTURES_DIR=\"$HOME/Bilder\"\n",
+        "XDG_PICTURES_DIR=\"$HOME/Bilder\"\nXDG_DOCUMENTS_DIR=\"$HOME/Dokumente\"\n",
     )
     .unwrap();
     // The demo classroom's files (and what its agents were asked to do) go here.
@@ -457,6 +469,122 @@ fn the_demo_classroom_window_is_live_and_usable() {
         ),
     );
     session.click(&session.find(".close-results"));
+
+    // Files (R6): a worksheet and a folder picked from the teacher's home
+    // go to the three and open there; progress and result per device and file.
+    let worksheet: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(home_dir.path().join("Arbeitsblatt.txt"), &worksheet).unwrap();
+    std::fs::create_dir(home_dir.path().join("Aufgaben")).unwrap();
+    std::fs::write(home_dir.path().join("Aufgaben/Teil 1.txt"), "Aufgabe 1").unwrap();
+    std::fs::write(home_dir.path().join("Aufgaben/Teil 2.txt"), "Aufgabe 2").unwrap();
+    // The send dialog, with the worksheet picked from the home folder.
+    let send_worksheet = || {
+        session.click(&session.find("[data-action=\"send-files\"]"));
+        session.wait_for(
+            "the home folder in the send dialog",
+            Duration::from_secs(10),
+            "return !document.querySelector('.dialog').hidden && !!document.querySelector('.pick[data-path=\"Arbeitsblatt.txt\"]')",
+        );
+        session.click(&session.find(".pick[data-path=\"Arbeitsblatt.txt\"]"));
+    };
+    send_worksheet();
+    session.click(&session.find(".pick[data-path=\"Aufgaben\"]"));
+    session.click(&session.find(".open-input"));
+    session.wait_for(
+        "two picked",
+        Duration::from_secs(5),
+        "return document.querySelector('.picked').textContent === '2 ausgewählt'",
+    );
+    save(session, "send-files-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "the files sent to three",
+        Duration::from_secs(30),
+        &results_ok("Dateien senden", 3),
+    );
+    let rows = session.execute(
+        "return [...document.querySelectorAll('.transfer-list > li')].map(li => [li.dataset.device, li.querySelector('.transfer-state').textContent, li.querySelector('progress').value, li.querySelectorAll('.file[data-state=\"done\"]').length])",
+        &[],
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["PC-01", "3 Dateien angekommen", 1, 3],
+            ["PC-02", "3 Dateien angekommen", 1, 3],
+            ["PC-03", "3 Dateien angekommen", 1, 3]
+        ])
+    );
+    session.execute(
+        "document.querySelectorAll('.transfer-list details').forEach(d => d.open = true)",
+        &[],
+    );
+    save(session, "send-files-results.png");
+    session.click(&session.find(".close-results"));
+    let demo = demo_dir(&home_dir.path().join("tmp"));
+    for device in ["PC-01", "PC-02", "PC-03"] {
+        let received = demo.join(device).join("Von der Lehrkraft");
+        assert_eq!(
+            std::fs::read(received.join("Arbeitsblatt.txt")).unwrap(),
+            worksheet
+        );
+        assert_eq!(
+            std::fs::read_to_string(received.join("Aufgaben/Teil 2.txt")).unwrap(),
+            "Aufgabe 2"
+        );
+        let opened = format!("open-file {}", received.join("Arbeitsblatt.txt").display());
+        assert!(
+            demo_actions(&home_dir.path().join("tmp")).contains(&opened),
+            "{device} did not open the worksheet"
+        );
+    }
+    assert!(!demo.join("PC-04/Von der Lehrkraft").exists());
+    // Again without overwrite: the students' copies stay, each device says so.
+    std::fs::write(home_dir.path().join("Arbeitsblatt.txt"), "changed").unwrap();
+    send_worksheet();
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "three devices that have the worksheet",
+        Duration::from_secs(30),
+        "return document.querySelector('.results h2').textContent === 'Dateien senden: Ergebnis' && [...document.querySelectorAll('.transfer-list > li.failed')].filter(li => li.textContent.includes('Arbeitsblatt.txt: gibt es dort schon')).length === 3",
+    );
+    session.click(&session.find(".close-results"));
+    assert_eq!(
+        std::fs::read(demo.join("PC-02/Von der Lehrkraft/Arbeitsblatt.txt")).unwrap(),
+        worksheet
+    );
+
+    // Collect the hand-in folders' text files into ~/Dokumente/Pult/101/.
+    std::fs::create_dir_all(demo.join("PC-02/Abgabe")).unwrap();
+    std::fs::write(demo.join("PC-02/Abgabe/Aufsatz.txt"), "Mein Aufsatz").unwrap();
+    std::fs::write(demo.join("PC-02/Abgabe/Entwurf.odt"), "nicht dies").unwrap();
+    session.click(&session.find("[data-action=\"collect\"]"));
+    session.execute(
+        "document.querySelector('.pattern-input').value = '*.txt'",
+        &[],
+    );
+    save(session, "collect-dialog.png");
+    session.click(&session.find(".dialog .confirm"));
+    session.wait_for(
+        "collected from three",
+        Duration::from_secs(30),
+        &results_ok("Einsammeln", 3),
+    );
+    save(session, "collect-results.png");
+    session.click(&session.find(".close-results"));
+    let room = home_dir.path().join("Dokumente/Pult/101");
+    let collected: Vec<PathBuf> = std::fs::read_dir(&room)
+        .unwrap_or_else(|e| panic!("{}: {e}", room.display()))
+        .flatten()
+        .flat_map(|device| std::fs::read_dir(device.path()).unwrap().flatten())
+        .map(|file| file.path())
+        .collect();
+    assert_eq!(collected.len(), 1, "{collected:?}");
+    assert_eq!(
+        std::fs::read_to_string(&collected[0]).unwrap(),
+        "Mein Aufsatz"
+    );
+    let folder = collected[0].parent().unwrap().file_name().unwrap();
+    assert!(folder.to_string_lossy().starts_with("PC-02-"), "{folder:?}");
 
     // Restart the three now, confirmed in the power dialog: the demo's
     // agents write it down instead of restarting this machine.

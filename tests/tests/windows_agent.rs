@@ -97,8 +97,7 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         std::fs::copy(bundle.join(file), broken.join(file)).unwrap();
     }
     std::fs::write(broken.join("device.json"), "{\"name\": \"R204-PC07\"").unwrap();
-    let refused = wine.wine(&[
-        "msiexec",
+    let (refused, log) = wine.msiexec(&[
         "/i",
         &windows_path(&msi),
         "/qn",
@@ -106,17 +105,17 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     ]);
     assert!(!refused.status.success(), "a broken bundle was installed");
     let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("device.json"), "the reason: {said}");
+    assert!(said.contains("device.json"), "the reason: {said}{log}");
     assert_eq!(wine.service_state(SERVICE), None);
     assert!(!wine.host_path(PROGRAM).exists());
     assert!(!wine.host_path(DATA).exists());
 
     // The district's silent install.
     let bundle_arg = format!("BUNDLE={}", windows_path(&bundle));
-    let installed = wine.wine(&["msiexec", "/i", &windows_path(&msi), "/qn", &bundle_arg]);
+    let (installed, log) = wine.msiexec(&["/i", &windows_path(&msi), "/qn", &bundle_arg]);
     assert!(
         installed.status.success(),
-        "msiexec /i failed: {}",
+        "msiexec /i failed: {}{log}",
         String::from_utf8_lossy(&installed.stderr)
     );
     wine.wait_for_service(SERVICE, Some("RUNNING"), Duration::from_secs(30));
@@ -314,10 +313,10 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     });
 
     // Removing the MSI takes service, program, key and audit log.
-    let removed = wine.wine(&["msiexec", "/x", &windows_path(&msi), "/qn"]);
+    let (removed, log) = wine.msiexec(&["/x", &windows_path(&msi), "/qn"]);
     assert!(
         removed.status.success(),
-        "msiexec /x failed: {}",
+        "msiexec /x failed: {}{log}",
         String::from_utf8_lossy(&removed.stderr)
     );
     wine.wait_for_service(SERVICE, None, Duration::from_secs(30));

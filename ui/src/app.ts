@@ -10,11 +10,14 @@ import type {
   ControlInput,
   ControlProblem,
   DeviceStatus,
+  DeviceTransfer,
   Favourites,
+  HomeFolder,
   PowerAction,
   RoomInfo,
   SavedShot,
   ScreenFrame,
+  TransferEvent,
 } from "./backend";
 import { buttonNumber, InputQueue, KeyTranslator, pictureFraction, SHORTCUTS, WheelNotches } from "./control";
 import { Compositor } from "./frames";
@@ -142,6 +145,8 @@ export class App {
         <button type="button" class="action" data-action="screenshot">${icons.camera}<span>${this.t("screenshot")}</span></button>
         <button type="button" class="action" data-action="run">${icons.play}<span>${this.t("runProgram")}</span></button>
         <button type="button" class="action" data-action="open-url">${icons.globe}<span>${this.t("openWebsite")}</span></button>
+        <button type="button" class="action" data-action="send-files">${icons.send}<span>${this.t("sendFiles")}</span></button>
+        <button type="button" class="action" data-action="collect">${icons.collect}<span>${this.t("collectFiles")}</span></button>
         <button type="button" class="action" data-action="message" title="${escape(this.t("shortcut", { keys: "Ctrl+M" }))}">${icons.message}<span>${this.t("message")}</span></button>
         <button type="button" class="action" data-action="lock" title="${escape(this.t("shortcut", { keys: "Ctrl+L" }))}">${icons.lock}<span>${this.t("lock")}</span></button>
         <button type="button" class="action" data-action="unlock" title="${escape(this.t("shortcut", { keys: "Ctrl+Shift+L" }))}">${icons.unlock}<span>${this.t("unlock")}</span></button>
@@ -274,6 +279,8 @@ export class App {
     this.root.querySelector('[data-action="screenshot"]')!.addEventListener("click", () => void this.screenshots(this.selection.values()));
     this.root.querySelector('[data-action="run"]')!.addEventListener("click", () => this.openRunDialog());
     this.root.querySelector('[data-action="open-url"]')!.addEventListener("click", () => this.openUrlDialog());
+    this.root.querySelector('[data-action="send-files"]')!.addEventListener("click", () => void this.openSendDialog());
+    this.root.querySelector('[data-action="collect"]')!.addEventListener("click", () => this.openCollectDialog());
     this.root.querySelector('[data-action="message"]')!.addEventListener("click", () => this.openMessageDialog());
     this.root.querySelector('[data-action="lock"]')!.addEventListener("click", () => this.openLockDialog(this.selection.values()));
     this.root.querySelector('[data-action="unlock"]')!.addEventListener("click", () => void this.unlock(this.selection.values()));
@@ -719,6 +726,219 @@ export class App {
     );
   }
 
+  /** Send files (R6): files and folders picked from the teacher's home
+   * folder go to the selected devices; progress per device and per file. */
+  async openSendDialog(): Promise<void> {
+    const devices = this.selection.values();
+    if (devices.length === 0) return;
+    const picked = new Set<string>();
+    let folder: HomeFolder;
+    try {
+      folder = await this.backend.homeFolder("");
+    } catch (error) {
+      this.toast(this.explain(error), true);
+      return;
+    }
+    this.showDialog(
+      this.t("sendFiles"),
+      devices,
+      `<div class="picker"><nav class="picker-path"></nav><ul class="picker-list"></ul></div>
+       <p class="muted picked"></p>
+       <label class="check"><input type="checkbox" name="overwrite" class="overwrite-input"> ${this.t("overwrite")}</label>
+       <label class="check"><input type="checkbox" name="open" class="open-input"> ${this.t("openAfter")}</label>
+       <p class="muted">${this.t("sendHint")}</p>`,
+      this.t("send"),
+      async (form) => {
+        if (picked.size === 0) return this.t("nothingPicked");
+        const panel = this.root.querySelector<HTMLElement>(".dialog")!;
+        const view = this.showTransfer(this.t("sendFiles"), devices, "sentOk");
+        panel.hidden = true;
+        try {
+          view.finish(await this.backend.sendFiles(devices, [...picked], form.get("overwrite") === "on", form.get("open") === "on", view.event));
+        } catch (error) {
+          // Nothing went: a name or a file the console refused before sending.
+          view.close();
+          panel.hidden = false;
+          return this.explain(error);
+        }
+        return null;
+      },
+      (panel) => {
+        const paint = () => {
+          const parts = folder.path ? folder.path.split("/") : [];
+          const crumbs = [`<button type="button" class="crumb" data-path="">${icons.folder}${escape(this.t("homeFolder"))}</button>`]
+            .concat(parts.map((part, i) => `<button type="button" class="crumb" data-path="${escape(parts.slice(0, i + 1).join("/"))}">${escape(part)}</button>`))
+            .join("<span>/</span>");
+          panel.querySelector(".picker-path")!.innerHTML = crumbs;
+          const at = (name: string) => (folder.path ? `${folder.path}/${name}` : name);
+          panel.querySelector(".picker-list")!.innerHTML =
+            folder.entries.length === 0
+              ? `<li class="muted">${this.t("emptyFolder")}</li>`
+              : folder.entries
+                  .map((entry) => {
+                    const path = escape(at(entry.name));
+                    const name = entry.folder
+                      ? `<button type="button" class="enter" data-path="${path}">${icons.folder}${escape(entry.name)}</button>`
+                      : `<span class="file-name">${escape(entry.name)}</span><span class="muted size">${escape(size(entry.size))}</span>`;
+                    return `<li><input type="checkbox" class="pick" data-path="${path}" aria-label="${escape(entry.name)}"${picked.has(at(entry.name)) ? " checked" : ""}>${name}</li>`;
+                  })
+                  .join("");
+          panel.querySelector(".picked")!.textContent = picked.size > 0 ? this.t("selected", { count: picked.size }) : this.t("nothingPicked");
+        };
+        const go = async (path: string) => {
+          try {
+            folder = await this.backend.homeFolder(path);
+            paint();
+          } catch (error) {
+            panel.querySelector(".error")!.textContent = this.explain(error);
+          }
+        };
+        panel.querySelector(".picker")!.addEventListener("click", (event) => {
+          const target = (event.target as HTMLElement).closest<HTMLElement>("[data-path]");
+          if (!target) return;
+          if (target.matches(".pick")) {
+            const path = target.dataset.path!;
+            if ((target as HTMLInputElement).checked) picked.add(path);
+            else picked.delete(path);
+            paint();
+          } else void go(target.dataset.path!);
+        });
+        paint();
+      },
+    );
+  }
+
+  /** Collect (R6): the selected devices' hand-in folders, or only files
+   * like a pattern, into the teacher's collect folder. */
+  private openCollectDialog(): void {
+    const devices = this.selection.values();
+    if (devices.length === 0) return;
+    this.showDialog(
+      this.t("collectFiles"),
+      devices,
+      `<label>${this.t("collectPattern")}<input name="pattern" class="pattern-input" autocomplete="off" placeholder="*.pdf"></label>
+       <p class="muted">${this.t("collectHint")}</p>
+       <p class="muted">${escape(this.t("savedIn", { path: this.room.collectDir }))}</p>`,
+      this.t("collectFiles"),
+      async (form) => {
+        const pattern = (form.get("pattern") as string).trim() || null;
+        const view = this.showTransfer(this.t("collectFiles"), devices, "collectedOk", this.room.collectDir);
+        this.root.querySelector<HTMLElement>(".dialog")!.hidden = true;
+        view.finish(await this.backend.collectFiles(devices, pattern, view.event));
+        return null;
+      },
+      () => undefined,
+    );
+  }
+
+  /** The transfer panel: a row per device with a progress bar and its
+   * files, each with how it went; the result per device at the end. */
+  private showTransfer(title: string, devices: string[], okKey: Key, folder?: string) {
+    const panel = this.root.querySelector<HTMLElement>(".results")!;
+    const rows = devices
+      .map(
+        (d) => `<li class="running" data-device="${escape(d)}"><strong>${escape(d)}</strong><div class="transfer">
+          <progress max="1" value="0"></progress><span class="transfer-state">${this.t("transferWaiting")}</span>
+          <details><summary></summary><div class="transfer-files"></div></details></div></li>`,
+      )
+      .join("");
+    panel.innerHTML = `<div class="sheet"><h2>${escape(title)} …</h2>${folder ? `<p class="muted folder">${escape(this.t("savedIn", { path: folder }))}</p>` : ""}
+      <ul class="result-list transfer-list">${rows}</ul>
+      <div class="buttons"><button type="button" class="primary close-results">${this.t("close")}</button></div></div>`;
+    panel.hidden = false;
+    panel.querySelector<HTMLButtonElement>(".close-results")!.addEventListener("click", () => (panel.hidden = true));
+    const state = new Map<string, { sizes: number[]; bytes: number[]; over: number }>();
+    const row = (device: string) => [...panel.querySelectorAll<HTMLElement>(".transfer-list > li")].find((li) => li.dataset.device === device);
+    const fileRow = (device: string, index: number) => row(device)?.querySelector<HTMLElement>(`.file[data-index="${index}"]`);
+    const paintDevice = (device: string) => {
+      const s = state.get(device);
+      const li = row(device);
+      if (!s || !li) return;
+      const total = s.sizes.reduce((a, b) => a + b, 0);
+      const moved = s.bytes.reduce((a, b) => a + b, 0);
+      const bar = li.querySelector("progress")!;
+      bar.value = total > 0 ? moved / total : s.over === s.sizes.length ? 1 : 0;
+      li.querySelector(".transfer-state")!.textContent = this.t("transferRunning", {
+        done: s.over,
+        count: s.sizes.length,
+        percent: Math.floor(bar.value * 100),
+      });
+    };
+    const event = (news: TransferEvent) => {
+      const li = row(news.device);
+      if (!li) return;
+      switch (news.kind) {
+        case "started":
+          state.set(news.device, { sizes: news.sizes, bytes: news.sizes.map(() => 0), over: 0 });
+          li.querySelector("summary")!.textContent = this.t("filesCount", { count: news.files.length });
+          li.querySelector(".transfer-files")!.innerHTML = news.files
+            .map((f, i) => `<div class="file" data-index="${i}" data-state="waiting"><span>${escape(f)}</span><span class="file-state">${this.t("transferWaiting")}</span></div>`)
+            .join("");
+          paintDevice(news.device);
+          break;
+        case "progress": {
+          const s = state.get(news.device);
+          if (s) s.bytes[news.index] = news.bytes;
+          const file = fileRow(news.device, news.index);
+          if (file && news.size > 0) file.querySelector(".file-state")!.textContent = `${Math.floor((news.bytes / news.size) * 100)} %`;
+          paintDevice(news.device);
+          break;
+        }
+        case "file": {
+          const s = state.get(news.device);
+          if (s) {
+            s.over += 1;
+            if (news.outcome.kind === "done") s.bytes[news.index] = s.sizes[news.index];
+          }
+          const file = fileRow(news.device, news.index);
+          if (file) {
+            file.dataset.state = news.outcome.kind;
+            file.querySelector(".file-state")!.textContent = this.outcome(news.outcome.kind, "reason" in news.outcome ? news.outcome.reason : "");
+          }
+          paintDevice(news.device);
+          break;
+        }
+        case "finished":
+          this.paintTransferResult(li, { device: news.device, ok: false, ...news.result }, okKey);
+          break;
+      }
+    };
+    return {
+      event,
+      finish: (results: DeviceTransfer[]) => {
+        for (const result of results) {
+          const li = row(result.device);
+          if (li) this.paintTransferResult(li, result, okKey);
+        }
+        panel.querySelector("h2")!.textContent = `${title}: ${this.t("results")}`;
+        panel.querySelector<HTMLButtonElement>(".close-results")!.focus();
+      },
+      close: () => (panel.hidden = true),
+    };
+  }
+
+  private outcome(kind: "done" | "exists" | "refused" | "failed", reason: string): string {
+    const keys = { done: "fileDone", exists: "fileExists", refused: "fileRefused", failed: "fileFailed" } as const;
+    return this.t(keys[kind], { reason });
+  }
+
+  /** A device's row once its transfer is over: ok, or what went wrong. */
+  private paintTransferResult(li: HTMLElement, result: DeviceTransfer, okKey: Key): void {
+    const ok = result.error === null && result.exists.length === 0 && result.refused.length === 0 && result.failed.length === 0;
+    li.className = ok ? "ok" : "failed";
+    const parts = result.error
+      ? [result.error]
+      : [
+          this.t(okKey, { count: result.done.length }),
+          ...result.exists.map((path) => `${path}: ${this.outcome("exists", "")}`),
+          ...result.refused.map(([path, why]) => `${path}: ${this.outcome("refused", why)}`),
+          ...result.failed.map(([path, why]) => `${path}: ${this.outcome("failed", why)}`),
+        ];
+    li.querySelector(".transfer-state")!.textContent = parts.join(" · ");
+    const bar = li.querySelector("progress")!;
+    if (ok) bar.value = 1;
+  }
+
   private openMessageDialog(devices = this.selection.values()): void {
     this.showDialog(
       this.t("message"),
@@ -1055,6 +1275,14 @@ export function fittingZoom(width: number, height: number, devices: number): num
     if (needed <= height) return card;
   }
   return ZOOM.min;
+}
+
+/** A file size the way a teacher reads it. */
+function size(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(0)} kB`;
+  if (bytes < 1_000_000_000) return `${(bytes / 1_000_000).toFixed(1)} MB`;
+  return `${(bytes / 1_000_000_000).toFixed(1)} GB`;
 }
 
 function escape(text: string): string {

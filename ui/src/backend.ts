@@ -31,6 +31,10 @@ export interface RoomInfo {
   locale: string;
   /** Where screenshots are saved. */
   galleryDir: string;
+  /** The teacher's home folder: files to send are picked there (R6). */
+  homeDir: string;
+  /** Where collected files are saved, as ROOM/DEVICE-USER/… below it. */
+  collectDir: string;
   devices: DeviceStatus[];
 }
 
@@ -145,6 +149,45 @@ export interface Favourites {
 }
 
 /** Everything the room view asks of its backend. */
+/** A folder of the teacher's home for the file picker. */
+export interface HomeFolder {
+  /** Below the home folder, "/"-separated; "" for home itself. */
+  path: string;
+  /** Folders first, then files; hidden ones left out. */
+  entries: { name: string; folder: boolean; size: number }[];
+}
+
+/** How one file went on one device. */
+export type FileOutcome =
+  | { kind: "done" }
+  | { kind: "exists" }
+  | { kind: "refused"; reason: string }
+  | { kind: "failed"; reason: string };
+
+/** How a transfer went on one device. */
+export interface DeviceResult {
+  done: string[];
+  exists: string[];
+  refused: [string, string][];
+  failed: [string, string][];
+  bytes: number;
+  /** The device failed as a whole, and why. */
+  error: string | null;
+}
+
+/** The result of a send or collect on one device. */
+export interface DeviceTransfer extends DeviceResult {
+  device: string;
+  ok: boolean;
+}
+
+/** News of a send or collect while it runs. */
+export type TransferEvent =
+  | { kind: "started"; device: string; folder: string; files: string[]; sizes: number[] }
+  | { kind: "progress"; device: string; index: number; bytes: number; size: number }
+  | { kind: "file"; device: string; index: number; outcome: FileOutcome }
+  | { kind: "finished"; device: string; result: DeviceResult };
+
 export interface Backend {
   /** The room, or a rejection saying why there is none. */
   room(): Promise<RoomInfo>;
@@ -188,6 +231,12 @@ export interface Backend {
   teacherScreen(): Promise<TeacherScreen>;
   /** The teacher's desktop now, scaled down, as PNG: the region preview. */
   teacherScreenPreview(): Promise<Uint8Array>;
+  /** A folder of the teacher's home, for picking files to send. */
+  homeFolder(path: string): Promise<HomeFolder>;
+  /** Sends files and folders (paths below home) to the devices (R6); news on the way. */
+  sendFiles(devices: string[], paths: string[], overwrite: boolean, open: boolean, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]>;
+  /** Collects the devices' hand-in folders into collectDir; news on the way. */
+  collectFiles(devices: string[], pattern: string | null, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]>;
   gallery(): Promise<SavedShot[]>;
   galleryImage(path: string): Promise<Uint8Array>;
   favourites(): Promise<Favourites>;

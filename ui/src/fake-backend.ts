@@ -7,13 +7,17 @@ import type {
   BroadcastState,
   ControlInput,
   ControlProblem,
+  DeviceResult,
   DeviceStatus,
+  DeviceTransfer,
+  HomeFolder,
   PowerAction,
   Favourites,
   RoomInfo,
   SavedShot,
   ScreenFrame,
   TeacherScreen,
+  TransferEvent,
 } from "./backend";
 
 export class FakeBackend implements Backend {
@@ -59,6 +63,8 @@ export class FakeBackend implements Backend {
       validUntil: "2026-11-23T18:00:00Z",
       locale: this.systemLocale,
       galleryDir: "/home/t/Bilder/Pult/101",
+      homeDir: "/home/t",
+      collectDir: "/home/t/Dokumente/Pult",
       devices: this.devices,
     };
   }
@@ -168,6 +174,74 @@ export class FakeBackend implements Backend {
   async readClipboard(device: string): Promise<string> {
     if (this.controlled !== device) throw { code: "bad-input", message: `${device} is not under control from this window` };
     return this.studentClipboard;
+  }
+
+  /** The teacher's home: folder path → entries (sizes in bytes; 0 for a folder). */
+  home = new Map<string, HomeFolder["entries"]>([
+    ["", [{ name: "Arbeitsblätter", folder: true, size: 0 }, { name: "Aufgabe.pdf", folder: false, size: 2_000_000 }]],
+    ["Arbeitsblätter", [{ name: "Blatt 1.pdf", folder: false, size: 1000 }, { name: "Blatt 2.pdf", folder: false, size: 3000 }]],
+  ]);
+  /** Files on the students' side already (sent without overwrite: "exists"). */
+  existing = new Set<string>();
+  /** What a device has in its hand-in folder. */
+  handIn = new Map<string, { path: string; size: number }[]>();
+
+  async homeFolder(path: string): Promise<HomeFolder> {
+    this.calls.push({ method: "homeFolder", args: [path] });
+    const entries = this.home.get(path);
+    if (!entries) throw { code: "storage", message: `${path} is not in your home folder` };
+    return { path, entries };
+  }
+
+  /** The files below `path` of the fake home, with their sizes. */
+  private filesOf(path: string): { path: string; size: number }[] {
+    const slash = path.lastIndexOf("/");
+    const [parent, name] = slash < 0 ? ["", path] : [path.slice(0, slash), path.slice(slash + 1)];
+    const entry = this.home.get(parent)?.find((e) => e.name === name);
+    if (!entry) return [];
+    if (!entry.folder) return [{ path: name, size: entry.size }];
+    return (this.home.get(path) ?? []).flatMap((child) => this.filesOf(`${path}/${child.name}`).map((f) => ({ ...f, path: `${name}/${f.path}` })));
+  }
+
+  async sendFiles(devices: string[], paths: string[], overwrite: boolean, open: boolean, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]> {
+    this.calls.push({ method: "sendFiles", args: [devices, paths, overwrite, open] });
+    const files = paths.flatMap((p) => this.filesOf(p));
+    return devices.map((device) =>
+      this.transfer(device, "Schreibtisch/Von der Lehrkraft", files, (f) => (this.existing.has(f) && !overwrite ? "exists" : "done"), onEvent),
+    );
+  }
+
+  async collectFiles(devices: string[], pattern: string | null, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]> {
+    this.calls.push({ method: "collectFiles", args: [devices, pattern] });
+    return devices.map((device) => this.transfer(device, "Schreibtisch/Abgabe", this.handIn.get(device) ?? [], () => "done", onEvent));
+  }
+
+  /** One device's transfer as the console reports it: started, progress and
+   * an outcome per file, finished; a failing device fails as a whole. */
+  private transfer(
+    device: string,
+    folder: string,
+    files: { path: string; size: number }[],
+    outcome: (path: string) => "done" | "exists",
+    onEvent: (event: TransferEvent) => void,
+  ): DeviceTransfer {
+    const result: DeviceResult = { done: [], exists: [], refused: [], failed: [], bytes: 0, error: null };
+    const code = this.failing.get(device);
+    if (code) result.error = `${device}: ${code}`;
+    else {
+      onEvent({ kind: "started", device, folder, files: files.map((f) => f.path), sizes: files.map((f) => f.size) });
+      files.forEach((file, index) => {
+        const how = outcome(file.path);
+        if (how === "done") {
+          onEvent({ kind: "progress", device, index, bytes: file.size, size: file.size });
+          result.done.push(file.path);
+          result.bytes += file.size;
+        } else result.exists.push(file.path);
+        onEvent({ kind: "file", device, index, outcome: { kind: how } });
+      });
+    }
+    onEvent({ kind: "finished", device, result: structuredClone(result) });
+    return { device, ok: !code && result.exists.length === 0, ...result };
   }
 
   async gallery(): Promise<SavedShot[]> {

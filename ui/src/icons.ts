@@ -18,5 +18,8 @@ export const icons = {
   clipboard: svg("M9 2h6a1 1 0 0 1 1 1v1h2a1 1 0 0 1 1 1v15a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1h2V3a1 1 0 0 1 1-1Zm1 2v2h4V4ZM8 10v2h8v-2Zm0 4v2h6v-2Z"),
   broadcast: svg("M3 4h18a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Zm1 2v9h16V6Zm8 1.5a3 3 0 1 1 0 6 3 3 0 0 1 0-6Z"),
   power: svg("M11 3h2v10h-2Zm-4.2 2.7 1.4 1.4a6 6 0 1 0 7.6 0l1.4-1.4a8 8 0 1 1-10.4 0Z"),
+  send: svg("M6 2h8l5 5v6h-2V8h-4V4H6v16h7v2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2Zm12 13 4 3.5-4 3.5v-2.5h-4v-2h4Z"),
+  collect: svg("M3 13h5l1 3h6l1-3h5v7a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1Zm8-11h2v7h3l-4 4-4-4h3Z"),
+  folder: svg("M3 5a1 1 0 0 1 1-1h6l2 2h8a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1Z"),
   desk: svg("M7 4h10a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1h-4v2h7v2h-2v4h-2v-4H8v4H6v-4H4v-2h7v-2H7a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1Z"),
 };

@@ -10,12 +10,15 @@ import type {
   ControlInput,
   ControlProblem,
   DeviceStatus,
+  DeviceTransfer,
+  HomeFolder,
   PowerAction,
   Favourites,
   RoomInfo,
   SavedShot,
   ScreenFrame,
   TeacherScreen,
+  TransferEvent,
 } from "./backend";
 import { parseFrame } from "./frames";
 
@@ -84,6 +87,18 @@ export class TauriBackend implements Backend {
 
   controlInput(device: string, inputs: ControlInput[]): Promise<ControlProblem[]> {
     return invoke("control_input", { device, inputs });
+  }
+
+  homeFolder(path: string): Promise<HomeFolder> {
+    return invoke("home_folder", { path });
+  }
+
+  sendFiles(devices: string[], paths: string[], overwrite: boolean, open: boolean, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]> {
+    return invoke("send_files", { devices, paths, overwrite, open, progress: new Channel<TransferEvent>(onEvent) });
+  }
+
+  collectFiles(devices: string[], pattern: string | null, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]> {
+    return invoke("collect_files", { devices, pattern, progress: new Channel<TransferEvent>(onEvent) });
   }
 
   gallery(): Promise<SavedShot[]> {

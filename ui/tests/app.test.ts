@@ -196,6 +196,106 @@ describe("the room view", () => {
     expect(backend.calls.find((c) => c.method === "openUrl")!.args).toEqual([["PC-01"], "https://example.org/aufgabe"]);
   });
 
+  it("sends files and folders picked from the home folder, with progress and a result per device and per file (R6)", async () => {
+    const backend = new FakeBackend();
+    backend.failing.set("PC-03", "unreachable");
+    backend.existing.add("Aufgabe.pdf");
+    const { root, card, click } = await start(backend);
+    click(card("PC-01"));
+    click(card("PC-03"), { shiftKey: true });
+    click(root.querySelector('[data-action="send-files"]')!);
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    const submit = () => dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    submit();
+    await flush();
+    expect(dialog.querySelector(".error")!.textContent).toBe("Keine Dateien ausgewählt");
+    const names = () => [...dialog.querySelectorAll(".picker-list li")].map((li) => li.textContent!.trim());
+    expect(names()).toEqual(["Arbeitsblätter", "Aufgabe.pdf2.0 MB"]);
+    // Into the folder and back by the path: the choices stay.
+    click(dialog.querySelector('.enter[data-path="Arbeitsblätter"]')!);
+    await flush();
+    expect(names()).toEqual(["Blatt 1.pdf1 kB", "Blatt 2.pdf3 kB"]);
+    // A click ticks the box, as in the browser.
+    const pick = (path: string) => click(dialog.querySelector(`.pick[data-path="${path}"]`)!);
+    pick("Arbeitsblätter/Blatt 2.pdf");
+    click(dialog.querySelector('.crumb[data-path=""]')!);
+    await flush();
+    pick("Aufgabe.pdf");
+    expect(dialog.querySelector(".picked")!.textContent).toBe("2 ausgewählt");
+    dialog.querySelector<HTMLInputElement>(".open-input")!.checked = true;
+    submit();
+    await flush();
+    expect(backend.calls.find((c) => c.method === "sendFiles")!.args).toEqual([["PC-01", "PC-02", "PC-03"], ["Arbeitsblätter/Blatt 2.pdf", "Aufgabe.pdf"], false, true]);
+    expect(dialog.hidden).toBe(true);
+    const results = root.querySelector<HTMLElement>(".results")!;
+    expect(results.hidden).toBe(false);
+    expect(results.querySelector("h2")!.textContent).toBe("Dateien senden: Ergebnis");
+    const row = (device: string) => results.querySelector<HTMLElement>(`li[data-device="${device}"]`)!;
+    // The existing file is left alone without overwrite: the device says so, by file.
+    expect(row("PC-01").className).toBe("failed");
+    expect(row("PC-01").querySelector(".transfer-state")!.textContent).toBe("1 Dateien angekommen · Aufgabe.pdf: gibt es dort schon (nicht ersetzt)");
+    const files = [...row("PC-01").querySelectorAll<HTMLElement>(".file")].map((f) => [f.textContent, f.dataset.state]);
+    expect(files).toEqual([
+      // A file picked inside a folder goes by its name alone, as the console sends it.
+      ["Blatt 2.pdffertig", "done"],
+      ["Aufgabe.pdfgibt es dort schon (nicht ersetzt)", "exists"],
+    ]);
+    expect(row("PC-01").querySelector("progress")!.value).toBeCloseTo(3000 / 2_003_000);
+    expect(row("PC-03").className).toBe("failed");
+    expect(row("PC-03").querySelector(".transfer-state")!.textContent).toBe("PC-03: unreachable");
+
+    // With overwrite every device is done.
+    backend.failing.clear();
+    click(root.querySelector('[data-action="send-files"]')!);
+    await flush();
+    pick("Aufgabe.pdf");
+    dialog.querySelector<HTMLInputElement>(".overwrite-input")!.checked = true;
+    submit();
+    await flush();
+    expect(row("PC-02").className).toBe("ok");
+    expect(row("PC-02").querySelector(".transfer-state")!.textContent).toBe("1 Dateien angekommen");
+    expect(row("PC-02").querySelector("progress")!.value).toBe(1);
+  });
+
+  it("says why a send went nowhere, and keeps the dialog open", async () => {
+    const backend = new FakeBackend();
+    backend.sendFiles = async () => {
+      throw { code: "storage", message: "a:b is refused: a colon names an alternate data stream" };
+    };
+    const { root, card, click } = await start(backend);
+    click(card("PC-01"));
+    click(root.querySelector('[data-action="send-files"]')!);
+    await flush();
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    click(dialog.querySelector('.pick[data-path="Aufgabe.pdf"]')!);
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(dialog.hidden).toBe(false);
+    expect(dialog.querySelector(".error")!.textContent).toContain("alternate data stream");
+    expect(root.querySelector<HTMLElement>(".results")!.hidden).toBe(true);
+  });
+
+  it("collects the hand-in folders of the selection into the collect folder (R6)", async () => {
+    const backend = new FakeBackend();
+    backend.handIn.set("PC-01", [{ path: "Aufsatz.odt", size: 5000 }, { path: "Bild.png", size: 100 }]);
+    const { root, card, click } = await start(backend);
+    click(card("PC-01"));
+    click(card("PC-02"), { ctrlKey: true });
+    click(root.querySelector('[data-action="collect"]')!);
+    const dialog = root.querySelector<HTMLElement>(".dialog")!;
+    expect(dialog.textContent).toContain("Gespeichert in /home/t/Dokumente/Pult");
+    dialog.querySelector<HTMLInputElement>(".pattern-input")!.value = " *.odt ";
+    dialog.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    expect(backend.calls.find((c) => c.method === "collectFiles")!.args).toEqual([["PC-01", "PC-02"], "*.odt"]);
+    const results = root.querySelector<HTMLElement>(".results")!;
+    expect(results.querySelector("h2")!.textContent).toBe("Einsammeln: Ergebnis");
+    expect(results.querySelector('li[data-device="PC-01"] .transfer-state')!.textContent).toBe("2 Dateien eingesammelt");
+    expect(results.querySelector('li[data-device="PC-02"] .transfer-state')!.textContent).toBe("0 Dateien eingesammelt");
+    expect(results.querySelectorAll("li.ok").length).toBe(2);
+  });
+
   it("sends a message with an optional title to the selection", async () => {
     const { backend, root, card, click } = await start();
     click(card("PC-01"));

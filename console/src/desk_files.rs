@@ -1,0 +1,289 @@
+//! The desk's files (R6): the teacher picks files and folders from their
+//! own home folder, sends them to the devices chosen, and collects the
+//! students' hand-in folders into a folder of their own; progress comes per
+//! device and per file, the result per device.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+
+use crate::ConsoleError;
+use crate::desk::Desk;
+use crate::transfer::{
+    self, CollectOptions, DeviceResult, Outgoing, SendOptions, TransferEvent, unreadable,
+};
+
+/// A folder of the teacher's home, as the file picker shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HomeFolder {
+    /// The folder below the home folder, `/`-separated ("" for home itself).
+    pub path: String,
+    /// Its folders first, then its files, each by name; hidden ones left out.
+    pub entries: Vec<HomeEntry>,
+}
+
+/// One entry of a [`HomeFolder`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HomeEntry {
+    /// The name.
+    pub name: String,
+    /// A folder (sent as its tree) rather than a file.
+    pub folder: bool,
+    /// A file's size in bytes (0 for a folder).
+    pub size: u64,
+}
+
+/// How a transfer went on one device, for the app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceTransfer {
+    /// The device.
+    pub device: String,
+    /// What happened there.
+    #[serde(flatten)]
+    pub result: DeviceResult,
+    /// Whether everything went through.
+    pub ok: bool,
+}
+
+impl Desk {
+    /// Folder `path` (`/`-separated, below the teacher's home folder) for
+    /// the file picker; a path that leads outside the home folder, through
+    /// a link or otherwise, is refused (R6: files from the teacher's home).
+    pub fn home_folder(&self, path: &str) -> Result<HomeFolder, ConsoleError> {
+        home_folder(&self.home, path)
+    }
+
+    /// Sends `paths` (below the teacher's home folder; folders as their
+    /// tree) to `devices`, all at once, reporting on `events`. Every name is
+    /// checked and every file hashed before anything goes; a problem there
+    /// is an error for the whole send. One result per device, in the order given.
+    pub async fn send_files(
+        &self,
+        devices: &[String],
+        paths: &[String],
+        options: SendOptions,
+        events: UnboundedSender<TransferEvent>,
+    ) -> Result<Vec<DeviceTransfer>, ConsoleError> {
+        let sources = paths
+            .iter()
+            .map(|path| in_home(&self.home, path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let home = self.home.clone();
+        // Hashing a film takes a while: not on the runtime's threads.
+        let outgoing =
+            tokio::task::spawn_blocking(move || Outgoing::gather_within(&sources, &home))
+                .await
+                .map_err(|e| ConsoleError::Storage(format!("reading the files failed: {e}")))??;
+        let outgoing = Arc::new(outgoing);
+        Ok(self
+            .on_each(devices, events, move |session, _, events| {
+                let outgoing = outgoing.clone();
+                async move { transfer::send(&session, outgoing, options, &events).await }
+            })
+            .await)
+    }
+
+    /// Collects the hand-in folders of `devices` (only names matching
+    /// `pattern`, when given) into `COLLECTED/ROOM/DEVICE-USER/…`, all at
+    /// once, reporting on `events`. One result per device, in the order given.
+    pub async fn collect_files(
+        &self,
+        devices: &[String],
+        pattern: Option<String>,
+        events: UnboundedSender<TransferEvent>,
+    ) -> Vec<DeviceTransfer> {
+        let mut options = CollectOptions::new(self.collected.clone(), &self.room().room);
+        options.pattern = pattern.filter(|p| !p.trim().is_empty());
+        let options = Arc::new(options);
+        self.on_each(devices, events, move |session, user, events| {
+            let options = options.clone();
+            async move { transfer::collect(&session, user.as_deref(), &options, &events).await }
+        })
+        .await
+    }
+
+    /// Runs `work` with the session of each of `devices` at once (with the
+    /// user logged on there); a device without one fails as a whole.
+    async fn on_each<F, Fut>(
+        &self,
+        devices: &[String],
+        events: UnboundedSender<TransferEvent>,
+        work: F,
+    ) -> Vec<DeviceTransfer>
+    where
+        F: Fn(Arc<crate::DeviceSession>, Option<String>, UnboundedSender<TransferEvent>) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = DeviceResult> + Send,
+    {
+        let statuses = self.session.statuses();
+        let work = Arc::new(work);
+        let mut tasks = JoinSet::new();
+        for (index, device) in devices.iter().enumerate() {
+            let user = statuses
+                .iter()
+                .find(|s| &s.name == device)
+                .and_then(|s| s.user.clone());
+            let connector = self.session.connector(device);
+            let (work, events, device) = (work.clone(), events.clone(), device.clone());
+            tasks.spawn(async move {
+                let session = match connector {
+                    Ok(connector) => connector.session().await,
+                    Err(error) => Err(error),
+                };
+                let result = match session {
+                    Ok(session) => work(session, user, events).await,
+                    Err(error) => {
+                        let result = DeviceResult {
+                            error: Some(error.to_string()),
+                            ..DeviceResult::default()
+                        };
+                        let _ = events.send(TransferEvent::Finished {
+                            device: device.clone(),
+                            result: result.clone(),
+                        });
+                        result
+                    }
+                };
+                (index, device, result)
+            });
+        }
+        let mut results = tasks.join_all().await;
+        results.sort_by_key(|(index, _, _)| *index);
+        results
+            .into_iter()
+            .map(|(_, device, result)| DeviceTransfer {
+                device,
+                ok: result.is_complete(),
+                result,
+            })
+            .collect()
+    }
+}
+
+fn outside(path: &str) -> ConsoleError {
+    ConsoleError::Storage(format!("{path} is not in your home folder"))
+}
+
+/// Folder `path` of `home` for the file picker (see [`Desk::home_folder`]).
+pub fn home_folder(home: &Path, path: &str) -> Result<HomeFolder, ConsoleError> {
+    let folder = in_home(home, path)?;
+    let mut entries = Vec::new();
+    let listing = std::fs::read_dir(&folder).map_err(|e| unreadable(&folder, &e))?;
+    for entry in listing.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        // Links are followed, as sending follows them.
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if meta.is_dir() || meta.is_file() {
+            entries.push(HomeEntry {
+                name,
+                folder: meta.is_dir(),
+                size: if meta.is_file() { meta.len() } else { 0 },
+            });
+        }
+    }
+    entries.sort_by(|a, b| {
+        b.folder
+            .cmp(&a.folder)
+            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(HomeFolder {
+        path: path.trim_matches('/').to_owned(),
+        entries,
+    })
+}
+
+/// Where `path` (`/`-separated, below `home`) is; refused when it names
+/// anything outside `home`, through `..` or a link.
+fn in_home(home: &Path, path: &str) -> Result<PathBuf, ConsoleError> {
+    let relative = Path::new(path);
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(outside(path));
+    }
+    let joined = home.join(relative);
+    let real = joined.canonicalize().map_err(|e| unreadable(&joined, &e))?;
+    let home = home.canonicalize().map_err(|e| unreadable(home, &e))?;
+    if real.starts_with(&home) {
+        Ok(joined)
+    } else {
+        Err(outside(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picker_shows_folders_then_files_and_no_hidden_ones() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join("Worksheets")).unwrap();
+        std::fs::write(home.path().join("worksheets.pdf"), b"1234").unwrap();
+        std::fs::write(home.path().join("Anmerkung.txt"), b"x").unwrap();
+        std::fs::write(home.path().join(".secret"), b"x").unwrap();
+        std::fs::write(home.path().join("Worksheets/a.txt"), b"ab").unwrap();
+        let top = home_folder(home.path(), "").unwrap();
+        let names: Vec<_> = top
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.folder, e.size))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Worksheets", true, 0),
+                ("Anmerkung.txt", false, 1),
+                ("worksheets.pdf", false, 4)
+            ]
+        );
+        let below = home_folder(home.path(), "Worksheets/").unwrap();
+        assert_eq!(below.path, "Worksheets");
+        assert_eq!(below.entries[0].name, "a.txt");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn nothing_outside_the_home_folder_is_shown_or_sent() {
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        std::fs::create_dir_all(home.join("sub")).unwrap();
+        std::fs::write(root.path().join("elsewhere.txt"), b"x").unwrap();
+        std::os::unix::fs::symlink(root.path(), home.join("escape")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("elsewhere.txt"), home.join("link.txt"))
+            .unwrap();
+        for path in [
+            "..",
+            "sub/../..",
+            "/etc",
+            "escape",
+            "link.txt",
+            "escape/elsewhere.txt",
+        ] {
+            let error = in_home(&home, path).unwrap_err().to_string();
+            assert!(error.contains("not in your home folder"), "{path}: {error}");
+        }
+        assert!(home_folder(&home, "../").is_err());
+        assert_eq!(in_home(&home, "sub").unwrap(), home.join("sub"));
+        assert!(
+            in_home(&home, "missing")
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be read")
+        );
+    }
+}
