@@ -9,7 +9,8 @@
 # The tests' displays are Xvfb without a window manager, so Wine is told
 # to leave no window to one (X11 Driver, Managed=N): otherwise it waits two
 # seconds for a window manager each time a full-screen window (the lock
-# screen) is hidden.
+# screen) is hidden. The user's folders are real folders in the prefix,
+# not Wine's links to $HOME.
 # Nothing of this is shipped; it exists only for the tests under Wine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,11 @@ if [ ! -f "$prefix/system.reg" ]; then
   wineboot -i >/dev/null 2>&1
   wine reg add 'HKCU\Software\Wine\X11 Driver' /v Managed /d N /f >/dev/null 2>&1
   wineserver -w
+  # Wine links the user's Desktop, Documents, ... to $HOME; files the
+  # agent receives would land in this machine's home. Real folders instead.
+  for folder in "$prefix"/drive_c/users/*/*; do
+    if [ -L "$folder" ]; then rm "$folder" && mkdir "$folder"; fi
+  done
 fi
 if [ ! -f "$dll" ] || [ packaging/windows/wine/bcryptprimitives.c -nt "$dll" ]; then
   x86_64-w64-mingw32-gcc -O2 -shared -o "$dll" \

@@ -16,6 +16,7 @@
 //! - [`notice`]: the on-screen indicator and the notification-area icon.
 //! - [`broadcast`]: the teacher's broadcast, full screen or in a window.
 //! - [`power`]: restarting, shutting down, logging off.
+//! - [`user`]: the student's token, to work on their files as them (R6).
 //! - [`service`]: running as a Windows service (windows-service crate).
 //!
 //! On other systems the crate is empty.
@@ -49,5 +50,7 @@ mod security;
 pub mod service;
 #[cfg(windows)]
 pub mod session;
+#[cfg(windows)]
+pub mod user;
 #[cfg(windows)]
 mod wide;

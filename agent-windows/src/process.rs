@@ -175,7 +175,7 @@ fn system_token_for(session: u32) -> io::Result<OwnedHandle> {
 }
 
 /// The token of the user logged on in `session`.
-fn user_token(session: u32) -> io::Result<OwnedHandle> {
+pub(crate) fn user_token(session: u32) -> io::Result<OwnedHandle> {
     let mut token: HANDLE = ptr::null_mut();
     // SAFETY: valid out pointer; the service runs as SYSTEM, which WTS requires.
     if unsafe { WTSQueryUserToken(session, &mut token) } == 0 {

@@ -62,7 +62,6 @@ const FEATURES: &[Feature] = &[
     Feature::Control,
     Feature::Power,
     Feature::Broadcast,
-    #[cfg(unix)]
     Feature::Files,
 ];
 
@@ -271,23 +270,20 @@ async fn serve_stream(
         if let Request::Broadcast { mode } = request {
             return serve_broadcast(send, recv, mode, &session, &agent).await;
         }
-        if FEATURES.contains(&Feature::Files) {
-            match request {
-                Request::SendFiles { overwrite, open } => {
-                    return files::serve_send(send, recv, overwrite, open, &session, &agent).await;
-                }
-                Request::FileData { batch, index } => {
-                    return files::serve_data(send, recv, batch, index, &session, &agent).await;
-                }
-                Request::CollectFiles { folder, pattern } => {
-                    return files::serve_collect(send, recv, folder, pattern, &session, &agent)
-                        .await;
-                }
-                Request::FetchFile { batch, index } => {
-                    return files::serve_fetch(send, batch, index, &session, &agent).await;
-                }
-                _ => {}
+        match request {
+            Request::SendFiles { overwrite, open } => {
+                return files::serve_send(send, recv, overwrite, open, &session, &agent).await;
             }
+            Request::FileData { batch, index } => {
+                return files::serve_data(send, recv, batch, index, &session, &agent).await;
+            }
+            Request::CollectFiles { folder, pattern } => {
+                return files::serve_collect(send, recv, folder, pattern, &session, &agent).await;
+            }
+            Request::FetchFile { batch, index } => {
+                return files::serve_fetch(send, batch, index, &session, &agent).await;
+            }
+            _ => {}
         }
         if handle_request(request, &mut send, &session, &agent)
             .await

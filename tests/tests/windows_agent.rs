@@ -287,6 +287,94 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert!(ctl.success, "{}{}", ctl.stderr, service_log(&data));
     assert_eq!(xvfb.windows_named("Pause").len(), 1, "the message box");
 
+    // Files (R6): a worksheet and a folder arrive in the receive folder on
+    // the student's desktop (asked of Windows with the student's token, and
+    // written impersonating them); without --overwrite the worksheet stays;
+    // the hand-in folder beside it is collected.
+    let material = school.path("Material");
+    std::fs::create_dir(&material).unwrap();
+    std::fs::write(material.join("Teil 1.txt"), "Aufgabe 1").unwrap();
+    let worksheet = school.path("Arbeitsblatt.txt");
+    let contents: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&worksheet, &contents).unwrap();
+    let (worksheet, material) = (worksheet.to_str().unwrap(), material.to_str().unwrap());
+    let ctl = pultctl(&cert, &["send", worksheet, material, "--to", "R204-PC07"]);
+    assert!(
+        ctl.success,
+        "{}{}{}",
+        ctl.stdout,
+        ctl.stderr,
+        service_log(&data)
+    );
+    let users = wine.host_path(r"C:\users");
+    let desktop = std::fs::read_dir(&users)
+        .unwrap()
+        .flatten()
+        .map(|user| user.path().join("Desktop"))
+        .find(|desktop| {
+            !desktop.starts_with(users.join("Public"))
+                && std::fs::read_dir(desktop).is_ok_and(|mut d| d.next().is_some())
+        })
+        .expect("the student's desktop with the receive folder");
+    let (received, hand_in) = if desktop.join("Von der Lehrkraft").is_dir() {
+        (desktop.join("Von der Lehrkraft"), desktop.join("Abgabe"))
+    } else {
+        (desktop.join("From the teacher"), desktop.join("Hand-in"))
+    };
+    assert_eq!(
+        std::fs::read(received.join("Arbeitsblatt.txt")).unwrap(),
+        contents
+    );
+    assert_eq!(
+        std::fs::read_to_string(received.join("Material/Teil 1.txt")).unwrap(),
+        "Aufgabe 1"
+    );
+    let names: Vec<_> = std::fs::read_dir(&received)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".pult-")),
+        "a temporary file is left: {names:?}"
+    );
+    std::fs::write(worksheet, b"changed").unwrap();
+    let ctl = pultctl(&cert, &["send", worksheet, "--to", "R204-PC07"]);
+    assert!(
+        !ctl.success && ctl.stderr.contains("exists: Arbeitsblatt.txt"),
+        "{}{}",
+        ctl.stdout,
+        ctl.stderr
+    );
+    assert_eq!(
+        std::fs::read(received.join("Arbeitsblatt.txt")).unwrap(),
+        contents
+    );
+    std::fs::create_dir_all(&hand_in).unwrap();
+    std::fs::write(hand_in.join("Aufsatz.txt"), "Mein Aufsatz").unwrap();
+    let out = school.path("eingesammelt");
+    let ctl = pultctl(
+        &cert,
+        &[
+            "collect",
+            "--from",
+            "R204-PC07",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ctl.success, "{}{}", ctl.stderr, service_log(&data));
+    let collected: Vec<_> = std::fs::read_dir(out.join("204"))
+        .unwrap()
+        .flatten()
+        .map(|device| device.path().join("Aufsatz.txt"))
+        .collect();
+    assert_eq!(collected.len(), 1, "{collected:?}");
+    assert_eq!(
+        std::fs::read_to_string(&collected[0]).unwrap(),
+        "Mein Aufsatz"
+    );
+
     // Every access is in the audit log under ProgramData.
     let audit = audit_entries(&data.join("audit"));
     for action in [
@@ -298,6 +386,10 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         "broadcast",
         "broadcast-end",
         "message",
+        "files-send",
+        "files-sent",
+        "files-collect",
+        "files-collected",
     ] {
         assert!(
             audit

@@ -29,8 +29,26 @@ pub enum FileWorker {
         /// The worker running now, if any.
         running: tokio::sync::Mutex<Option<Box<Worker>>>,
     },
-    /// Not on this system.
-    Unavailable(&'static str),
+    /// On Windows: in the helper's threads, each request impersonating the
+    /// student logged on in the session (the helper is SYSTEM).
+    #[cfg(windows)]
+    AsUser {
+        /// The session.
+        session: u32,
+        /// The student's token and their file work, once asked for.
+        work: Arc<Mutex<Option<StudentWork>>>,
+        /// The folders the admin configured.
+        folders: Folders,
+        /// The session's language.
+        language: crate::notice_text::Language,
+    },
+}
+
+/// The student's token and the file work done as them.
+#[cfg(windows)]
+pub struct StudentWork {
+    user: pult_agent_windows::user::SessionUser,
+    work: FileWork,
 }
 
 /// A running worker process and its pipes.
@@ -87,9 +105,59 @@ impl FileWorker {
                     }
                 }
             }
-            Self::Unavailable(why) => {
-                FromHelper::Error(ErrorReply::new(ErrorCode::Unsupported, (*why).to_owned()))
+            #[cfg(windows)]
+            Self::AsUser {
+                session,
+                work,
+                folders,
+                language,
+            } => {
+                let (session, work, folders, language) =
+                    (*session, work.clone(), folders.clone(), *language);
+                tokio::task::spawn_blocking(move || {
+                    let mut work = work.lock().unwrap_or_else(|p| p.into_inner());
+                    if work.is_none() {
+                        let user = match pult_agent_windows::user::SessionUser::of(session) {
+                            Ok(user) => user,
+                            Err(error) => {
+                                return FromHelper::Error(internal(&format!(
+                                    "the student's files cannot be reached: who is logged on in session {session} is unknown ({error})"
+                                )));
+                            }
+                        };
+                        let (home, desktop) = (user.profile().ok(), user.desktop().ok());
+                        *work = Some(StudentWork {
+                            user,
+                            work: FileWork::in_places(folders, language, home, desktop),
+                        });
+                    }
+                    let Some(StudentWork { user, work }) = work.as_mut() else {
+                        return FromHelper::Error(internal("no file work"));
+                    };
+                    user.act(|| work.handle(request)).unwrap_or_else(|error| {
+                        FromHelper::Error(internal(&format!(
+                            "the student's identity could not be taken on: {error}"
+                        )))
+                    })
+                })
+                .await
+                .unwrap_or_else(|e| FromHelper::Error(internal(&e.to_string())))
             }
+        }
+    }
+
+    /// On Windows: file work as the student of `session`.
+    #[cfg(windows)]
+    pub fn as_session_user(
+        session: u32,
+        folders: Folders,
+        language: crate::notice_text::Language,
+    ) -> Self {
+        Self::AsUser {
+            session,
+            work: Arc::default(),
+            folders,
+            language,
         }
     }
 }

@@ -105,11 +105,22 @@ impl FileWork {
     /// desktop folder, its language).
     pub fn new(folders: Folders) -> Self {
         let language = Language::from_environment(|name| std::env::var(name).ok());
+        Self::in_places(folders, language, dirs::home_dir(), dirs::desktop_dir())
+    }
+
+    /// The file work of a session whose language, home and desktop folder
+    /// are asked of the system by the caller.
+    pub fn in_places(
+        folders: Folders,
+        language: Language,
+        home: Option<PathBuf>,
+        desktop: Option<PathBuf>,
+    ) -> Self {
         Self {
             folders,
             language,
-            home: dirs::home_dir(),
-            desktop: dirs::desktop_dir(),
+            home,
+            desktop,
             batches: HashMap::new(),
         }
     }

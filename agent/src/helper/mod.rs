@@ -96,12 +96,13 @@ impl HelperCore {
         student: Student,
         display: String,
     ) -> Arc<Self> {
+        let files = student.file_worker(notice.language());
         Arc::new(Self {
             screen: Arc::new(Mutex::new(screen)),
             streams: Mutex::default(),
             shows: notice,
             shown: Mutex::default(),
-            files: student.file_worker(),
+            files,
             student,
             display,
             input: InputQueue::start(input),

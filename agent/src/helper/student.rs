@@ -107,12 +107,15 @@ impl Student {
     }
 
     /// Where the student's files are written and read: a process of the
-    /// student's own when the helper is another user.
-    pub fn file_worker(&self) -> FileWorker {
+    /// student's own when the helper is another user (on Windows, the
+    /// helper's threads impersonating the student); names in `language`.
+    pub fn file_worker(&self, language: crate::notice_text::Language) -> FileWorker {
         #[cfg(windows)]
-        if self.identity.is_some() {
-            return FileWorker::Unavailable("this agent does not yet receive files on Windows");
+        if let Some(Identity { session }) = self.identity {
+            return FileWorker::as_session_user(session, self.files.clone(), language);
         }
+        #[cfg(unix)]
+        let _ = language; // the worker process reads its session's own
         #[cfg(unix)]
         if let Some(Identity { uid, gid }) = self.identity {
             let environment = self.environment.clone();
