@@ -10,9 +10,9 @@ use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::path::PathBuf;
 
 use windows_sys::Win32::Security::{ImpersonateLoggedOnUser, RevertToSelf};
-use windows_sys::Win32::System::Com::CoTaskMemFree;
-use windows_sys::Win32::UI::Shell::{FOLDERID_Desktop, FOLDERID_Profile, SHGetKnownFolderPath};
-use windows_sys::core::{GUID, PWSTR};
+use windows_sys::Win32::UI::Shell::{FOLDERID_Desktop, FOLDERID_Profile};
+
+use crate::folders::known_folder;
 
 /// The user logged on in a session, by their token.
 #[derive(Debug)]
@@ -52,29 +52,19 @@ impl SessionUser {
 
     /// The user's desktop folder (localised, redirected or not).
     pub fn desktop(&self) -> io::Result<PathBuf> {
-        self.known_folder(&FOLDERID_Desktop, "desktop")
+        known_folder(
+            &FOLDERID_Desktop,
+            self.token.as_raw_handle(),
+            "student's desktop",
+        )
     }
 
     /// The user's profile folder (`C:\Users\NAME`).
     pub fn profile(&self) -> io::Result<PathBuf> {
-        self.known_folder(&FOLDERID_Profile, "profile")
-    }
-
-    fn known_folder(&self, id: &GUID, what: &str) -> io::Result<PathBuf> {
-        let mut path: PWSTR = std::ptr::null_mut();
-        // SAFETY: a known folder id, no flags, the user's token (their view
-        // of their own folders); `path` receives a string we free below.
-        let result = unsafe { SHGetKnownFolderPath(id, 0, self.token.as_raw_handle(), &mut path) };
-        let folder = if result >= 0 && !path.is_null() {
-            // SAFETY: a NUL-terminated string from SHGetKnownFolderPath, freed below.
-            Ok(PathBuf::from(unsafe { crate::wide::from_ptr(path) }))
-        } else {
-            Err(io::Error::other(format!(
-                "Windows does not name the student's {what} folder (HRESULT {result:#010x})"
-            )))
-        };
-        // SAFETY: allocated by SHGetKnownFolderPath (also on failure); null is allowed.
-        unsafe { CoTaskMemFree(path.cast()) };
-        folder
+        known_folder(
+            &FOLDERID_Profile,
+            self.token.as_raw_handle(),
+            "student's profile",
+        )
     }
 }
