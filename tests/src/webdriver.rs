@@ -260,7 +260,20 @@ impl Session {
 
     /// A PNG screenshot of the window.
     pub fn screenshot(&self) -> Vec<u8> {
-        let encoded = self.call("GET", "/screenshot", None);
+        // WebKitWebDriver now and then answers a screenshot with "unknown
+        // error" while the page is busy (seen in CI on two loaded cores);
+        // the page is fine, and a moment later the screenshot comes.
+        let mut tries = 0;
+        let encoded = loop {
+            match self.try_call("GET", "/screenshot", None) {
+                Ok(encoded) => break encoded,
+                Err(error) if tries < 10 && error["error"] == "unknown error" => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(error) => panic!("WebDriver GET /screenshot: {error}"),
+            }
+        };
         base64_decode(encoded.as_str().expect("screenshot data"))
     }
 
