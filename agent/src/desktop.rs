@@ -605,10 +605,17 @@ fn no_helper() -> ErrorReply {
     )
 }
 
-fn unexpected(answer: &FromHelper) -> ErrorReply {
+/// The helper answered something other than what was asked for; the
+/// answer is named in at most 200 characters (it may carry a file's bytes).
+pub(crate) fn unexpected(answer: &FromHelper) -> ErrorReply {
+    let mut said = format!("{answer:?}");
+    if let Some((cut, _)) = said.char_indices().nth(200) {
+        said.truncate(cut);
+        said.push('…');
+    }
     ErrorReply::new(
         ErrorCode::Internal,
-        format!("the session helper answered out of turn: {answer:?}"),
+        format!("the session helper answered out of turn: {said}"),
     )
 }
 

@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::task::JoinSet;
 
-use crate::ConsoleError;
 use crate::desk::Desk;
 use crate::transfer::{
     self, CollectOptions, DeviceResult, Outgoing, SendOptions, TransferEvent, unreadable,
 };
+use crate::{ConsoleError, at_once};
 
 /// A folder of the teacher's home, as the file picker shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -122,15 +121,16 @@ impl Desk {
     {
         let statuses = self.session.statuses();
         let work = Arc::new(work);
-        let mut tasks = JoinSet::new();
-        for (index, device) in devices.iter().enumerate() {
+        let devices = devices.iter().map(|device| {
             let user = statuses
                 .iter()
                 .find(|s| &s.name == device)
                 .and_then(|s| s.user.clone());
-            let connector = self.session.connector(device);
-            let (work, events, device) = (work.clone(), events.clone(), device.clone());
-            tasks.spawn(async move {
+            (device.clone(), user, self.session.connector(device))
+        });
+        at_once(devices, |(device, user, connector)| {
+            let (work, events) = (work.clone(), events.clone());
+            async move {
                 let session = match connector {
                     Ok(connector) => connector.session().await,
                     Err(error) => Err(error),
@@ -149,19 +149,14 @@ impl Desk {
                         result
                     }
                 };
-                (index, device, result)
-            });
-        }
-        let mut results = tasks.join_all().await;
-        results.sort_by_key(|(index, _, _)| *index);
-        results
-            .into_iter()
-            .map(|(_, device, result)| DeviceTransfer {
-                device,
-                ok: result.is_complete(),
-                result,
-            })
-            .collect()
+                DeviceTransfer {
+                    device,
+                    ok: result.is_complete(),
+                    result,
+                }
+            }
+        })
+        .await
     }
 }
 

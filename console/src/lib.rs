@@ -7,6 +7,7 @@
 //! decision about the room lives here. It never opens the registry database.
 #![warn(missing_docs)]
 
+mod at_once;
 pub mod broadcast;
 mod control;
 pub mod desk;
@@ -27,6 +28,7 @@ pub mod ui_frame;
 pub mod wake;
 mod watch;
 
+pub use at_once::at_once;
 pub use broadcast::{
     Broadcast, BroadcastArea, BroadcastReport, ReceiverReport, Region, ScreenSource,
 };

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::{Agent, Session, record, refuse_stream, reject};
 use crate::audit::AuditAction;
+use crate::desktop::unexpected;
 use crate::limits;
 
 /// Bytes passed to the helper at a time.
@@ -238,13 +239,7 @@ pub(super) async fn serve_send(
         Ok(FromHelper::FilesReady { folder, verdicts }) if verdicts.len() == list.files.len() => {
             (folder, verdicts)
         }
-        Ok(other) => {
-            let error = ErrorReply::new(
-                ErrorCode::Internal,
-                format!("the session helper answered out of turn: {other:?}"),
-            );
-            return refuse_stream(send, entry, error, agent).await;
-        }
+        Ok(other) => return refuse_stream(send, entry, unexpected(&other), agent).await,
         Err(error) => return refuse_stream(send, entry, error, agent).await,
     };
     let verdicts: Vec<FileVerdict> = verdicts
@@ -496,13 +491,7 @@ pub(super) async fn serve_collect(
             files,
             skipped,
         }) => (folder, files, skipped),
-        Ok(other) => {
-            let error = ErrorReply::new(
-                ErrorCode::Internal,
-                format!("the session helper answered out of turn: {other:?}"),
-            );
-            return refuse_stream(send, entry, error, agent).await;
-        }
+        Ok(other) => return refuse_stream(send, entry, unexpected(&other), agent).await,
         Err(error) => return refuse_stream(send, entry, error, agent).await,
     };
     // The helper's names are checked again: none leaves this agent unchecked.
@@ -625,13 +614,7 @@ async fn fetch(
         let started = offset > 0;
         let data = match agent.desktop.files(read).await {
             Ok(FromHelper::FileBytes(data)) => data,
-            Ok(other) => {
-                let error = ErrorReply::new(
-                    ErrorCode::Internal,
-                    format!("the session helper answered out of turn: {other:?}"),
-                );
-                return Err((error, started));
-            }
+            Ok(other) => return Err((unexpected(&other), started)),
             Err(error) => return Err((error, started)),
         };
         if data.is_empty() && size > 0 {

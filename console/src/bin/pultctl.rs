@@ -19,7 +19,6 @@ use pult_protocol::power::PowerAction;
 use pult_protocol::watch::WatchSettings;
 use pult_screen::codec::FrameDecoder;
 use pult_screen::{Frame, encode_png};
-use tokio::task::JoinSet;
 
 /// Pult's console on the command line: act on the devices of one room.
 #[derive(Parser)]
@@ -678,7 +677,6 @@ async fn wake(
     Ok(all_ok)
 }
 
-/// Runs `action` on every target at once; prints one line per device in room order.
 /// Sends `outgoing` to every device at once; one line per device.
 async fn send_files(
     console: Console,
@@ -756,27 +754,51 @@ where
     F: Fn(pult_console::DeviceSession) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = DeviceResult> + Send,
 {
-    let console = std::sync::Arc::new(console);
-    let action = std::sync::Arc::new(action);
-    let mut tasks = JoinSet::new();
-    for (index, device) in targets.into_iter().enumerate() {
-        let (console, action) = (console.clone(), action.clone());
-        tasks.spawn(async move {
-            let result = match console.connect(&device).await {
-                Ok(session) => action(session).await,
-                Err(error) => DeviceResult {
-                    error: Some(error.to_string()),
-                    ..DeviceResult::default()
-                },
-            };
-            (index, device.name, result)
-        });
-    }
-    let mut results = tasks.join_all().await;
-    results.sort_by_key(|(index, _, _)| *index);
-    results.into_iter().map(|(_, name, r)| (name, r)).collect()
+    let results = on_each_session(console, targets, move |session| {
+        let done = action(session);
+        async move { Ok(done.await) }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|(name, result)| {
+            let result = result.unwrap_or_else(|error| DeviceResult {
+                error: Some(error.to_string()),
+                ..DeviceResult::default()
+            });
+            (name, result)
+        })
+        .collect()
 }
 
+/// Connects to every target at once and runs `action` with each session.
+/// Results in the targets' order.
+async fn on_each_session<F, Fut, R>(
+    console: Console,
+    targets: Vec<RoomDevice>,
+    action: F,
+) -> Vec<(String, Result<R, ConsoleError>)>
+where
+    F: Fn(pult_console::DeviceSession) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, ConsoleError>> + Send,
+    R: Send + 'static,
+{
+    let console = std::sync::Arc::new(console);
+    let action = std::sync::Arc::new(action);
+    pult_console::at_once(targets, |device| {
+        let (console, action) = (console.clone(), action.clone());
+        async move {
+            let result = match console.connect(&device).await {
+                Ok(session) => action(session).await,
+                Err(error) => Err(error),
+            };
+            (device.name, result)
+        }
+    })
+    .await
+}
+
+/// Runs `action` on every target at once; prints one line per device in room order.
 async fn on_each<F, Fut>(
     console: Console,
     targets: Vec<RoomDevice>,
@@ -787,23 +809,8 @@ where
     F: Fn(pult_console::DeviceSession) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), ConsoleError>> + Send,
 {
-    let console = std::sync::Arc::new(console);
-    let action = std::sync::Arc::new(action);
-    let mut tasks = JoinSet::new();
-    for (index, device) in targets.into_iter().enumerate() {
-        let (console, action) = (console.clone(), action.clone());
-        tasks.spawn(async move {
-            let result = match console.connect(&device).await {
-                Ok(session) => action(session).await,
-                Err(error) => Err(error),
-            };
-            (index, device.name, result)
-        });
-    }
-    let mut results = tasks.join_all().await;
-    results.sort_by_key(|(index, _, _)| *index);
     let mut all_ok = true;
-    for (_, name, result) in results {
+    for (name, result) in on_each_session(console, targets, action).await {
         match result {
             Ok(()) => println!("{name}: {said}"),
             Err(error) => {
