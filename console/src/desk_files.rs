@@ -273,6 +273,18 @@ mod tests {
             assert!(error.contains("not in your home folder"), "{path}: {error}");
         }
         assert!(home_folder(&home, "../").is_err());
+        // A link inside a folder that is sent leads out too: refused.
+        std::fs::write(home.join("sub/fine.txt"), b"x").unwrap();
+        assert!(Outgoing::gather_within(&[home.join("sub")], &home).is_ok());
+        std::os::unix::fs::symlink(root.path().join("elsewhere.txt"), home.join("sub/out.txt"))
+            .unwrap();
+        let error = Outgoing::gather_within(&[home.join("sub")], &home)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("out.txt is not in your home folder"),
+            "{error}"
+        );
         assert_eq!(in_home(&home, "sub").unwrap(), home.join("sub"));
         assert!(
             in_home(&home, "missing")

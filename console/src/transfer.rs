@@ -32,6 +32,8 @@ use crate::{ConsoleError, DeviceSession};
 const FILES_AT_ONCE: usize = 3;
 /// Bytes read from disk and written to a stream at a time.
 const BLOCK: usize = 256 * 1024;
+/// How the names of collected files begin until they are whole.
+const TEMPORARY: &str = ".pult-";
 /// Progress is reported at most every this many bytes of a file.
 const PROGRESS_STEP: u64 = 4 * 1024 * 1024;
 
@@ -56,6 +58,11 @@ impl Outgoing {
     /// its name. Refuses a name the agents would refuse, two names the same
     /// but for case or Unicode form, more than [`MAX_FILES`] files.
     pub fn gather(paths: &[PathBuf]) -> Result<Self, ConsoleError> {
+        Self::gather_in(paths, None)
+    }
+
+    /// [`Self::gather`]; with `within`, every file's real path must be below it.
+    fn gather_in(paths: &[PathBuf], within: Option<&Path>) -> Result<Self, ConsoleError> {
         let mut found = Vec::new();
         for path in paths {
             let meta = std::fs::metadata(path).map_err(|e| unreadable(path, &e))?;
@@ -64,7 +71,7 @@ impl Outgoing {
                 .and_then(|n| n.to_str())
                 .ok_or_else(|| storage(format!("{} names no file", path.display())))?;
             if meta.is_dir() {
-                gather_folder(path, name, &mut found)?;
+                gather_folder(path, name, within, &mut found)?;
             } else {
                 found.push((path.clone(), name.to_owned(), meta.len()));
             }
@@ -102,16 +109,9 @@ impl Outgoing {
     pub fn gather_within(paths: &[PathBuf], home: &Path) -> Result<Self, ConsoleError> {
         let home = home.canonicalize().map_err(|e| unreadable(home, &e))?;
         for path in paths {
-            let real = path.canonicalize().map_err(|e| unreadable(path, &e))?;
-            if !real.starts_with(&home) {
-                return Err(storage(format!(
-                    "{} is not in your home folder {}",
-                    path.display(),
-                    home.display()
-                )));
-            }
+            check_within(path, &home)?;
         }
-        Self::gather(paths)
+        Self::gather_in(paths, Some(&home))
     }
 
     /// All bytes of all files.
@@ -128,11 +128,26 @@ pub(crate) fn unreadable(path: &Path, error: &std::io::Error) -> ConsoleError {
     storage(format!("{} cannot be read: {error}", path.display()))
 }
 
+/// Refuses `path` unless its real path (links followed) is below `home`.
+fn check_within(path: &Path, home: &Path) -> Result<(), ConsoleError> {
+    let real = path.canonicalize().map_err(|e| unreadable(path, &e))?;
+    if real.starts_with(home) {
+        Ok(())
+    } else {
+        Err(storage(format!(
+            "{} is not in your home folder {}",
+            path.display(),
+            home.display()
+        )))
+    }
+}
+
 /// Adds the files below `folder` as `name/…`; links are followed to files,
-/// never into folders (no loops).
+/// never into folders (no loops); with `within`, only to files below it.
 fn gather_folder(
     folder: &Path,
     name: &str,
+    within: Option<&Path>,
     found: &mut Vec<(PathBuf, String, u64)>,
 ) -> Result<(), ConsoleError> {
     let mut entries: Vec<_> = std::fs::read_dir(folder)
@@ -151,10 +166,13 @@ fn gather_folder(
         let kind = entry.file_type().map_err(|e| unreadable(&path, &e))?;
         let relative = format!("{name}/{child}");
         if kind.is_dir() {
-            gather_folder(&path, &relative, found)?;
+            gather_folder(&path, &relative, within, found)?;
         } else if let Ok(meta) = std::fs::metadata(&path)
             && meta.is_file()
         {
+            if let Some(home) = within {
+                check_within(&path, home)?;
+            }
             found.push((path, relative, meta.len()));
         }
         if found.len() > MAX_FILES {
@@ -624,6 +642,12 @@ async fn collect_batch(
         } => (batch, folder, files),
         _ => return Err(link.protocol("the agent's answer is no listing")),
     };
+    if files.len() > MAX_FILES {
+        return Err(link.protocol(&format!(
+            "the agent listed {} files; at most {MAX_FILES} are collected",
+            files.len()
+        )));
+    }
     let _ = events.send(TransferEvent::Started {
         device: device.clone(),
         folder,
@@ -634,7 +658,7 @@ async fn collect_batch(
     let mut names = DistinctNames::default();
     let mut budget = options.max_bytes;
     for (index, entry) in files.iter().enumerate() {
-        let outcome = match check_entry(entry, index, &mut names, &mut budget) {
+        let outcome = match check_entry(entry, &mut names, &mut budget) {
             Ok(path) => fetch_file(link, batch, index, entry, &target, &path, events).await,
             Err(outcome) => outcome,
         };
@@ -645,16 +669,17 @@ async fn collect_batch(
 
 fn check_entry(
     entry: &FileEntry,
-    index: usize,
     names: &mut DistinctNames,
     budget: &mut u64,
 ) -> Result<FilePath, FileOutcome> {
-    if index >= MAX_FILES {
+    let path = FilePath::parse(&entry.path).map_err(|e| FileOutcome::Refused(e.to_string()))?;
+    // ".pult-…" names are this side's temporary files.
+    if path.names().any(|name| name.starts_with(TEMPORARY)) {
         return Err(FileOutcome::Refused(format!(
-            "more than {MAX_FILES} files are not collected"
+            "{} is refused: names beginning with {TEMPORARY} are Pult's temporary files",
+            entry.path
         )));
     }
-    let path = FilePath::parse(&entry.path).map_err(|e| FileOutcome::Refused(e.to_string()))?;
     names
         .add(&path)
         .map_err(|e| FileOutcome::Refused(e.to_string()))?;
@@ -683,7 +708,8 @@ async fn fetch_file(
     let Some(folder) = destination.parent().map(Path::to_owned) else {
         return FileOutcome::Failed("no folder to save into".into());
     };
-    let partial = folder.join(format!(".{}.partial", path.file_name()));
+    // Short, and the same for no two files of the listing.
+    let partial = folder.join(format!("{TEMPORARY}{index}.partial"));
     let attempt = async {
         let (mut send, mut recv, _) = link.open_stream().await.map_err(|e| e.to_string())?;
         let request = Request::FetchFile {

@@ -822,9 +822,16 @@ export class App {
       this.t("collectFiles"),
       async (form) => {
         const pattern = (form.get("pattern") as string).trim() || null;
+        const panel = this.root.querySelector<HTMLElement>(".dialog")!;
         const view = this.showTransfer(this.t("collectFiles"), devices, "collectedOk", this.room.collectDir);
-        this.root.querySelector<HTMLElement>(".dialog")!.hidden = true;
-        view.finish(await this.backend.collectFiles(devices, pattern, view.event));
+        panel.hidden = true;
+        try {
+          view.finish(await this.backend.collectFiles(devices, pattern, view.event));
+        } catch (error) {
+          view.close();
+          panel.hidden = false;
+          return this.explain(error);
+        }
         return null;
       },
       () => undefined,
@@ -847,8 +854,10 @@ export class App {
       <div class="buttons"><button type="button" class="primary close-results">${this.t("close")}</button></div></div>`;
     panel.hidden = false;
     panel.querySelector<HTMLButtonElement>(".close-results")!.addEventListener("click", () => (panel.hidden = true));
+    // This transfer's own sheet: a later one may take the panel while this runs.
+    const sheet = panel.querySelector<HTMLElement>(".sheet")!;
     const state = new Map<string, { sizes: number[]; bytes: number[]; over: number }>();
-    const row = (device: string) => [...panel.querySelectorAll<HTMLElement>(".transfer-list > li")].find((li) => li.dataset.device === device);
+    const row = (device: string) => [...sheet.querySelectorAll<HTMLElement>(".transfer-list > li")].find((li) => li.dataset.device === device);
     const fileRow = (device: string, index: number) => row(device)?.querySelector<HTMLElement>(`.file[data-index="${index}"]`);
     const paintDevice = (device: string) => {
       const s = state.get(device);
@@ -910,10 +919,12 @@ export class App {
           const li = row(result.device);
           if (li) this.paintTransferResult(li, result, okKey);
         }
-        panel.querySelector("h2")!.textContent = `${title}: ${this.t("results")}`;
-        panel.querySelector<HTMLButtonElement>(".close-results")!.focus();
+        sheet.querySelector("h2")!.textContent = `${title}: ${this.t("results")}`;
+        if (sheet.isConnected) sheet.querySelector<HTMLButtonElement>(".close-results")!.focus();
       },
-      close: () => (panel.hidden = true),
+      close: () => {
+        if (sheet.isConnected) panel.hidden = true;
+      },
     };
   }
 

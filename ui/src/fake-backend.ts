@@ -213,7 +213,11 @@ export class FakeBackend implements Backend {
 
   async collectFiles(devices: string[], pattern: string | null, onEvent: (event: TransferEvent) => void): Promise<DeviceTransfer[]> {
     this.calls.push({ method: "collectFiles", args: [devices, pattern] });
-    return devices.map((device) => this.transfer(device, "Schreibtisch/Abgabe", this.handIn.get(device) ?? [], () => "done", onEvent));
+    // The pattern as the agent takes it, for the patterns the tests use ("*.odt").
+    const matches = (path: string) => !pattern || (pattern.startsWith("*") && path.toLowerCase().endsWith(pattern.slice(1).toLowerCase()));
+    return devices.map((device) =>
+      this.transfer(device, "Schreibtisch/Abgabe", (this.handIn.get(device) ?? []).filter((f) => matches(f.path)), () => "done", onEvent),
+    );
   }
 
   /** One device's transfer as the console reports it: started, progress and

@@ -278,7 +278,7 @@ describe("the room view", () => {
 
   it("collects the hand-in folders of the selection into the collect folder (R6)", async () => {
     const backend = new FakeBackend();
-    backend.handIn.set("PC-01", [{ path: "Aufsatz.odt", size: 5000 }, { path: "Bild.png", size: 100 }]);
+    backend.handIn.set("PC-01", [{ path: "Aufsatz <b>.odt", size: 5000 }, { path: "Bild.png", size: 100 }]);
     const { root, card, click } = await start(backend);
     click(card("PC-01"));
     click(card("PC-02"), { ctrlKey: true });
@@ -291,7 +291,9 @@ describe("the room view", () => {
     expect(backend.calls.find((c) => c.method === "collectFiles")!.args).toEqual([["PC-01", "PC-02"], "*.odt"]);
     const results = root.querySelector<HTMLElement>(".results")!;
     expect(results.querySelector("h2")!.textContent).toBe("Einsammeln: Ergebnis");
-    expect(results.querySelector('li[data-device="PC-01"] .transfer-state')!.textContent).toBe("2 Dateien eingesammelt");
+    expect(results.querySelector('li[data-device="PC-01"] .transfer-state')!.textContent).toBe("1 Dateien eingesammelt");
+    // A name an agent claims is shown as text, never as markup.
+    expect(results.querySelector('li[data-device="PC-01"] .file span')!.textContent).toBe("Aufsatz <b>.odt");
     expect(results.querySelector('li[data-device="PC-02"] .transfer-state')!.textContent).toBe("0 Dateien eingesammelt");
     expect(results.querySelectorAll("li.ok").length).toBe(2);
   });

@@ -262,10 +262,21 @@ impl FileWork {
         let root = match folder {
             None => hand_in,
             Some(folder) => {
+                // One visible folder beside the hand-in folder: never a
+                // way into the rest of the home folder (.ssh, a browser's
+                // profile) when the hand-in folder's parent is home itself.
                 let folder = FilePath::parse(folder)
                     .map_err(|e| ErrorReply::new(ErrorCode::NameRefused, e.to_string()))?;
-                let beside = hand_in.parent().unwrap_or(&hand_in).to_owned();
-                folder.names().fold(beside, |path, name| path.join(name))
+                let name = folder.file_name();
+                if folder.names().count() != 1 || name.starts_with('.') {
+                    return Err(ErrorReply::new(
+                        ErrorCode::NameRefused,
+                        format!(
+                            "'{name}' is refused: only a folder right beside the hand-in folder, not hidden, is collected"
+                        ),
+                    ));
+                }
+                hand_in.parent().unwrap_or(&hand_in).join(name)
             }
         };
         let mut found = Vec::new();
@@ -853,17 +864,37 @@ mod tests {
             panic!()
         };
         assert_eq!(files.len(), 1);
-        let escape = work.handle(ToHelper::CollectBegin {
-            batch: 9,
-            folder: Some("../..".into()),
+        // Another folder: one visible folder beside the hand-in folder, no
+        // deeper and nothing hidden (the parent may be the home folder).
+        std::fs::create_dir_all(dir.path().join(".ssh")).unwrap();
+        std::fs::write(dir.path().join(".ssh/id_ed25519"), b"secret").unwrap();
+        std::fs::create_dir_all(dir.path().join("in/Mappe")).unwrap();
+        std::fs::write(dir.path().join("in/Mappe/a.txt"), b"a").unwrap();
+        for (batch, folder) in [(9, "../.."), (10, ".ssh"), (11, "in/Mappe")] {
+            let refused = work.handle(ToHelper::CollectBegin {
+                batch,
+                folder: Some(folder.into()),
+                pattern: None,
+            });
+            assert!(
+                matches!(
+                    refused,
+                    FromHelper::Error(ErrorReply {
+                        code: ErrorCode::NameRefused,
+                        ..
+                    })
+                ),
+                "{folder}: {refused:?}"
+            );
+        }
+        let beside = work.handle(ToHelper::CollectBegin {
+            batch: 12,
+            folder: Some("in".into()),
             pattern: None,
         });
-        assert!(matches!(
-            escape,
-            FromHelper::Error(ErrorReply {
-                code: ErrorCode::NameRefused,
-                ..
-            })
-        ));
+        let FromHelper::Listing { files, .. } = beside else {
+            panic!("{beside:?}")
+        };
+        assert_eq!(files.len(), 1);
     }
 }

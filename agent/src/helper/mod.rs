@@ -79,6 +79,9 @@ pub struct HelperCore {
     files: file_worker::FileWorker,
 }
 
+/// The most files opened for the student after one send (R6).
+const OPEN_AT_MOST: usize = 10;
+
 /// What one screen stream keeps between captures.
 struct StreamWork {
     encoder: TileEncoder,
@@ -374,8 +377,10 @@ impl HelperCore {
     /// opens those that arrived if the teacher asked for it.
     fn tell_files(&self, tell: &FilesNotice) -> Result<FromHelper, ErrorReply> {
         let message = crate::notice_text::files_message(tell, self.shows.language());
+        let told = self.shows.message(&message);
+        // The student is told first; a worksheet or two open, not a thousand.
         if tell.open {
-            for path in &tell.files {
+            for path in tell.files.iter().take(OPEN_AT_MOST) {
                 let full = path
                     .split('/')
                     .fold(std::path::PathBuf::from(&tell.folder), |p, name| {
@@ -386,15 +391,12 @@ impl HelperCore {
                 }
             }
         }
-        self.shows
-            .message(&message)
-            .map(|()| FromHelper::Done)
-            .map_err(|error| {
-                ErrorReply::new(
-                    ErrorCode::CannotNotify,
-                    format!("the student could not be told about the files: {error}"),
-                )
-            })
+        told.map(|()| FromHelper::Done).map_err(|error| {
+            ErrorReply::new(
+                ErrorCode::CannotNotify,
+                format!("the student could not be told about the files: {error}"),
+            )
+        })
     }
 
     fn screenshot(&self) -> Result<FromHelper, ErrorReply> {

@@ -147,7 +147,11 @@ impl Batch {
                 }
                 FileState::Skipped => "skipped".to_owned(),
                 FileState::Waiting | FileState::Moving => "not sent".to_owned(),
-                FileState::Failed(why) => format!("failed: {why}"),
+                // Each file's name and size in full (R16), its reason cut
+                // short: a thousand of them stay one readable line.
+                FileState::Failed(why) => {
+                    format!("failed: {}", why.chars().take(120).collect::<String>())
+                }
             };
             lines.push(format!("{} ({size} B): {how}", shown_path(path)));
         }
@@ -179,6 +183,15 @@ pub(super) async fn serve_send(
     let mut entry = session.entry(AuditAction::FilesSend, None);
     if !session.grant.grants(Feature::Files) {
         return refuse_stream(send, entry, not_granted(), agent).await;
+    }
+    // Opening a file starts the program it names, or the file itself (a
+    // script, a program): only for a teacher who may start programs (R4).
+    if open && !session.grant.grants(Feature::RunProgram) {
+        let error = ErrorReply::new(
+            ErrorCode::NotGranted,
+            "opening files starts programs: the room certificate grants 'files' but not 'run-program'",
+        );
+        return refuse_stream(send, entry, error, agent).await;
     }
     let list = match tokio::time::timeout(
         limits::HELLO_TIMEOUT,
