@@ -512,7 +512,7 @@ pub(super) async fn serve_collect(
         let before = files.len();
         files.retain(|f| FilePath::parse(&f.path).is_ok());
         files.truncate(MAX_FILES);
-        skipped += u32::try_from(before - files.len()).unwrap_or(u32::MAX);
+        skipped = skipped.saturating_add(u32::try_from(before - files.len()).unwrap_or(u32::MAX));
     }
     let state = Batch::new(
         BatchKind::Collect(files.clone()),
