@@ -14,27 +14,20 @@
 //!   certificate can cause them, at the rates the agent's limits allow; losing
 //!   them to a flood of refusals would be the flood's purpose.
 
-pub mod chain;
 pub mod refusals;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use pult_audit::DayLog;
+pub use pult_audit::{RETENTION, chain, oldest_kept_day};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use self::chain::ChainHead;
 use self::refusals::{RefusalLimiter, RefusalSummary, Verdict};
-
-/// How long audit files are kept: six months (R17).
-pub const RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
 
 /// What an audit line is about; written as its kebab-case name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -192,18 +185,6 @@ impl Default for SizeCap {
     }
 }
 
-/// One line as written: the chain fields around the entry.
-#[derive(Serialize)]
-struct Line<'a> {
-    seq: u64,
-    time: String,
-    #[serde(flatten)]
-    entry: &'a AuditEntry,
-    prev: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prev_file: Option<&'a str>,
-}
-
 /// The audit log in one directory.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -216,9 +197,7 @@ pub struct AuditLog {
 /// Everything that changes as lines are written.
 #[derive(Debug)]
 struct Writer {
-    head: ChainHead,
-    today: Option<(Date, File, u64)>,
-    total: u64,
+    log: DayLog,
     dropped: u64,
     limiter: RefusalLimiter,
 }
@@ -232,21 +211,12 @@ impl AuditLog {
 
     /// [`Self::open`] with another size cap.
     pub fn open_with_cap(dir: &Path, retention: Duration, cap: SizeCap) -> std::io::Result<Self> {
-        create_private_dir(dir)?;
-        let mut total = 0;
-        for name in chain::audit_files(dir)? {
-            let path = dir.join(name);
-            restrict_to_owner(&path)?;
-            total += std::fs::metadata(&path)?.len();
-        }
         let log = Self {
             dir: dir.to_owned(),
             retention,
             cap,
             writer: Mutex::new(Writer {
-                head: ChainHead::resume(dir)?,
-                today: None,
-                total,
+                log: DayLog::open(dir)?,
                 dropped: 0,
                 limiter: RefusalLimiter::default(),
             }),
@@ -339,16 +309,15 @@ impl AuditLog {
 
     fn is_full(&self, writer: &Writer) -> bool {
         let today = OffsetDateTime::now_utc().date();
-        let day_size = match &writer.today {
-            Some((date, _, size)) if *date == today => *size,
-            _ => 0,
-        };
-        day_size >= self.cap.per_day || writer.total >= self.cap.total
+        writer.log.day_size(today) >= self.cap.per_day || writer.log.total() >= self.cap.total
     }
 
     fn append(&self, writer: &mut Writer, entry: &AuditEntry) {
-        let now = OffsetDateTime::now_utc();
-        if let Err(error) = self.append_at(writer, entry, now) {
+        self.append_at(writer, entry, OffsetDateTime::now_utc());
+    }
+
+    fn append_at(&self, writer: &mut Writer, entry: &AuditEntry, now: OffsetDateTime) {
+        if let Err(error) = writer.log.append(entry, now) {
             tracing::error!(
                 "could not write the audit log in {}: {error}",
                 self.dir.display()
@@ -356,66 +325,12 @@ impl AuditLog {
         }
     }
 
-    fn append_at(
-        &self,
-        writer: &mut Writer,
-        entry: &AuditEntry,
-        now: OffsetDateTime,
-    ) -> std::io::Result<()> {
-        let date = now.date();
-        let name = file_name(date);
-        let prev_file = writer.head.file.as_deref().filter(|file| *file != name);
-        let line = Line {
-            seq: writer.head.seq,
-            time: now.format(&Rfc3339).unwrap_or_default(),
-            entry,
-            prev: &writer.head.prev,
-            prev_file,
-        };
-        let text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
-        if writer.today.as_ref().is_none_or(|(open, ..)| *open != date) {
-            let path = self.dir.join(&name);
-            let file = open_private(&path)?;
-            let size = file.metadata()?.len();
-            writer.today = Some((date, file, size));
-        }
-        let mut bytes = Vec::with_capacity(text.len() + 2);
-        if writer.head.needs_newline && writer.head.file.as_deref() == Some(name.as_str()) {
-            bytes.push(b'\n');
-        }
-        bytes.extend_from_slice(text.as_bytes());
-        bytes.push(b'\n');
-        if let Some((_, file, size)) = writer.today.as_mut() {
-            // One write per line, so a line is never interleaved or half there
-            // but for a crash in the middle of it.
-            file.write_all(&bytes)?;
-            *size += bytes.len() as u64;
-        }
-        writer.total += bytes.len() as u64;
-        writer.head = ChainHead {
-            seq: writer.head.seq + 1,
-            prev: chain::hash_line(&text),
-            file: Some(name),
-            needs_newline: false,
-        };
-        Ok(())
-    }
-
     /// Deletes the files of days older than the retention time and writes a
     /// line naming them; returns how many.
     pub fn expire(&self) -> std::io::Result<usize> {
         let oldest_kept = self.oldest_kept_day();
         let mut writer = self.lock();
-        let mut deleted = Vec::new();
-        for name in chain::audit_files(&self.dir)? {
-            if date_of(&name).is_some_and(|day| day < oldest_kept) {
-                let path = self.dir.join(&name);
-                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                std::fs::remove_file(&path)?;
-                writer.total = writer.total.saturating_sub(size);
-                deleted.push(name);
-            }
-        }
+        let deleted = writer.log.expire(oldest_kept)?;
         if !deleted.is_empty() {
             let mut entry = AuditEntry::new(AuditAction::Expire, "");
             entry.count = Some(deleted.len() as u64);
@@ -435,11 +350,6 @@ impl AuditLog {
     }
 }
 
-/// The first day whose file is kept when files are kept for `retention`.
-pub fn oldest_kept_day(retention: Duration) -> Date {
-    (OffsetDateTime::now_utc() - retention).date()
-}
-
 fn summary_entry(summary: &RefusalSummary) -> AuditEntry {
     let peer = summary.source.map(|s| s.to_string()).unwrap_or_default();
     let mut entry = AuditEntry::new(AuditAction::MoreRefusals, peer);
@@ -450,63 +360,10 @@ fn summary_entry(summary: &RefusalSummary) -> AuditEntry {
     entry
 }
 
-/// Creates `dir` (and its parents) and makes it the owner's alone (0700 on Unix).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        // An existing directory (of an older version) is closed too.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-    }
-    // On Windows the service's directory gets its ACL from the installer.
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir)
-}
-
-/// Opens `path` for appending, created 0600 on Unix.
-fn open_private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Makes an existing audit file the owner's alone (0600 on Unix).
-fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
-}
-
-fn file_name(date: Date) -> String {
-    let format = format_description!("[year]-[month]-[day]");
-    format!("audit-{}.jsonl", date.format(format).unwrap_or_default())
-}
-
-/// Whether `name` is the name of a day's audit file.
-fn is_audit_file(name: &str) -> bool {
-    date_of(name).is_some()
-}
-
-fn date_of(file_name: &str) -> Option<Date> {
-    let day = file_name.strip_prefix("audit-")?.strip_suffix(".jsonl")?;
-    Date::parse(day, format_description!("[year]-[month]-[day]")).ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use pult_audit::file_name;
+
     use super::*;
 
     fn lines(dir: &Path) -> Vec<serde_json::Value> {
@@ -599,7 +456,7 @@ mod tests {
                 let at = day.with_hms(12, 0, 0).unwrap().assume_utc();
                 for _ in 0..count {
                     let entry = AuditEntry::new(AuditAction::Status, "10.0.0.5:5000");
-                    log.append_at(&mut writer, &entry, at).unwrap();
+                    log.append_at(&mut writer, &entry, at);
                 }
             }
         }

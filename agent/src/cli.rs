@@ -11,7 +11,7 @@
 //!   this process's own display or a synthetic screen (demos, tests, a kiosk).
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,7 +22,6 @@ use pult_protocol::address::AgentAddress;
 use pult_protocol::endpoint::DEFAULT_PORT;
 use pult_screen::{CaptureSource, DesktopCapture, SyntheticDesktop};
 
-use crate::audit::{self, RETENTION};
 use crate::bundle::Bundle;
 use crate::desktop::Desktop;
 use crate::helper::files::Folders;
@@ -242,7 +241,9 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = Cli::parse_from(args);
     init_logging(&cli);
     let result = match cli.command {
-        Some(Command::Audit(AuditCommand::Verify { dir })) => return verify_audit(&dir),
+        Some(Command::Audit(AuditCommand::Verify { dir })) => {
+            return pult_audit::verify_command("pult-agent", &dir);
+        }
         #[cfg(windows)]
         Some(Command::Service(args)) => windows_service(args),
         #[cfg(windows)]
@@ -276,48 +277,6 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("pult-agent: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn verify_audit(dir: &Path) -> ExitCode {
-    let oldest_kept = audit::oldest_kept_day(RETENTION);
-    match audit::chain::verify(dir, oldest_kept) {
-        Err(error) => {
-            eprintln!(
-                "pult-agent: could not read the audit log in {}: {error}",
-                dir.display()
-            );
-            ExitCode::from(2)
-        }
-        Ok(verified) if verified.problems.is_empty() => {
-            println!(
-                "{}: {} lines in {} files verified, the chain is whole",
-                dir.display(),
-                verified.lines,
-                verified.files
-            );
-            if let Some(hash) = verified.last_hash {
-                // Lines cut off the end leave no trace in what remains; this
-                // hash, kept elsewhere, shows them.
-                println!(
-                    "last line's hash: {hash} (keep it to check later that no lines were cut off the end)"
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(verified) => {
-            for problem in &verified.problems {
-                println!("{}", problem);
-            }
-            eprintln!(
-                "pult-agent: the audit log in {} was altered: {} problems in {} lines of {} files",
-                dir.display(),
-                verified.problems.len(),
-                verified.lines,
-                verified.files
-            );
             ExitCode::FAILURE
         }
     }

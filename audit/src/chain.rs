@@ -200,7 +200,7 @@ pub fn verify(dir: &Path, oldest_kept: Date) -> std::io::Result<Verification> {
 }
 
 /// The audit files in `dir`, oldest first (their names sort by day).
-pub(crate) fn audit_files(dir: &Path) -> std::io::Result<Vec<String>> {
+pub fn audit_files(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         if let Some(name) = entry?.file_name().to_str()
