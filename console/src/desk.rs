@@ -111,6 +111,9 @@ pub struct DeskFolders {
     pub home: Option<PathBuf>,
     /// Instead of `Pult` in the user's documents folder (collected files go there).
     pub collected: Option<PathBuf>,
+    /// Instead of `pult/audit` in the user's local data folder (the
+    /// console's audit log of files sent and collected).
+    pub audit: Option<PathBuf>,
     /// The local time's offset from UTC, for screenshot names; read it with
     /// `UtcOffset::current_local_offset` before the program starts threads.
     pub utc_offset: UtcOffset,
@@ -123,6 +126,7 @@ impl Default for DeskFolders {
             config: None,
             home: None,
             collected: None,
+            audit: None,
             utc_offset: UtcOffset::UTC,
         }
     }
@@ -213,6 +217,9 @@ pub struct Desk {
     pub(crate) home: PathBuf,
     /// Collected files go to `ROOM/DEVICE-USER/…` below this.
     pub(crate) collected: PathBuf,
+    /// Where the console's audit log is, and the log once opened.
+    pub(crate) audit_dir: PathBuf,
+    pub(crate) audit: Mutex<Option<std::sync::Arc<crate::audit::ConsoleAudit>>>,
 }
 
 impl Desk {
@@ -238,6 +245,10 @@ impl Desk {
                 .unwrap_or_else(|| home.join("Documents"))
                 .join("Pult")
         });
+        let audit_dir = folders
+            .audit
+            .or_else(crate::audit::ConsoleAudit::default_dir)
+            .unwrap_or_else(|| home.join(".local/share/pult/audit"));
         let info = RoomInfo {
             gallery_dir: gallery.dir().display().to_string(),
             home_dir: home.display().to_string(),
@@ -260,6 +271,8 @@ impl Desk {
             broadcasting: tokio::sync::Mutex::new(None),
             home,
             collected,
+            audit_dir,
+            audit: Mutex::new(None),
         };
         Ok((desk, events))
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::audit::{ConsoleAudit, TransferKind};
 use crate::desk::Desk;
 use crate::transfer::{
     self, CollectOptions, DeviceResult, Outgoing, SendOptions, TransferEvent, unreadable,
@@ -77,12 +78,16 @@ impl Desk {
                 .await
                 .map_err(|e| ConsoleError::Storage(format!("reading the files failed: {e}")))??;
         let outgoing = Arc::new(outgoing);
-        Ok(self
+        // Nothing goes unless it can be written down (R16).
+        let audit = self.audit()?;
+        let results = self
             .on_each(devices, events, move |session, _, events| {
                 let outgoing = outgoing.clone();
                 async move { transfer::send(&session, outgoing, options, &events).await }
             })
-            .await)
+            .await;
+        self.audit_transfers(&audit, TransferKind::FilesSend, &results)?;
+        Ok(results)
     }
 
     /// Collects the hand-in folders of `devices` (only names matching
@@ -93,15 +98,44 @@ impl Desk {
         devices: &[String],
         pattern: Option<String>,
         events: UnboundedSender<TransferEvent>,
-    ) -> Vec<DeviceTransfer> {
+    ) -> Result<Vec<DeviceTransfer>, ConsoleError> {
         let mut options = CollectOptions::new(self.collected.clone(), &self.room().room);
         options.pattern = pattern.filter(|p| !p.trim().is_empty());
         let options = Arc::new(options);
-        self.on_each(devices, events, move |session, user, events| {
-            let options = options.clone();
-            async move { transfer::collect(&session, user.as_deref(), &options, &events).await }
-        })
-        .await
+        let audit = self.audit()?;
+        let results = self
+            .on_each(devices, events, move |session, user, events| {
+                let options = options.clone();
+                async move { transfer::collect(&session, user.as_deref(), &options, &events).await }
+            })
+            .await;
+        self.audit_transfers(&audit, TransferKind::FilesCollect, &results)?;
+        Ok(results)
+    }
+
+    /// The console's audit log, opened on first use (one per desk: two
+    /// writers would fork its chain).
+    fn audit(&self) -> Result<Arc<ConsoleAudit>, ConsoleError> {
+        let mut open = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(audit) = open.as_ref() {
+            return Ok(audit.clone());
+        }
+        let audit = Arc::new(ConsoleAudit::open(&self.audit_dir)?);
+        *open = Some(audit.clone());
+        Ok(audit)
+    }
+
+    fn audit_transfers(
+        &self,
+        audit: &ConsoleAudit,
+        kind: TransferKind,
+        results: &[DeviceTransfer],
+    ) -> Result<(), ConsoleError> {
+        let manifest = self.session.manifest();
+        for result in results {
+            audit.transfer(kind, manifest, &result.device, &result.result)?;
+        }
+        Ok(())
     }
 
     /// Runs `work` with the session of each of `devices` at once (with the

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod at_once;
+pub mod audit;
 pub mod broadcast;
 mod control;
 pub mod desk;

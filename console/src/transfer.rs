@@ -264,6 +264,10 @@ pub struct DeviceResult {
     pub bytes: u64,
     /// The device failed as a whole (unreachable, not granted), and why.
     pub error: Option<String>,
+    /// Each file's size as offered (sent) or claimed by the agent
+    /// (collected), for the console's audit log.
+    #[serde(skip)]
+    pub sizes: std::collections::BTreeMap<String, u64>,
 }
 
 impl DeviceResult {
@@ -306,7 +310,7 @@ impl DeviceResult {
         if outcome == FileOutcome::Done {
             self.bytes += size;
         }
-        self.note(path, &outcome);
+        self.note(path, size, &outcome);
         let _ = events.send(TransferEvent::File {
             device: device.to_owned(),
             index,
@@ -314,8 +318,9 @@ impl DeviceResult {
         });
     }
 
-    fn note(&mut self, path: &str, outcome: &FileOutcome) {
+    fn note(&mut self, path: &str, size: u64, outcome: &FileOutcome) {
         let path = path.to_owned();
+        self.sizes.insert(path.clone(), size);
         match outcome {
             FileOutcome::Done => self.done.push(path),
             FileOutcome::Exists => self.exists.push(path),
@@ -412,7 +417,7 @@ async fn send_batch(
             FileVerdict::Exists => FileOutcome::Exists,
             FileVerdict::Refused(error) => FileOutcome::Refused(error.message),
         };
-        result.note(&list.files[index].path, &outcome);
+        result.note(&list.files[index].path, list.files[index].size, &outcome);
         let _ = events.send(TransferEvent::File {
             device: device.clone(),
             index,

@@ -360,7 +360,7 @@ async fn collect_files(
     progress: Channel<TransferEvent>,
 ) -> Result<Vec<DeviceTransfer>, DeskError> {
     let events = transfer_news(progress);
-    Ok(state.desk.collect_files(&devices, pattern, events).await)
+    Ok(state.desk.collect_files(&devices, pattern, events).await?)
 }
 
 #[tauri::command]

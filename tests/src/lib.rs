@@ -534,11 +534,19 @@ pub struct Ctl {
     pub stderr: String,
 }
 
-/// Runs `pultctl --cert CERT ARGS...`.
+/// Where [`pultctl`] with room certificate `cert` keeps the console's audit
+/// log: beside the certificate, never in the home of the user running tests.
+pub fn console_audit(cert: &Path) -> PathBuf {
+    cert.with_extension("audit")
+}
+
+/// Runs `pultctl --cert CERT --audit-dir CERT.audit ARGS...`.
 pub fn pultctl(cert: &Path, args: &[&str]) -> Ctl {
     let output = Command::new(binary("pultctl"))
         .arg("--cert")
         .arg(cert)
+        .arg("--audit-dir")
+        .arg(console_audit(cert))
         .args(args)
         .output()
         .unwrap();

@@ -147,6 +147,49 @@ fn r6_a_file_and_a_folder_reach_ten_agents_whole_and_overwrite_is_the_teachers_c
         "{detail}"
     );
     assert_eq!(entry["user"], "mueller");
+    // So does the console's own, one line per device (R16).
+    let console_log = pult_e2e::audit_entries(&pult_e2e::console_audit(&cert));
+    assert_eq!(console_log.len(), 10, "{console_log:#?}");
+    let pc01 = console_log
+        .iter()
+        .find(|e| e["device"] == "R101-PC01")
+        .unwrap();
+    assert_eq!(
+        (
+            &pc01["action"],
+            &pc01["user"],
+            &pc01["room"],
+            &pc01["result"]
+        ),
+        (
+            &serde_json::json!("files-send"),
+            &serde_json::json!("mueller"),
+            &serde_json::json!("101"),
+            &serde_json::json!("ok")
+        )
+    );
+    assert_eq!(pc01["done"], 101);
+    let film = pc01["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "Film.bin")
+        .unwrap();
+    assert_eq!(
+        (&film["size"], &film["outcome"]),
+        (&serde_json::json!(50_000_000), &serde_json::json!("done"))
+    );
+    let verified = Command::new(binary("pultctl"))
+        .arg("--audit-dir")
+        .arg(pult_e2e::console_audit(&cert))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success()
+            && String::from_utf8_lossy(&verified.stdout).contains("10 lines in 1 files verified"),
+        "{verified:?}"
+    );
 
     // A student changed the film; without --overwrite it stays theirs.
     std::fs::write(folders[3].join("Film.bin"), b"meine Fassung").unwrap();
@@ -353,6 +396,8 @@ fn r6_an_interrupted_transfer_leaves_nothing_under_the_real_name_and_a_retry_suc
     let mut sending = Command::new(binary("pultctl"))
         .arg("--cert")
         .arg(&cert)
+        .arg("--audit-dir")
+        .arg(pult_e2e::console_audit(&cert))
         .args(["send", big.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -571,6 +616,40 @@ async fn r6_collecting_from_a_hostile_agent_writes_nothing_outside_out() {
         );
     }
     assert!(!school.path("x").exists() && !Path::new("/tmp/pult-hostile-absolute").exists());
+    // The console's audit log says what it refused of the hostile agent's
+    // listing, by name, and what it saved (R16).
+    let log = pult_e2e::audit_entries(&pult_e2e::console_audit(&cert));
+    let mallory = log.iter().find(|e| e["device"] == "R101-PC03").unwrap();
+    assert_eq!(
+        (&mallory["action"], &mallory["result"], &mallory["done"]),
+        (
+            &serde_json::json!("files-collect"),
+            &serde_json::json!("incomplete"),
+            &serde_json::json!(1)
+        )
+    );
+    let outcomes: Vec<(String, String)> = mallory["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (path, _) in HOSTILE_HAND_IN {
+        let outcome = if path == "ehrlich.txt" {
+            "done"
+        } else {
+            "refused"
+        };
+        assert!(
+            outcomes.contains(&(path.to_owned(), outcome.to_owned())),
+            "{path}: {outcomes:?}"
+        );
+    }
     drop(hostile);
 }
 

@@ -8,11 +8,13 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pult_console::{
     Broadcast, BroadcastArea, Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate,
-    RoomSession, ScreenSource, ScreenStream, SessionOptions, encoded_frame, files,
+    RoomSession, ScreenSource, ScreenStream, SessionOptions,
+    audit::{ConsoleAudit, TransferKind},
+    encoded_frame, files,
     transfer::{self, CollectOptions, DeviceResult, Outgoing, SendOptions},
 };
 use pult_protocol::broadcast::BroadcastMode;
-use pult_protocol::credentials::RoomDevice;
+use pult_protocol::credentials::{RoomDevice, RoomManifest};
 use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
 use pult_protocol::power::PowerAction;
@@ -24,9 +26,14 @@ use pult_screen::{Frame, encode_png};
 #[derive(Parser)]
 #[command(name = "pultctl", version)]
 struct Cli {
-    /// The room certificate directory written by `pult-registry room-cert`.
+    /// The room certificate directory written by `pult-registry room-cert`
+    /// (every command but `audit` needs it).
     #[arg(long, value_name = "DIR")]
-    cert: PathBuf,
+    cert: Option<PathBuf>,
+    /// The console's audit log of files sent and collected (R16); default:
+    /// pult/audit in the user's local data folder (~/.local/share).
+    #[arg(long, value_name = "DIR", global = true)]
+    audit_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -234,6 +241,17 @@ enum Command {
         #[arg(long, value_name = "MB", default_value_t = pult_protocol::files::DEFAULT_COLLECT_BYTES / 1_000_000)]
         max_mb: u64,
     },
+    /// The console's own audit log of files sent and collected (R16, R17).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// What `pultctl audit` does.
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks that the console's audit log was not altered (R17): the hash
+    /// chain through its lines and day files.
+    Verify,
 }
 
 /// What `pultctl power` does.
@@ -276,8 +294,21 @@ fn main() -> ExitCode {
 
 /// Runs the command; `Ok(false)` when it failed on some device (already reported).
 async fn run(cli: Cli) -> Result<bool> {
-    let room = RoomCertificate::load(&cli.cert)?;
+    let audit_dir = match cli.audit_dir {
+        Some(dir) => dir,
+        None => ConsoleAudit::default_dir()
+            .context("no local data folder is known for the audit log; give --audit-dir DIR")?,
+    };
+    if let Command::Audit(AuditCommand::Verify) = cli.command {
+        return Ok(pult_audit::verify_command("pultctl", &audit_dir) == ExitCode::SUCCESS);
+    }
+    let cert = cli
+        .cert
+        .context("--cert DIR is needed: the room certificate directory")?;
+    let room = RoomCertificate::load(&cert)?;
     match cli.command {
+        // Handled above, before a room certificate was needed.
+        Command::Audit(_) => anyhow::bail!("pultctl audit needs no room certificate"),
         Command::Screenshot { device, out } => {
             let device = room.devices(&[device])?.remove(0);
             let console = Console::new(room)?;
@@ -445,8 +476,14 @@ async fn run(cli: Cli) -> Result<bool> {
         } => {
             let targets = targets(&room, &to)?;
             let outgoing = tokio::task::spawn_blocking(move || Outgoing::gather(&files)).await??;
+            // Nothing goes unless it can be written down (R16).
+            let audit = ConsoleAudit::open(&audit_dir)?;
+            let manifest = room.manifest.clone();
             let console = Console::new(room)?;
-            Ok(send_files(console, targets, outgoing, SendOptions { overwrite, open }).await)
+            let results =
+                send_files(console, targets, outgoing, SendOptions { overwrite, open }).await;
+            audit_transfers(&audit, TransferKind::FilesSend, &manifest, &results)?;
+            Ok(report_devices(&results))
         }
         Command::Collect {
             out,
@@ -460,8 +497,12 @@ async fn run(cli: Cli) -> Result<bool> {
             options.pattern = pattern;
             options.folder = source;
             options.max_bytes = max_mb.saturating_mul(1_000_000);
+            let audit = ConsoleAudit::open(&audit_dir)?;
+            let manifest = room.manifest.clone();
             let console = Console::new(room)?;
-            Ok(collect_files(console, targets, options).await)
+            let results = collect_files(console, targets, options).await;
+            audit_transfers(&audit, TransferKind::FilesCollect, &manifest, &results)?;
+            Ok(report_devices(&results))
         }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
@@ -683,7 +724,7 @@ async fn send_files(
     targets: Vec<RoomDevice>,
     outgoing: Outgoing,
     options: SendOptions,
-) -> bool {
+) -> Vec<(String, DeviceResult)> {
     let (files, bytes) = (outgoing.files.len(), outgoing.total_bytes());
     let outgoing = std::sync::Arc::new(outgoing);
     let started = Instant::now();
@@ -705,7 +746,7 @@ async fn send_files(
         results.len(),
         moved as f64 / seconds / 1e6
     );
-    report_devices(&results)
+    results
 }
 
 /// Collects from every device at once; one line per device.
@@ -713,9 +754,9 @@ async fn collect_files(
     console: Console,
     targets: Vec<RoomDevice>,
     options: CollectOptions,
-) -> bool {
+) -> Vec<(String, DeviceResult)> {
     let options = std::sync::Arc::new(options);
-    let results = on_each_device(console, targets, move |session| {
+    on_each_device(console, targets, move |session| {
         let options = options.clone();
         async move {
             let user = session.status().await.ok().and_then(|s| s.user);
@@ -725,8 +766,20 @@ async fn collect_files(
             result
         }
     })
-    .await;
-    report_devices(&results)
+    .await
+}
+
+/// Writes each device's part of a transfer to the console's audit log.
+fn audit_transfers(
+    audit: &ConsoleAudit,
+    kind: TransferKind,
+    manifest: &RoomManifest,
+    results: &[(String, DeviceResult)],
+) -> Result<()> {
+    for (device, result) in results {
+        audit.transfer(kind, manifest, device, result)?;
+    }
+    Ok(())
 }
 
 /// Prints "DEVICE: summary" for each device; whether all went through.
