@@ -13,8 +13,11 @@
 //!
 //! The broadcast benchmark (R7) is a command of its own, since it starts up
 //! to 40 agents: `cargo run --release -p pult-bench -- broadcast [--quick | --smoke]`.
+//! So is the files benchmark (R6), in network namespaces with a shaped
+//! uplink: `cargo run --release -p pult-bench -- files [--quick | --smoke]`.
 
 mod broadcast;
+mod files;
 mod measure;
 mod notice;
 mod paint;
@@ -42,24 +45,30 @@ fn main() -> ExitCode {
         Some("scene") => report(scene::main(&args[2..])),
         // The broadcast benchmark's wire sinks, in a process of their own.
         Some("sink") => report(sink::main(&args[2..])),
-        Some("broadcast") => {
+        // The files benchmark's console, in the teacher's namespace.
+        Some("files-teacher") => report(files::teacher(&args[2..])),
+        Some(command @ ("broadcast" | "files")) => {
             let length = match args.get(2).and_then(|a| a.to_str()) {
                 None => measure::Length::Full,
                 Some("--quick") => measure::Length::Quick,
                 Some("--smoke") => measure::Length::Smoke,
                 Some(other) => {
-                    eprintln!("usage: pult-bench broadcast [--quick | --smoke]   (not '{other}')");
+                    eprintln!("usage: pult-bench {command} [--quick | --smoke]   (not '{other}')");
                     return ExitCode::from(2);
                 }
             };
-            report(broadcast::main(length))
+            report(if command == "files" {
+                files::main(length)
+            } else {
+                broadcast::main(length)
+            })
         }
         None => report(measure::main(measure::Length::Full)),
         Some("--quick") => report(measure::main(measure::Length::Quick)),
         Some("--smoke") => report(measure::main(measure::Length::Smoke)),
         Some(other) => {
             eprintln!(
-                "usage: pult-bench [--quick | --smoke] | broadcast [--quick | --smoke]   (not '{other}')"
+                "usage: pult-bench [broadcast | files] [--quick | --smoke]   (not '{other}')"
             );
             ExitCode::from(2)
         }

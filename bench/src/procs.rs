@@ -130,6 +130,21 @@ pub(crate) fn agent(bundle: &Path, args: &[&str], display: Option<&str>) -> Resu
     start_agent(command, false)
 }
 
+/// Starts an agent (one process, no display) inside network namespace
+/// `namespace`; `ip netns exec` becomes the agent, so its pid is the agent's.
+pub(crate) fn agent_in(namespace: &str, bundle: &Path, args: &[&str]) -> Result<Process> {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", namespace])
+        .arg(std::env::current_exe()?)
+        .arg("agent")
+        .arg("--bundle")
+        .arg(bundle)
+        .args(args)
+        .env_remove("DISPLAY");
+    start_agent(command, false)
+}
+
 /// Starts an agent as the student side is installed: the service, which
 /// starts its session helper for this user's session on `display`; waits
 /// until it listens and the helper runs. The helper's socket lives in

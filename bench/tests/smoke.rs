@@ -86,3 +86,27 @@ fn the_broadcast_benchmark_runs_every_case() {
     }
     assert_eq!(h264_frames("video to 3, tiles only"), 0);
 }
+
+/// The files benchmark (R6) in its shortest form: namespaces, a shaped
+/// uplink, real agents writing every copy (the run fails if one copy is
+/// missing or its hash is wrong), and the run with one slow student ending
+/// once the others have their file.
+#[test]
+fn the_files_benchmark_runs_every_case() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let output = Command::new(env!("CARGO_BIN_EXE_pult-bench"))
+        .args(["files", "--smoke"])
+        .output()
+        .expect("runs pult-bench files");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for row in [
+        "| 4 MB to 1, uplink 100 Mbit/s |",
+        "| 4 MB to 3, uplink 100 Mbit/s |",
+        "| 4 MB to 3, one at 10 Mbit/s, uplink 100 Mbit/s (the slow one",
+        "4 MB to 3, one at 10 Mbit/s, uplink 100 Mbit/s: the others' p50 ",
+    ] {
+        assert!(stdout.contains(row), "no '{row}' in\n{stdout}");
+    }
+}
