@@ -24,6 +24,10 @@ use crate::control::ControlSession;
 use crate::watch::ScreenStream;
 use crate::{ConsoleError, RoomCertificate};
 
+/// How long a device may take to answer the first packets: a computer that
+/// is off shows as offline after this, not after the idle timeout (5 s);
+/// the room session tries again soon.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a device may take to answer the connection and the hello.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,7 +78,15 @@ impl Console {
                 .endpoint
                 .connect(address, &device.uuid.server_name())
                 .map_err(|e| unreachable(e.to_string()))?;
-            let connection = connecting.await.map_err(|e| classify(device, e))?;
+            let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+                .await
+                .map_err(|_| {
+                    unreachable(format!(
+                        "no answer within {} s; is the agent running?",
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    ))
+                })?
+                .map_err(|e| classify(device, e))?;
             let link = Link {
                 device: device.clone(),
                 connection,

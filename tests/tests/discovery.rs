@@ -33,7 +33,7 @@ fn a_device_with_a_stale_registry_address_is_found_by_mdns() {
         .command(&binary("pultctl"))
         .arg("--cert")
         .arg(&cert)
-        .args(["status", "--seconds", "3"])
+        .args(["status", "--seconds", "4"])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&output.stdout);
