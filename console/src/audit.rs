@@ -159,6 +159,19 @@ impl ConsoleAudit {
         })
     }
 
+    /// Writes each device's part of a transfer; the first failure ends it.
+    pub fn transfers<'a>(
+        &self,
+        kind: TransferKind,
+        manifest: &RoomManifest,
+        results: impl IntoIterator<Item = (&'a str, &'a DeviceResult)>,
+    ) -> Result<(), ConsoleError> {
+        for (device, result) in results {
+            self.transfer(kind, manifest, device, result)?;
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, DayLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -86,7 +86,7 @@ impl Desk {
                 async move { transfer::send(&session, outgoing, options, &events).await }
             })
             .await;
-        self.audit_transfers(&audit, TransferKind::FilesSend, &results)?;
+        self.audit_transfers(&audit, TransferKind::FilesSend, &results);
         Ok(results)
     }
 
@@ -109,7 +109,7 @@ impl Desk {
                 async move { transfer::collect(&session, user.as_deref(), &options, &events).await }
             })
             .await;
-        self.audit_transfers(&audit, TransferKind::FilesCollect, &results)?;
+        self.audit_transfers(&audit, TransferKind::FilesCollect, &results);
         Ok(results)
     }
 
@@ -125,17 +125,19 @@ impl Desk {
         Ok(audit)
     }
 
+    /// Writes the devices' results to the audit log. The files have moved
+    /// and the teacher sees how each device went either way; a log that
+    /// opened a moment ago and now fails (a full disk) is reported here.
     fn audit_transfers(
         &self,
         audit: &ConsoleAudit,
         kind: TransferKind,
         results: &[DeviceTransfer],
-    ) -> Result<(), ConsoleError> {
-        let manifest = self.session.manifest();
-        for result in results {
-            audit.transfer(kind, manifest, &result.device, &result.result)?;
+    ) {
+        let logged = results.iter().map(|r| (r.device.as_str(), &r.result));
+        if let Err(error) = audit.transfers(kind, self.session.manifest(), logged) {
+            tracing::error!("{error}");
         }
-        Ok(())
     }
 
     /// Runs `work` with the session of each of `devices` at once (with the

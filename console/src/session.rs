@@ -73,6 +73,12 @@ impl Console {
             address: address.to_string(),
             detail,
         };
+        let no_answer = |within: Duration| {
+            unreachable(format!(
+                "no answer within {} s; is the agent running?",
+                within.as_secs()
+            ))
+        };
         let attempt = async {
             let connecting = self
                 .endpoint
@@ -80,12 +86,7 @@ impl Console {
                 .map_err(|e| unreachable(e.to_string()))?;
             let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
                 .await
-                .map_err(|_| {
-                    unreachable(format!(
-                        "no answer within {} s; is the agent running?",
-                        HANDSHAKE_TIMEOUT.as_secs()
-                    ))
-                })?
+                .map_err(|_| no_answer(HANDSHAKE_TIMEOUT))?
                 .map_err(|e| classify(device, e))?;
             let link = Link {
                 device: device.clone(),
@@ -98,12 +99,7 @@ impl Console {
         };
         tokio::time::timeout(CONNECT_TIMEOUT, attempt)
             .await
-            .unwrap_or_else(|_| {
-                Err(unreachable(format!(
-                    "no answer within {} s; is the agent running?",
-                    CONNECT_TIMEOUT.as_secs()
-                )))
-            })
+            .unwrap_or_else(|_| Err(no_answer(CONNECT_TIMEOUT)))
     }
 }
 

@@ -491,14 +491,11 @@ async fn send_file(
     let device = link.device.name.clone();
     let size = file.offer.size;
     let attempt = async {
-        let (mut send, mut recv, _) = link.open_stream().await.map_err(|e| e.to_string())?;
         let request = Request::FileData {
             batch,
             index: u32::try_from(index).unwrap_or(u32::MAX),
         };
-        write_message(&mut send, &request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (mut send, mut recv) = file_stream(link, &request).await?;
         let mut source = tokio::fs::File::open(&file.source)
             .await
             .map_err(|e| format!("{} cannot be read: {e}", file.source.display()))?;
@@ -540,6 +537,18 @@ async fn send_file(
         }
     };
     attempt.await.unwrap_or_else(FileOutcome::Failed)
+}
+
+/// A stream of its own for one file of a batch, `request` sent on it.
+async fn file_stream(
+    link: &crate::session::Link,
+    request: &Request,
+) -> Result<(quinn::SendStream, quinn::RecvStream), String> {
+    let (mut send, recv, _) = link.open_stream().await.map_err(|e| e.to_string())?;
+    write_message(&mut send, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((send, recv))
 }
 
 fn outcome_of(code: ErrorCode, message: String) -> FileOutcome {
@@ -716,14 +725,11 @@ async fn fetch_file(
     // Short, and the same for no two files of the listing.
     let partial = folder.join(format!("{TEMPORARY}{index}.partial"));
     let attempt = async {
-        let (mut send, mut recv, _) = link.open_stream().await.map_err(|e| e.to_string())?;
         let request = Request::FetchFile {
             batch,
             index: u32::try_from(index).unwrap_or(u32::MAX),
         };
-        write_message(&mut send, &request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (mut send, mut recv) = file_stream(link, &request).await?;
         let _ = send.finish();
         match read_message::<Reply>(&mut recv).await {
             Ok(Some(Reply::Done)) => {}

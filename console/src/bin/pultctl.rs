@@ -14,7 +14,7 @@ use pult_console::{
     transfer::{self, CollectOptions, DeviceResult, Outgoing, SendOptions},
 };
 use pult_protocol::broadcast::BroadcastMode;
-use pult_protocol::credentials::{RoomDevice, RoomManifest};
+use pult_protocol::credentials::RoomDevice;
 use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
 use pult_protocol::power::PowerAction;
@@ -482,8 +482,13 @@ async fn run(cli: Cli) -> Result<bool> {
             let console = Console::new(room)?;
             let results =
                 send_files(console, targets, outgoing, SendOptions { overwrite, open }).await;
-            audit_transfers(&audit, TransferKind::FilesSend, &manifest, &results)?;
-            Ok(report_devices(&results))
+            // The teacher reads every device's result, even if the log then fails.
+            let all_ok = report_devices(&results);
+            let logged = results
+                .iter()
+                .map(|(device, result)| (device.as_str(), result));
+            audit.transfers(TransferKind::FilesSend, &manifest, logged)?;
+            Ok(all_ok)
         }
         Command::Collect {
             out,
@@ -501,8 +506,12 @@ async fn run(cli: Cli) -> Result<bool> {
             let manifest = room.manifest.clone();
             let console = Console::new(room)?;
             let results = collect_files(console, targets, options).await;
-            audit_transfers(&audit, TransferKind::FilesCollect, &manifest, &results)?;
-            Ok(report_devices(&results))
+            let all_ok = report_devices(&results);
+            let logged = results
+                .iter()
+                .map(|(device, result)| (device.as_str(), result));
+            audit.transfers(TransferKind::FilesCollect, &manifest, logged)?;
+            Ok(all_ok)
         }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
@@ -767,19 +776,6 @@ async fn collect_files(
         }
     })
     .await
-}
-
-/// Writes each device's part of a transfer to the console's audit log.
-fn audit_transfers(
-    audit: &ConsoleAudit,
-    kind: TransferKind,
-    manifest: &RoomManifest,
-    results: &[(String, DeviceResult)],
-) -> Result<()> {
-    for (device, result) in results {
-        audit.transfer(kind, manifest, device, result)?;
-    }
-    Ok(())
 }
 
 /// Prints "DEVICE: summary" for each device; whether all went through.
