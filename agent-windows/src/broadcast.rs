@@ -301,9 +301,11 @@ impl Showing {
         unsafe { EndPaint(window, &paint) };
     }
 
-    /// Takes the windows down and gives keyboard and mouse back.
-    pub(crate) fn end(self) {
-        if self.shape.full_screen {
+    /// Takes the windows down and gives keyboard and mouse back, unless
+    /// `locked`: a lock screen is up and keeps them blocked (the block is
+    /// one per thread, and the lock's is the same as this one's).
+    pub(crate) fn end(self, locked: bool) {
+        if self.shape.full_screen && !locked {
             // SAFETY: ends the block this thread set, if any.
             unsafe { BlockInput(0) };
         }

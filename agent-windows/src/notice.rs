@@ -474,9 +474,7 @@ impl Windows {
 
     /// Puts up the broadcast's windows as `shape` asks, or takes them down.
     fn broadcast(&mut self, shape: Option<BroadcastShape>) -> Result<Shown, String> {
-        if let Some(showing) = self.broadcast.take() {
-            showing.end();
-        }
+        self.end_broadcast();
         let Some(shape) = shape else {
             return Ok(Shown {
                 input_blocked: false,
@@ -494,10 +492,16 @@ impl Windows {
         if visible {
             Ok(Shown { input_blocked })
         } else {
-            if let Some(showing) = self.broadcast.take() {
-                showing.end();
-            }
+            self.end_broadcast();
             Err("the broadcast's windows are not visible".to_owned())
+        }
+    }
+
+    /// Takes the broadcast's windows down; keyboard and mouse stay blocked
+    /// while the screen is locked.
+    fn end_broadcast(&mut self) {
+        if let Some(showing) = self.broadcast.take() {
+            showing.end(!self.locks.is_empty());
         }
     }
 

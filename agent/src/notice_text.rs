@@ -193,6 +193,31 @@ fn power_words(power: PowerNotice, language: Language) -> (String, String) {
 pub fn files_message(files: &FilesNotice, language: Language) -> TeacherMessage {
     const LISTED: usize = 12;
     let count = files.files.len();
+    let folder = cut(&files.folder, 120);
+    // Only names and sizes seen, nothing taken: an access all the same.
+    if !files.sent && count == 0 {
+        let (title, text) = match language {
+            Language::German => (
+                "Ordner angesehen".to_owned(),
+                format!(
+                    "Die Lehrkraft hat die Dateien im Ordner „{folder}“ angesehen (Namen und Größen); eingesammelt wurde keine."
+                ),
+            ),
+            Language::English => (
+                "Folder looked at".to_owned(),
+                format!(
+                    "The teacher looked at the files in the folder “{folder}” (names and sizes); none was collected."
+                ),
+            ),
+        };
+        return TeacherMessage {
+            teacher: files.teacher.clone(),
+            room: files.room.clone(),
+            title: Some(title),
+            text,
+            power: None,
+        };
+    }
     let title = match (language, files.sent, count) {
         (Language::German, true, 1) => "1 Datei erhalten".to_owned(),
         (Language::German, true, _) => format!("{count} Dateien erhalten"),
@@ -203,7 +228,6 @@ pub fn files_message(files: &FilesNotice, language: Language) -> TeacherMessage 
         (Language::English, false, 1) => "1 file collected".to_owned(),
         (Language::English, false, _) => format!("{count} files collected"),
     };
-    let folder = cut(&files.folder, 120);
     let mut text = match (language, files.sent) {
         (Language::German, true) => format!("Im Ordner „{folder}“:"),
         (Language::German, false) => format!("Aus dem Ordner „{folder}“:"),
@@ -445,5 +469,15 @@ mod tests {
         let message = files_message(&files, Language::English);
         assert_eq!(message.title.as_deref(), Some("1 file collected"));
         assert!(message.text.starts_with("From the folder “/home/s/"));
+        // Listed, nothing collected: told all the same.
+        files.files.clear();
+        let message = files_message(&files, Language::German);
+        assert_eq!(message.title.as_deref(), Some("Ordner angesehen"));
+        assert!(
+            message
+                .text
+                .contains("„/home/s/Schreibtisch/Von der Lehrkraft“ angesehen")
+        );
+        assert!(message.text.ends_with("eingesammelt wurde keine."));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use pult_protocol::broadcast::{
     BroadcastMode, BroadcastNews, INITIAL_CREDIT, MAX_COVER, MAX_PICTURE, MAX_VIDEO_FRAMES,
 };
-use pult_protocol::endpoint::{AgentTls, peer_grant};
+use pult_protocol::endpoint::{AgentTls, SILENCE, peer_grant, silence};
 use pult_protocol::frame::{FrameError, read_message, write_message};
 use pult_protocol::grant::RoomGrant;
 use pult_protocol::input::{ControlNews, InputEvent, PointerMove};
@@ -642,16 +642,19 @@ async fn serve_watch(
     record(agent, entry, reply.as_ref());
 }
 
-/// What arrives while a console controls: its events in order, and pointer
-/// moves by datagram.
+/// What arrives while a console controls: its events in order, pointer
+/// moves by datagram, and word that the console fell silent.
 enum ControlInput {
     Frame(Result<Option<InputEvent>, FrameError>),
     Datagram(Vec<u8>),
     ConnectionLost,
+    Silent,
 }
 
 /// Turns the stream into a control stream (R3) and applies its input until
-/// the console finishes it or goes; then every held key and button is let go.
+/// the console finishes it, goes, or falls silent for [`SILENCE`] (a
+/// crashed console must not hold the student's keys until the connection
+/// times out); then every held key and button is let go.
 async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session, agent: &Agent) {
     let mut entry = session.entry(AuditAction::Control, None);
     if !session.grant.grants(Feature::Control) {
@@ -677,9 +680,15 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     let started = Instant::now();
     let (incoming, mut arrivals) = tokio::sync::mpsc::channel(64);
     let frames = tokio::spawn(read_frames(recv, incoming.clone()));
-    let datagrams = tokio::spawn(read_datagrams(session.connection.clone(), incoming));
+    let datagrams = tokio::spawn(read_datagrams(session.connection.clone(), incoming.clone()));
+    let connection = session.connection.clone();
+    let silent = tokio::spawn(async move {
+        silence(&connection, SILENCE).await;
+        let _ = incoming.send(ControlInput::Silent).await;
+    });
     let (mut applied, mut failed, mut last_move) = (0u64, 0u64, 0u32);
     let mut failure = None;
+    let mut fell_silent = false;
     while let Some(arrived) = arrivals.recv().await {
         let event = match arrived {
             ControlInput::Frame(Ok(Some(event))) => {
@@ -689,6 +698,10 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
                 event
             }
             ControlInput::Frame(Ok(None)) | ControlInput::ConnectionLost => break,
+            ControlInput::Silent => {
+                fell_silent = true;
+                break;
+            }
             ControlInput::Frame(Err(error)) => {
                 // A bad frame ends control; whatever is held is let go below.
                 if !matches!(error, FrameError::Io(_)) {
@@ -747,6 +760,7 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     }
     frames.abort();
     datagrams.abort();
+    silent.abort();
     // Let go of every key and button now, in order after the last event; the
     // guard tells the helper again when dropped, in case this did not arrive.
     if let Err(error) = agent.desktop.input(InputEvent::ReleaseAll).await {
@@ -759,8 +773,13 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     drop(guard);
     entry.action = AuditAction::ControlEnd;
     entry.detail = Some(format!(
-        "{applied} events applied, {failed} failed, in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "{applied} events applied, {failed} failed, in {:.1} s{}",
+        started.elapsed().as_secs_f64(),
+        if fell_silent {
+            format!("; the console sent nothing for {} s", SILENCE.as_secs())
+        } else {
+            String::new()
+        }
     ));
     let reply = failure.map(|reason| Reply::Error(ErrorReply::new(ErrorCode::Malformed, reason)));
     record(agent, entry, reply.as_ref());
@@ -768,8 +787,8 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
 }
 
 /// Turns the stream into a broadcast stream (R7) and shows its pictures
-/// until the console finishes it or goes; then the student's desktop comes
-/// back.
+/// until the console finishes it, goes, or falls silent for [`SILENCE`];
+/// then the student's desktop comes back.
 async fn serve_broadcast(
     mut send: SendStream,
     mut recv: RecvStream,
@@ -809,6 +828,10 @@ async fn serve_broadcast(
         let update = tokio::select! {
             update = read_message::<ScreenUpdate>(&mut recv) => update,
             why = guard.ended() => break Some(why),
+            () = silence(&session.connection, SILENCE) => break Some(ErrorReply::new(
+                ErrorCode::Silent,
+                format!("the console sent nothing for {} s", SILENCE.as_secs()),
+            )),
         };
         let update = match update {
             Ok(Some(update)) => update,

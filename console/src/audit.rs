@@ -44,6 +44,13 @@ struct TransferLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     files: Vec<FileLine<'a>>,
+    /// Files the student's side left out of a collection.
+    #[serde(skip_serializing_if = "is_zero")]
+    skipped: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One file of a line.
@@ -149,6 +156,7 @@ impl ConsoleAudit {
             },
             reason: result.error.as_deref().map(cut),
             files,
+            skipped: result.skipped,
         };
         let mut log = self.lock();
         log.append(&line, OffsetDateTime::now_utc()).map_err(|e| {

@@ -329,4 +329,27 @@ mod tests {
                 .contains("cannot be read")
         );
     }
+
+    #[test]
+    fn r6_a_folder_goes_without_what_the_picker_hides() {
+        let home = tempfile::tempdir().unwrap();
+        let folder = home.path().join("Mappe");
+        std::fs::create_dir_all(folder.join(".git/objects")).unwrap();
+        std::fs::write(folder.join(".git/objects/ab"), b"x").unwrap();
+        std::fs::write(folder.join(".env"), b"PASSWORT=geheim").unwrap();
+        std::fs::write(folder.join("Blatt.txt"), b"Aufgabe").unwrap();
+        let shown = home_folder(home.path(), "Mappe").unwrap();
+        let names: Vec<&str> = shown.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["Blatt.txt"]);
+        let outgoing = Outgoing::gather_within(&[folder], home.path()).unwrap();
+        let paths: Vec<&str> = outgoing
+            .files
+            .iter()
+            .map(|f| f.offer.path.as_str())
+            .collect();
+        assert_eq!(paths, ["Mappe/Blatt.txt"]);
+        // A hidden file named on its own goes: the teacher chose it.
+        let named = Outgoing::gather(&[home.path().join("Mappe/.env")]).unwrap();
+        assert_eq!(named.files[0].offer.path, ".env");
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::ConsoleError;
-use crate::gallery::safe_name;
+use crate::files::safe_name;
 
 /// A program kept at hand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,37 @@
 
 use std::path::Path;
 
+use pult_protocol::files::FilePath;
+
+/// A name from elsewhere (a room, a device, a teacher, a user an agent
+/// reports) as one safe file or folder name: letters, digits, space, `-`,
+/// `_`, `.`, anything else `_`; never hidden, at most 100 characters, and
+/// never a name [`FilePath`] refuses (`CON` becomes `_CON`).
+pub fn safe_name(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let trimmed = cleaned
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' ']);
+    if trimmed.is_empty() {
+        "_".to_owned()
+    } else if FilePath::parse(trimmed).is_err() {
+        format!("_{trimmed}")
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// Writes `bytes` to `path` under a hidden temporary name beside it, then
 /// renames it into place, so a reader never sees half a file; creates the
 /// folder first.
@@ -35,5 +66,18 @@ mod tests {
             .collect();
         assert_eq!(names, ["shot.png"]);
         assert!(write_atomically(Path::new("/"), b"x").is_err());
+    }
+
+    #[test]
+    fn r6_a_name_from_elsewhere_becomes_one_safe_name() {
+        assert_eq!(safe_name("a/b\\c"), "a_b_c");
+        assert_eq!(safe_name(".."), "_");
+        assert_eq!(safe_name("../../etc"), "_.._etc");
+        assert_eq!(safe_name("R101-PC01-schüler"), "R101-PC01-schüler");
+        assert_eq!(safe_name("CON"), "_CON");
+        assert_eq!(safe_name("nul.txt"), "_nul.txt");
+        assert_eq!(safe_name("a:b\u{7}. "), "a_b_");
+        assert_eq!(safe_name(&"x".repeat(300)).len(), 100);
+        assert_eq!(safe_name(""), "_");
     }
 }

@@ -8,6 +8,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::ConsoleError;
+use crate::files::safe_name;
 
 /// One saved screenshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -117,27 +118,6 @@ impl Gallery {
     }
 }
 
-/// A name fit for a file or folder: letters, digits, space, `-`, `_`, `.`;
-/// anything else becomes `_`, and it never starts with a dot.
-pub(crate) fn safe_name(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.');
-    if trimmed.is_empty() {
-        "_".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +172,5 @@ mod tests {
         let outside = pictures.path().join("PC-01-2000-01-01-080000.png");
         std::fs::write(&outside, b"x").unwrap();
         assert!(gallery.read(&outside.display().to_string()).is_err());
-        assert_eq!(safe_name("a/b\\c"), "a_b_c");
-        assert_eq!(safe_name(".."), "_");
     }
 }

@@ -4,11 +4,13 @@
 //! slow screenshot does not hold up a status request or an action.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pult_protocol::broadcast::BroadcastMode;
 use pult_protocol::credentials::RoomDevice;
-use pult_protocol::endpoint::RefusalAlert;
+use pult_protocol::endpoint::{RefusalAlert, SILENCE, silence};
 use pult_protocol::frame::{Frame, FrameError, FrameKind, read_frame, read_message, write_message};
 use pult_protocol::message::{
     AgentStatus, ErrorCode, ErrorReply, Feature, Hello, PROTOCOL_VERSION, Reply, Request,
@@ -25,8 +27,7 @@ use crate::watch::ScreenStream;
 use crate::{ConsoleError, RoomCertificate};
 
 /// How long a device may take to answer the first packets: a computer that
-/// is off shows as offline after this, not after the idle timeout (5 s);
-/// the room session tries again soon.
+/// is off shows as offline after this; the room session tries again soon.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a device may take to answer the connection and the hello.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,10 +89,7 @@ impl Console {
                 .await
                 .map_err(|_| no_answer(HANDSHAKE_TIMEOUT))?
                 .map_err(|e| classify(device, e))?;
-            let link = Link {
-                device: device.clone(),
-                connection,
-            };
+            let link = Link::new(device.clone(), connection);
             let (mut send, _, hello) = link.open_stream().await?;
             // Every request opens a stream of its own; this one has done its job.
             let _ = send.finish();
@@ -108,9 +106,62 @@ impl Console {
 pub(crate) struct Link {
     pub(crate) device: RoomDevice,
     pub(crate) connection: Connection,
+    watchdog: Arc<Watchdog>,
+}
+
+/// Closes a connection whose agent has sent nothing for [`SILENCE`], so
+/// that everything waiting on it ends with "no answer" at once rather than
+/// after the long idle timeout: the teacher sees a switched-off computer as
+/// offline within seconds (R1), and a command to it fails as quickly. Ends
+/// with the last [`Link`] to the connection.
+struct Watchdog {
+    task: tokio::task::AbortHandle,
+    fell_silent: Arc<AtomicBool>,
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Link {
+    fn new(device: RoomDevice, connection: Connection) -> Self {
+        let fell_silent = Arc::new(AtomicBool::new(false));
+        let watched = connection.clone();
+        let flag = fell_silent.clone();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = watched.closed() => {}
+                () = silence(&watched, SILENCE) => {
+                    flag.store(true, Ordering::Release);
+                    watched.close(0u32.into(), b"the agent fell silent");
+                }
+            }
+        })
+        .abort_handle();
+        Self {
+            device,
+            connection,
+            watchdog: Arc::new(Watchdog { task, fell_silent }),
+        }
+    }
+
+    /// The console error for the end of this connection.
+    fn classify(&self, error: ConnectionError) -> ConsoleError {
+        if self.watchdog.fell_silent.load(Ordering::Acquire) {
+            return ConsoleError::Unreachable {
+                device: self.device.name.clone(),
+                address: self.connection.remote_address().to_string(),
+                detail: format!(
+                    "no answer for {} s; switched off or cut off?",
+                    SILENCE.as_secs()
+                ),
+            };
+        }
+        classify(&self.device, error)
+    }
+
     /// Opens a stream and exchanges hellos.
     pub(crate) async fn open_stream(
         &self,
@@ -119,7 +170,7 @@ impl Link {
             .connection
             .open_bi()
             .await
-            .map_err(|e| classify(&self.device, e))?;
+            .map_err(|e| self.classify(e))?;
         let hello = Hello::current(
             concat!("pult-console ", env!("CARGO_PKG_VERSION")),
             &Feature::ALL,
@@ -141,7 +192,7 @@ impl Link {
     /// close reason (a refusal arrives as a close right after the handshake).
     pub(crate) fn check<T>(&self, result: Result<T, FrameError>) -> Result<T, ConsoleError> {
         result.map_err(|error| match self.connection.close_reason() {
-            Some(reason) => classify(&self.device, reason),
+            Some(reason) => self.classify(reason),
             None => self.protocol(&error.to_string()),
         })
     }
@@ -173,7 +224,7 @@ pub struct CloseSignal(Link);
 impl CloseSignal {
     /// Resolves when the connection ends, with the error that ended it.
     pub async fn wait(&self) -> ConsoleError {
-        classify(&self.0.device, self.0.connection.closed().await)
+        self.0.classify(self.0.connection.closed().await)
     }
 }
 

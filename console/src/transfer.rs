@@ -25,6 +25,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::files::safe_name;
 use crate::{ConsoleError, DeviceSession};
 
 /// Files a device receives at once, each on its own stream (an agent takes
@@ -55,7 +56,8 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Gathers `paths`: a file goes by its name, a folder as its tree below
-    /// its name. Refuses a name the agents would refuse, two names the same
+    /// its name, without hidden files and folders (`.git`, `.DS_Store`):
+    /// what goes is what the app's picker shows. Refuses a name the agents would refuse, two names the same
     /// but for case or Unicode form, more than [`MAX_FILES`] files.
     pub fn gather(paths: &[PathBuf]) -> Result<Self, ConsoleError> {
         Self::gather_in(paths, None)
@@ -163,6 +165,10 @@ fn gather_folder(
                 path.display()
             )));
         };
+        // Hidden: not shown by the picker, so not sent either.
+        if child.starts_with('.') {
+            continue;
+        }
         let kind = entry.file_type().map_err(|e| unreadable(&path, &e))?;
         let relative = format!("{name}/{child}");
         if kind.is_dir() {
@@ -262,6 +268,9 @@ pub struct DeviceResult {
     pub failed: Vec<(String, String)>,
     /// Bytes moved.
     pub bytes: u64,
+    /// Files the student's side left out of a collection: more than
+    /// [`MAX_FILES`], names unfit to travel, or too deep.
+    pub skipped: u32,
     /// The device failed as a whole (unreachable, not granted), and why.
     pub error: Option<String>,
     /// Each file's size as offered (sent) or claimed by the agent
@@ -277,6 +286,7 @@ impl DeviceResult {
             && self.exists.is_empty()
             && self.refused.is_empty()
             && self.failed.is_empty()
+            && self.skipped == 0
     }
 
     /// One word for the device: done, exists, refused or failed, with why.
@@ -293,6 +303,12 @@ impl DeviceResult {
         }
         for (path, why) in &self.failed {
             parts.push(format!("failed: {path}: {why}"));
+        }
+        if self.skipped > 0 {
+            parts.push(format!(
+                "{} left out on the student's side (more than {MAX_FILES} files, names unfit to travel, or too deep)",
+                self.skipped
+            ));
         }
         parts.join("; ")
     }
@@ -589,27 +605,6 @@ impl CollectOptions {
     }
 }
 
-/// A name from elsewhere (a room, a device, a user an agent reports) as one
-/// safe folder name: what [`FilePath`] refuses is replaced by `_`.
-pub fn safe_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .take(100)
-        .collect();
-    let cleaned = cleaned.trim_end_matches(['.', ' ']).to_owned();
-    match FilePath::parse(&cleaned) {
-        Ok(_) => cleaned,
-        Err(_) => format!("_{}", cleaned.replace('.', "_")),
-    }
-}
-
 /// Collects the hand-in files of `session`'s device, whose user is
 /// `user`, into `OUT/ROOM/DEVICE-USER/…`; reports on `events`.
 pub async fn collect(
@@ -652,8 +647,11 @@ async fn collect_batch(
             batch,
             folder,
             files,
-            ..
-        } => (batch, folder, files),
+            skipped,
+        } => {
+            result.skipped = skipped;
+            (batch, folder, files)
+        }
         _ => return Err(link.protocol("the agent's answer is no listing")),
     };
     if files.len() > MAX_FILES {

@@ -22,6 +22,7 @@ use pult_agent::helper::student::ActionMode;
 use pult_agent::helper::{HelperCore, LoggedInput, LoggedNotice, Student};
 use pult_agent::power::{PowerControl, PowerPlan};
 use pult_agent::running::{AgentSetup, Listen, RunningAgent};
+use pult_protocol::message::Feature;
 use pult_registry::Registry;
 use pult_registry::model::{DeviceFields, RoomName};
 use pult_registry::store::SqliteStore;
@@ -82,7 +83,12 @@ impl School {
         let out = self.dir.path().join("room-certificate");
         let room: RoomName = ROOM.parse()?;
         self.registry
-            .room_certificate(&room, TEACHER, Duration::from_secs(10 * 3600))?
+            .room_certificate(
+                &room,
+                TEACHER,
+                Duration::from_secs(10 * 3600),
+                &Feature::ALL,
+            )?
             .write_to(&out)?;
         Ok(out)
     }

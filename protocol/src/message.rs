@@ -420,6 +420,9 @@ pub enum ErrorCode {
     /// A file could not be written or read, or arrived other than offered
     /// (size, hash); nothing of it was left behind.
     FileFailed,
+    /// The peer sent nothing at all for
+    /// [`crate::endpoint::SILENCE`]: switched off, cut off or crashed.
+    Silent,
     /// A code from a newer peer that this build does not know.
     Unknown(u16),
 }
@@ -452,6 +455,7 @@ impl ErrorCode {
             Self::NameRefused => "name-refused",
             Self::DiskFull => "disk-full",
             Self::FileFailed => "file-failed",
+            Self::Silent => "silent",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -490,6 +494,7 @@ impl From<ErrorCode> for u16 {
             ErrorCode::NameRefused => 22,
             ErrorCode::DiskFull => 23,
             ErrorCode::FileFailed => 24,
+            ErrorCode::Silent => 25,
             ErrorCode::Unknown(code) => code,
         }
     }
@@ -522,6 +527,7 @@ impl From<u16> for ErrorCode {
             22 => ErrorCode::NameRefused,
             23 => ErrorCode::DiskFull,
             24 => ErrorCode::FileFailed,
+            25 => ErrorCode::Silent,
             other => ErrorCode::Unknown(other),
         }
     }

@@ -212,12 +212,14 @@ impl<S: Store> Registry<S> {
     }
 
     /// Issues a room certificate for `user` and `room`, valid for `valid_for`
-    /// (at most 24 hours), if the user is in the authorised group (R8, R9, R10).
+    /// (at most 24 hours), granting `features`, if the user is in the
+    /// authorised group (R8, R9, R10).
     pub fn room_certificate(
         &mut self,
         room: &RoomName,
         user: &str,
         valid_for: Duration,
+        features: &[Feature],
     ) -> Result<RoomCertificate, RegistryError> {
         if valid_for > MAX_ROOM_VALIDITY {
             return Err(PkiError::TooLong(valid_for).into());
@@ -245,7 +247,7 @@ impl<S: Store> Registry<S> {
             organisation: organisation.name.clone(),
             room: room.to_string(),
             user: user.to_owned(),
-            features: Feature::ALL.iter().map(|f| f.as_str().to_owned()).collect(),
+            features: features.iter().map(|f| f.as_str().to_owned()).collect(),
             steerable: steerable.iter().map(|d| d.uuid).collect(),
             not_steerable: not_steerable.iter().map(|d| d.uuid).collect(),
             wake: steerable

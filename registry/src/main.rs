@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use pult_protocol::message::Feature;
 use pult_registry::devices_csv::{read_devices, write_devices};
 use pult_registry::duration::parse_duration;
 use pult_registry::model::{DeviceName, DeviceRecord, RoomName};
@@ -68,6 +69,11 @@ enum Command {
         /// How long it is valid (at most 24h).
         #[arg(long, value_name = "DURATION", default_value = "10h")]
         valid: String,
+        /// Grant only these features, comma-separated (screenshot, watch,
+        /// open-url, run-program, message, lock, control, power, broadcast,
+        /// files); all of them when not given.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        features: Option<Vec<Feature>>,
     },
 }
 
@@ -201,10 +207,12 @@ fn run(cli: Cli) -> Result<()> {
             user,
             out,
             valid,
+            features,
         } => {
             let room: RoomName = room.parse()?;
             let valid = parse_duration(&valid).map_err(anyhow::Error::msg)?;
-            let certificate = registry.room_certificate(&room, user.trim(), valid)?;
+            let features = features.unwrap_or_else(|| Feature::ALL.to_vec());
+            let certificate = registry.room_certificate(&room, user.trim(), valid, &features)?;
             certificate.write_to(&out)?;
             let devices = &certificate.manifest.devices;
             let steerable = devices.iter().filter(|d| d.steerable).count();

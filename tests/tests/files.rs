@@ -413,9 +413,12 @@ fn r6_an_interrupted_transfer_leaves_nothing_under_the_real_name_and_a_retry_suc
     sending.kill().unwrap();
     sending.wait().unwrap();
     assert!(!folder.join("Film.bin").exists());
-    // The agent sees the console gone and removes what it wrote.
+    // The agent sees the console gone and removes what it wrote: a console
+    // killed says nothing, so that is when the connection times out
+    // (IDLE_TIMEOUT, 30 s; a transfer outlives shorter silences, as in a
+    // congested classroom).
     wait_until(
-        Duration::from_secs(20),
+        pult_protocol::endpoint::IDLE_TIMEOUT + Duration::from_secs(15),
         "the temporary file removed",
         || tree(&folder).is_empty(),
     );
@@ -669,4 +672,123 @@ fn r6_a_certificate_of_another_room_sends_nothing() {
     assert!(!sent.success);
     assert!(sent.stderr.contains("not in room 102"), "{}", sent.stderr);
     assert!(tree(&folder).is_empty());
+}
+
+/// A room certificate of mueller's for room 101 that grants only `features`.
+fn limited_cert(school: &School, name: &str, features: &str) -> PathBuf {
+    let out = school.path(name);
+    school.registry(&[
+        "room-cert",
+        "101",
+        "--user",
+        "mueller",
+        "--out",
+        out.to_str().unwrap(),
+        "--features",
+        features,
+    ]);
+    out
+}
+
+/// Sends `request` on a fresh stream of `connection` and reads the reply.
+async fn ask(connection: &quinn::Connection, request: &Request) -> Reply {
+    let (mut send, mut recv) = open(connection).await;
+    write_message(&mut send, request).await.unwrap();
+    let _ = send.finish();
+    read_message::<Reply>(&mut recv).await.unwrap().unwrap()
+}
+
+fn not_granted(reply: &Reply, naming: &str) {
+    match reply {
+        Reply::Error(error) => {
+            assert_eq!(error.code, ErrorCode::NotGranted, "{error:?}");
+            assert!(error.message.contains(naming), "{}", error.message);
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_the_agent_refuses_files_and_opening_them_to_a_certificate_that_does_not_grant_it() {
+    let school = room(1);
+    let folder = school.path("student/Von der Lehrkraft");
+    std::fs::create_dir_all(folder.with_file_name("Abgabe")).unwrap();
+    std::fs::write(
+        folder.with_file_name("Abgabe/Aufsatz.odt"),
+        b"Es war einmal",
+    )
+    .unwrap();
+    let agent = agent(&school, "R101-PC01", &folder);
+    let file = school.path("Blatt.txt");
+    std::fs::write(&file, b"Aufgabe 1").unwrap();
+
+    // Files, but not starting programs: nothing is opened for the student,
+    // and nothing is sent when the teacher asked for it to be opened.
+    let files_only = limited_cert(&school, "cert-files", "screenshot,watch,files");
+    let sent = pultctl(&files_only, &["send", file.to_str().unwrap(), "--open"]);
+    assert!(!sent.success);
+    let said = format!("{}{}", sent.stdout, sent.stderr);
+    assert!(
+        said.contains("grants 'files' but not 'run-program'"),
+        "{said}"
+    );
+    let room = RoomCertificate::load(&files_only).unwrap();
+    let device = room.devices(&["R101-PC01".to_owned()]).unwrap().remove(0);
+    let (_endpoint, connection) = pult_e2e::raw_connection(&room, &device).await;
+    let open = Request::SendFiles {
+        overwrite: false,
+        open: true,
+    };
+    not_granted(&ask(&connection, &open).await, "run-program");
+    connection.close(0u32.into(), b"done");
+    assert!(tree(&folder).is_empty(), "{:?}", tree(&folder));
+    // Without opening, the same certificate sends.
+    let sent = pultctl(&files_only, &["send", file.to_str().unwrap()]);
+    assert!(sent.success, "{}", sent.stderr);
+    assert_eq!(tree(&folder), ["Blatt.txt"]);
+
+    // No files at all: every file request is refused by the agent itself,
+    // whatever a console sends, and nothing is written or read.
+    let look_only = limited_cert(&school, "cert-look", "screenshot,watch");
+    let room = RoomCertificate::load(&look_only).unwrap();
+    let (_endpoint, connection) = pult_e2e::raw_connection(&room, &device).await;
+    let requests = [
+        Request::SendFiles {
+            overwrite: true,
+            open: false,
+        },
+        Request::CollectFiles {
+            folder: None,
+            pattern: None,
+        },
+        Request::FileData { batch: 1, index: 0 },
+        Request::FetchFile { batch: 1, index: 0 },
+    ];
+    for request in &requests {
+        not_granted(&ask(&connection, request).await, "'files'");
+    }
+    connection.close(0u32.into(), b"done");
+    let out = school.path("eingesammelt");
+    let collected = pultctl(&look_only, &["collect", "--out", out.to_str().unwrap()]);
+    assert!(!collected.success);
+    assert!(tree(&out).is_empty(), "{:?}", tree(&out));
+    assert_eq!(tree(&folder), ["Blatt.txt"]);
+    // Each refusal is in the agent's log, naming why.
+    let refused: Vec<_> = agent
+        .audit()
+        .into_iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("files-"))
+                && e["result"] != "ok"
+        })
+        .collect();
+    assert!(refused.len() >= 3, "{refused:#?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["reason"].as_str().unwrap_or("").contains("not-granted")),
+        "{refused:#?}"
+    );
 }

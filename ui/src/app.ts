@@ -935,7 +935,12 @@ export class App {
 
   /** A device's row once its transfer is over: ok, or what went wrong. */
   private paintTransferResult(li: HTMLElement, result: DeviceTransfer, okKey: Key): void {
-    const ok = result.error === null && result.exists.length === 0 && result.refused.length === 0 && result.failed.length === 0;
+    const ok =
+      result.error === null &&
+      result.exists.length === 0 &&
+      result.refused.length === 0 &&
+      result.failed.length === 0 &&
+      result.skipped === 0;
     li.className = ok ? "ok" : "failed";
     const parts = result.error
       ? [result.error]
@@ -944,6 +949,7 @@ export class App {
           ...result.exists.map((path) => `${path}: ${this.outcome("exists", "")}`),
           ...result.refused.map(([path, why]) => `${path}: ${this.outcome("refused", why)}`),
           ...result.failed.map(([path, why]) => `${path}: ${this.outcome("failed", why)}`),
+          ...(result.skipped > 0 ? [this.t("filesSkipped", { count: result.skipped })] : []),
         ];
     li.querySelector(".transfer-state")!.textContent = parts.join(" · ");
     const bar = li.querySelector("progress")!;

@@ -170,6 +170,8 @@ export interface DeviceResult {
   exists: string[];
   refused: [string, string][];
   failed: [string, string][];
+  /** Files the student's side left out of a collection. */
+  skipped: number;
   bytes: number;
   /** The device failed as a whole, and why. */
   error: string | null;

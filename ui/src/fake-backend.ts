@@ -185,6 +185,8 @@ export class FakeBackend implements Backend {
   existing = new Set<string>();
   /** What a device has in its hand-in folder. */
   handIn = new Map<string, { path: string; size: number }[]>();
+  /** Per device: files its agent leaves out of a collection (over 1000, names unfit). */
+  leftOut = new Map<string, number>();
 
   async homeFolder(path: string): Promise<HomeFolder> {
     this.calls.push({ method: "homeFolder", args: [path] });
@@ -216,7 +218,14 @@ export class FakeBackend implements Backend {
     // The pattern as the agent takes it, for the patterns the tests use ("*.odt").
     const matches = (path: string) => !pattern || (pattern.startsWith("*") && path.toLowerCase().endsWith(pattern.slice(1).toLowerCase()));
     return devices.map((device) =>
-      this.transfer(device, "Schreibtisch/Abgabe", (this.handIn.get(device) ?? []).filter((f) => matches(f.path)), () => "done", onEvent),
+      this.transfer(
+        device,
+        "Schreibtisch/Abgabe",
+        (this.handIn.get(device) ?? []).filter((f) => matches(f.path)),
+        () => "done",
+        onEvent,
+        this.leftOut.get(device) ?? 0,
+      ),
     );
   }
 
@@ -228,8 +237,9 @@ export class FakeBackend implements Backend {
     files: { path: string; size: number }[],
     outcome: (path: string) => "done" | "exists",
     onEvent: (event: TransferEvent) => void,
+    skipped = 0,
   ): DeviceTransfer {
-    const result: DeviceResult = { done: [], exists: [], refused: [], failed: [], bytes: 0, error: null };
+    const result: DeviceResult = { done: [], exists: [], refused: [], failed: [], skipped, bytes: 0, error: null };
     const code = this.failing.get(device);
     if (code) result.error = `${device}: ${code}`;
     else {
@@ -245,7 +255,7 @@ export class FakeBackend implements Backend {
       });
     }
     onEvent({ kind: "finished", device, result: structuredClone(result) });
-    return { device, ok: !code && result.exists.length === 0, ...result };
+    return { device, ok: !code && result.exists.length === 0 && skipped === 0, ...result };
   }
 
   async gallery(): Promise<SavedShot[]> {

@@ -298,6 +298,22 @@ describe("the room view", () => {
     expect(results.querySelectorAll("li.ok").length).toBe(2);
   });
 
+  it("says how many files a student's side left out of a collection (R6)", async () => {
+    const backend = new FakeBackend();
+    backend.handIn.set("PC-01", [{ path: "Aufsatz.odt", size: 5000 }]);
+    backend.leftOut.set("PC-01", 3);
+    const { root, card, click } = await start(backend);
+    click(card("PC-01"));
+    click(root.querySelector('[data-action="collect"]')!);
+    root.querySelector<HTMLElement>(".dialog")!.querySelector("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    await flush();
+    const row = root.querySelector<HTMLElement>('.results li[data-device="PC-01"]')!;
+    expect(row.querySelector(".transfer-state")!.textContent).toBe(
+      "1 Dateien eingesammelt · 3 beim Schüler ausgelassen (über 1000 Dateien, Namen, die nicht übertragbar sind, oder zu tief)",
+    );
+    expect(row.className).toBe("failed");
+  });
+
   it("sends a message with an optional title to the selection", async () => {
     const { backend, root, card, click } = await start();
     click(card("PC-01"));

@@ -56,6 +56,8 @@ pub struct Worker {
     child: Child,
     input: ChildStdin,
     output: ChildStdout,
+    /// The number of the next request; answers carry it back.
+    next_id: u64,
 }
 
 impl FileWorker {
@@ -179,14 +181,24 @@ fn start(mut command: tokio::process::Command) -> std::io::Result<Worker> {
         child,
         input,
         output,
+        next_id: 1,
     })
 }
 
+/// Sends one request and reads its answer. An answer to an earlier request
+/// whose asker went away before reading it is passed over; one to a
+/// request never sent means the worker is confused, and it is given up.
 async fn ask(worker: &mut Worker, body: ToHelper) -> anyhow::Result<FromHelper> {
-    write_message(&mut worker.input, &ServiceMessage { id: 1, body }).await?;
-    match read_message::<HelperMessage>(&mut worker.output).await? {
-        Some(answer) => Ok(answer.body),
-        None => anyhow::bail!("it ended"),
+    let id = worker.next_id;
+    worker.next_id += 1;
+    write_message(&mut worker.input, &ServiceMessage { id, body }).await?;
+    loop {
+        match read_message::<HelperMessage>(&mut worker.output).await? {
+            Some(answer) if answer.id == id => return Ok(answer.body),
+            Some(answer) if answer.id < id => {}
+            Some(answer) => anyhow::bail!("it answered request {} when {id} was asked", answer.id),
+            None => anyhow::bail!("it ended"),
+        }
     }
 }
 

@@ -55,9 +55,14 @@ impl Folders {
     }
 }
 
-/// The most bytes a temporary file left by a worker that died may be old
-/// before the next batch in its folder removes it.
+/// How old a temporary file left by a worker that died may be before the
+/// next batch in the receive folder removes it.
 const STALE_PART: Duration = Duration::from_secs(3600);
+
+/// How many directory entries a listing or a sweep looks at before it
+/// stops: a folder with a program's hundred thousand files in it is gone
+/// through in moments, not minutes.
+const MAX_VISITED: usize = 20 * MAX_FILES;
 
 /// The batches of one student session.
 pub struct FileWork {
@@ -279,11 +284,21 @@ impl FileWork {
                 hand_in.parent().unwrap_or(&hand_in).join(name)
             }
         };
-        let mut found = Vec::new();
-        let mut skipped = 0u32;
+        let mut found = Found {
+            root: &root,
+            pattern,
+            files: Vec::new(),
+            skipped: 0,
+            budget: MAX_VISITED,
+        };
         if root.is_dir() {
-            walk(&root, &root, pattern, &mut found, &mut skipped, 1);
+            found.walk(&root, 1);
         }
+        let Found {
+            files: mut found,
+            skipped,
+            ..
+        } = found;
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let (files, paths): (Vec<FileEntry>, Vec<PathBuf>) = found
             .into_iter()
@@ -551,15 +566,35 @@ fn part_name() -> String {
     )
 }
 
-/// Removes temporary files a worker that died left in `folder`.
+/// Removes temporary files a worker that died left in `folder` and the
+/// folders below it (a file of a sent folder is written beside its name).
 fn sweep_stale_parts(folder: &Path) {
+    let mut budget = MAX_VISITED;
+    sweep(folder, 1, &mut budget);
+}
+
+fn sweep(folder: &Path, depth: usize, budget: &mut usize) {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
     for entry in entries.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        // Not following links: only what is really below the folder.
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if depth < pult_protocol::files::MAX_DEPTH {
+                sweep(&entry.path(), depth + 1, budget);
+            }
+            continue;
+        }
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with(".pult-") && name.ends_with(".part")) {
+        if !(kind.is_file() && name.starts_with(".pult-") && name.ends_with(".part")) {
             continue;
         }
         let old = entry
@@ -574,49 +609,60 @@ fn sweep_stale_parts(folder: &Path) {
     }
 }
 
-/// Collects the regular files below `root` whose names match `pattern`,
-/// without following links; names that are not fit to travel are skipped.
-fn walk(
-    root: &Path,
-    folder: &Path,
-    pattern: Option<&str>,
-    found: &mut Vec<(FilePath, u64, PathBuf)>,
-    skipped: &mut u32,
-    depth: usize,
-) {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return;
-    };
-    if depth > pult_protocol::files::MAX_DEPTH {
-        *skipped += 1;
-        return;
-    }
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
+/// What a listing found: the files, and how many it left out (more than
+/// [`MAX_FILES`], names unfit to travel, too deep, or beyond
+/// [`MAX_VISITED`] entries, where it stops counting).
+struct Found<'a> {
+    root: &'a Path,
+    pattern: Option<&'a str>,
+    files: Vec<(FilePath, u64, PathBuf)>,
+    skipped: u32,
+    budget: usize,
+}
+
+impl Found<'_> {
+    /// Collects the regular files below `folder` whose names match the
+    /// pattern, without following links.
+    fn walk(&mut self, folder: &Path, depth: usize) {
+        if depth > pult_protocol::files::MAX_DEPTH {
+            self.skipped += 1;
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return;
         };
-        let full = entry.path();
-        if kind.is_dir() {
-            walk(root, &full, pattern, found, skipped, depth + 1);
-            continue;
-        }
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !kind.is_file() || name.starts_with(".pult-") {
-            continue;
-        }
-        if pattern.is_some_and(|p| !glob_matches(p, &name)) {
-            continue;
-        }
-        let relative = full.strip_prefix(root).ok().and_then(|r| {
-            let names: Option<Vec<&str>> = r.iter().map(|n| n.to_str()).collect();
-            FilePath::from_names(names?).ok()
-        });
-        match (relative, entry.metadata()) {
-            (Some(path), Ok(meta)) if found.len() < MAX_FILES => {
-                found.push((path, meta.len(), full));
+        for entry in entries.flatten() {
+            if self.budget == 0 {
+                self.skipped = self.skipped.saturating_add(1);
+                return;
             }
-            _ => *skipped += 1,
+            self.budget -= 1;
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let full = entry.path();
+            if kind.is_dir() {
+                self.walk(&full, depth + 1);
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !kind.is_file() || name.starts_with(".pult-") {
+                continue;
+            }
+            if self.pattern.is_some_and(|p| !glob_matches(p, &name)) {
+                continue;
+            }
+            let relative = full.strip_prefix(self.root).ok().and_then(|r| {
+                let names: Option<Vec<&str>> = r.iter().map(|n| n.to_str()).collect();
+                FilePath::from_names(names?).ok()
+            });
+            match (relative, entry.metadata()) {
+                (Some(path), Ok(meta)) if self.files.len() < MAX_FILES => {
+                    self.files.push((path, meta.len(), full));
+                }
+                _ => self.skipped = self.skipped.saturating_add(1),
+            }
         }
     }
 }
@@ -896,5 +942,46 @@ mod tests {
             panic!("{beside:?}")
         };
         assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn r6_an_old_temporary_file_is_swept_from_subfolders_too_and_a_young_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut work = work(dir.path());
+        let deep = dir.path().join("in/Mappe/Teil");
+        std::fs::create_dir_all(&deep).unwrap();
+        let hour_ago = SystemTime::now() - STALE_PART - Duration::from_secs(60);
+        let old = deep.join(".pult-1-2-3.part");
+        File::create(&old).unwrap().set_modified(hour_ago).unwrap();
+        let young = deep.join(".pult-1-2-4.part");
+        File::create(&young).unwrap();
+        // Not Pult's: an old file of the student's own stays, whatever its age.
+        let own = deep.join("Entwurf.part");
+        File::create(&own).unwrap().set_modified(hour_ago).unwrap();
+        begin(&mut work, 1, vec![offer("a.txt", b"a")], false);
+        assert!(!old.exists(), "the old temporary file is swept");
+        assert!(young.exists(), "a transfer under way may still use it");
+        assert!(own.exists());
+    }
+
+    #[test]
+    fn r6_a_listing_takes_at_most_max_files_and_counts_what_it_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut work = work(dir.path());
+        let out = dir.path().join("out/Viele");
+        std::fs::create_dir_all(&out).unwrap();
+        for n in 0..MAX_FILES + 5 {
+            std::fs::write(out.join(format!("{n:04}.txt")), b"x").unwrap();
+        }
+        let listing = work.handle(ToHelper::CollectBegin {
+            batch: 1,
+            folder: None,
+            pattern: None,
+        });
+        let FromHelper::Listing { files, skipped, .. } = listing else {
+            panic!("{listing:?}")
+        };
+        assert_eq!(files.len(), MAX_FILES);
+        assert_eq!(skipped, 5);
     }
 }

@@ -159,6 +159,18 @@ impl Batch {
     }
 }
 
+/// Reasons given per file are cut to this many characters.
+const REASON_CHARS: usize = 200;
+
+/// `error` with its message cut to [`REASON_CHARS`].
+fn short(mut error: ErrorReply) -> ErrorReply {
+    if let Some((cut, _)) = error.message.char_indices().nth(REASON_CHARS) {
+        error.message.truncate(cut);
+        error.message.push('…');
+    }
+    error
+}
+
 /// A path as the audit log shows it: control characters escaped.
 fn shown_path(path: &str) -> String {
     path.chars().flat_map(char::escape_debug).collect()
@@ -252,13 +264,26 @@ pub(super) async fn serve_send(
         Ok(FromHelper::FilesReady { folder, verdicts }) if verdicts.len() == list.files.len() => {
             (folder, verdicts)
         }
-        Ok(other) => return refuse_stream(send, entry, unexpected(&other), agent).await,
+        Ok(other) => {
+            // The helper may have opened the batch: it is closed again.
+            let _ = agent
+                .desktop
+                .files(ToHelper::FilesEnd { batch, tell: None })
+                .await;
+            return refuse_stream(send, entry, unexpected(&other), agent).await;
+        }
         Err(error) => return refuse_stream(send, entry, error, agent).await,
     };
+    // Each reason cut short: a thousand of them stay within one frame.
     let verdicts: Vec<FileVerdict> = verdicts
         .into_iter()
         .zip(refusals)
-        .map(|(verdict, refusal)| refusal.map_or(verdict, FileVerdict::Refused))
+        .map(
+            |(verdict, refusal)| match refusal.map_or(verdict, FileVerdict::Refused) {
+                FileVerdict::Refused(error) => FileVerdict::Refused(short(error)),
+                verdict => verdict,
+            },
+        )
         .collect();
     let states = verdicts
         .iter()
@@ -316,7 +341,12 @@ async fn run_batch(
     agent: &Agent,
 ) -> (u32, String, Option<ErrorReply>) {
     let mut failure = None;
-    if write_message(&mut send, news).await.is_ok() {
+    if let Err(error) = write_message(&mut send, news).await {
+        failure = Some(ErrorReply::new(
+            ErrorCode::FileFailed,
+            format!("the batch's first news could not be sent: {error}"),
+        ));
+    } else {
         // The console finishes the batch stream once its files are done.
         match read_message::<FileList>(&mut recv).await {
             Ok(None) | Err(FrameError::Io(_)) => {}
@@ -333,7 +363,9 @@ async fn run_batch(
     session.files.lock().remove(&batch);
     let (done, lines) = state.summary();
     let count = u32::try_from(done.len()).unwrap_or(u32::MAX);
-    let tell = (!done.is_empty()).then(|| FilesNotice {
+    // Files collected, or only their names and sizes seen: the student is
+    // told either way (R6, R1); files sent are told once something arrived.
+    let tell = (!done.is_empty() || !tell.sent).then(|| FilesNotice {
         teacher: session.grant.user.clone(),
         room: session.grant.room.clone(),
         folder: tell.folder,
@@ -630,6 +662,16 @@ async fn fetch(
             Ok(other) => return Err((unexpected(&other), started)),
             Err(error) => return Err((error, started)),
         };
+        if data.len() > len as usize {
+            let error = ErrorReply::new(
+                ErrorCode::Internal,
+                format!(
+                    "the student's side read {} bytes where {len} were asked for",
+                    data.len()
+                ),
+            );
+            return Err((error, started));
+        }
         if data.is_empty() && size > 0 {
             let error = ErrorReply::new(
                 ErrorCode::FileFailed,
