@@ -150,12 +150,11 @@ pub fn start_in_session(
 /// token with the session id set (the service is SYSTEM and may do that).
 fn system_token_for(session: u32) -> io::Result<OwnedHandle> {
     // Anyone can name a program winlogon.exe: only a SYSTEM token is taken.
-    if let Some(pid) = process_in_session("winlogon.exe", session) {
-        if let Ok(token) = token_of_process(pid) {
-            if is_local_system(&token) {
-                return primary(&token);
-            }
-        }
+    if let Some(pid) = process_in_session("winlogon.exe", session)
+        && let Ok(token) = token_of_process(pid)
+        && is_local_system(&token)
+    {
+        return primary(&token);
     }
     let own = token_of_current()?;
     let token = primary(&own)?;

@@ -173,6 +173,29 @@ impl DayLog {
         Ok(())
     }
 
+    /// Like [`Self::append`], for a log that more than one process writes
+    /// (the teacher's pultctl and app): under an exclusive lock on the
+    /// directory's `.lock` file the end of the chain is read anew first, so
+    /// all writers' lines form one chain. The lock goes with the file.
+    pub fn append_shared<E: Serialize>(
+        &mut self,
+        entry: &E,
+        now: OffsetDateTime,
+    ) -> std::io::Result<()> {
+        // Opened for writing, not appending: Windows locks only files
+        // opened with read or write access.
+        let mut options = OpenOptions::new();
+        options.create(true).write(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options.open(self.dir.join(LOCK_FILE))?;
+        lock.lock()?;
+        self.head = ChainHead::resume(&self.dir)?;
+        // The day's size as the file has it now, whoever wrote last.
+        self.today = None;
+        self.append(entry, now)
+    }
+
     /// Deletes the files of days before `oldest_kept`; returns their names.
     /// The caller writes a line naming them.
     pub fn expire(&mut self, oldest_kept: Date) -> std::io::Result<Vec<String>> {
@@ -207,6 +230,9 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)
 }
+
+/// The file whose lock [`DayLog::append_shared`] takes.
+const LOCK_FILE: &str = ".lock";
 
 /// Opens `path` for appending, created 0600 on Unix.
 fn open_private(path: &Path) -> std::io::Result<File> {
@@ -286,6 +312,28 @@ mod tests {
         assert_eq!(first["action"], "b");
         assert_eq!(first["seq"], 1);
         assert_eq!(first["prev_file"], file_name(monday.date()));
+    }
+
+    #[test]
+    fn r17_two_writers_of_one_log_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        // Two processes' logs, as pultctl's and the app's.
+        let mut first = DayLog::open(dir.path()).unwrap();
+        let mut second = DayLog::open(dir.path()).unwrap();
+        for n in 0..3 {
+            first.append_shared(&Note { action: "a", n }, now).unwrap();
+            second.append_shared(&Note { action: "b", n }, now).unwrap();
+        }
+        let verified = chain::verify(dir.path(), oldest_kept_day(RETENTION)).unwrap();
+        assert_eq!(verified.problems, vec![]);
+        assert_eq!((verified.files, verified.lines), (1, 6));
+        let names = chain::audit_files(dir.path()).unwrap();
+        assert_eq!(
+            names,
+            [file_name(now.date())],
+            "the lock file is no audit file"
+        );
     }
 
     #[cfg(unix)]

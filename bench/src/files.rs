@@ -331,7 +331,7 @@ fn measure(
 }
 
 fn rate_name(mbit: u32) -> String {
-    if mbit % 1000 == 0 {
+    if mbit.is_multiple_of(1000) {
         format!("{} Gbit/s", mbit / 1000)
     } else {
         format!("{mbit} Mbit/s")

@@ -71,8 +71,9 @@ struct ExpireLine {
     detail: String,
 }
 
-/// The console's audit log in one directory; one per process, shared by
-/// every transfer (two writers would fork the chain).
+/// The console's audit log in one directory, shared by every transfer of
+/// this process; other processes (pultctl beside the app) write the same
+/// chain, each line under the directory's lock.
 #[derive(Debug)]
 pub struct ConsoleAudit {
     log: Mutex<DayLog>,
@@ -105,7 +106,7 @@ impl ConsoleAudit {
                     deleted.join(", ")
                 ),
             };
-            log.append(&line, OffsetDateTime::now_utc())
+            log.append_shared(&line, OffsetDateTime::now_utc())
                 .map_err(failed)?;
         }
         Ok(Self {
@@ -159,12 +160,13 @@ impl ConsoleAudit {
             skipped: result.skipped,
         };
         let mut log = self.lock();
-        log.append(&line, OffsetDateTime::now_utc()).map_err(|e| {
-            ConsoleError::Storage(format!(
-                "the console's audit log in {} cannot be written: {e}",
-                log.dir().display()
-            ))
-        })
+        log.append_shared(&line, OffsetDateTime::now_utc())
+            .map_err(|e| {
+                ConsoleError::Storage(format!(
+                    "the console's audit log in {} cannot be written: {e}",
+                    log.dir().display()
+                ))
+            })
     }
 
     /// Writes each device's part of a transfer; the first failure ends it.

@@ -109,10 +109,10 @@ impl Motion {
         let mut width = (right * TILE_SIZE).min(self.width) - x;
         let mut height = (bottom * TILE_SIZE).min(self.height) - y;
         // A partial cell of odd size at the picture's edge stays with the tiles.
-        if width % 2 != 0 {
+        if !width.is_multiple_of(2) {
             width -= width % TILE_SIZE;
         }
-        if height % 2 != 0 {
+        if !height.is_multiple_of(2) {
             height -= height % TILE_SIZE;
         }
         (width >= 2 * TILE_SIZE && height >= 2 * TILE_SIZE).then_some(TileRect {

@@ -118,11 +118,11 @@ mod tests {
     impl CaptureSource for Flaky {
         fn capture(&mut self, area: ScreenArea) -> Result<Frame, CaptureError> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
-            if let ScreenArea::Monitor(index) = area {
-                if index >= self.monitors {
-                    let count = self.monitors as usize;
-                    return Err(CaptureError::NoSuchMonitor { index, count });
-                }
+            if let ScreenArea::Monitor(index) = area
+                && index >= self.monitors
+            {
+                let count = self.monitors as usize;
+                return Err(CaptureError::NoSuchMonitor { index, count });
             }
             if call < self.failures {
                 return Err(CaptureError::Failed("the duplication is lost".into()));

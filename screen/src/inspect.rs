@@ -291,7 +291,7 @@ fn check_video_tile(
         return Err(PictureProblem::OutOfBounds { rect, size });
     }
     let first = *stream.get_or_insert(rect);
-    if first != rect || rect.width % 2 != 0 || rect.height % 2 != 0 {
+    if first != rect || !rect.width.is_multiple_of(2) || !rect.height.is_multiple_of(2) {
         return Err(PictureProblem::VideoPlace {
             rect,
             stream: first,

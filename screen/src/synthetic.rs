@@ -195,7 +195,7 @@ impl SyntheticDesktop {
                     return;
                 }
                 let h = self.hash(line, column + 1);
-                if h % 7 == 0 {
+                if h.is_multiple_of(7) {
                     continue; // a space between words
                 }
                 let glyph = &self.glyphs[(h >> 8) as usize % self.glyphs.len()];

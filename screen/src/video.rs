@@ -145,7 +145,7 @@ impl VideoEncoder {
     /// An encoder for `width` × `height` frames (both even), aiming at
     /// `bitrate` bits a second at `fps` frames a second.
     pub fn new(width: u32, height: u32, fps: u8, bitrate: u32) -> Result<Self, VideoError> {
-        if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(VideoError::OddSize { width, height });
         }
         // Camera content (real-time), quality bounded both ways: the range must

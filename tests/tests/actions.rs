@@ -10,10 +10,10 @@ use pult_protocol::message::{ErrorCode, Request, WebUrl};
 
 fn wait_for_file(path: &Path) -> String {
     for _ in 0..100 {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if !text.is_empty() {
-                return text;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return text;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -173,10 +173,10 @@ impl SessionHost for PipeHost {
                 continue;
             }
             // The next helper (after a restart) gets a fresh instance.
-            if let Ok(next) = self.instance() {
-                if let Ok(mut waiting) = self.waiting.lock() {
-                    *waiting = Some(next);
-                }
+            if let Ok(next) = self.instance()
+                && let Ok(mut waiting) = self.waiting.lock()
+            {
+                *waiting = Some(next);
             }
             return HelperLink::over_stream(server)
                 .await
