@@ -608,11 +608,25 @@ fn no_helper() -> ErrorReply {
 /// The helper answered something other than what was asked for; the
 /// answer is named in at most 200 characters (it may carry a file's bytes).
 pub(crate) fn unexpected(answer: &FromHelper) -> ErrorReply {
-    let mut said = format!("{answer:?}");
-    if let Some((cut, _)) = said.char_indices().nth(200) {
-        said.truncate(cut);
-        said.push('…');
+    /// Takes 200 characters, then stops the formatting: a megabyte of
+    /// bytes is never spelled out in full first.
+    struct Capped(String, usize);
+    impl std::fmt::Write for Capped {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            for c in text.chars() {
+                if self.1 == 0 {
+                    self.0.push('…');
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+                self.1 -= 1;
+            }
+            Ok(())
+        }
     }
+    let mut capped = Capped(String::new(), 200);
+    let _ = std::fmt::Write::write_fmt(&mut capped, format_args!("{answer:?}"));
+    let said = capped.0;
     ErrorReply::new(
         ErrorCode::Internal,
         format!("the session helper answered out of turn: {said}"),
@@ -654,5 +668,28 @@ async fn keep_notice(desktop: std::sync::Weak<Desktop>) {
             () = tokio::time::sleep_until(until) => {}
             result = helpers.changed() => if result.is_err() { return },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_out_of_turn_is_named_short_however_large_it_is() {
+        let error = unexpected(&FromHelper::FileBytes(vec![7; 1 << 20]));
+        assert!(
+            error
+                .message
+                .starts_with("the session helper answered out of turn: FileBytes([")
+        );
+        assert!(error.message.ends_with('…'), "{}", error.message);
+        assert!(
+            error.message.chars().count() < 260,
+            "{}",
+            error.message.len()
+        );
+        let error = unexpected(&FromHelper::Done);
+        assert!(error.message.ends_with(": Done"), "{}", error.message);
     }
 }

@@ -786,9 +786,16 @@ async fn serve_control(mut send: SendStream, recv: RecvStream, session: &Session
     let _ = send.finish();
 }
 
+/// How long a broadcasting console may send nothing before its broadcast
+/// ends. Longer than [`SILENCE`]: a broadcast is the class's traffic on the
+/// teacher's uplink, the way a queue starves one flow now and then, and a
+/// broadcast ended by mistake is seen by every student; 5 s is what the
+/// idle timeout gave before it grew to 30 s.
+const BROADCAST_SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Turns the stream into a broadcast stream (R7) and shows its pictures
-/// until the console finishes it, goes, or falls silent for [`SILENCE`];
-/// then the student's desktop comes back.
+/// until the console finishes it, goes, or falls silent for
+/// [`BROADCAST_SILENCE`]; then the student's desktop comes back.
 async fn serve_broadcast(
     mut send: SendStream,
     mut recv: RecvStream,
@@ -828,9 +835,9 @@ async fn serve_broadcast(
         let update = tokio::select! {
             update = read_message::<ScreenUpdate>(&mut recv) => update,
             why = guard.ended() => break Some(why),
-            () = silence(&session.connection, SILENCE) => break Some(ErrorReply::new(
+            () = silence(&session.connection, BROADCAST_SILENCE) => break Some(ErrorReply::new(
                 ErrorCode::Silent,
-                format!("the console sent nothing for {} s", SILENCE.as_secs()),
+                format!("the console sent nothing for {} s", BROADCAST_SILENCE.as_secs()),
             )),
         };
         let update = match update {

@@ -190,9 +190,18 @@ impl DayLog {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let lock = options.open(self.dir.join(LOCK_FILE))?;
         lock.lock()?;
-        self.head = ChainHead::resume(&self.dir)?;
-        // The day's size as the file has it now, whoever wrote last.
-        self.today = None;
+        // Nobody else wrote since this log's last line when today's file
+        // is still as long as it left it; otherwise the chain's end is read
+        // from the files, and the day's size taken anew.
+        let today = file_name(now.date());
+        let ours = self.head.file.as_deref() == Some(today.as_str())
+            && self.today.as_ref().is_some_and(|(date, file, size)| {
+                *date == now.date() && file.metadata().is_ok_and(|m| m.len() == *size)
+            });
+        if !ours {
+            self.head = ChainHead::resume(&self.dir)?;
+            self.today = None;
+        }
         self.append(entry, now)
     }
 
@@ -204,7 +213,11 @@ impl DayLog {
             if date_of(&name).is_some_and(|day| day < oldest_kept) {
                 let path = self.dir.join(&name);
                 let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                std::fs::remove_file(&path)?;
+                match std::fs::remove_file(&path) {
+                    // Another writer of the same log expired it first.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                    other => other?,
+                }
                 self.total = self.total.saturating_sub(size);
                 deleted.push(name);
             }
@@ -325,9 +338,16 @@ mod tests {
             first.append_shared(&Note { action: "a", n }, now).unwrap();
             second.append_shared(&Note { action: "b", n }, now).unwrap();
         }
+        // Twice in a row: the chain's end as this log left it.
+        for n in 3..5 {
+            first.append_shared(&Note { action: "a", n }, now).unwrap();
+        }
+        second
+            .append_shared(&Note { action: "b", n: 3 }, now)
+            .unwrap();
         let verified = chain::verify(dir.path(), oldest_kept_day(RETENTION)).unwrap();
         assert_eq!(verified.problems, vec![]);
-        assert_eq!((verified.files, verified.lines), (1, 6));
+        assert_eq!((verified.files, verified.lines), (1, 9));
         let names = chain::audit_files(dir.path()).unwrap();
         assert_eq!(
             names,

@@ -6,20 +6,21 @@ use pult_protocol::files::FilePath;
 
 /// A name from elsewhere (a room, a device, a teacher, a user an agent
 /// reports) as one safe file or folder name: letters, digits, space, `-`,
-/// `_`, `.`, anything else `_`; never hidden, at most 100 characters, and
-/// never a name [`FilePath`] refuses (`CON` becomes `_CON`).
+/// `_`, `.`, anything else `_`; never hidden, at most 100 characters and
+/// 200 bytes, and never a name [`FilePath`] refuses (`CON` becomes `_CON`).
 pub fn safe_name(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
+    let mut cleaned = String::new();
+    for c in text.chars().take(100) {
+        let c = if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
+            c
+        } else {
+            '_'
+        };
+        if cleaned.len() + c.len_utf8() > 200 {
+            break;
+        }
+        cleaned.push(c);
+    }
     let trimmed = cleaned
         .trim()
         .trim_start_matches('.')
@@ -78,6 +79,10 @@ mod tests {
         assert_eq!(safe_name("nul.txt"), "_nul.txt");
         assert_eq!(safe_name("a:b\u{7}. "), "a_b_");
         assert_eq!(safe_name(&"x".repeat(300)).len(), 100);
+        // Three bytes a character: 66 of them, not 100 (300 bytes).
+        let long = safe_name(&"語".repeat(100));
+        assert_eq!(long.len(), 198);
+        assert!(FilePath::parse(&long).is_ok());
         assert_eq!(safe_name(""), "_");
     }
 }

@@ -197,17 +197,29 @@ impl School {
 
     /// Issues a room certificate and returns its directory.
     pub fn room_cert(&self, room: &str, user: &str, valid: &str) -> PathBuf {
-        let out = self.path(&format!("cert-{room}-{user}"));
-        self.registry(&[
-            "room-cert",
-            room,
-            "--user",
-            user,
-            "--out",
-            out.to_str().unwrap(),
-            "--valid",
-            valid,
-        ]);
+        self.room_cert_in(
+            &format!("cert-{room}-{user}"),
+            &[room, "--user", user, "--valid", valid],
+        )
+    }
+
+    /// Issues a room certificate of `user` for `room` that grants only
+    /// `features` (comma-separated) into `name` and returns its directory.
+    pub fn room_cert_granting(
+        &self,
+        name: &str,
+        room: &str,
+        user: &str,
+        features: &str,
+    ) -> PathBuf {
+        self.room_cert_in(name, &[room, "--user", user, "--features", features])
+    }
+
+    fn room_cert_in(&self, name: &str, args: &[&str]) -> PathBuf {
+        let out = self.path(name);
+        let mut all = vec!["room-cert", "--out", out.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.registry(&all);
         out
     }
 }

@@ -674,22 +674,6 @@ fn r6_a_certificate_of_another_room_sends_nothing() {
     assert!(tree(&folder).is_empty());
 }
 
-/// A room certificate of mueller's for room 101 that grants only `features`.
-fn limited_cert(school: &School, name: &str, features: &str) -> PathBuf {
-    let out = school.path(name);
-    school.registry(&[
-        "room-cert",
-        "101",
-        "--user",
-        "mueller",
-        "--out",
-        out.to_str().unwrap(),
-        "--features",
-        features,
-    ]);
-    out
-}
-
 /// Sends `request` on a fresh stream of `connection` and reads the reply.
 async fn ask(connection: &quinn::Connection, request: &Request) -> Reply {
     let (mut send, mut recv) = open(connection).await;
@@ -724,7 +708,8 @@ async fn r6_the_agent_refuses_files_and_opening_them_to_a_certificate_that_does_
 
     // Files, but not starting programs: nothing is opened for the student,
     // and nothing is sent when the teacher asked for it to be opened.
-    let files_only = limited_cert(&school, "cert-files", "screenshot,watch,files");
+    let files_only =
+        school.room_cert_granting("cert-files", "101", "mueller", "screenshot,watch,files");
     let sent = pultctl(&files_only, &["send", file.to_str().unwrap(), "--open"]);
     assert!(!sent.success);
     let said = format!("{}{}", sent.stdout, sent.stderr);
@@ -749,7 +734,7 @@ async fn r6_the_agent_refuses_files_and_opening_them_to_a_certificate_that_does_
 
     // No files at all: every file request is refused by the agent itself,
     // whatever a console sends, and nothing is written or read.
-    let look_only = limited_cert(&school, "cert-look", "screenshot,watch");
+    let look_only = school.room_cert_granting("cert-look", "101", "mueller", "screenshot,watch");
     let room = RoomCertificate::load(&look_only).unwrap();
     let (_endpoint, connection) = pult_e2e::raw_connection(&room, &device).await;
     let requests = [

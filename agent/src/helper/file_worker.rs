@@ -185,20 +185,17 @@ fn start(mut command: tokio::process::Command) -> std::io::Result<Worker> {
     })
 }
 
-/// Sends one request and reads its answer. An answer to an earlier request
-/// whose asker went away before reading it is passed over; one to a
-/// request never sent means the worker is confused, and it is given up.
+/// Sends one request and reads its answer, which must carry the request's
+/// number: an answer to another means the worker is confused, and it is
+/// given up (the caller kills it; the next request starts a new one).
 async fn ask(worker: &mut Worker, body: ToHelper) -> anyhow::Result<FromHelper> {
     let id = worker.next_id;
     worker.next_id += 1;
     write_message(&mut worker.input, &ServiceMessage { id, body }).await?;
-    loop {
-        match read_message::<HelperMessage>(&mut worker.output).await? {
-            Some(answer) if answer.id == id => return Ok(answer.body),
-            Some(answer) if answer.id < id => {}
-            Some(answer) => anyhow::bail!("it answered request {} when {id} was asked", answer.id),
-            None => anyhow::bail!("it ended"),
-        }
+    match read_message::<HelperMessage>(&mut worker.output).await? {
+        Some(answer) if answer.id == id => Ok(answer.body),
+        Some(answer) => anyhow::bail!("it answered request {} when {id} was asked", answer.id),
+        None => anyhow::bail!("it ended"),
     }
 }
 

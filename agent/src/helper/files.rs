@@ -296,10 +296,16 @@ impl FileWork {
         }
         let Found {
             files: mut found,
-            skipped,
+            mut skipped,
             ..
         } = found;
+        // The first by name, whatever order the file system gave.
         found.sort_by(|a, b| a.0.cmp(&b.0));
+        if found.len() > MAX_FILES {
+            let more = found.len() - MAX_FILES;
+            found.truncate(MAX_FILES);
+            skipped = skipped.saturating_add(u32::try_from(more).unwrap_or(u32::MAX));
+        }
         let (files, paths): (Vec<FileEntry>, Vec<PathBuf>) = found
             .into_iter()
             .map(|(path, size, full)| {
@@ -609,9 +615,9 @@ fn sweep(folder: &Path, depth: usize, budget: &mut usize) {
     }
 }
 
-/// What a listing found: the files, and how many it left out (more than
-/// [`MAX_FILES`], names unfit to travel, too deep, or beyond
-/// [`MAX_VISITED`] entries, where it stops counting).
+/// What a listing found: the files (cut to [`MAX_FILES`] by name
+/// afterwards), and how many it left out (names unfit to travel, too deep,
+/// or beyond [`MAX_VISITED`] entries, where it stops counting).
 struct Found<'a> {
     root: &'a Path,
     pattern: Option<&'a str>,
@@ -658,7 +664,7 @@ impl Found<'_> {
                 FilePath::from_names(names?).ok()
             });
             match (relative, entry.metadata()) {
-                (Some(path), Ok(meta)) if self.files.len() < MAX_FILES => {
+                (Some(path), Ok(meta)) => {
                     self.files.push((path, meta.len(), full));
                 }
                 _ => self.skipped = self.skipped.saturating_add(1),
@@ -983,5 +989,8 @@ mod tests {
         };
         assert_eq!(files.len(), MAX_FILES);
         assert_eq!(skipped, 5);
+        // The first by name, not by the file system's order.
+        assert_eq!(files[0].path, "Viele/0000.txt");
+        assert_eq!(files[MAX_FILES - 1].path, "Viele/0999.txt");
     }
 }

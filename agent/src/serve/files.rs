@@ -264,15 +264,8 @@ pub(super) async fn serve_send(
         Ok(FromHelper::FilesReady { folder, verdicts }) if verdicts.len() == list.files.len() => {
             (folder, verdicts)
         }
-        Ok(other) => {
-            // The helper may have opened the batch: it is closed again.
-            let _ = agent
-                .desktop
-                .files(ToHelper::FilesEnd { batch, tell: None })
-                .await;
-            return refuse_stream(send, entry, unexpected(&other), agent).await;
-        }
-        Err(error) => return refuse_stream(send, entry, error, agent).await,
+        Ok(other) => return refuse_batch(send, entry, batch, unexpected(&other), agent).await,
+        Err(error) => return refuse_batch(send, entry, batch, error, agent).await,
     };
     // Each reason cut short: a thousand of them stay within one frame.
     let verdicts: Vec<FileVerdict> = verdicts
@@ -315,6 +308,22 @@ pub(super) async fn serve_send(
         started.elapsed().as_secs_f64()
     ));
     record(agent, entry, failure.map(Reply::Error).as_ref());
+}
+
+/// Refuses a batch whose beginning went wrong, and closes it in the
+/// helper, which may have opened it: nothing of it stays there.
+async fn refuse_batch(
+    send: SendStream,
+    entry: crate::audit::AuditEntry,
+    batch: u64,
+    error: ErrorReply,
+    agent: &Agent,
+) {
+    let _ = agent
+        .desktop
+        .files(ToHelper::FilesEnd { batch, tell: None })
+        .await;
+    refuse_stream(send, entry, error, agent).await;
 }
 
 /// What the student is told when a batch ends.
@@ -536,15 +545,31 @@ pub(super) async fn serve_collect(
             files,
             skipped,
         }) => (folder, files, skipped),
-        Ok(other) => return refuse_stream(send, entry, unexpected(&other), agent).await,
-        Err(error) => return refuse_stream(send, entry, error, agent).await,
+        Ok(other) => return refuse_batch(send, entry, batch, unexpected(&other), agent).await,
+        Err(error) => return refuse_batch(send, entry, batch, error, agent).await,
     };
-    // The helper's names are checked again: none leaves this agent unchecked.
-    if files.len() > MAX_FILES || files.iter().any(|f| FilePath::parse(&f.path).is_err()) {
-        let before = files.len();
-        files.retain(|f| FilePath::parse(&f.path).is_ok());
+    // The helper's names are checked again: none leaves this agent
+    // unchecked. The helper leaves out what cannot travel, so a name that
+    // cannot is a helper not to be trusted with this listing at all
+    // (leaving one out would shift the numbers the files are fetched by).
+    if let Some(bad) = files.iter().find(|f| FilePath::parse(&f.path).is_err()) {
+        let error = ErrorReply::new(
+            ErrorCode::Internal,
+            format!(
+                "the student's side listed a name that cannot travel: {}",
+                shown_path(&bad.path)
+                    .chars()
+                    .take(REASON_CHARS)
+                    .collect::<String>()
+            ),
+        );
+        return refuse_batch(send, entry, batch, error, agent).await;
+    }
+    if files.len() > MAX_FILES {
+        // The first ones keep their numbers.
+        let more = files.len() - MAX_FILES;
         files.truncate(MAX_FILES);
-        skipped = skipped.saturating_add(u32::try_from(before - files.len()).unwrap_or(u32::MAX));
+        skipped = skipped.saturating_add(u32::try_from(more).unwrap_or(u32::MAX));
     }
     let state = Batch::new(
         BatchKind::Collect(files.clone()),

@@ -14,7 +14,7 @@ use pult_console::{
     transfer::{self, CollectOptions, DeviceResult, Outgoing, SendOptions},
 };
 use pult_protocol::broadcast::BroadcastMode;
-use pult_protocol::credentials::RoomDevice;
+use pult_protocol::credentials::{RoomDevice, RoomManifest};
 use pult_protocol::input::{InputEvent, KeyCombo, MouseButton, ScreenPoint};
 use pult_protocol::message::{ScreenText, TextKind, WebUrl};
 use pult_protocol::power::PowerAction;
@@ -271,6 +271,16 @@ enum PowerCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no room certificate and no runtime; keeps its own exit codes.
+    if let Command::Audit(AuditCommand::Verify) = cli.command {
+        return match audit_dir(cli.audit_dir) {
+            Ok(dir) => pult_audit::verify_command("pultctl", &dir),
+            Err(error) => {
+                eprintln!("pultctl: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -292,16 +302,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The console's audit log directory: `--audit-dir`, or the default.
+fn audit_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => ConsoleAudit::default_dir()
+            .context("no local data folder is known for the audit log; give --audit-dir DIR"),
+    }
+}
+
 /// Runs the command; `Ok(false)` when it failed on some device (already reported).
 async fn run(cli: Cli) -> Result<bool> {
-    let audit_dir = match cli.audit_dir {
-        Some(dir) => dir,
-        None => ConsoleAudit::default_dir()
-            .context("no local data folder is known for the audit log; give --audit-dir DIR")?,
-    };
-    if let Command::Audit(AuditCommand::Verify) = cli.command {
-        return Ok(pult_audit::verify_command("pultctl", &audit_dir) == ExitCode::SUCCESS);
-    }
     let cert = cli
         .cert
         .context("--cert DIR is needed: the room certificate directory")?;
@@ -477,18 +488,12 @@ async fn run(cli: Cli) -> Result<bool> {
             let targets = targets(&room, &to)?;
             let outgoing = tokio::task::spawn_blocking(move || Outgoing::gather(&files)).await??;
             // Nothing goes unless it can be written down (R16).
-            let audit = ConsoleAudit::open(&audit_dir)?;
+            let audit = ConsoleAudit::open(&audit_dir(cli.audit_dir)?)?;
             let manifest = room.manifest.clone();
             let console = Console::new(room)?;
             let results =
                 send_files(console, targets, outgoing, SendOptions { overwrite, open }).await;
-            // The teacher reads every device's result, even if the log then fails.
-            let all_ok = report_devices(&results);
-            let logged = results
-                .iter()
-                .map(|(device, result)| (device.as_str(), result));
-            audit.transfers(TransferKind::FilesSend, &manifest, logged)?;
-            Ok(all_ok)
+            report_devices(&results, &audit, TransferKind::FilesSend, &manifest)
         }
         Command::Collect {
             out,
@@ -502,16 +507,11 @@ async fn run(cli: Cli) -> Result<bool> {
             options.pattern = pattern;
             options.folder = source;
             options.max_bytes = max_mb.saturating_mul(1_000_000);
-            let audit = ConsoleAudit::open(&audit_dir)?;
+            let audit = ConsoleAudit::open(&audit_dir(cli.audit_dir)?)?;
             let manifest = room.manifest.clone();
             let console = Console::new(room)?;
             let results = collect_files(console, targets, options).await;
-            let all_ok = report_devices(&results);
-            let logged = results
-                .iter()
-                .map(|(device, result)| (device.as_str(), result));
-            audit.transfers(TransferKind::FilesCollect, &manifest, logged)?;
-            Ok(all_ok)
+            report_devices(&results, &audit, TransferKind::FilesCollect, &manifest)
         }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
@@ -779,7 +779,15 @@ async fn collect_files(
 }
 
 /// Prints "DEVICE: summary" for each device; whether all went through.
-fn report_devices(results: &[(String, DeviceResult)]) -> bool {
+/// Prints every device's result of a transfer, then writes them to the
+/// console's audit log: the teacher reads them even if the log then fails.
+/// Whether every device got everything.
+fn report_devices(
+    results: &[(String, DeviceResult)],
+    audit: &ConsoleAudit,
+    kind: TransferKind,
+    manifest: &RoomManifest,
+) -> Result<bool> {
     let mut all_ok = true;
     for (name, result) in results {
         if result.is_complete() {
@@ -789,7 +797,11 @@ fn report_devices(results: &[(String, DeviceResult)]) -> bool {
             eprintln!("{name}: {}", result.summary());
         }
     }
-    all_ok
+    let logged = results
+        .iter()
+        .map(|(device, result)| (device.as_str(), result));
+    audit.transfers(kind, manifest, logged)?;
+    Ok(all_ok)
 }
 
 /// Runs `action` on every device at once; a device that cannot be reached
