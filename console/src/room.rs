@@ -60,6 +60,7 @@ impl RoomCertificate {
             &read(CA_CERTIFICATE_FILE)?,
             &read(ROOM_CERTIFICATE_FILE)?,
             &read(ROOM_KEY_FILE)?,
+            manifest.pins(),
         )
         .map_err(|e| ConsoleError::Certificate {
             dir: dir.to_owned(),

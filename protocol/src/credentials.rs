@@ -69,11 +69,24 @@ pub struct RoomDevice {
     /// Its network cards, for wake-on-LAN.
     #[serde(default)]
     pub macs: Vec<crate::power::Mac>,
+    /// The fingerprint of the certificate the registry last issued to the
+    /// device; any other is refused (a device enrolled again). None for a
+    /// device whose certificate the registry has not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<crate::pki::Fingerprint>,
 }
 
 impl RoomManifest {
     /// The device called `name`, if it is in this room.
     pub fn device(&self, name: &str) -> Option<&RoomDevice> {
         self.devices.iter().find(|d| d.name == name)
+    }
+
+    /// Each device's current certificate, where the registry recorded it.
+    pub fn pins(&self) -> std::collections::HashMap<DeviceId, crate::pki::Fingerprint> {
+        self.devices
+            .iter()
+            .filter_map(|d| Some((d.uuid, d.fingerprint?)))
+            .collect()
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! There is no plaintext path and no switch to accept any certificate.
 
+use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::DeviceId;
+use crate::pki::Fingerprint;
 use crate::udp::{self, SocketPath};
 use crate::verify::{AgentClientVerifier, Refusal, console_server_verifier};
 
@@ -237,16 +239,24 @@ pub struct ConsoleTls {
 }
 
 impl ConsoleTls {
-    /// Loads a room certificate, its key and the CA from PEM.
-    pub fn new(ca_pem: &str, certificate_pem: &str, key_pem: &str) -> Result<Self, SetupError> {
+    /// Loads a room certificate, its key and the CA from PEM. `pins` holds
+    /// the fingerprint of each device's current certificate, as far as the
+    /// room's manifest knows it; an agent showing another is refused.
+    pub fn new(
+        ca_pem: &str,
+        certificate_pem: &str,
+        key_pem: &str,
+        pins: HashMap<DeviceId, Fingerprint>,
+    ) -> Result<Self, SetupError> {
         let provider = crypto_provider();
         let ca = parse_certificate(ca_pem, "CA certificate")?;
         let chain = vec![parse_certificate(certificate_pem, "certificate")?];
         let key = parse_key(key_pem)?;
-        let verifier = console_server_verifier(ca, provider.clone())?;
+        let verifier = console_server_verifier(ca, provider.clone(), pins)?;
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_webpki_verifier(verifier)
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_client_auth_cert(chain, key)?;
         tls.alpn_protocols = vec![ALPN.to_vec()];
         // Every connection is a full handshake with the room certificate (see

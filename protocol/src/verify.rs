@@ -8,20 +8,26 @@
 //! The console trusts an agent whose certificate chains to the same CA and
 //! names the device the console meant to reach: rustls' WebPKI server verifier
 //! with the CA as the only root and [`crate::DeviceId::server_name`] as the name.
+//! Where the room certificate's manifest names the fingerprint of the
+//! device's current certificate, [`ConsoleServerVerifier`] also refuses any
+//! other: a device enrolled again holds a new certificate, and the old one,
+//! though still signed by the CA, no longer speaks for it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::HandshakeSignatureValid;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 
 use crate::DeviceId;
 use crate::grant::{Admission, RoomGrant};
+use crate::pki::Fingerprint;
 
 /// Why an agent refused a console's certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,15 +290,107 @@ impl ClientCertVerifier for AgentClientVerifier {
     }
 }
 
-/// The console's check of an agent's server certificate: chains to `ca`, names
-/// the expected device (the server name the console connects with).
+/// The console's check of an agent's server certificate: chains to `ca`,
+/// names the expected device (the server name the console connects with), and
+/// is the very certificate the registry last issued to it where `pins` knows it.
 pub fn console_server_verifier(
     ca: CertificateDer<'static>,
     provider: Arc<CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    pins: HashMap<DeviceId, Fingerprint>,
+) -> Result<Arc<ConsoleServerVerifier>, rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots.add(ca)?;
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let pins = pins
+        .into_iter()
+        .map(|(device, fingerprint)| (device.server_name(), fingerprint))
+        .collect();
+    Ok(Arc::new(ConsoleServerVerifier { webpki, pins }))
+}
+
+/// See [`console_server_verifier`].
+#[derive(Debug)]
+pub struct ConsoleServerVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// Server name to the fingerprint of the device's current certificate.
+    pins: HashMap<String, Fingerprint>,
+}
+
+/// A device showed a certificate the CA signed but the registry has since
+/// replaced: it was enrolled again (or the old key is being used by someone else).
+struct Replaced {
+    shown: Fingerprint,
+}
+
+impl fmt::Display for Replaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the device showed a certificate it no longer holds (fingerprint {}…): \
+             it was enrolled again since, so this one is refused",
+            &self.shown.to_string()[..16]
+        )
+    }
+}
+
+// rustls shows the error's Debug form in the handshake's error message, so
+// Debug says it in words too.
+impl fmt::Debug for Replaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Replaced {}
+
+impl ServerCertVerifier for ConsoleServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        if let Some(pin) = self.pins.get(server_name.to_str().as_ref()) {
+            let shown = Fingerprint::of_der(end_entity);
+            if shown != *pin {
+                return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    rustls::OtherError(Arc::new(Replaced { shown })),
+                )));
+            }
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }

@@ -3,6 +3,7 @@
 //! that is in date and lists the agent's device as steerable (R8, R10).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,12 +18,13 @@ use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 use pult_protocol::DeviceId;
 use pult_protocol::endpoint::{ALPN, AgentTls, ConsoleTls, RefusalAlert, crypto_provider};
 use pult_protocol::grant::RoomGrant;
-use pult_protocol::pki::{IssuedCertificate, SchoolCa};
+use pult_protocol::pki::{Fingerprint, IssuedCertificate, SchoolCa};
 use pult_protocol::verify::{AgentClientVerifier, Refusal, RefusalReason, console_server_verifier};
 
 struct Agent {
     address: SocketAddr,
     device: DeviceId,
+    fingerprint: Fingerprint,
     refusals: tokio::sync::mpsc::UnboundedReceiver<Option<Refusal>>,
 }
 
@@ -30,6 +32,7 @@ struct Agent {
 fn start_agent(ca: &SchoolCa) -> Agent {
     let device = DeviceId::random();
     let issued = ca.issue_device_certificate(device, "PC-01").unwrap();
+    let issued_pem = issued.certificate_pem.clone();
     let tls = AgentTls::new(
         device,
         ca.certificate_pem(),
@@ -63,6 +66,7 @@ fn start_agent(ca: &SchoolCa) -> Agent {
     Agent {
         address,
         device,
+        fingerprint: Fingerprint::of_pem(&issued_pem).unwrap(),
         refusals,
     }
 }
@@ -91,10 +95,21 @@ async fn exchange(
     certificate: &IssuedCertificate,
     agent: &Agent,
 ) -> Result<(), quinn::ConnectionError> {
+    exchange_pinned(ca, certificate, agent, HashMap::new()).await
+}
+
+/// Like [`exchange`], with the console knowing the devices' current certificates.
+async fn exchange_pinned(
+    ca: &SchoolCa,
+    certificate: &IssuedCertificate,
+    agent: &Agent,
+    pins: HashMap<DeviceId, Fingerprint>,
+) -> Result<(), quinn::ConnectionError> {
     let tls = ConsoleTls::new(
         ca.certificate_pem(),
         &certificate.certificate_pem,
         &certificate.key_pem,
+        pins,
     )
     .unwrap();
     let endpoint = tls.endpoint().unwrap();
@@ -134,6 +149,36 @@ async fn refused(
         .unwrap()
         .expect("the agent recorded why");
     (alert, refusal)
+}
+
+#[tokio::test]
+async fn a_console_refuses_a_device_certificate_that_was_replaced_by_a_new_enrolment() {
+    let ca = SchoolCa::generate("Schule").unwrap();
+    let agent = start_agent(&ca);
+    let certificate = room_certificate(&ca, &[agent.device], &[], Duration::from_secs(600));
+    // The registry knows the agent's certificate: admitted.
+    let current = HashMap::from([(agent.device, agent.fingerprint)]);
+    exchange_pinned(&ca, &certificate, &agent, current)
+        .await
+        .unwrap();
+    // The device was enrolled again; the agent still shows the old one.
+    let newer = ca.issue_device_certificate(agent.device, "PC-01").unwrap();
+    let replaced = HashMap::from([(
+        agent.device,
+        Fingerprint::of_pem(&newer.certificate_pem).unwrap(),
+    )]);
+    let error = exchange_pinned(&ca, &certificate, &agent, replaced)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("enrolled again"),
+        "the error says why: {error}"
+    );
+    // A pin for another device does not touch this one.
+    let other = HashMap::from([(DeviceId::random(), agent.fingerprint)]);
+    exchange_pinned(&ca, &certificate, &agent, other)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -240,6 +285,7 @@ async fn the_console_refuses_an_agent_that_is_not_the_expected_device() {
         ca.certificate_pem(),
         &certificate.certificate_pem,
         &certificate.key_pem,
+        HashMap::new(),
     )
     .unwrap();
     let endpoint = tls.endpoint().unwrap();
@@ -371,12 +417,17 @@ async fn the_agent_gives_a_console_no_session_to_resume() {
         tickets_offered: AtomicUsize::new(0),
     });
     // A console that would resume if it could.
-    let verifier =
-        console_server_verifier(der_certificate(ca.certificate_pem()), provider.clone()).unwrap();
+    let verifier = console_server_verifier(
+        der_certificate(ca.certificate_pem()),
+        provider.clone(),
+        HashMap::new(),
+    )
+    .unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
-        .with_webpki_verifier(verifier)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(
             vec![der_certificate(&certificate.certificate_pem)],
             der_key(&certificate.key_pem),
@@ -447,6 +498,7 @@ async fn the_console_offers_no_session_to_resume() {
         ca.certificate_pem(),
         &certificate.certificate_pem,
         &certificate.key_pem,
+        HashMap::new(),
     )
     .unwrap();
     let endpoint = console.endpoint().unwrap();

@@ -12,6 +12,8 @@
 pub mod devices_csv;
 pub mod duration;
 pub mod model;
+pub mod password;
+pub mod secret;
 pub mod store;
 pub mod write;
 
@@ -25,11 +27,19 @@ use pult_protocol::credentials::{
 };
 use pult_protocol::grant::RoomGrant;
 use pult_protocol::message::Feature;
-use pult_protocol::pki::{IssuedCertificate, MAX_ROOM_VALIDITY, PkiError, SchoolCa};
+use pult_protocol::pki::{
+    CertificateRequest, Certified, Fingerprint, IssuedCertificate, MAX_ROOM_VALIDITY, PkiError,
+    SchoolCa,
+};
 use time::OffsetDateTime;
 
 use crate::model::{DeviceFields, DeviceName, DeviceRecord, RoomName};
-use crate::store::{ImportSummary, Issuance, Store, StoreError};
+use crate::password::PasswordError;
+use crate::secret::EnrolmentTokenText;
+use crate::store::{
+    Enrolment, EnrolmentToken, Event, EventKind, ImportSummary, NewEnrolmentToken, Organisation,
+    Outcome, Session, SessionKind, Store, StoreError,
+};
 use crate::write::WriteError;
 
 /// How long the registry keeps its own log of handed-out certificates (R17: six months).
@@ -81,12 +91,120 @@ pub enum RegistryError {
     /// Output files could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A password was refused.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// A sign-in failed. Says neither whether the user exists nor which part was wrong.
+    #[error("the user name or the password is wrong")]
+    SignInRefused,
+    /// An enrolment token was refused.
+    #[error("{0}")]
+    Token(String),
+    /// A certificate request came from a device that is not a registered teacher PC.
+    #[error(
+        "this computer is not registered as a teacher PC (or it was enrolled again since); \
+         an admin enrols it with a teacher token"
+    )]
+    NotTeacherDevice,
+    /// The teacher PC may not be used for that room.
+    #[error("this teacher PC is for {}, not for room '{room}'", allowed.join(", "))]
+    RoomNotAllowed {
+        /// The room asked for.
+        room: String,
+        /// The rooms it is for.
+        allowed: Vec<String>,
+    },
 }
 
 /// The registry's rules over a store.
 pub struct Registry<S> {
     store: S,
+    clock: Clock,
 }
+
+/// Where the registry takes the time from: the system's clock, or a test's.
+pub type Clock = Box<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Who does something, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The user or device, if known.
+    pub name: Option<String>,
+    /// Where from: an address, or "cli".
+    pub source: String,
+}
+
+impl Actor {
+    /// The admin at the command line.
+    pub fn cli() -> Self {
+        Self {
+            name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
+            source: "cli".into(),
+        }
+    }
+}
+
+/// How someone proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// A password the registry keeps (Argon2id).
+    Local,
+    /// A bind to the school's directory.
+    Ldap,
+    /// The school's OpenID Connect provider.
+    Oidc,
+}
+
+impl SignInMethod {
+    /// The method's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Ldap => "ldap",
+            Self::Oidc => "oidc",
+        }
+    }
+}
+
+/// Someone whose sign-in succeeded, with the groups their identity system says they are in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The user name.
+    pub user: String,
+    /// Their groups.
+    pub groups: Vec<String>,
+    /// How they signed in.
+    pub method: SignInMethod,
+}
+
+/// What an enrolling device receives.
+#[derive(Clone, Debug)]
+pub struct Enrolled {
+    /// Who the device is.
+    pub manifest: DeviceManifest,
+    /// The school CA, PEM.
+    pub ca_pem: String,
+    /// Its new certificate, for the key it made itself.
+    pub certificate: Certified,
+    /// Whether the device was new to the registry.
+    pub new: bool,
+    /// Whether it is a teacher PC.
+    pub teacher: bool,
+}
+
+/// A room certificate for a key the teacher's app made.
+#[derive(Clone, Debug)]
+pub struct CertifiedRoom {
+    /// The room and its devices.
+    pub manifest: RoomManifest,
+    /// The school CA, PEM.
+    pub ca_pem: String,
+    /// The certificate.
+    pub certificate: Certified,
+}
+
+/// The longest an enrolment token may stay valid.
+pub const MAX_ENROLMENT_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What authorising a group changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,11 +237,513 @@ pub struct RoomCertificate {
 
 impl<S: Store> Registry<S> {
     /// The registry over `store`; expires its log entries older than [`LOG_RETENTION`].
-    pub fn new(mut store: S) -> Result<Self, RegistryError> {
-        match store.expire_log(OffsetDateTime::now_utc() - LOG_RETENTION) {
-            Ok(_) | Err(StoreError::NotInitialised) => Ok(Self { store }),
+    pub fn new(store: S) -> Result<Self, RegistryError> {
+        Self::with_clock(store, Box::new(OffsetDateTime::now_utc))
+    }
+
+    /// The registry over `store`, telling the time by `clock`.
+    pub fn with_clock(mut store: S, clock: Clock) -> Result<Self, RegistryError> {
+        match store.expire_log(clock() - LOG_RETENTION) {
+            Ok(_) | Err(StoreError::NotInitialised) => Ok(Self { store, clock }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The time now, by the registry's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// The school.
+    pub fn organisation(&self) -> Result<Organisation, RegistryError> {
+        Ok(self.store.organisation()?)
+    }
+
+    /// The fingerprint of the school CA: what enrolment tokens carry.
+    pub fn ca_fingerprint(&self) -> Result<Fingerprint, RegistryError> {
+        Ok(Fingerprint::of_pem(
+            &self.store.organisation()?.ca_certificate_pem,
+        )?)
+    }
+
+    /// Adds a line to the log.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log(
+        &mut self,
+        kind: EventKind,
+        by: &Actor,
+        subject: Option<&str>,
+        room: Option<&str>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
+        let event = Event {
+            time: self.now(),
+            kind,
+            actor: by.name.clone(),
+            source: Some(by.source.clone()),
+            subject: subject.map(str::to_owned),
+            room: room.map(str::to_owned),
+            outcome,
+            detail: detail.to_owned(),
+        };
+        Ok(self.store.log(&event)?)
+    }
+
+    /// The log, filtered, newest first.
+    pub fn events(&self, filter: &store::EventFilter) -> Result<Vec<Event>, RegistryError> {
+        Ok(self.store.events(filter)?)
+    }
+
+    /// Makes `group` the group whose members may use the admin's pages and API.
+    pub fn set_admin_group(
+        &mut self,
+        group: &str,
+        by: &Actor,
+    ) -> Result<GroupAuthorized, RegistryError> {
+        let group = plain_name("group", group)?;
+        let replaced = self.store.set_admin_group(&group)?;
+        let members = self.store.group_size(&group)?;
+        self.log(
+            EventKind::Change,
+            by,
+            Some(&group),
+            None,
+            Outcome::Ok,
+            "made the admins' group",
+        )?;
+        Ok(GroupAuthorized { replaced, members })
+    }
+
+    /// Whether `identity` is an admin: a member of the admins' group.
+    pub fn is_admin(&self, identity: &Identity) -> Result<bool, RegistryError> {
+        Ok(self
+            .store
+            .organisation()?
+            .admin_group
+            .is_some_and(|g| identity.groups.contains(&g)))
+    }
+
+    /// Whether `identity` may use Pult (R9): a member of the one authorised group.
+    pub fn check_authorised(&self, identity: &Identity) -> Result<(), RegistryError> {
+        let group = self
+            .store
+            .organisation()?
+            .authorized_group
+            .ok_or(RegistryError::NoAuthorisedGroup)?;
+        if identity.groups.contains(&group) {
+            Ok(())
+        } else {
+            Err(RegistryError::NotAuthorised {
+                user: identity.user.clone(),
+                group,
+            })
+        }
+    }
+
+    /// Sets (or with `None` removes) the local password of a registered user.
+    pub fn set_password(
+        &mut self,
+        user: &str,
+        password: Option<&str>,
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        let user = plain_name("user", user)?;
+        let hash = password.map(password::hash).transpose()?;
+        if !self.store.set_password(&user, hash.as_deref())? {
+            return Err(RegistryError::UnknownUser(user));
+        }
+        let what = if hash.is_some() {
+            "set the local password"
+        } else {
+            "removed the local password"
+        };
+        self.log(EventKind::Change, by, Some(&user), None, Outcome::Ok, what)
+    }
+
+    /// Checks a local password. Costs the same time whether or not the user
+    /// exists; logs nothing (the caller knows where the attempt came from).
+    pub fn check_local_password(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Identity, RegistryError> {
+        let user = user.trim();
+        let stored = self.store.password_hash(user)?;
+        let matched = password::matches(password, stored.as_deref().unwrap_or(password::decoy()));
+        if !(matched && stored.is_some()) {
+            return Err(RegistryError::SignInRefused);
+        }
+        let groups = self.store.user_groups(user)?.unwrap_or_default();
+        Ok(Identity {
+            user: user.to_owned(),
+            groups,
+            method: SignInMethod::Local,
+        })
+    }
+
+    /// The users the registry keeps.
+    pub fn users(&self) -> Result<Vec<store::UserRecord>, RegistryError> {
+        Ok(self.store.users()?)
+    }
+
+    /// Makes a new enrolment token: `uses` devices may enrol with it until
+    /// `valid_for` has passed; new devices go to `room`, and with none only
+    /// devices already registered enrol. Returns the token's text, shown once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_enrolment_token(
+        &mut self,
+        label: &str,
+        room: Option<&RoomName>,
+        teacher: bool,
+        uses: u32,
+        valid_for: Duration,
+        by: &Actor,
+    ) -> Result<(EnrolmentTokenText, EnrolmentToken), RegistryError> {
+        if uses == 0 || uses > 10_000 {
+            return Err(RegistryError::Token(format!(
+                "a token enrols 1 to 10000 devices, not {uses}"
+            )));
+        }
+        if valid_for.is_zero() || valid_for > MAX_ENROLMENT_VALIDITY {
+            return Err(RegistryError::Token(
+                "a token is valid for at most 90 days".into(),
+            ));
+        }
+        if let Some(room) = room {
+            self.require_room(room)?;
+        }
+        let label = label.trim();
+        if label.chars().count() > 100 || label.chars().any(char::is_control) {
+            return Err(RegistryError::BadName(
+                "a token's label has at most 100 characters and no control characters".into(),
+            ));
+        }
+        let text = EnrolmentTokenText::generate(self.ca_fingerprint()?);
+        let expires = self.now() + valid_for;
+        let id = self.store.create_enrolment_token(&NewEnrolmentToken {
+            secret_hash: secret::hash(&text.secret),
+            label: label.to_owned(),
+            room: room.cloned(),
+            teacher,
+            uses,
+            expires,
+            created_by: by.name.clone().unwrap_or_else(|| by.source.clone()),
+        })?;
+        let token = self
+            .store
+            .enrolment_tokens()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| StoreError::Corrupt("the new token is gone".into()))?;
+        let kind = if teacher { "teacher PCs" } else { "devices" };
+        self.log(
+            EventKind::Change,
+            by,
+            Some(&format!("token {id}")),
+            room.map(RoomName::as_str),
+            Outcome::Ok,
+            &format!("made an enrolment token for {uses} {kind}, valid until {}", rfc3339(expires)),
+        )?;
+        Ok((text, token))
+    }
+
+    /// The enrolment tokens, newest first.
+    pub fn enrolment_tokens(&self) -> Result<Vec<EnrolmentToken>, RegistryError> {
+        Ok(self.store.enrolment_tokens()?)
+    }
+
+    /// Deletes an enrolment token.
+    pub fn delete_enrolment_token(&mut self, id: i64, by: &Actor) -> Result<(), RegistryError> {
+        if !self.store.delete_enrolment_token(id)? {
+            return Err(RegistryError::Token(format!("there is no token {id}")));
+        }
+        self.log(
+            EventKind::Change,
+            by,
+            Some(&format!("token {id}")),
+            None,
+            Outcome::Ok,
+            "deleted the enrolment token",
+        )
+    }
+
+    /// Enrols the device `name` with `token`: certifies the key of `request`
+    /// as that device. A registered device keeps its identity and gets a new
+    /// certificate (its old one is refused from the next room certificate
+    /// on); a new one is created in the token's room. Every attempt is logged.
+    pub fn enroll(
+        &mut self,
+        token: &EnrolmentTokenText,
+        name: &DeviceName,
+        request: &CertificateRequest,
+        by: &Actor,
+    ) -> Result<Enrolled, RegistryError> {
+        let outcome = self.try_enroll(token, name, request);
+        let (result, detail, room) = match &outcome {
+            Ok(enrolled) => (
+                Outcome::Ok,
+                format!(
+                    "enrolled {} ({}), certificate {}",
+                    if enrolled.new { "a new device" } else { "again" },
+                    if enrolled.teacher { "teacher PC" } else { "student PC" },
+                    enrolled.certificate.fingerprint
+                ),
+                None,
+            ),
+            Err(error) => (Outcome::Refused, error.to_string(), None::<&str>),
+        };
+        self.log(
+            EventKind::Enrolment,
+            by,
+            Some(name.as_str()),
+            room,
+            result,
+            &detail,
+        )?;
+        outcome
+    }
+
+    fn try_enroll(
+        &mut self,
+        token: &EnrolmentTokenText,
+        name: &DeviceName,
+        request: &CertificateRequest,
+    ) -> Result<Enrolled, RegistryError> {
+        let now = self.now();
+        let stored = self
+            .store
+            .enrolment_token(&secret::hash(&token.secret))?
+            .ok_or_else(|| RegistryError::Token("the enrolment token is not known".into()))?;
+        if stored.expires <= now {
+            return Err(RegistryError::Token(format!(
+                "the enrolment token expired at {}",
+                rfc3339(stored.expires)
+            )));
+        }
+        if stored.uses_left == 0 {
+            return Err(RegistryError::Token(
+                "the enrolment token is used up".into(),
+            ));
+        }
+        let (device, new) = match self.store.device(name)? {
+            Some(known) => {
+                if let Some(room) = &stored.room
+                    && &known.fields.room != room
+                {
+                    return Err(RegistryError::Token(format!(
+                        "the token is for room {room}, and {name} is registered in room {}",
+                        known.fields.room
+                    )));
+                }
+                (known, false)
+            }
+            None => {
+                let Some(room) = stored.room.clone() else {
+                    return Err(RegistryError::Token(format!(
+                        "{name} is not registered, and the token names no room for new devices"
+                    )));
+                };
+                let device = DeviceRecord {
+                    uuid: pult_protocol::DeviceId::random(),
+                    teacher: stored.teacher,
+                    fingerprint: None,
+                    fields: DeviceFields {
+                        name: name.clone(),
+                        room,
+                        position: None,
+                        inventory: None,
+                        macs: vec![],
+                        addresses: vec![],
+                        description: None,
+                        tags: vec![],
+                        owner: None,
+                        steerable: !stored.teacher,
+                    },
+                };
+                (device, true)
+            }
+        };
+        let organisation = self.store.organisation()?;
+        let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
+        let certificate = ca.certify_device(device.uuid, name.as_str(), request)?;
+        let written = self.store.enrol(
+            &Enrolment {
+                token: stored.id,
+                device: device.clone(),
+                new,
+                teacher: stored.teacher,
+                fingerprint: certificate.fingerprint,
+            },
+            now,
+        )?;
+        if !written {
+            return Err(RegistryError::Token(
+                "the enrolment token was used up or expired just now".into(),
+            ));
+        }
+        Ok(Enrolled {
+            manifest: DeviceManifest {
+                organisation: organisation.name,
+                name: name.to_string(),
+                uuid: device.uuid,
+                listen: device.fields.addresses.first().copied(),
+            },
+            ca_pem: organisation.ca_certificate_pem,
+            certificate,
+            new,
+            teacher: stored.teacher,
+        })
+    }
+
+    /// The teacher PC holding the certificate with `fingerprint`.
+    pub fn teacher_device(&self, fingerprint: &Fingerprint) -> Result<DeviceRecord, RegistryError> {
+        self.store
+            .device_by_fingerprint(fingerprint)?
+            .filter(|d| d.teacher)
+            .ok_or(RegistryError::NotTeacherDevice)
+    }
+
+    /// The rooms a teacher PC is for: the room it stands in, then those an admin added.
+    pub fn teacher_rooms(&self, device: &DeviceRecord) -> Result<Vec<RoomName>, RegistryError> {
+        let mut rooms = vec![device.fields.room.clone()];
+        for room in self.store.teacher_rooms(&device.fields.name)? {
+            if !rooms.contains(&room) {
+                rooms.push(room);
+            }
+        }
+        Ok(rooms)
+    }
+
+    /// Marks a registered device as a teacher PC for its room and `extra_rooms`, or not.
+    pub fn set_teacher_device(
+        &mut self,
+        device: &DeviceName,
+        teacher: bool,
+        extra_rooms: &[RoomName],
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        for room in extra_rooms {
+            self.require_room(room)?;
+        }
+        if !self.store.set_teacher(device, teacher)? {
+            return Err(RegistryError::UnknownDevice(device.to_string()));
+        }
+        self.store
+            .set_teacher_rooms(device, if teacher { extra_rooms } else { &[] })?;
+        let detail = if teacher {
+            let extra: Vec<&str> = extra_rooms.iter().map(RoomName::as_str).collect();
+            format!("made a teacher PC (also for: {})", extra.join(", "))
+        } else {
+            "made a student PC".into()
+        };
+        self.log(
+            EventKind::Change,
+            by,
+            Some(device.as_str()),
+            None,
+            Outcome::Ok,
+            &detail,
+        )
+    }
+
+    /// Certifies the key of `request` as `identity`'s room certificate for
+    /// `room` (by default the room the teacher PC `device` stands in), if the
+    /// teacher is in the authorised group (R9) and the PC is for that room
+    /// (R8). Every attempt is logged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn certify_room(
+        &mut self,
+        identity: &Identity,
+        device: &DeviceRecord,
+        room: Option<&RoomName>,
+        request: &CertificateRequest,
+        valid_for: Duration,
+        by: &Actor,
+    ) -> Result<CertifiedRoom, RegistryError> {
+        let room = room.unwrap_or(&device.fields.room).clone();
+        let outcome = (|| {
+            let allowed = self.teacher_rooms(device)?;
+            if !allowed.contains(&room) {
+                return Err(RegistryError::RoomNotAllowed {
+                    room: room.to_string(),
+                    allowed: allowed.iter().map(ToString::to_string).collect(),
+                });
+            }
+            self.check_authorised(identity)?;
+            let (grant, organisation, devices) =
+                self.grant(&room, &identity.user, &Feature::ALL)?;
+            let ca =
+                SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
+            let certificate = ca.certify_room(&grant, valid_for, request)?;
+            Ok(CertifiedRoom {
+                manifest: manifest(&organisation, &room, &identity.user, certificate.not_after, devices),
+                ca_pem: organisation.ca_certificate_pem,
+                certificate,
+            })
+        })();
+        let (result, detail) = match &outcome {
+            Ok(issued) => (
+                Outcome::Ok,
+                format!(
+                    "room certificate on {} until {}",
+                    device.fields.name,
+                    rfc3339(issued.certificate.not_after)
+                ),
+            ),
+            Err(error) => (Outcome::Refused, error.to_string()),
+        };
+        self.log(
+            EventKind::Certificate,
+            by,
+            Some(&identity.user),
+            Some(room.as_str()),
+            result,
+            &detail,
+        )?;
+        outcome
+    }
+
+    /// Opens a session for `identity`, valid for `valid_for`; returns its secret.
+    pub fn open_session(
+        &mut self,
+        kind: SessionKind,
+        identity: &Identity,
+        device: Option<pult_protocol::DeviceId>,
+        valid_for: Duration,
+    ) -> Result<(String, Session), RegistryError> {
+        let secret = secret::random_hex(32);
+        let now = self.now();
+        self.store.expire_sessions(now)?;
+        let session = Session {
+            kind,
+            user: identity.user.clone(),
+            groups: identity.groups.clone(),
+            method: identity.method.as_str().to_owned(),
+            device,
+            csrf: (kind == SessionKind::Web).then(|| secret::random_hex(32)),
+            // Whole seconds, as the store keeps times.
+            expires: (now + valid_for).replace_nanosecond(0).unwrap_or(now),
+        };
+        self.store.create_session(&secret::hash(&secret), &session)?;
+        Ok((secret, session))
+    }
+
+    /// The session of kind `kind` whose secret is `secret`, if it is still open.
+    pub fn session(
+        &self,
+        secret: &str,
+        kind: SessionKind,
+    ) -> Result<Option<Session>, RegistryError> {
+        Ok(self
+            .store
+            .session(&secret::hash(secret), self.now())?
+            .filter(|s| s.kind == kind))
+    }
+
+    /// Ends the session whose secret is `secret`; true if there was one.
+    pub fn close_session(&mut self, secret: &str) -> Result<bool, RegistryError> {
+        Ok(self.store.delete_session(&secret::hash(secret))?)
     }
 
     /// Creates the school `organisation` with a new CA.
@@ -193,12 +813,16 @@ impl<S: Store> Registry<S> {
         let organisation = self.store.organisation()?;
         let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
         let certificate = ca.issue_device_certificate(record.uuid, device.as_str())?;
-        self.store.log_issuance(&Issuance {
-            kind: "agent-bundle",
-            subject: device.to_string(),
-            room: Some(record.fields.room.to_string()),
-            not_after: certificate.not_after,
-        })?;
+        let fingerprint = Fingerprint::of_pem(&certificate.certificate_pem)?;
+        self.store.set_fingerprint(device, &fingerprint)?;
+        self.log(
+            EventKind::Certificate,
+            &Actor::cli(),
+            Some(device.as_str()),
+            Some(record.fields.room.as_str()),
+            Outcome::Ok,
+            &format!("agent bundle, certificate {fingerprint}"),
+        )?;
         Ok(AgentBundle {
             manifest: DeviceManifest {
                 organisation: organisation.name,
@@ -224,22 +848,49 @@ impl<S: Store> Registry<S> {
         if valid_for > MAX_ROOM_VALIDITY {
             return Err(PkiError::TooLong(valid_for).into());
         }
-        let organisation = self.store.organisation()?;
-        let group = organisation
-            .authorized_group
-            .ok_or(RegistryError::NoAuthorisedGroup)?;
         let groups = self
             .store
             .user_groups(user)?
             .ok_or_else(|| RegistryError::UnknownUser(user.to_owned()))?;
-        if !groups.contains(&group) {
-            return Err(RegistryError::NotAuthorised {
-                user: user.to_owned(),
-                group,
-            });
-        }
+        self.check_authorised(&Identity {
+            user: user.to_owned(),
+            groups,
+            method: SignInMethod::Local,
+        })?;
+        let (grant, organisation, devices) = self.grant(room, user, features)?;
+        let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
+        let certificate = ca.issue_room_certificate(&grant, valid_for)?;
+        self.log(
+            EventKind::Certificate,
+            &Actor::cli(),
+            Some(user),
+            Some(room.as_str()),
+            Outcome::Ok,
+            &format!("room certificate until {}", rfc3339(certificate.not_after)),
+        )?;
+        Ok(RoomCertificate {
+            manifest: manifest(&organisation, room, user, certificate.not_after, devices),
+            ca_pem: organisation.ca_certificate_pem,
+            certificate,
+        })
+    }
+
+    /// The grant of a room certificate for `user` in `room`, the school, and the room's devices.
+    fn grant(
+        &self,
+        room: &RoomName,
+        user: &str,
+        features: &[Feature],
+    ) -> Result<(RoomGrant, Organisation, Vec<DeviceRecord>), RegistryError> {
         self.require_room(room)?;
-        let devices = self.store.devices(Some(room))?;
+        let organisation = self.store.organisation()?;
+        // Teacher PCs get room certificates; they are not reached with them.
+        let devices: Vec<DeviceRecord> = self
+            .store
+            .devices(Some(room))?
+            .into_iter()
+            .filter(|d| !d.teacher)
+            .collect();
         let (steerable, not_steerable) = devices
             .iter()
             .partition::<Vec<_>, _>(|d| d.fields.steerable);
@@ -255,36 +906,7 @@ impl<S: Store> Registry<S> {
                 .flat_map(|d| d.fields.macs.iter().map(|m| m.mac()))
                 .collect(),
         };
-        let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
-        let certificate = ca.issue_room_certificate(&grant, valid_for)?;
-        self.store.log_issuance(&Issuance {
-            kind: "room-certificate",
-            subject: user.to_owned(),
-            room: Some(room.to_string()),
-            not_after: certificate.not_after,
-        })?;
-        let manifest = RoomManifest {
-            organisation: organisation.name,
-            room: room.to_string(),
-            user: user.to_owned(),
-            not_after: certificate.not_after,
-            devices: devices
-                .into_iter()
-                .map(|d| RoomDevice {
-                    name: d.fields.name.to_string(),
-                    uuid: d.uuid,
-                    address: d.fields.addresses.first().copied(),
-                    position: d.fields.position,
-                    steerable: d.fields.steerable,
-                    macs: d.fields.macs.iter().map(|m| m.mac()).collect(),
-                })
-                .collect(),
-        };
-        Ok(RoomCertificate {
-            manifest,
-            ca_pem: organisation.ca_certificate_pem,
-            certificate,
-        })
+        Ok((grant, organisation, devices))
     }
 
     fn require_room(&self, room: &RoomName) -> Result<(), RegistryError> {
@@ -336,6 +958,39 @@ impl RoomCertificate {
             ],
         )
     }
+}
+
+/// The manifest of a room certificate: the room's devices with their current certificates.
+fn manifest(
+    organisation: &Organisation,
+    room: &RoomName,
+    user: &str,
+    not_after: OffsetDateTime,
+    devices: Vec<DeviceRecord>,
+) -> RoomManifest {
+    RoomManifest {
+        organisation: organisation.name.clone(),
+        room: room.to_string(),
+        user: user.to_owned(),
+        not_after,
+        devices: devices
+            .into_iter()
+            .map(|d| RoomDevice {
+                name: d.fields.name.to_string(),
+                uuid: d.uuid,
+                address: d.fields.addresses.first().copied(),
+                position: d.fields.position,
+                steerable: d.fields.steerable,
+                macs: d.fields.macs.iter().map(|m| m.mac()).collect(),
+                fingerprint: d.fingerprint,
+            })
+            .collect(),
+    }
+}
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// A user, group or school name: trimmed, 1 to 64 characters, no control characters.

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use pult_protocol::DeviceId;
 use pult_protocol::address::AgentAddress;
+use pult_protocol::pki::Fingerprint;
 use pult_protocol::power::Mac;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,12 @@ use serde::{Deserialize, Serialize};
 pub struct DeviceRecord {
     /// The device's identity; stays the same across imports and room moves.
     pub uuid: DeviceId,
+    /// Whether it is a teacher PC: it gets room certificates, it is not in them.
+    #[serde(default)]
+    pub teacher: bool,
+    /// The certificate it holds now, once it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
     /// The device's fields.
     #[serde(flatten)]
     pub fields: DeviceFields,

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use pult_protocol::DeviceId;
+use pult_protocol::pki::Fingerprint;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -23,6 +25,8 @@ pub struct Organisation {
     pub ca_key_pem: String,
     /// The one group whose members may get room certificates (R9).
     pub authorized_group: Option<String>,
+    /// The group whose members may use the admin's pages and API.
+    pub admin_group: Option<String>,
 }
 
 /// What an import changed.
@@ -36,17 +40,216 @@ pub struct ImportSummary {
     pub rooms_added: usize,
 }
 
-/// A certificate the registry handed out, for its own log.
-#[derive(Clone, Debug)]
-pub struct Issuance {
-    /// "room-certificate" or "agent-bundle".
-    pub kind: &'static str,
-    /// The teacher or the device.
-    pub subject: String,
-    /// The room, for room certificates.
+/// One line of the registry's log: a sign-in, a certificate, an enrolment,
+/// an admin's change (R16). Lines are only ever added, and removed when
+/// they expire (R17).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// What kind of thing happened.
+    pub kind: EventKind,
+    /// Who did it: a user, a device, or none (an unknown caller).
+    pub actor: Option<String>,
+    /// Where from: the caller's address, or "cli".
+    pub source: Option<String>,
+    /// What it was done to: a user, a device, a room, a token.
+    pub subject: Option<String>,
+    /// The room concerned, if any.
     pub room: Option<String>,
-    /// When the certificate ends.
-    pub not_after: OffsetDateTime,
+    /// Whether it was done.
+    pub outcome: Outcome,
+    /// The rest, in words.
+    pub detail: String,
+}
+
+/// The kinds of [`Event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// Someone signed in, or tried to (R16).
+    SignIn,
+    /// Someone signed out.
+    SignOut,
+    /// A certificate was issued, or refused.
+    Certificate,
+    /// A device enrolled, or tried to.
+    Enrolment,
+    /// An admin changed something.
+    Change,
+}
+
+impl EventKind {
+    /// Every kind, for filters.
+    pub const ALL: [Self; 5] = [
+        Self::SignIn,
+        Self::SignOut,
+        Self::Certificate,
+        Self::Enrolment,
+        Self::Change,
+    ];
+
+    /// The kind's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign-in",
+            Self::SignOut => "sign-out",
+            Self::Certificate => "certificate",
+            Self::Enrolment => "enrolment",
+            Self::Change => "change",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// Whether what an [`Event`] records was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Refused: a wrong password, a group without rights, a used-up token.
+    Refused,
+}
+
+impl Outcome {
+    /// The outcome's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// Which events to list; all of them when empty.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Only this kind.
+    pub kind: Option<EventKind>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only events whose actor, subject or room contains this text.
+    pub text: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// What a session is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// The admin's web pages: a cookie, with a CSRF token.
+    Web,
+    /// An API call's bearer token, short-lived.
+    Access,
+    /// What an app exchanges for a new access token, once.
+    Refresh,
+}
+
+impl SessionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Web, Self::Access, Self::Refresh]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// Someone signed in: what a cookie or token stands for. Only a hash of the
+/// secret is stored, so a copy of the database opens no session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// What the session is for.
+    pub kind: SessionKind,
+    /// Who signed in.
+    pub user: String,
+    /// Their groups at sign-in, from the registry, the directory or the identity provider.
+    pub groups: Vec<String>,
+    /// How they signed in: "local", "ldap" or "oidc".
+    pub method: String,
+    /// The teacher device the session belongs to, for an app's tokens.
+    pub device: Option<DeviceId>,
+    /// The web page's CSRF token.
+    pub csrf: Option<String>,
+    /// When it ends.
+    pub expires: OffsetDateTime,
+}
+
+/// An enrolment token as admins see it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnrolmentToken {
+    /// Its number.
+    pub id: i64,
+    /// What the admin called it.
+    pub label: String,
+    /// The room new devices go to; none: only devices already registered enrol.
+    pub room: Option<RoomName>,
+    /// Whether it enrols teacher PCs.
+    pub teacher: bool,
+    /// How many more devices it enrols.
+    pub uses_left: u32,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// Who made it.
+    pub created_by: String,
+}
+
+/// A new enrolment token, its secret already hashed.
+#[derive(Clone, Debug)]
+pub struct NewEnrolmentToken {
+    /// The hash of its secret.
+    pub secret_hash: String,
+    /// What the admin calls it.
+    pub label: String,
+    /// The room new devices go to.
+    pub room: Option<RoomName>,
+    /// Whether it enrols teacher PCs.
+    pub teacher: bool,
+    /// How many devices it enrols.
+    pub uses: u32,
+    /// When it stops working.
+    pub expires: OffsetDateTime,
+    /// Who makes it.
+    pub created_by: String,
+}
+
+/// An enrolment about to be written: the token is used once and the device
+/// gets its new certificate, or neither happens.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    /// The token's number.
+    pub token: i64,
+    /// The device: registered already, or new in the token's room.
+    pub device: DeviceRecord,
+    /// Whether the device is new.
+    pub new: bool,
+    /// Whether it is a teacher PC.
+    pub teacher: bool,
+    /// Its new certificate's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+/// A user as the admin's page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserRecord {
+    /// The user name.
+    pub name: String,
+    /// Their groups.
+    pub groups: Vec<String>,
+    /// Whether they have a local password.
+    pub local_password: bool,
 }
 
 /// What went wrong in the store.
@@ -96,10 +299,71 @@ pub trait Store {
     fn set_steerable(&mut self, device: &DeviceName, steerable: bool) -> Result<bool, StoreError>;
     /// All rooms, by name.
     fn rooms(&self) -> Result<Vec<RoomName>, StoreError>;
-    /// Records a handed-out certificate.
-    fn log_issuance(&mut self, issuance: &Issuance) -> Result<(), StoreError>;
+    /// Adds a line to the log.
+    fn log(&mut self, event: &Event) -> Result<(), StoreError>;
+    /// Log lines, newest first.
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
     /// Deletes log entries older than `before` (R17); returns how many.
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError>;
+
+    /// Makes `group` the group of admins, creating it if needed; returns the group it replaced.
+    fn set_admin_group(&mut self, group: &str) -> Result<Option<String>, StoreError>;
+    /// Sets or clears a user's local password hash; false if there is no such user.
+    fn set_password(&mut self, user: &str, hash: Option<&str>) -> Result<bool, StoreError>;
+    /// A user's local password hash, if they have one.
+    fn password_hash(&self, user: &str) -> Result<Option<String>, StoreError>;
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// A device by name.
+    fn device(&self, name: &DeviceName) -> Result<Option<DeviceRecord>, StoreError>;
+    /// The device holding the certificate with `fingerprint`.
+    fn device_by_fingerprint(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Records the certificate a device now holds (an agent bundle from the CLI).
+    fn set_fingerprint(
+        &mut self,
+        device: &DeviceName,
+        fingerprint: &Fingerprint,
+    ) -> Result<(), StoreError>;
+    /// Marks a device as a teacher PC, or not; false if there is no such device.
+    fn set_teacher(&mut self, device: &DeviceName, teacher: bool) -> Result<bool, StoreError>;
+    /// The rooms a teacher PC may get certificates for besides its own.
+    fn teacher_rooms(&self, device: &DeviceName) -> Result<Vec<RoomName>, StoreError>;
+    /// Sets the rooms a teacher PC may get certificates for besides its own.
+    fn set_teacher_rooms(
+        &mut self,
+        device: &DeviceName,
+        rooms: &[RoomName],
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new enrolment token; returns its number.
+    fn create_enrolment_token(&mut self, token: &NewEnrolmentToken) -> Result<i64, StoreError>;
+    /// The token whose secret hashes to `secret_hash`, used up or not.
+    fn enrolment_token(&self, secret_hash: &str) -> Result<Option<EnrolmentToken>, StoreError>;
+    /// Every enrolment token, newest first.
+    fn enrolment_tokens(&self) -> Result<Vec<EnrolmentToken>, StoreError>;
+    /// Deletes a token; false if there was none.
+    fn delete_enrolment_token(&mut self, id: i64) -> Result<bool, StoreError>;
+    /// Uses the token once and writes the device with its new certificate, in
+    /// one transaction; false (and nothing written) if the token was used up
+    /// or expired meanwhile.
+    fn enrol(&mut self, enrolment: &Enrolment, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Stores a session under the hash of its secret.
+    fn create_session(&mut self, secret_hash: &str, session: &Session) -> Result<(), StoreError>;
+    /// The session whose secret hashes to `secret_hash`, if it has not ended by `now`.
+    fn session(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Ends a session; false if there was none.
+    fn delete_session(&mut self, secret_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes the sessions that ended before `now`.
+    fn expire_sessions(&mut self, now: OffsetDateTime) -> Result<usize, StoreError>;
 }
 
 /// The SQLite store: the whole registry in one file.
@@ -107,9 +371,13 @@ pub struct SqliteStore {
     connection: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+/// The schema's history: the first entry makes version 1, each further one
+/// takes the database one version on. An older registry file is brought up
+/// to date when it is opened; nothing is ever rewritten in place.
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = "
+const SCHEMA_1: &str = "
 CREATE TABLE organisation (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -168,19 +436,72 @@ CREATE TABLE issuance_log (
 );
 ";
 
+/// The registry server: passwords, the admin group, enrolment, teacher
+/// devices, sessions, and one log of everything that happened.
+const SCHEMA_2: &str = "
+ALTER TABLE organisation ADD COLUMN admin_group INTEGER REFERENCES user_group(id);
+ALTER TABLE user ADD COLUMN password TEXT;
+ALTER TABLE device ADD COLUMN teacher INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device ADD COLUMN fingerprint TEXT;
+CREATE UNIQUE INDEX device_fingerprint ON device (fingerprint);
+CREATE TABLE teacher_room (
+    device INTEGER NOT NULL REFERENCES device(id) ON DELETE CASCADE,
+    room INTEGER NOT NULL REFERENCES room(id) ON DELETE CASCADE,
+    PRIMARY KEY (device, room)
+);
+CREATE TABLE enrolment_token (
+    id INTEGER PRIMARY KEY,
+    organisation INTEGER NOT NULL REFERENCES organisation(id),
+    secret_hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    room INTEGER REFERENCES room(id) ON DELETE CASCADE,
+    teacher INTEGER NOT NULL,
+    uses_left INTEGER NOT NULL,
+    expires TEXT NOT NULL,
+    created TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE session (
+    secret_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    method TEXT NOT NULL,
+    device TEXT,
+    csrf TEXT,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+CREATE TABLE event_log (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    source TEXT,
+    subject TEXT,
+    room TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX event_log_time ON event_log (time);
+INSERT INTO event_log (time, kind, actor, subject, room, outcome, detail)
+    SELECT time, 'certificate', subject, subject, room, 'ok', kind || ' until ' || not_after
+    FROM issuance_log;
+DROP TABLE issuance_log;
+";
+
 impl SqliteStore {
-    /// Opens an existing registry file; a missing file is an error, not a new registry.
+    /// Opens an existing registry file, bringing an older schema up to date;
+    /// a missing file is an error, not a new registry.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if !path.is_file() {
             return Err(StoreError::Missing(path.display().to_string()));
         }
-        let store = Self::connect(path)?;
-        let version: i64 = store
-            .connection
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version != SCHEMA_VERSION {
+        let mut store = Self::connect(path)?;
+        let version = store.migrate()?;
+        if version == 0 {
             return Err(StoreError::Corrupt(format!(
-                "'{}' is not a Pult registry of this version (schema {version}, expected {SCHEMA_VERSION})",
+                "'{}' is not a Pult registry",
                 path.display()
             )));
         }
@@ -189,17 +510,38 @@ impl SqliteStore {
 
     /// Opens or creates a registry file for `init`.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
-        let store = Self::connect(path)?;
-        let version: i64 = store
-            .connection
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version == 0 {
-            store.connection.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))?;
-        }
+        let mut store = Self::connect(path)?;
+        store.migrate_from(0)?;
         restrict_to_owner(path);
         Ok(store)
+    }
+
+    /// Applies the migrations the file lacks; returns the version it had.
+    fn migrate(&mut self) -> Result<i64, StoreError> {
+        let version: i64 = self
+            .connection
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the registry file has schema {version}, newer than this pult-registry knows \
+                 ({SCHEMA_VERSION}); use the newer pult-registry"
+            )));
+        }
+        if version > 0 {
+            self.migrate_from(version)?;
+        }
+        Ok(version)
+    }
+
+    /// Applies every migration after `version`, each in one transaction.
+    fn migrate_from(&mut self, version: i64) -> Result<(), StoreError> {
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let transaction = self.connection.transaction()?;
+            transaction.execute_batch(migration)?;
+            transaction.pragma_update(None, "user_version", index as i64 + 1)?;
+            transaction.commit()?;
+        }
+        Ok(())
     }
 
     fn connect(path: &Path) -> Result<Self, StoreError> {
@@ -215,6 +557,166 @@ impl SqliteStore {
             })
             .optional()?
             .ok_or(StoreError::NotInitialised)
+    }
+
+    /// Adds or updates a device by name (creating its room); a known
+    /// device keeps its UUID, which its certificates name.
+    fn write_device(
+        transaction: &Connection,
+        organisation: i64,
+        device: &DeviceFields,
+        uuid_if_new: DeviceId,
+    ) -> Result<(), StoreError> {
+        transaction.execute(
+            "INSERT OR IGNORE INTO room (organisation, name) VALUES (?1, ?2)",
+            params![organisation, device.room.as_str()],
+        )?;
+        let room: i64 = transaction.query_row(
+            "SELECT id FROM room WHERE organisation = ?1 AND name = ?2",
+            params![organisation, device.room.as_str()],
+            |r| r.get(0),
+        )?;
+        transaction.execute(
+            "INSERT INTO device (organisation, name, room, position, inventory, macs,
+             addresses, description, tags, owner, steerable, uuid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (organisation, name) DO UPDATE SET room = excluded.room,
+             position = excluded.position, inventory = excluded.inventory,
+             macs = excluded.macs, addresses = excluded.addresses,
+             description = excluded.description, tags = excluded.tags,
+             owner = excluded.owner, steerable = excluded.steerable",
+            params![
+                organisation,
+                device.name.as_str(),
+                room,
+                device.position,
+                device.inventory,
+                join(&device.macs, " "),
+                join(&device.addresses, " "),
+                device.description,
+                device.tags.join(";"),
+                device.owner,
+                device.steerable,
+                uuid_if_new.to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Devices matching `condition` on `?2`, ordered by room and name.
+    fn select_devices(
+        &self,
+        condition: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT d.uuid, d.name, r.name, d.position, d.inventory, d.macs, d.addresses,
+                    d.description, d.tags, d.owner, d.steerable, d.teacher, d.fingerprint
+             FROM device d JOIN room r ON r.id = d.room
+             WHERE d.organisation = ?1 AND {condition}
+             ORDER BY r.name, d.name"
+        ))?;
+        let rows = statement.query_map(params![self.organisation_id()?, value], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, bool>(10)?,
+                r.get::<_, bool>(11)?,
+                r.get::<_, Option<String>>(12)?,
+            ))
+        })?;
+        let mut devices = Vec::new();
+        for row in rows {
+            let (
+                uuid,
+                name,
+                room,
+                position,
+                inventory,
+                macs,
+                addresses,
+                description,
+                tags,
+                owner,
+                steerable,
+                teacher,
+                fingerprint,
+            ) = row?;
+            let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+                StoreError::Corrupt(format!("device '{name}': {what}: {e}"))
+            };
+            devices.push(DeviceRecord {
+                uuid: uuid.parse().map_err(|e| corrupt("uuid", &e))?,
+                teacher,
+                fingerprint: fingerprint
+                    .map(|f| f.parse())
+                    .transpose()
+                    .map_err(|e| corrupt("fingerprint", &e))?,
+                fields: DeviceFields {
+                    name: name.parse().map_err(|e| corrupt("name", &e))?,
+                    room: room.parse().map_err(|e| corrupt("room", &e))?,
+                    position,
+                    inventory,
+                    macs: split(&macs, ' ').map_err(|e| corrupt("mac", &e))?,
+                    addresses: split(&addresses, ' ').map_err(|e| corrupt("ip", &e))?,
+                    description,
+                    tags: tags
+                        .split(';')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    owner,
+                    steerable,
+                },
+            });
+        }
+        Ok(devices)
+    }
+
+    /// Enrolment tokens matching `condition` on `?2`, newest first.
+    fn select_tokens(
+        &self,
+        condition: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<EnrolmentToken>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT t.id, t.label, r.name, t.teacher, t.uses_left, t.expires, t.created_by
+             FROM enrolment_token t LEFT JOIN room r ON r.id = t.room
+             WHERE t.organisation = ?1 AND {condition} ORDER BY t.id DESC"
+        ))?;
+        let rows = statement.query_map(params![self.organisation_id()?, value], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut tokens = Vec::new();
+        for row in rows {
+            let (id, label, room, teacher, uses_left, expires, created_by) = row?;
+            tokens.push(EnrolmentToken {
+                id,
+                label,
+                room: room.map(|r| parse_room(&r)).transpose()?,
+                teacher,
+                uses_left,
+                expires: parse_time(&expires)?,
+                created_by,
+            });
+        }
+        Ok(tokens)
     }
 
     fn group_id(
@@ -254,8 +756,9 @@ impl Store for SqliteStore {
     fn organisation(&self) -> Result<Organisation, StoreError> {
         self.connection
             .query_row(
-                "SELECT o.name, o.ca_certificate, o.ca_key, g.name FROM organisation o
-                 LEFT JOIN user_group g ON g.id = o.authorized_group ORDER BY o.id LIMIT 1",
+                "SELECT o.name, o.ca_certificate, o.ca_key, g.name, a.name FROM organisation o
+                 LEFT JOIN user_group g ON g.id = o.authorized_group
+                 LEFT JOIN user_group a ON a.id = o.admin_group ORDER BY o.id LIMIT 1",
                 [],
                 |r| {
                     Ok(Organisation {
@@ -263,6 +766,7 @@ impl Store for SqliteStore {
                         ca_certificate_pem: r.get(1)?,
                         ca_key_pem: r.get(2)?,
                         authorized_group: r.get(3)?,
+                        admin_group: r.get(4)?,
                     })
                 },
             )
@@ -348,41 +852,12 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO room (organisation, name) VALUES (?1, ?2)",
                 params![organisation, device.room.as_str()],
             )?;
-            let room: i64 = transaction.query_row(
-                "SELECT id FROM room WHERE organisation = ?1 AND name = ?2",
-                params![organisation, device.room.as_str()],
-                |r| r.get(0),
-            )?;
             let known: bool = transaction.query_row(
                 "SELECT EXISTS (SELECT 1 FROM device WHERE organisation = ?1 AND name = ?2)",
                 params![organisation, device.name.as_str()],
                 |r| r.get(0),
             )?;
-            // The UUID is kept for a known device: its certificates name it.
-            transaction.execute(
-                "INSERT INTO device (organisation, name, room, position, inventory, macs,
-                 addresses, description, tags, owner, steerable, uuid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (organisation, name) DO UPDATE SET room = excluded.room,
-                 position = excluded.position, inventory = excluded.inventory,
-                 macs = excluded.macs, addresses = excluded.addresses,
-                 description = excluded.description, tags = excluded.tags,
-                 owner = excluded.owner, steerable = excluded.steerable",
-                params![
-                    organisation,
-                    device.name.as_str(),
-                    room,
-                    device.position,
-                    device.inventory,
-                    join(&device.macs, " "),
-                    join(&device.addresses, " "),
-                    device.description,
-                    device.tags.join(";"),
-                    device.owner,
-                    device.steerable,
-                    DeviceId::random().to_string(),
-                ],
-            )?;
+            Self::write_device(&transaction, organisation, device, DeviceId::random())?;
             if known {
                 summary.updated += 1;
             } else {
@@ -394,70 +869,7 @@ impl Store for SqliteStore {
     }
 
     fn devices(&self, room: Option<&RoomName>) -> Result<Vec<DeviceRecord>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT d.uuid, d.name, r.name, d.position, d.inventory, d.macs, d.addresses,
-                    d.description, d.tags, d.owner, d.steerable
-             FROM device d JOIN room r ON r.id = d.room
-             WHERE d.organisation = ?1 AND (?2 IS NULL OR r.name = ?2)
-             ORDER BY r.name, d.name",
-        )?;
-        let rows = statement.query_map(
-            params![self.organisation_id()?, room.map(RoomName::as_str)],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, String>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, bool>(10)?,
-                ))
-            },
-        )?;
-        let mut devices = Vec::new();
-        for row in rows {
-            let (
-                uuid,
-                name,
-                room,
-                position,
-                inventory,
-                macs,
-                addresses,
-                description,
-                tags,
-                owner,
-                steerable,
-            ) = row?;
-            let corrupt = |what: &str, e: &dyn std::fmt::Display| {
-                StoreError::Corrupt(format!("device '{name}': {what}: {e}"))
-            };
-            devices.push(DeviceRecord {
-                uuid: uuid.parse().map_err(|e| corrupt("uuid", &e))?,
-                fields: DeviceFields {
-                    name: name.parse().map_err(|e| corrupt("name", &e))?,
-                    room: room.parse().map_err(|e| corrupt("room", &e))?,
-                    position,
-                    inventory,
-                    macs: split(&macs, ' ').map_err(|e| corrupt("mac", &e))?,
-                    addresses: split(&addresses, ' ').map_err(|e| corrupt("ip", &e))?,
-                    description,
-                    tags: tags
-                        .split(';')
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    owner,
-                    steerable,
-                },
-            });
-        }
-        Ok(devices)
+        self.select_devices("(?2 IS NULL OR r.name = ?2)", &room.map(RoomName::as_str))
     }
 
     fn set_steerable(&mut self, device: &DeviceName, steerable: bool) -> Result<bool, StoreError> {
@@ -475,44 +887,396 @@ impl Store for SqliteStore {
         let names = statement
             .query_map([self.organisation_id()?], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        names
-            .into_iter()
-            .map(|n| {
-                n.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("room: {e}")))
-            })
-            .collect()
+        names.iter().map(|n| parse_room(n)).collect()
     }
 
-    fn log_issuance(&mut self, issuance: &Issuance) -> Result<(), StoreError> {
+    fn log(&mut self, event: &Event) -> Result<(), StoreError> {
         self.connection.execute(
-            "INSERT INTO issuance_log (time, organisation, kind, subject, room, not_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO event_log (time, kind, actor, source, subject, room, outcome, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
-                now_text(),
-                self.organisation_id()?,
-                issuance.kind,
-                issuance.subject,
-                issuance.room,
-                issuance.not_after.format(&Rfc3339).unwrap_or_default(),
+                time_text(event.time),
+                event.kind.as_str(),
+                event.actor,
+                event.source,
+                event.subject,
+                event.room,
+                event.outcome.as_str(),
+                event.detail,
             ],
         )?;
         Ok(())
     }
 
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let pattern = filter.text.as_ref().map(|t| {
+            format!(
+                "%{}%",
+                t.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        let mut statement = self.connection.prepare(
+            "SELECT time, kind, actor, source, subject, room, outcome, detail FROM event_log
+             WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR outcome = ?2)
+               AND (?3 IS NULL OR actor LIKE ?3 ESCAPE '\\' OR subject LIKE ?3 ESCAPE '\\'
+                    OR room LIKE ?3 ESCAPE '\\')
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![
+                filter.kind.map(EventKind::as_str),
+                filter.outcome.map(Outcome::as_str),
+                pattern,
+                i64::try_from(filter.limit).unwrap_or(i64::MAX),
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            },
+        )?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (time, kind, actor, source, subject, room, outcome, detail) = row?;
+            events.push(Event {
+                time: parse_time(&time)?,
+                kind: EventKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("log: kind '{kind}'")))?,
+                actor,
+                source,
+                subject,
+                room,
+                outcome: match outcome.as_str() {
+                    "ok" => Outcome::Ok,
+                    "refused" => Outcome::Refused,
+                    other => return Err(StoreError::Corrupt(format!("log: outcome '{other}'"))),
+                },
+                detail,
+            });
+        }
+        Ok(events)
+    }
+
+
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError> {
         // RFC 3339 UTC timestamps sort as text.
-        let before = before.format(&Rfc3339).unwrap_or_default();
+        let before = time_text(before);
         Ok(self
             .connection
-            .execute("DELETE FROM issuance_log WHERE time < ?1", [before])?)
+            .execute("DELETE FROM event_log WHERE time < ?1", [before])?)
+    }
+
+    fn set_admin_group(&mut self, group: &str) -> Result<Option<String>, StoreError> {
+        let previous = self.organisation()?.admin_group;
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        let id = Self::group_id(&transaction, organisation, group)?;
+        transaction.execute(
+            "UPDATE organisation SET admin_group = ?1 WHERE id = ?2",
+            params![id, organisation],
+        )?;
+        transaction.commit()?;
+        Ok(previous.filter(|p| p != group))
+    }
+
+    fn set_password(&mut self, user: &str, hash: Option<&str>) -> Result<bool, StoreError> {
+        Ok(self.connection.execute(
+            "UPDATE user SET password = ?1 WHERE organisation = ?2 AND name = ?3",
+            params![hash, self.organisation_id()?, user],
+        )? == 1)
+    }
+
+    fn password_hash(&self, user: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT password FROM user WHERE organisation = ?1 AND name = ?2",
+                params![self.organisation_id()?, user],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT u.name, u.password IS NOT NULL,
+                    (SELECT group_concat(name, char(31)) FROM
+                        (SELECT g.name FROM membership m JOIN user_group g ON g.id = m.user_group
+                         WHERE m.user = u.id ORDER BY g.name))
+             FROM user u WHERE u.organisation = ?1 ORDER BY u.name",
+        )?;
+        let users = statement
+            .query_map([self.organisation_id()?], |r| {
+                Ok(UserRecord {
+                    name: r.get(0)?,
+                    local_password: r.get(1)?,
+                    groups: r
+                        .get::<_, Option<String>>(2)?
+                        .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(users)
+    }
+
+    fn device(&self, name: &DeviceName) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self
+            .select_devices("d.name = ?2", &name.as_str())?
+            .into_iter()
+            .next())
+    }
+
+    fn device_by_fingerprint(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self
+            .select_devices("d.fingerprint = ?2", &fingerprint.to_string())?
+            .into_iter()
+            .next())
+    }
+
+    fn set_fingerprint(
+        &mut self,
+        device: &DeviceName,
+        fingerprint: &Fingerprint,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE device SET fingerprint = ?1 WHERE organisation = ?2 AND name = ?3",
+            params![
+                fingerprint.to_string(),
+                self.organisation_id()?,
+                device.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_teacher(&mut self, device: &DeviceName, teacher: bool) -> Result<bool, StoreError> {
+        Ok(self.connection.execute(
+            "UPDATE device SET teacher = ?1 WHERE organisation = ?2 AND name = ?3",
+            params![teacher, self.organisation_id()?, device.as_str()],
+        )? == 1)
+    }
+
+    fn teacher_rooms(&self, device: &DeviceName) -> Result<Vec<RoomName>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT r.name FROM teacher_room t JOIN room r ON r.id = t.room
+             JOIN device d ON d.id = t.device
+             WHERE d.organisation = ?1 AND d.name = ?2 ORDER BY r.name",
+        )?;
+        let names = statement
+            .query_map(params![self.organisation_id()?, device.as_str()], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        names.iter().map(|n| parse_room(n)).collect()
+    }
+
+    fn set_teacher_rooms(
+        &mut self,
+        device: &DeviceName,
+        rooms: &[RoomName],
+    ) -> Result<(), StoreError> {
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        let device_id: i64 = transaction.query_row(
+            "SELECT id FROM device WHERE organisation = ?1 AND name = ?2",
+            params![organisation, device.as_str()],
+            |r| r.get(0),
+        )?;
+        transaction.execute("DELETE FROM teacher_room WHERE device = ?1", [device_id])?;
+        for room in rooms {
+            transaction.execute(
+                "INSERT INTO teacher_room (device, room)
+                 SELECT ?1, id FROM room WHERE organisation = ?2 AND name = ?3",
+                params![device_id, organisation, room.as_str()],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn create_enrolment_token(&mut self, token: &NewEnrolmentToken) -> Result<i64, StoreError> {
+        let organisation = self.organisation_id()?;
+        self.connection.execute(
+            "INSERT INTO enrolment_token (organisation, secret_hash, label, room, teacher,
+                 uses_left, expires, created, created_by)
+             VALUES (?1, ?2, ?3, (SELECT id FROM room WHERE organisation = ?1 AND name = ?4),
+                 ?5, ?6, ?7, ?8, ?9)",
+            params![
+                organisation,
+                token.secret_hash,
+                token.label,
+                token.room.as_ref().map(RoomName::as_str),
+                token.teacher,
+                token.uses,
+                time_text(token.expires),
+                now_text(),
+                token.created_by,
+            ],
+        )?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    fn enrolment_token(&self, secret_hash: &str) -> Result<Option<EnrolmentToken>, StoreError> {
+        Ok(self
+            .select_tokens("t.secret_hash = ?2", &secret_hash)?
+            .into_iter()
+            .next())
+    }
+
+    fn enrolment_tokens(&self) -> Result<Vec<EnrolmentToken>, StoreError> {
+        self.select_tokens("?2 IS NULL", &Option::<String>::None)
+    }
+
+    fn delete_enrolment_token(&mut self, id: i64) -> Result<bool, StoreError> {
+        Ok(self.connection.execute(
+            "DELETE FROM enrolment_token WHERE organisation = ?1 AND id = ?2",
+            params![self.organisation_id()?, id],
+        )? == 1)
+    }
+
+    fn enrol(&mut self, enrolment: &Enrolment, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        let used = transaction.execute(
+            "UPDATE enrolment_token SET uses_left = uses_left - 1
+             WHERE id = ?1 AND uses_left > 0 AND expires > ?2",
+            params![enrolment.token, time_text(now)],
+        )?;
+        if used != 1 {
+            return Ok(false);
+        }
+        let device = &enrolment.device;
+        if enrolment.new {
+            Self::write_device(&transaction, organisation, &device.fields, device.uuid)?;
+        }
+        transaction.execute(
+            "UPDATE device SET fingerprint = ?1, teacher = ?2 WHERE organisation = ?3 AND name = ?4",
+            params![
+                enrolment.fingerprint.to_string(),
+                enrolment.teacher,
+                organisation,
+                device.fields.name.as_str()
+            ],
+        )?;
+        transaction.commit()?;
+        Ok(true)
+    }
+
+    fn create_session(&mut self, secret_hash: &str, session: &Session) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO session (secret_hash, kind, user, groups, method, device, csrf, created, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                secret_hash,
+                session.kind.as_str(),
+                session.user,
+                session.groups.join("\u{1f}"),
+                session.method,
+                session.device.map(|d| d.to_string()),
+                session.csrf,
+                now_text(),
+                time_text(session.expires),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = self
+            .connection
+            .query_row(
+                "SELECT kind, user, groups, method, device, csrf, expires FROM session
+                 WHERE secret_hash = ?1 AND expires > ?2",
+                params![secret_hash, time_text(now)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((kind, user, groups, method, device, csrf, expires)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            kind: SessionKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("session kind '{kind}'")))?,
+            user,
+            groups: groups
+                .split('\u{1f}')
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            method,
+            device: device
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("session device: {e}")))?,
+            csrf,
+            expires: parse_time(&expires)?,
+        }))
+    }
+
+    fn delete_session(&mut self, secret_hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .connection
+            .execute("DELETE FROM session WHERE secret_hash = ?1", [secret_hash])?
+            == 1)
+    }
+
+    fn expire_sessions(&mut self, now: OffsetDateTime) -> Result<usize, StoreError> {
+        Ok(self
+            .connection
+            .execute("DELETE FROM session WHERE expires <= ?1", [time_text(now)])?)
     }
 }
 
 fn now_text() -> String {
-    OffsetDateTime::now_utc()
+    time_text(OffsetDateTime::now_utc())
+}
+
+/// A time as the database keeps it: RFC 3339 in UTC, which sorts as text.
+fn time_text(time: OffsetDateTime) -> String {
+    // Whole seconds: with fractions, "…:00Z" would sort after "…:00.5Z".
+    time.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(time)
         .format(&Rfc3339)
         .unwrap_or_default()
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("time '{text}': {e}")))
+}
+
+fn parse_room(text: &str) -> Result<RoomName, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("room: {e}")))
 }
 
 fn join<T: ToString>(items: &[T], separator: &str) -> String {

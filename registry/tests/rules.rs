@@ -1,0 +1,340 @@
+//! The registry's rules for the server's flows, on a real SQLite file and a
+//! clock the test turns: enrolment tokens, teacher PCs, room certificates for
+//! keys the registry never sees, sessions, and the log of every attempt.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pult_protocol::pki::{CertificateRequest, Fingerprint, KeyAndRequest};
+use pult_registry::model::{DeviceFields, DeviceName, RoomName};
+use pult_registry::secret::EnrolmentTokenText;
+use pult_registry::store::{EventFilter, EventKind, Outcome, SessionKind, SqliteStore};
+use pult_registry::{Actor, Identity, Registry, RegistryError, SignInMethod};
+use time::OffsetDateTime;
+
+struct School {
+    registry: Registry<SqliteStore>,
+    clock: Arc<Mutex<OffsetDateTime>>,
+    _dir: tempfile::TempDir,
+}
+
+impl School {
+    /// A school with rooms 101 (PC-01, PC-02) and 102 (PC-03), the group
+    /// "lehrer" authorised and "admins" as the admins' group.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        let clock = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+        let now = clock.clone();
+        let mut registry = Registry::with_clock(
+            SqliteStore::create(&path).unwrap(),
+            Box::new(move || *now.lock().unwrap()),
+        )
+        .unwrap();
+        registry.init("Schule").unwrap();
+        let device = |name: &str, room: &str| DeviceFields {
+            name: name.parse().unwrap(),
+            room: room.parse().unwrap(),
+            position: None,
+            inventory: None,
+            macs: vec![],
+            addresses: vec![],
+            description: None,
+            tags: vec![],
+            owner: None,
+            steerable: true,
+        };
+        registry
+            .import_devices(&[
+                device("PC-01", "101"),
+                device("PC-02", "101"),
+                device("PC-03", "102"),
+            ])
+            .unwrap();
+        registry.authorize_group("lehrer").unwrap();
+        registry.add_user("mueller", &["lehrer".into()]).unwrap();
+        registry.add_user("admin", &["admins".into()]).unwrap();
+        registry.set_admin_group("admins", &Actor::cli()).unwrap();
+        Self {
+            registry,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.clock.lock().unwrap() += by;
+    }
+
+    fn token(&mut self, room: Option<&str>, teacher: bool, uses: u32) -> EnrolmentTokenText {
+        let room: Option<RoomName> = room.map(|r| r.parse().unwrap());
+        self.registry
+            .create_enrolment_token(
+                "test",
+                room.as_ref(),
+                teacher,
+                uses,
+                Duration::from_secs(3600),
+                &Actor::cli(),
+            )
+            .unwrap()
+            .0
+    }
+
+    fn enroll(
+        &mut self,
+        token: &EnrolmentTokenText,
+        name: &str,
+    ) -> Result<pult_registry::Enrolled, RegistryError> {
+        let made = KeyAndRequest::generate(name).unwrap();
+        let request = CertificateRequest::from_pem(&made.request_pem).unwrap();
+        let name: DeviceName = name.parse().unwrap();
+        self.registry.enroll(token, &name, &request, &web())
+    }
+
+    fn last_event(&self, kind: EventKind) -> pult_registry::store::Event {
+        self.registry
+            .events(&EventFilter {
+                kind: Some(kind),
+                limit: 1,
+                ..EventFilter::default()
+            })
+            .unwrap()
+            .remove(0)
+    }
+}
+
+fn web() -> Actor {
+    Actor {
+        name: None,
+        source: "192.0.2.7".into(),
+    }
+}
+
+fn teacher(groups: &[&str]) -> Identity {
+    Identity {
+        user: "mueller".into(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        method: SignInMethod::Ldap,
+    }
+}
+
+#[test]
+fn a_token_enrols_a_registered_device_keeping_its_identity_and_a_new_one_into_its_room() {
+    let mut school = School::new();
+    let before = school
+        .registry
+        .devices(None)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.fields.name.as_str() == "PC-01")
+        .unwrap();
+    let token = school.token(Some("101"), false, 2);
+    let enrolled = school.enroll(&token, "PC-01").unwrap();
+    assert!(!enrolled.new);
+    assert_eq!(enrolled.manifest.uuid, before.uuid);
+    let fresh = school.enroll(&token, "PC-99").unwrap();
+    assert!(fresh.new);
+    let devices = school.registry.devices(Some(&"101".parse().unwrap())).unwrap();
+    let pc99 = devices
+        .iter()
+        .find(|d| d.fields.name.as_str() == "PC-99")
+        .expect("the new device is registered in the token's room");
+    assert_eq!(pc99.fingerprint, Some(fresh.certificate.fingerprint));
+    assert_eq!(
+        Fingerprint::of_pem(&fresh.certificate.certificate_pem).unwrap(),
+        fresh.certificate.fingerprint
+    );
+    let event = school.last_event(EventKind::Enrolment);
+    assert_eq!(event.outcome, Outcome::Ok);
+    assert_eq!(event.subject.as_deref(), Some("PC-99"));
+    assert_eq!(event.source.as_deref(), Some("192.0.2.7"));
+}
+
+#[test]
+fn a_used_up_an_expired_an_unknown_or_a_foreign_room_token_is_refused_and_logged() {
+    let mut school = School::new();
+    let once = school.token(Some("101"), false, 1);
+    school.enroll(&once, "PC-01").unwrap();
+    let error = school.enroll(&once, "PC-02").unwrap_err();
+    assert!(error.to_string().contains("used up"), "{error}");
+    assert_eq!(school.last_event(EventKind::Enrolment).outcome, Outcome::Refused);
+
+    let expiring = school.token(Some("101"), false, 5);
+    school.advance(Duration::from_secs(3601));
+    let error = school.enroll(&expiring, "PC-02").unwrap_err();
+    assert!(error.to_string().contains("expired"), "{error}");
+
+    let mut unknown = school.token(None, false, 1);
+    unknown.secret = "0".repeat(32);
+    let error = school.enroll(&unknown, "PC-02").unwrap_err();
+    assert!(error.to_string().contains("not known"), "{error}");
+
+    // A token for room 101 does not take over a device of room 102.
+    let room_101 = school.token(Some("101"), false, 5);
+    let error = school.enroll(&room_101, "PC-03").unwrap_err();
+    assert!(error.to_string().contains("room 102"), "{error}");
+    // Without a room a token enrols registered devices only.
+    let school_wide = school.token(None, false, 5);
+    school.enroll(&school_wide, "PC-03").unwrap();
+    let error = school.enroll(&school_wide, "PC-77").unwrap_err();
+    assert!(error.to_string().contains("not registered"), "{error}");
+    // Nothing half-written: the refused device does not exist.
+    assert!(
+        !school
+            .registry
+            .devices(None)
+            .unwrap()
+            .iter()
+            .any(|d| d.fields.name.as_str() == "PC-77")
+    );
+}
+
+#[test]
+fn re_enrolling_replaces_the_fingerprint_the_next_room_certificate_carries() {
+    let mut school = School::new();
+    let token = school.token(Some("101"), false, 2);
+    let first = school.enroll(&token, "PC-01").unwrap();
+    let second = school.enroll(&token, "PC-01").unwrap();
+    assert_ne!(first.certificate.fingerprint, second.certificate.fingerprint);
+    let room = school
+        .registry
+        .room_certificate(
+            &"101".parse().unwrap(),
+            "mueller",
+            Duration::from_secs(600),
+            &pult_protocol::message::Feature::ALL,
+        )
+        .unwrap();
+    let pc01 = room.manifest.device("PC-01").unwrap();
+    assert_eq!(pc01.fingerprint, Some(second.certificate.fingerprint));
+}
+
+#[test]
+fn r8_r9_a_teacher_pc_gets_a_certificate_for_its_own_room_and_the_ones_an_admin_added() {
+    let mut school = School::new();
+    let token = school.token(Some("101"), true, 1);
+    let enrolled = school.enroll(&token, "LEHRER-101").unwrap();
+    assert!(enrolled.teacher);
+    let device = school
+        .registry
+        .teacher_device(&enrolled.certificate.fingerprint)
+        .unwrap();
+    let key = KeyAndRequest::generate("mueller").unwrap();
+    let request = CertificateRequest::from_pem(&key.request_pem).unwrap();
+    let hour = Duration::from_secs(3600);
+
+    let room = school
+        .registry
+        .certify_room(&teacher(&["lehrer"]), &device, None, &request, hour, &web())
+        .unwrap();
+    assert_eq!(room.manifest.room, "101");
+    let names: Vec<&str> = room.manifest.devices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["PC-01", "PC-02"], "the teacher PC itself is not in the room certificate");
+
+    // R9: outside the authorised group.
+    let error = school
+        .registry
+        .certify_room(&teacher(&["schueler"]), &device, None, &request, hour, &web())
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::NotAuthorised { .. }), "{error}");
+    assert_eq!(school.last_event(EventKind::Certificate).outcome, Outcome::Refused);
+
+    // R8: another room only once an admin allows it for this PC.
+    let room_102: RoomName = "102".parse().unwrap();
+    let error = school
+        .registry
+        .certify_room(&teacher(&["lehrer"]), &device, Some(&room_102), &request, hour, &web())
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::RoomNotAllowed { .. }), "{error}");
+    school
+        .registry
+        .set_teacher_device(&device.fields.name, true, &[room_102.clone()], &Actor::cli())
+        .unwrap();
+    let other = school
+        .registry
+        .certify_room(&teacher(&["lehrer"]), &device, Some(&room_102), &request, hour, &web())
+        .unwrap();
+    assert_eq!(other.manifest.room, "102");
+
+    // A student PC's certificate does not count as a teacher PC's.
+    let student = school.token(Some("101"), false, 1);
+    let pc = school.enroll(&student, "PC-02").unwrap();
+    assert!(matches!(
+        school.registry.teacher_device(&pc.certificate.fingerprint),
+        Err(RegistryError::NotTeacherDevice)
+    ));
+}
+
+#[test]
+fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time() {
+    let mut school = School::new();
+    school
+        .registry
+        .set_password("admin", Some("lang genug, wirklich"), &Actor::cli())
+        .unwrap();
+    let identity = school
+        .registry
+        .check_local_password("admin", "lang genug, wirklich")
+        .unwrap();
+    assert!(school.registry.is_admin(&identity).unwrap());
+    assert!(!school.registry.is_admin(&teacher(&["lehrer"])).unwrap());
+    for (user, password) in [
+        ("admin", "lang genug, wirklich!"),
+        ("nobody", "lang genug, wirklich"),
+        ("mueller", "lang genug, wirklich"),
+    ] {
+        assert!(matches!(
+            school.registry.check_local_password(user, password),
+            Err(RegistryError::SignInRefused)
+        ));
+    }
+    assert!(matches!(
+        school.registry.set_password("admin", Some("kurz"), &Actor::cli()),
+        Err(RegistryError::Password(_))
+    ));
+
+    let (secret, session) = school
+        .registry
+        .open_session(SessionKind::Web, &identity, None, Duration::from_secs(600))
+        .unwrap();
+    assert!(session.csrf.is_some());
+    assert_eq!(
+        school.registry.session(&secret, SessionKind::Web).unwrap(),
+        Some(session)
+    );
+    assert_eq!(school.registry.session(&secret, SessionKind::Access).unwrap(), None);
+    school.advance(Duration::from_secs(601));
+    assert_eq!(school.registry.session(&secret, SessionKind::Web).unwrap(), None);
+}
+
+#[test]
+fn a_version_1_registry_file_is_brought_up_to_date_and_keeps_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        connection
+            .execute_batch(&include_str!("data/schema-1.sql").replace("{NOW}", &now))
+            .unwrap();
+    }
+    let registry = Registry::new(SqliteStore::open(&path).unwrap()).unwrap();
+    let devices = registry.devices(None).unwrap();
+    assert_eq!(devices.len(), 1);
+    assert!(!devices[0].teacher);
+    let events = registry
+        .events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Certificate);
+    assert_eq!(events[0].subject.as_deref(), Some("mueller"));
+}
