@@ -53,6 +53,7 @@ fn certificate_dir(dir: &Path, address: &str) {
             position: None,
             steerable: true,
             macs: vec![],
+            fingerprint: None,
         }],
     };
     std::fs::write(dir.join("ca.crt"), ca.certificate_pem()).unwrap();
