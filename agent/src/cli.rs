@@ -50,6 +50,23 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Enrols this computer at the registry with an enrolment token: makes
+    /// the device key here, has the registry certify it, and installs the
+    /// bundle (replacing one there, as when a device is enrolled again).
+    Enroll {
+        /// The registry's address, https://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        registry: String,
+        /// The enrolment token the admin made.
+        #[arg(long)]
+        token: String,
+        /// The device's name in the registry; default: this computer's host name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to install the bundle; default: where the service loads it.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+    },
     /// For the installer (the MSI runs it as SYSTEM): installs the agent
     /// bundle from DIR into the agent's data directory (SYSTEM and
     /// Administrators only) and makes sure the service's path is quoted.
@@ -253,6 +270,24 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         #[cfg(target_os = "linux")]
         Some(Command::NoticeBridge { title }) => platform::bridge::run(title),
         Some(Command::FileWorker(folders)) => crate::helper::file_worker::run(folders.folders()),
+        Some(Command::Enroll {
+            registry,
+            token,
+            name,
+            bundle,
+        }) => bundle
+            .or_else(platform::default_bundle)
+            .context("--bundle DIR is needed: where to install the agent bundle")
+            .and_then(|to| {
+                let installed = crate::enrol::enroll(&registry, &token, name.as_deref(), &to)?;
+                println!(
+                    "enrolled as {} ({}); the bundle is in {}",
+                    installed.manifest.name,
+                    installed.manifest.uuid,
+                    to.display()
+                );
+                Ok(())
+            }),
         #[cfg(not(target_os = "linux"))]
         Some(Command::NoticeBridge { .. }) => {
             Err(anyhow::anyhow!("no notice bridge on this system"))

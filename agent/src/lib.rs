@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod desktop;
+pub mod enrol;
 pub mod helper;
 pub mod limits;
 pub mod link;

@@ -21,6 +21,7 @@ pub mod favourites;
 pub mod files;
 pub mod gallery;
 mod motion;
+pub mod registry;
 mod room;
 mod room_session;
 mod session;

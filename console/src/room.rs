@@ -34,7 +34,8 @@ impl RoomCertificate {
         } else {
             Err(ConsoleError::Certificate {
                 dir,
-                detail: "there is none; put the directory pult-registry room-cert wrote there"
+                detail: "there is none; sign in with `pultctl login`, or put the directory \
+                         pult-registry room-cert wrote there"
                     .into(),
             })
         }

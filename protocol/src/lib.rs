@@ -11,6 +11,7 @@
 //! - [`broadcast`]: the teacher's screen to the class (R7), on the same updates;
 //! - [`files`]: files to the class (R6) and back, and the names both ends accept;
 //! - [`credentials`]: the JSON documents the registry hands to agents and consoles;
+//! - [`registry_api`]: the bodies of the registry server's JSON API;
 //! - [`local`]: the local channel between an agent's service and its session helper.
 //!
 //! It must never know about screens, windows, SQL, or where a host keeps its files.
@@ -30,6 +31,7 @@ pub mod local;
 pub mod message;
 pub mod pki;
 pub mod power;
+pub mod registry_api;
 pub mod udp;
 pub mod verify;
 pub mod watch;

@@ -256,14 +256,22 @@ impl SchoolCa {
         self.sign(params, not_after)
     }
 
-    /// Certifies the key of `request` as device `device` named `name` (enrolment).
+    /// Certifies the key of `request` as device `device` named `name`
+    /// (enrolment). A teacher PC's certificate also serves as a TLS client
+    /// certificate: with it the PC asks the registry for room certificates.
     pub fn certify_device(
         &self,
         device: DeviceId,
         name: &str,
         request: &CertificateRequest,
+        teacher: bool,
     ) -> Result<Certified, PkiError> {
-        let (params, not_after) = device_params(device, name)?;
+        let (mut params, not_after) = device_params(device, name)?;
+        if teacher {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
+        }
         self.certify(params, not_after, request)
     }
 
@@ -291,7 +299,10 @@ impl SchoolCa {
     /// Issues the registry's own HTTPS certificate for `names` (host names or
     /// IP addresses), so that every client already trusting the school CA
     /// trusts the registry too.
-    pub fn issue_server_certificate(&self, names: &[String]) -> Result<IssuedCertificate, PkiError> {
+    pub fn issue_server_certificate(
+        &self,
+        names: &[String],
+    ) -> Result<IssuedCertificate, PkiError> {
         let mut params = CertificateParams::new(names.to_vec())?;
         params.distinguished_name = distinguished_name("Pult registry");
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -452,7 +463,7 @@ mod tests {
         let request_pem = asked.serialize_request(&key).unwrap().pem().unwrap();
         let request = CertificateRequest::from_pem(&request_pem).unwrap();
         let device = DeviceId::random();
-        let certified = ca.certify_device(device, "PC-01", &request).unwrap();
+        let certified = ca.certify_device(device, "PC-01", &request, false).unwrap();
         let der = pem_to_der(&certified.certificate_pem);
         assert_eq!(certified.fingerprint, Fingerprint::of_der(&der));
         let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -480,7 +491,10 @@ mod tests {
         let made = KeyAndRequest::generate("PC-01").unwrap();
         let request = CertificateRequest::from_pem(&made.request_pem).unwrap();
         let ca = SchoolCa::generate("Schule A").unwrap();
-        assert!(ca.certify_device(DeviceId::random(), "PC-01", &request).is_ok());
+        assert!(
+            ca.certify_device(DeviceId::random(), "PC-01", &request, false)
+                .is_ok()
+        );
         // Flip one byte inside the signed part.
         let mut der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(
             made.request_pem.as_bytes(),
@@ -493,7 +507,9 @@ mod tests {
         let tampered = rcgen::CertificateSigningRequestParams::from_der(&der.as_slice().into());
         assert!(tampered.is_err());
         assert!(matches!(
-            CertificateRequest::from_pem("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"),
+            CertificateRequest::from_pem(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            ),
             Err(PkiError::BadRequest(_))
         ));
     }

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod model;
 pub mod password;
 pub mod secret;
+pub mod server;
 pub mod store;
 pub mod write;
 
@@ -35,12 +36,12 @@ use time::OffsetDateTime;
 
 use crate::model::{DeviceFields, DeviceName, DeviceRecord, RoomName};
 use crate::password::PasswordError;
-use crate::secret::EnrolmentTokenText;
 use crate::store::{
     Enrolment, EnrolmentToken, Event, EventKind, ImportSummary, NewEnrolmentToken, Organisation,
     Outcome, Session, SessionKind, Store, StoreError,
 };
 use crate::write::WriteError;
+use pult_protocol::registry_api::EnrolmentTokenText;
 
 /// How long the registry keeps its own log of handed-out certificates (R17: six months).
 pub const LOG_RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
@@ -163,6 +164,45 @@ impl SignInMethod {
             Self::Ldap => "ldap",
             Self::Oidc => "oidc",
         }
+    }
+
+    /// The method named `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Local, Self::Ldap, Self::Oidc]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+/// A local account as read for a sign-in: checking the password is slow
+/// on purpose (Argon2id), so it happens after the registry is let go.
+#[derive(Clone, Debug)]
+pub struct LocalAccount {
+    user: String,
+    hash: Option<String>,
+    groups: Vec<String>,
+}
+
+impl LocalAccount {
+    /// The identity, if `password` is the account's. Costs the same time
+    /// whether or not the account exists or has a password.
+    pub fn check(&self, password: &str) -> Result<Identity, RegistryError> {
+        let matched =
+            password::matches(password, self.hash.as_deref().unwrap_or(password::decoy()));
+        if matched && self.hash.is_some() {
+            Ok(Identity {
+                user: self.user.clone(),
+                groups: self.groups.clone(),
+                method: SignInMethod::Local,
+            })
+        } else {
+            Err(RegistryError::SignInRefused)
+        }
+    }
+
+    /// The account's groups in the registry (none if there is no such account).
+    pub fn groups(&self) -> &[String] {
+        &self.groups
     }
 }
 
@@ -290,6 +330,18 @@ impl<S: Store> Registry<S> {
         Ok(self.store.log(&event)?)
     }
 
+    /// Logs an admin's change to `subject`.
+    fn log_change(&mut self, by: &Actor, subject: &str, detail: &str) -> Result<(), RegistryError> {
+        self.log(
+            EventKind::Change,
+            by,
+            Some(subject),
+            None,
+            Outcome::Ok,
+            detail,
+        )
+    }
+
     /// The log, filtered, newest first.
     pub fn events(&self, filter: &store::EventFilter) -> Result<Vec<Event>, RegistryError> {
         Ok(self.store.events(filter)?)
@@ -361,25 +413,24 @@ impl<S: Store> Registry<S> {
         self.log(EventKind::Change, by, Some(&user), None, Outcome::Ok, what)
     }
 
-    /// Checks a local password. Costs the same time whether or not the user
-    /// exists; logs nothing (the caller knows where the attempt came from).
+    /// The local account `user`, to check a password against (possibly none).
+    pub fn local_account(&self, user: &str) -> Result<LocalAccount, RegistryError> {
+        let user = user.trim();
+        Ok(LocalAccount {
+            user: user.to_owned(),
+            hash: self.store.password_hash(user)?,
+            groups: self.store.user_groups(user)?.unwrap_or_default(),
+        })
+    }
+
+    /// Checks a local password (see [`LocalAccount::check`]); logs nothing,
+    /// as the caller knows where the attempt came from.
     pub fn check_local_password(
         &self,
         user: &str,
         password: &str,
     ) -> Result<Identity, RegistryError> {
-        let user = user.trim();
-        let stored = self.store.password_hash(user)?;
-        let matched = password::matches(password, stored.as_deref().unwrap_or(password::decoy()));
-        if !(matched && stored.is_some()) {
-            return Err(RegistryError::SignInRefused);
-        }
-        let groups = self.store.user_groups(user)?.unwrap_or_default();
-        Ok(Identity {
-            user: user.to_owned(),
-            groups,
-            method: SignInMethod::Local,
-        })
+        self.local_account(user)?.check(password)
     }
 
     /// The users the registry keeps.
@@ -419,7 +470,7 @@ impl<S: Store> Registry<S> {
                 "a token's label has at most 100 characters and no control characters".into(),
             ));
         }
-        let text = EnrolmentTokenText::generate(self.ca_fingerprint()?);
+        let text = secret::enrolment_token(self.ca_fingerprint()?);
         let expires = self.now() + valid_for;
         let id = self.store.create_enrolment_token(&NewEnrolmentToken {
             secret_hash: secret::hash(&text.secret),
@@ -443,7 +494,10 @@ impl<S: Store> Registry<S> {
             Some(&format!("token {id}")),
             room.map(RoomName::as_str),
             Outcome::Ok,
-            &format!("made an enrolment token for {uses} {kind}, valid until {}", rfc3339(expires)),
+            &format!(
+                "made an enrolment token for {uses} {kind}, valid until {}",
+                rfc3339(expires.replace_nanosecond(0).unwrap_or(expires))
+            ),
         )?;
         Ok((text, token))
     }
@@ -485,8 +539,16 @@ impl<S: Store> Registry<S> {
                 Outcome::Ok,
                 format!(
                     "enrolled {} ({}), certificate {}",
-                    if enrolled.new { "a new device" } else { "again" },
-                    if enrolled.teacher { "teacher PC" } else { "student PC" },
+                    if enrolled.new {
+                        "a new device"
+                    } else {
+                        "again"
+                    },
+                    if enrolled.teacher {
+                        "teacher PC"
+                    } else {
+                        "student PC"
+                    },
                     enrolled.certificate.fingerprint
                 ),
                 None,
@@ -566,7 +628,7 @@ impl<S: Store> Registry<S> {
         };
         let organisation = self.store.organisation()?;
         let ca = SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
-        let certificate = ca.certify_device(device.uuid, name.as_str(), request)?;
+        let certificate = ca.certify_device(device.uuid, name.as_str(), request, stored.teacher)?;
         let written = self.store.enrol(
             &Enrolment {
                 token: stored.id,
@@ -637,14 +699,7 @@ impl<S: Store> Registry<S> {
         } else {
             "made a student PC".into()
         };
-        self.log(
-            EventKind::Change,
-            by,
-            Some(device.as_str()),
-            None,
-            Outcome::Ok,
-            &detail,
-        )
+        self.log_change(by, device.as_str(), &detail)
     }
 
     /// Certifies the key of `request` as `identity`'s room certificate for
@@ -677,7 +732,13 @@ impl<S: Store> Registry<S> {
                 SchoolCa::from_pem(&organisation.ca_certificate_pem, &organisation.ca_key_pem)?;
             let certificate = ca.certify_room(&grant, valid_for, request)?;
             Ok(CertifiedRoom {
-                manifest: manifest(&organisation, &room, &identity.user, certificate.not_after, devices),
+                manifest: manifest(
+                    &organisation,
+                    &room,
+                    &identity.user,
+                    certificate.not_after,
+                    devices,
+                ),
                 ca_pem: organisation.ca_certificate_pem,
                 certificate,
             })
@@ -725,7 +786,8 @@ impl<S: Store> Registry<S> {
             // Whole seconds, as the store keeps times.
             expires: (now + valid_for).replace_nanosecond(0).unwrap_or(now),
         };
-        self.store.create_session(&secret::hash(&secret), &session)?;
+        self.store
+            .create_session(&secret::hash(&secret), &session)?;
         Ok((secret, session))
     }
 
@@ -794,12 +856,17 @@ impl<S: Store> Registry<S> {
         &mut self,
         device: &DeviceName,
         steerable: bool,
+        by: &Actor,
     ) -> Result<(), RegistryError> {
-        if self.store.set_steerable(device, steerable)? {
-            Ok(())
-        } else {
-            Err(RegistryError::UnknownDevice(device.to_string()))
+        if !self.store.set_steerable(device, steerable)? {
+            return Err(RegistryError::UnknownDevice(device.to_string()));
         }
+        let state = if steerable {
+            "made steerable (R10)"
+        } else {
+            "made not steerable (R10)"
+        };
+        self.log_change(by, device.as_str(), state)
     }
 
     /// Issues the agent bundle of `device`: a new device key and certificate.

@@ -10,9 +10,10 @@ use pult_protocol::message::Feature;
 use pult_registry::devices_csv::{read_devices, write_devices};
 use pult_registry::duration::parse_duration;
 use pult_registry::model::{DeviceName, DeviceRecord, RoomName};
+use pult_registry::server::{Bound, ServeOptions};
 use pult_registry::store::SqliteStore;
 use pult_registry::write::write_file_atomically;
-use pult_registry::{Registry, RegistryError};
+use pult_registry::{Actor, Registry, RegistryError};
 
 /// The Pult device registry: schools, rooms, devices, users, certificates.
 #[derive(Parser)]
@@ -56,6 +57,47 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Serves the registry over HTTPS: the JSON API (enrolment, teachers'
+    /// room certificates, the admin's calls) and the admin's pages.
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "0.0.0.0:8443", value_name = "IP:PORT")]
+        listen: std::net::SocketAddr,
+        /// A name the registry is reached by (host name or IP address), for
+        /// the HTTPS certificate the school CA issues it; may be given again.
+        /// Default: this computer's host name, localhost and 127.0.0.1.
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// The HTTPS certificate chain (PEM) to use instead of one from the school CA.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// How long the room certificates it issues are valid (at most 24h).
+        #[arg(long, value_name = "DURATION", default_value = "8h")]
+        room_validity: String,
+    },
+    /// Shows the registry's log: sign-ins, certificates, enrolments, changes (newest first).
+    Log {
+        /// Only this kind: sign-in, sign-out, certificate, enrolment, change.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only lines whose user, device or room contains this.
+        #[arg(long)]
+        text: Option<String>,
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// As JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enrolment tokens: what an installer is given so the device enrols itself.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Issues a teacher's certificate for one room.
     RoomCert {
         /// The room.
@@ -84,6 +126,40 @@ enum GroupCommand {
         /// The group.
         group: String,
     },
+    /// Makes GROUP the group whose members may use the admin's pages and API.
+    Admins {
+        /// The group.
+        group: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Makes a token and prints it (once: the registry keeps only its hash).
+    Create {
+        /// The room new devices go to; without, only registered devices enrol.
+        #[arg(long)]
+        room: Option<String>,
+        /// How many devices may enrol with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it is valid (at most 90 days).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        valid: String,
+        /// It enrols teacher PCs, which get room certificates for their room.
+        #[arg(long)]
+        teacher: bool,
+        /// A note for the list.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Lists the tokens.
+    List,
+    /// Deletes a token.
+    Delete {
+        /// The token's number, as listed.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +171,14 @@ enum UserCommand {
         /// A group to add the user to (repeatable).
         #[arg(long = "group", value_name = "GROUP", required = true)]
         groups: Vec<String>,
+    },
+    /// Sets a user's local password, read from standard input (one line).
+    Password {
+        /// The user name.
+        user: String,
+        /// Remove the local password instead: the user signs in by LDAP or OpenID Connect only.
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -126,6 +210,18 @@ enum DeviceCommand {
         /// Whether teachers may reach it (R10).
         #[arg(long, value_enum)]
         steerable: YesNo,
+    },
+    /// Makes a device a teacher PC (room certificates for its room and the
+    /// rooms given), or a student PC again.
+    Teacher {
+        /// The device's name.
+        name: String,
+        /// A room besides its own it may get certificates for (repeatable).
+        #[arg(long = "also", value_name = "ROOM")]
+        also: Vec<String>,
+        /// Make it a student PC again.
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -180,12 +276,91 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Group {
+            command: GroupCommand::Admins { group },
+        } => {
+            let outcome = registry.set_admin_group(&group, &Actor::cli())?;
+            println!("'{}' is now the admins' group", group.trim());
+            if let Some(replaced) = outcome.replaced {
+                println!("  (it replaces '{replaced}')");
+            }
+        }
         Command::User {
             command: UserCommand::Add { user, groups },
         } => {
             let created = registry.add_user(&user, &groups)?;
             let verb = if created { "added" } else { "updated" };
             println!("{verb} user '{}' in {}", user.trim(), groups.join(", "));
+        }
+        Command::User {
+            command: UserCommand::Password { user, remove },
+        } => {
+            if remove {
+                registry.set_password(&user, None, &Actor::cli())?;
+                println!("removed the local password of '{}'", user.trim());
+            } else {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("could not read the password from standard input")?;
+                let password = line.trim_end_matches(['\r', '\n']);
+                registry.set_password(&user, Some(password), &Actor::cli())?;
+                println!("set the local password of '{}'", user.trim());
+            }
+        }
+        Command::Serve {
+            listen,
+            names,
+            tls_cert,
+            tls_key,
+            room_validity,
+        } => serve(
+            registry,
+            listen,
+            names,
+            tls_cert.zip(tls_key),
+            &room_validity,
+        )?,
+        Command::Token { command } => token(&mut registry, command)?,
+        Command::Log {
+            kind,
+            text,
+            limit,
+            json,
+        } => {
+            let kind = kind
+                .map(|k| {
+                    serde_json::from_value::<pult_registry::store::EventKind>(
+                        serde_json::Value::String(k.clone()),
+                    )
+                    .map_err(|_| anyhow::anyhow!("--kind is one of sign-in, sign-out, certificate, enrolment, change, not '{k}'"))
+                })
+                .transpose()?;
+            let events = registry.events(&pult_registry::store::EventFilter {
+                kind,
+                outcome: None,
+                text,
+                limit,
+            })?;
+            for event in events {
+                if json {
+                    println!("{}", serde_json::to_string(&event)?);
+                } else {
+                    println!(
+                        "{}  {:<11} {:<8} {:<12} {:<15} {:<12} {}",
+                        event
+                            .time
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        event.kind.as_str(),
+                        event.outcome.as_str(),
+                        event.actor.as_deref().unwrap_or("-"),
+                        event.source.as_deref().unwrap_or("-"),
+                        event.subject.as_deref().unwrap_or("-"),
+                        event.detail
+                    );
+                }
+            }
         }
         Command::Device { command } => device(&mut registry, command)?,
         Command::AgentBundle { name, out } => {
@@ -266,10 +441,26 @@ fn device(registry: &mut Registry<SqliteStore>, command: DeviceCommand) -> Resul
                 eprintln!("exported {} devices to {}", devices.len(), file.display());
             }
         }
+        DeviceCommand::Teacher { name, also, remove } => {
+            let name: DeviceName = name.parse()?;
+            let also = also
+                .iter()
+                .map(|r| r.parse::<RoomName>())
+                .collect::<Result<Vec<_>, _>>()?;
+            registry.set_teacher_device(&name, !remove, &also, &Actor::cli())?;
+            if remove {
+                println!("{name} is a student PC again");
+            } else {
+                println!(
+                    "{name} is a teacher PC; it gets room certificates for its own room and {} more",
+                    also.len()
+                );
+            }
+        }
         DeviceCommand::Set { name, steerable } => {
             let name: DeviceName = name.parse()?;
             let steerable = matches!(steerable, YesNo::Yes);
-            match registry.set_steerable(&name, steerable) {
+            match registry.set_steerable(&name, steerable, &pult_registry::Actor::cli()) {
                 Ok(()) => {}
                 Err(RegistryError::UnknownDevice(name)) => {
                     bail!("device '{name}' is not registered")
@@ -282,6 +473,122 @@ fn device(registry: &mut Registry<SqliteStore>, command: DeviceCommand) -> Resul
                 "not steerable"
             };
             println!("{name} is now {state}; this holds for room certificates issued from now on");
+        }
+    }
+    Ok(())
+}
+
+fn serve(
+    registry: Registry<SqliteStore>,
+    listen: std::net::SocketAddr,
+    mut names: Vec<String>,
+    certificate: Option<(PathBuf, PathBuf)>,
+    room_validity: &str,
+) -> Result<()> {
+    let room_validity = parse_duration(room_validity).map_err(anyhow::Error::msg)?;
+    if room_validity > pult_protocol::pki::MAX_ROOM_VALIDITY {
+        bail!("--room-validity is at most 24h");
+    }
+    if names.is_empty() {
+        names = default_names(listen);
+    }
+    let certificate = certificate
+        .map(|(chain, key)| -> Result<(String, String)> {
+            let read = |path: &Path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read {}", path.display()))
+            };
+            Ok((read(&chain)?, read(&key)?))
+        })
+        .transpose()?;
+    let options = ServeOptions {
+        listen,
+        names: names.clone(),
+        certificate,
+        room_validity,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("could not start the runtime")?;
+    runtime.block_on(async {
+        let bound = Bound::new(registry, &options).await?;
+        let address = bound.local_addr()?;
+        // Tests and scripts read this line for the address and port.
+        println!("serving https://{address}/ (names: {})", names.join(", "));
+        tokio::select! {
+            served = bound.serve() => served?,
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        }
+        Ok(())
+    })
+}
+
+/// The names a registry is reached by when the admin names none.
+fn default_names(listen: std::net::SocketAddr) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        let host = host.trim();
+        if !host.is_empty() {
+            names.push(host.to_owned());
+        }
+    }
+    if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
+        names.push(listen.ip().to_string());
+    }
+    names
+}
+
+fn token(registry: &mut Registry<SqliteStore>, command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            room,
+            uses,
+            valid,
+            teacher,
+            label,
+        } => {
+            let room = room.map(|r| r.parse::<RoomName>()).transpose()?;
+            let valid = parse_duration(&valid).map_err(anyhow::Error::msg)?;
+            let (text, token) = registry.create_enrolment_token(
+                &label,
+                room.as_ref(),
+                teacher,
+                uses,
+                valid,
+                &Actor::cli(),
+            )?;
+            eprintln!(
+                "token {} enrols {uses} {} until {}; it is shown only now:",
+                token.id,
+                if teacher { "teacher PCs" } else { "devices" },
+                token
+                    .expires
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+            println!("{text}");
+        }
+        TokenCommand::List => {
+            for token in registry.enrolment_tokens()? {
+                println!(
+                    "{:>4}  {:<10}  {} uses left  until {}  {}{}",
+                    token.id,
+                    token.room.map_or("(any)".to_owned(), |r| r.to_string()),
+                    token.uses_left,
+                    token
+                        .expires
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    if token.teacher { "teacher PCs  " } else { "" },
+                    token.label
+                );
+            }
+        }
+        TokenCommand::Delete { id } => {
+            registry.delete_enrolment_token(id, &Actor::cli())?;
+            println!("deleted token {id}");
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use pult_protocol::pki::Fingerprint;
+use pult_protocol::registry_api::{ENROLMENT_SECRET_DIGITS, EnrolmentTokenText};
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// A new random secret of `bytes` bytes, as lowercase hex.
@@ -40,59 +41,11 @@ fn hex(bytes: &[u8]) -> String {
     text
 }
 
-/// An enrolment token as an admin copies it into an installer: the secret,
-/// a dot, and the fingerprint of the school CA. The fingerprint lets a
-/// device that trusts nothing yet check that the registry it reaches is the
-/// school's before it sends anything.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnrolmentTokenText {
-    /// The secret part; the registry keeps its hash.
-    pub secret: String,
-    /// The school CA's fingerprint.
-    pub ca: Fingerprint,
-}
-
-/// Length of an enrolment token's secret in hex digits (128 bits).
-const ENROLMENT_SECRET_DIGITS: usize = 32;
-
-impl EnrolmentTokenText {
-    /// A new token for the school whose CA has `ca` as fingerprint.
-    pub fn generate(ca: Fingerprint) -> Self {
-        Self {
-            secret: random_hex(ENROLMENT_SECRET_DIGITS / 2),
-            ca,
-        }
-    }
-}
-
-impl std::fmt::Display for EnrolmentTokenText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.secret, self.ca)
-    }
-}
-
-impl std::str::FromStr for EnrolmentTokenText {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let shape = || {
-            format!(
-                "an enrolment token is {ENROLMENT_SECRET_DIGITS} hexadecimal digits, a dot and \
-                 the CA's fingerprint (64 digits), as the registry printed it; this has {} characters",
-                text.chars().count()
-            )
-        };
-        let (secret, ca) = text.split_once('.').ok_or_else(shape)?;
-        if secret.len() != ENROLMENT_SECRET_DIGITS
-            || !secret.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            return Err(shape());
-        }
-        Ok(Self {
-            secret: secret.to_ascii_lowercase(),
-            ca: ca.parse().map_err(|_| shape())?,
-        })
+/// A new enrolment token for the school whose CA has `ca` as fingerprint.
+pub fn enrolment_token(ca: Fingerprint) -> EnrolmentTokenText {
+    EnrolmentTokenText {
+        secret: random_hex(ENROLMENT_SECRET_DIGITS / 2),
+        ca,
     }
 }
 
@@ -116,7 +69,7 @@ mod tests {
     #[test]
     fn an_enrolment_token_round_trips_and_a_mangled_one_says_what_it_should_be() {
         let ca = Fingerprint::of_der(b"a CA");
-        let token = EnrolmentTokenText::generate(ca);
+        let token = enrolment_token(ca);
         let text = token.to_string();
         assert_eq!(text.parse::<EnrolmentTokenText>().unwrap(), token);
         assert_eq!(
@@ -125,7 +78,12 @@ mod tests {
                 .unwrap(),
             token
         );
-        for bad in ["", &text[..40], &text.replace('.', ""), &format!("x{}", &text[1..])] {
+        for bad in [
+            "",
+            &text[..40],
+            &text.replace('.', ""),
+            &format!("x{}", &text[1..]),
+        ] {
             let error = bad.parse::<EnrolmentTokenText>().unwrap_err();
             assert!(error.contains("hexadecimal"), "{error}");
         }

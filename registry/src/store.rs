@@ -966,7 +966,6 @@ impl Store for SqliteStore {
         Ok(events)
     }
 
-
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError> {
         // RFC 3339 UTC timestamps sort as text.
         let before = time_text(before);

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pult_protocol::pki::{CertificateRequest, Fingerprint, KeyAndRequest};
+use pult_protocol::registry_api::EnrolmentTokenText;
 use pult_registry::model::{DeviceFields, DeviceName, RoomName};
-use pult_registry::secret::EnrolmentTokenText;
 use pult_registry::store::{EventFilter, EventKind, Outcome, SessionKind, SqliteStore};
 use pult_registry::{Actor, Identity, Registry, RegistryError, SignInMethod};
 use time::OffsetDateTime;
@@ -136,7 +136,10 @@ fn a_token_enrols_a_registered_device_keeping_its_identity_and_a_new_one_into_it
     assert_eq!(enrolled.manifest.uuid, before.uuid);
     let fresh = school.enroll(&token, "PC-99").unwrap();
     assert!(fresh.new);
-    let devices = school.registry.devices(Some(&"101".parse().unwrap())).unwrap();
+    let devices = school
+        .registry
+        .devices(Some(&"101".parse().unwrap()))
+        .unwrap();
     let pc99 = devices
         .iter()
         .find(|d| d.fields.name.as_str() == "PC-99")
@@ -159,7 +162,10 @@ fn a_used_up_an_expired_an_unknown_or_a_foreign_room_token_is_refused_and_logged
     school.enroll(&once, "PC-01").unwrap();
     let error = school.enroll(&once, "PC-02").unwrap_err();
     assert!(error.to_string().contains("used up"), "{error}");
-    assert_eq!(school.last_event(EventKind::Enrolment).outcome, Outcome::Refused);
+    assert_eq!(
+        school.last_event(EventKind::Enrolment).outcome,
+        Outcome::Refused
+    );
 
     let expiring = school.token(Some("101"), false, 5);
     school.advance(Duration::from_secs(3601));
@@ -197,7 +203,10 @@ fn re_enrolling_replaces_the_fingerprint_the_next_room_certificate_carries() {
     let token = school.token(Some("101"), false, 2);
     let first = school.enroll(&token, "PC-01").unwrap();
     let second = school.enroll(&token, "PC-01").unwrap();
-    assert_ne!(first.certificate.fingerprint, second.certificate.fingerprint);
+    assert_ne!(
+        first.certificate.fingerprint,
+        second.certificate.fingerprint
+    );
     let room = school
         .registry
         .room_certificate(
@@ -230,31 +239,75 @@ fn r8_r9_a_teacher_pc_gets_a_certificate_for_its_own_room_and_the_ones_an_admin_
         .certify_room(&teacher(&["lehrer"]), &device, None, &request, hour, &web())
         .unwrap();
     assert_eq!(room.manifest.room, "101");
-    let names: Vec<&str> = room.manifest.devices.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names, ["PC-01", "PC-02"], "the teacher PC itself is not in the room certificate");
+    let names: Vec<&str> = room
+        .manifest
+        .devices
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["PC-01", "PC-02"],
+        "the teacher PC itself is not in the room certificate"
+    );
 
     // R9: outside the authorised group.
     let error = school
         .registry
-        .certify_room(&teacher(&["schueler"]), &device, None, &request, hour, &web())
+        .certify_room(
+            &teacher(&["schueler"]),
+            &device,
+            None,
+            &request,
+            hour,
+            &web(),
+        )
         .unwrap_err();
-    assert!(matches!(error, RegistryError::NotAuthorised { .. }), "{error}");
-    assert_eq!(school.last_event(EventKind::Certificate).outcome, Outcome::Refused);
+    assert!(
+        matches!(error, RegistryError::NotAuthorised { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        school.last_event(EventKind::Certificate).outcome,
+        Outcome::Refused
+    );
 
     // R8: another room only once an admin allows it for this PC.
     let room_102: RoomName = "102".parse().unwrap();
     let error = school
         .registry
-        .certify_room(&teacher(&["lehrer"]), &device, Some(&room_102), &request, hour, &web())
+        .certify_room(
+            &teacher(&["lehrer"]),
+            &device,
+            Some(&room_102),
+            &request,
+            hour,
+            &web(),
+        )
         .unwrap_err();
-    assert!(matches!(error, RegistryError::RoomNotAllowed { .. }), "{error}");
+    assert!(
+        matches!(error, RegistryError::RoomNotAllowed { .. }),
+        "{error}"
+    );
     school
         .registry
-        .set_teacher_device(&device.fields.name, true, &[room_102.clone()], &Actor::cli())
+        .set_teacher_device(
+            &device.fields.name,
+            true,
+            std::slice::from_ref(&room_102),
+            &Actor::cli(),
+        )
         .unwrap();
     let other = school
         .registry
-        .certify_room(&teacher(&["lehrer"]), &device, Some(&room_102), &request, hour, &web())
+        .certify_room(
+            &teacher(&["lehrer"]),
+            &device,
+            Some(&room_102),
+            &request,
+            hour,
+            &web(),
+        )
         .unwrap();
     assert_eq!(other.manifest.room, "102");
 
@@ -291,7 +344,9 @@ fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time
         ));
     }
     assert!(matches!(
-        school.registry.set_password("admin", Some("kurz"), &Actor::cli()),
+        school
+            .registry
+            .set_password("admin", Some("kurz"), &Actor::cli()),
         Err(RegistryError::Password(_))
     ));
 
@@ -304,9 +359,18 @@ fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time
         school.registry.session(&secret, SessionKind::Web).unwrap(),
         Some(session)
     );
-    assert_eq!(school.registry.session(&secret, SessionKind::Access).unwrap(), None);
+    assert_eq!(
+        school
+            .registry
+            .session(&secret, SessionKind::Access)
+            .unwrap(),
+        None
+    );
     school.advance(Duration::from_secs(601));
-    assert_eq!(school.registry.session(&secret, SessionKind::Web).unwrap(), None);
+    assert_eq!(
+        school.registry.session(&secret, SessionKind::Web).unwrap(),
+        None
+    );
 }
 
 #[test]

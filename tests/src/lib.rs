@@ -181,6 +181,48 @@ impl School {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// Runs `pult-registry` with `input` on its standard input; insists that it succeeds.
+    pub fn registry_with_input(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(binary("pult-registry"))
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "pult-registry {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Makes an enrolment token with `args` (`--room 101`, `--teacher`, …) and returns its text.
+    pub fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "create"];
+        all.extend_from_slice(args);
+        self.registry(&all).trim().to_owned()
+    }
+
+    /// The registry's log as JSON lines, newest first.
+    pub fn log(&self, kind: &str) -> Vec<Value> {
+        self.registry(&["log", "--kind", kind, "--json", "--limit", "1000"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Imports `csv` (header and lines).
     pub fn import(&self, csv: &str) {
         let path = self.path("import.csv");
@@ -221,6 +263,54 @@ impl School {
         all.extend_from_slice(args);
         self.registry(&all);
         out
+    }
+}
+
+/// A running `pult-registry serve` on a school's database, killed when dropped.
+pub struct RegistryServer {
+    child: Child,
+    /// Its address, `https://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl RegistryServer {
+    /// Serves `school` on a free loopback port with extra `args`.
+    pub fn start(school: &School, args: &[&str]) -> Self {
+        let stderr_path = school.path("registry-server.stderr");
+        let mut child = Command::new(binary("pult-registry"))
+            .arg("--db")
+            .arg(&school.db)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("serving ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = sender.send(url.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let Ok(url) = receiver.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!(
+                "the registry server did not start: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        };
+        Self { child, url }
+    }
+}
+
+impl Drop for RegistryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -26,8 +26,9 @@ use pult_screen::{Frame, encode_png};
 #[derive(Parser)]
 #[command(name = "pultctl", version)]
 struct Cli {
-    /// The room certificate directory written by `pult-registry room-cert`
-    /// (every command but `audit` needs it).
+    /// The room certificate directory written by `pultctl login` or
+    /// `pult-registry room-cert`; default: pult/room in the configuration
+    /// folder (~/.config), where `pultctl login` puts it.
     #[arg(long, value_name = "DIR")]
     cert: Option<PathBuf>,
     /// The console's audit log of files sent and collected (R16); default:
@@ -244,6 +245,45 @@ enum Command {
     /// The console's own audit log of files sent and collected (R16, R17).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Enrols this computer as a teacher PC at the registry (an admin, once
+    /// per PC, with a teacher token): its identity, and the setting that
+    /// says where the registry is.
+    Enroll {
+        /// The registry's address, https://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        registry: String,
+        /// The teacher token the admin made.
+        #[arg(long)]
+        token: String,
+        /// The PC's name in the registry; default: its host name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the PC's identity goes.
+        #[arg(long, value_name = "DIR", default_value = "/etc/pult/teacher-pc")]
+        dir: PathBuf,
+        /// Where the setting goes; default: /etc/pult/registry.json.
+        #[arg(long, value_name = "FILE")]
+        setting: Option<PathBuf>,
+    },
+    /// Signs in at the registry and installs the room certificate for the
+    /// room this PC stands in (or --room); reads the password from standard input.
+    Login {
+        /// The teacher's user name.
+        #[arg(long)]
+        user: String,
+        /// Another room this PC is allowed for.
+        #[arg(long)]
+        room: Option<String>,
+        /// The registry setting; default: /etc/pult/registry.json.
+        #[arg(long, value_name = "FILE")]
+        setting: Option<PathBuf>,
+    },
+    /// Renews the room certificate with the sign-in `login` kept.
+    Renew {
+        /// The registry setting; default: /etc/pult/registry.json.
+        #[arg(long, value_name = "FILE")]
+        setting: Option<PathBuf>,
+    },
 }
 
 /// What `pultctl audit` does.
@@ -281,6 +321,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    // The registry's calls need no room certificate and no runtime.
+    match registry(&cli) {
+        Some(Ok(())) => return ExitCode::SUCCESS,
+        Some(Err(error)) => {
+            eprintln!("pultctl: {error:#}");
+            return ExitCode::FAILURE;
+        }
+        None => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -302,6 +351,88 @@ fn main() -> ExitCode {
     }
 }
 
+/// `enroll`, `login` and `renew`; None for the other commands.
+fn registry(cli: &Cli) -> Option<Result<()>> {
+    use pult_console::registry::{RegistrySetting, default_setting_file};
+    let setting_file = |given: &Option<PathBuf>| given.clone().unwrap_or_else(default_setting_file);
+    let room_dir = || -> Result<PathBuf> {
+        match &cli.cert {
+            Some(dir) => Ok(dir.clone()),
+            None => dirs::config_dir()
+                .map(|d| d.join("pult").join("room"))
+                .context("no configuration folder is known; give --cert DIR"),
+        }
+    };
+    let report = |issued: &pult_registry_client::IssuedRoom, dir: &Path| {
+        let steerable = issued
+            .manifest
+            .devices
+            .iter()
+            .filter(|d| d.steerable)
+            .count();
+        println!(
+            "room {} for {}: {steerable} of {} devices steerable, valid until {}; in {}",
+            issued.manifest.room,
+            issued.manifest.user,
+            issued.manifest.devices.len(),
+            issued
+                .manifest
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            dir.display()
+        );
+    };
+    Some(match &cli.command {
+        Command::Enroll {
+            registry,
+            token,
+            name,
+            dir,
+            setting,
+        } => pult_console::registry::enrol_teacher_pc(
+            registry,
+            token,
+            name.as_deref(),
+            dir,
+            &setting_file(setting),
+        )
+        .map(|enrolled| {
+            println!(
+                "enrolled as the teacher PC {} ({}); its identity is in {}",
+                enrolled.manifest.name,
+                enrolled.manifest.uuid,
+                dir.display()
+            );
+        }),
+        Command::Login {
+            user,
+            room,
+            setting,
+        } => (|| {
+            let setting = RegistrySetting::load(&setting_file(setting))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("could not read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let dir = room_dir()?;
+            let issued =
+                pult_console::registry::login(&setting, user, password, room.as_deref(), &dir)?;
+            report(&issued, &dir);
+            Ok(())
+        })(),
+        Command::Renew { setting } => (|| {
+            let setting = RegistrySetting::load(&setting_file(setting))?;
+            let dir = room_dir()?;
+            let issued = pult_console::registry::renew(&setting, &dir)?;
+            report(&issued, &dir);
+            Ok(())
+        })(),
+        _ => return None,
+    })
+}
+
 /// The console's audit log directory: `--audit-dir`, or the default.
 fn audit_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     match given {
@@ -313,13 +444,19 @@ fn audit_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Runs the command; `Ok(false)` when it failed on some device (already reported).
 async fn run(cli: Cli) -> Result<bool> {
-    let cert = cli
-        .cert
-        .context("--cert DIR is needed: the room certificate directory")?;
+    let cert = match cli.cert {
+        Some(dir) => dir,
+        None => RoomCertificate::installed_dir()?,
+    };
     let room = RoomCertificate::load(&cert)?;
     match cli.command {
         // Handled above, before a room certificate was needed.
-        Command::Audit(_) => anyhow::bail!("pultctl audit needs no room certificate"),
+        Command::Audit(_)
+        | Command::Enroll { .. }
+        | Command::Login { .. }
+        | Command::Renew { .. } => {
+            anyhow::bail!("this command needs no room certificate")
+        }
         Command::Screenshot { device, out } => {
             let device = room.devices(&[device])?.remove(0);
             let console = Console::new(room)?;
