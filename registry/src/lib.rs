@@ -330,6 +330,35 @@ impl<S: Store> Registry<S> {
         Ok(self.store.log(&event)?)
     }
 
+    /// The rooms, by name.
+    pub fn rooms(&self) -> Result<Vec<RoomName>, RegistryError> {
+        Ok(self.store.rooms()?)
+    }
+
+    /// Switches the steerable flag of all `devices` at once (R10): all or
+    /// none, an unknown name changes nothing.
+    pub fn set_steerable_all(
+        &mut self,
+        devices: &[DeviceName],
+        steerable: bool,
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        if devices.is_empty() {
+            return Err(RegistryError::BadName("no device was chosen".into()));
+        }
+        if let Some(unknown) = self.store.set_steerable_many(devices, steerable)? {
+            return Err(RegistryError::UnknownDevice(unknown.to_string()));
+        }
+        let state = if steerable {
+            "steerable"
+        } else {
+            "not steerable"
+        };
+        let names: Vec<&str> = devices.iter().map(DeviceName::as_str).collect();
+        let detail = format!("made {} devices {state} (R10)", devices.len());
+        self.log_change(by, &names.join(", "), &detail)
+    }
+
     /// Logs an admin's change to `subject`.
     fn log_change(&mut self, by: &Actor, subject: &str, detail: &str) -> Result<(), RegistryError> {
         self.log(

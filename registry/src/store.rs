@@ -297,6 +297,13 @@ pub trait Store {
     fn devices(&self, room: Option<&RoomName>) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Sets a device's steerable flag; returns false if there is no such device.
     fn set_steerable(&mut self, device: &DeviceName, steerable: bool) -> Result<bool, StoreError>;
+    /// Sets the steerable flag of several devices in one transaction; if one
+    /// of them does not exist, changes nothing and returns its name.
+    fn set_steerable_many(
+        &mut self,
+        devices: &[DeviceName],
+        steerable: bool,
+    ) -> Result<Option<DeviceName>, StoreError>;
     /// All rooms, by name.
     fn rooms(&self) -> Result<Vec<RoomName>, StoreError>;
     /// Adds a line to the log.
@@ -878,6 +885,27 @@ impl Store for SqliteStore {
             params![steerable, self.organisation_id()?, device.as_str()],
         )?;
         Ok(changed == 1)
+    }
+
+    fn set_steerable_many(
+        &mut self,
+        devices: &[DeviceName],
+        steerable: bool,
+    ) -> Result<Option<DeviceName>, StoreError> {
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        for device in devices {
+            let changed = transaction.execute(
+                "UPDATE device SET steerable = ?1 WHERE organisation = ?2 AND name = ?3",
+                params![steerable, organisation, device.as_str()],
+            )?;
+            if changed != 1 {
+                // Dropping the transaction rolls it back.
+                return Ok(Some(device.clone()));
+            }
+        }
+        transaction.commit()?;
+        Ok(None)
     }
 
     fn rooms(&self) -> Result<Vec<RoomName>, StoreError> {

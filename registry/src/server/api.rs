@@ -34,7 +34,7 @@ pub const REFRESH_VALIDITY: Duration = Duration::from_secs(12 * 3600);
 const MAX_FIELD: usize = 16 * 1024;
 
 /// The API's routes.
-pub fn router(server: Arc<Server>) -> Router {
+pub fn routes() -> Router<Arc<Server>> {
     Router::new()
         .route("/api/v1/ca", get(ca))
         .route("/api/v1/enrol", post(enrol))
@@ -52,9 +52,11 @@ pub fn router(server: Arc<Server>) -> Router {
         )
         .route("/api/v1/events", get(events))
         .route(OPENAPI_PATH, get(openapi))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such page") })
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .with_state(server)
+}
+
+/// The answer for a path that does not exist.
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such page")
 }
 
 /// An API error: a status, a stable code, and what was wrong in words.
@@ -74,6 +76,11 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// The error's stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     fn bad_request(message: impl Into<String>) -> Self {

@@ -10,7 +10,9 @@
 //!   only; password hashing runs outside it, on a blocking thread.
 
 pub mod api;
+pub mod texts;
 pub mod throttle;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -149,7 +151,7 @@ impl Bound {
 
     /// Serves until the task is dropped. A failing connection ends alone.
     pub async fn serve(self) -> std::io::Result<()> {
-        let app = api::router(self.server.clone());
+        let app = router(self.server.clone());
         loop {
             let (tcp, address) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
@@ -196,6 +198,39 @@ impl Bound {
             });
         }
     }
+}
+
+/// The API and the pages, with the headers every answer gets.
+fn router(server: Arc<Server>) -> axum::Router {
+    axum::Router::new()
+        .merge(api::routes())
+        .merge(web::routes())
+        .fallback(api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(server)
+}
+
+/// No framing, no sniffing, no referrers, scripts and styles from here only,
+/// HTTPS only from now on, and nothing kept in caches (pages show secrets).
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Hands one request to the router.

@@ -1,0 +1,394 @@
+//! The admin's pages and API against attacks a school's network sees: a
+//! forged form from another site (CSRF), a session secret planted before the
+//! sign-in (session fixation), and a teacher who is not an admin trying the
+//! admin's pages and calls. Plus the steerable switch per device, per
+//! selection and per room (R10), over real HTTPS.
+
+use pult_e2e::{RegistryServer, School};
+use serde_json::Value;
+
+const ADMIN_PASSWORD: &str = "Verwaltung-2026!";
+const TEACHER_PASSWORD: &str = "Tafel-und-Kreide-2026";
+
+struct Site {
+    school: School,
+    server: RegistryServer,
+    http: ureq::Agent,
+}
+
+fn site() -> Site {
+    let school = School::with_teacher("Realschule Süd");
+    school.import("name,room\nPC-01,101\nPC-02,101\nPC-03,102\n");
+    school.registry(&["user", "add", "admin", "--group", "admins"]);
+    school.registry(&["group", "admins", "admins"]);
+    school.registry_with_input(
+        &["user", "password", "admin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    school.registry_with_input(
+        &["user", "password", "mueller"],
+        &format!("{TEACHER_PASSWORD}\n"),
+    );
+    let server = RegistryServer::start(&school, &[]);
+    let http = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        )
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    Site {
+        school,
+        server,
+        http,
+    }
+}
+
+/// An answer: status, headers we look at, body.
+struct Answer {
+    status: u16,
+    set_cookies: Vec<String>,
+    location: String,
+    body: String,
+}
+
+impl Site {
+    fn get(&self, path: &str, cookies: &str) -> Answer {
+        let mut request = self.http.get(format!("{}{path}", self.server.url));
+        if !cookies.is_empty() {
+            request = request.header("Cookie", cookies);
+        }
+        answer(request.call().unwrap())
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        cookies: &str,
+        origin: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.server.url));
+        if !cookies.is_empty() {
+            request = request.header("Cookie", cookies);
+        }
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        answer(request.send_form(form.iter().copied()).unwrap())
+    }
+
+    /// Signs in through the form, sending `planted` as a session cookie
+    /// beforehand; returns the session cookie the server set.
+    fn sign_in(&self, user: &str, password: &str, planted: Option<&str>) -> Answer {
+        let page = self.get("/sign-in", "");
+        let pre = cookie_value(&page.set_cookies, "__Host-pult-pre").unwrap();
+        let csrf = csrf_of(&page.body);
+        let mut cookies = format!("__Host-pult-pre={pre}");
+        if let Some(planted) = planted {
+            cookies.push_str(&format!("; __Host-pult={planted}"));
+        }
+        self.post(
+            "/sign-in",
+            &cookies,
+            Some(&self.server.url),
+            &[("csrf", &csrf), ("user", user), ("password", password)],
+        )
+    }
+
+    fn admin(&self) -> (String, String) {
+        let signed_in = self.sign_in("admin", ADMIN_PASSWORD, None);
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        let session = format!(
+            "__Host-pult={}",
+            cookie_value(&signed_in.set_cookies, "__Host-pult").unwrap()
+        );
+        let page = self.get("/admin/devices", &session);
+        assert_eq!(page.status, 200);
+        let csrf = csrf_of(&page.body);
+        (session, csrf)
+    }
+
+    fn steerable(&self) -> Vec<(String, bool)> {
+        let listed = self.school.registry(&["device", "list", "--json"]);
+        let devices: Vec<Value> = serde_json::from_str(&listed).unwrap();
+        devices
+            .iter()
+            .map(|d| {
+                (
+                    d["name"].as_str().unwrap().to_owned(),
+                    d["steerable"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let headers = response.headers();
+    let set_cookies = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let location = headers
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    Answer {
+        status: response.status().as_u16(),
+        set_cookies,
+        location,
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
+        let (pair, _) = c.split_once(';')?;
+        let (key, value) = pair.split_once('=')?;
+        (key == name && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+fn csrf_of(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a CSRF field")
+        + 19;
+    body[at..at + 64].to_owned()
+}
+
+fn state(site: &Site, name: &str) -> bool {
+    site.steerable()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap()
+        .1
+}
+
+#[test]
+fn r10_an_admin_switches_steerable_for_a_device_a_selection_and_a_room() {
+    let site = site();
+    let (session, csrf) = site.admin();
+    let origin = site.server.url.clone();
+    let toggled = site.post(
+        "/admin/devices/steerable",
+        &session,
+        Some(&origin),
+        &[("csrf", &csrf), ("toggle", "PC-01")],
+    );
+    assert_eq!(toggled.status, 303, "{}", toggled.body);
+    assert_eq!(
+        site.steerable(),
+        [
+            ("PC-01".into(), false),
+            ("PC-02".into(), true),
+            ("PC-03".into(), true)
+        ]
+    );
+    let selection = site.post(
+        "/admin/devices/steerable",
+        &session,
+        Some(&origin),
+        &[
+            ("csrf", &csrf),
+            ("device", "PC-02"),
+            ("device", "PC-03"),
+            ("steerable", "off"),
+        ],
+    );
+    assert_eq!(selection.status, 303);
+    assert!(site.steerable().iter().all(|(_, on)| !on));
+    let room = site.post(
+        "/admin/rooms/steerable",
+        &session,
+        Some(&origin),
+        &[("csrf", &csrf), ("room", "101"), ("steerable", "on")],
+    );
+    assert_eq!(room.status, 303);
+    assert_eq!(
+        site.steerable(),
+        [
+            ("PC-01".into(), true),
+            ("PC-02".into(), true),
+            ("PC-03".into(), false)
+        ]
+    );
+    // A selection with an unknown name changes nothing and says which.
+    let bad = site.post(
+        "/admin/devices/steerable",
+        &session,
+        Some(&origin),
+        &[
+            ("csrf", &csrf),
+            ("device", "PC-01"),
+            ("device", "PC-99"),
+            ("steerable", "off"),
+        ],
+    );
+    assert_eq!(bad.status, 404);
+    assert!(bad.body.contains("PC-99"));
+    assert!(state(&site, "PC-01"));
+    // Each change is in the log with who made it.
+    let changes = site.school.log("change");
+    assert!(
+        changes
+            .iter()
+            .any(|e| e["actor"] == "admin" && e["subject"] == "PC-01")
+    );
+}
+
+#[test]
+fn a_form_without_the_session_s_csrf_token_or_from_another_site_is_refused() {
+    let site = site();
+    let (session, csrf) = site.admin();
+    let forged = site.post(
+        "/admin/devices/steerable",
+        &session,
+        None,
+        &[("toggle", "PC-01")],
+    );
+    assert_eq!(forged.status, 403);
+    let wrong = site.post(
+        "/admin/devices/steerable",
+        &session,
+        None,
+        &[("csrf", &"0".repeat(64)), ("toggle", "PC-01")],
+    );
+    assert_eq!(wrong.status, 403);
+    let elsewhere = site.post(
+        "/admin/devices/steerable",
+        &session,
+        Some("https://evil.example"),
+        &[("csrf", &csrf), ("toggle", "PC-01")],
+    );
+    assert_eq!(elsewhere.status, 403);
+    assert!(state(&site, "PC-01"), "nothing changed");
+    // The sign-in form has its own token.
+    let page = site.get("/sign-in", "");
+    let pre = cookie_value(&page.set_cookies, "__Host-pult-pre").unwrap();
+    let forged_sign_in = site.post(
+        "/sign-in",
+        &format!("__Host-pult-pre={pre}"),
+        None,
+        &[
+            ("csrf", &"1".repeat(64)),
+            ("user", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    );
+    assert_eq!(forged_sign_in.status, 403);
+    assert!(cookie_value(&forged_sign_in.set_cookies, "__Host-pult").is_none());
+}
+
+#[test]
+fn a_session_secret_planted_before_the_sign_in_opens_nothing() {
+    let site = site();
+    let planted = "a".repeat(64);
+    let signed_in = site.sign_in("admin", ADMIN_PASSWORD, Some(&planted));
+    assert_eq!(signed_in.status, 303);
+    let issued = cookie_value(&signed_in.set_cookies, "__Host-pult").unwrap();
+    assert_ne!(issued, planted);
+    let cookie = signed_in
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-pult="))
+        .unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let with_planted = site.get("/admin/devices", &format!("__Host-pult={planted}"));
+    assert_eq!(with_planted.status, 303);
+    assert_eq!(with_planted.location, "/sign-in");
+    assert_eq!(
+        site.get("/admin/devices", &format!("__Host-pult={issued}"))
+            .status,
+        200
+    );
+    // Signed out, the secret is dead.
+    let page = site.get("/admin/devices", &format!("__Host-pult={issued}"));
+    let csrf = csrf_of(&page.body);
+    let out = site.post(
+        "/sign-out",
+        &format!("__Host-pult={issued}"),
+        None,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        site.get("/admin/devices", &format!("__Host-pult={issued}"))
+            .status,
+        303
+    );
+}
+
+#[test]
+fn a_teacher_who_is_no_admin_reaches_neither_the_admin_pages_nor_the_admin_calls() {
+    let site = site();
+    let signed_in = site.sign_in("mueller", TEACHER_PASSWORD, None);
+    assert_eq!(signed_in.status, 303);
+    let session = format!(
+        "__Host-pult={}",
+        cookie_value(&signed_in.set_cookies, "__Host-pult").unwrap()
+    );
+    for path in ["/admin/devices", "/admin/tokens", "/admin/log"] {
+        let page = site.get(path, &session);
+        assert_eq!(page.status, 403, "{path}");
+        assert!(!page.body.contains("PC-01"), "{path} shows no device");
+    }
+    // Even with his own session's CSRF token (on the refusal page) he changes nothing.
+    let refusal = site.get("/admin/devices", &session);
+    let csrf = csrf_of(&refusal.body);
+    let tried = site.post(
+        "/admin/devices/steerable",
+        &session,
+        None,
+        &[("csrf", &csrf), ("toggle", "PC-01")],
+    );
+    assert_eq!(tried.status, 403);
+    assert!(state(&site, "PC-01"));
+    // The API: his token is refused for every admin call.
+    let tokens: Value = serde_json::from_str(
+        &answer(
+            site.http
+                .post(format!("{}/api/v1/sign-in", site.server.url))
+                .send_json(serde_json::json!({"user": "mueller", "password": TEACHER_PASSWORD}))
+                .unwrap(),
+        )
+        .body,
+    )
+    .unwrap();
+    assert_eq!(tokens["admin"], false);
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    for (method, path) in [
+        ("GET", "/api/v1/devices"),
+        ("GET", "/api/v1/enrolment-tokens"),
+        ("GET", "/api/v1/events"),
+    ] {
+        let response = site
+            .http
+            .get(format!("{}{path}", site.server.url))
+            .header("Authorization", &bearer)
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = answer(response).body;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(body.contains("not-admin"), "{body}");
+    }
+    let put = site
+        .http
+        .put(format!(
+            "{}/api/v1/devices/PC-01/steerable",
+            site.server.url
+        ))
+        .header("Authorization", &bearer)
+        .send_json(serde_json::json!({"steerable": false}))
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 403);
+    assert!(state(&site, "PC-01"));
+}
