@@ -693,7 +693,7 @@ fn without_a_room_certificate_the_window_says_why() {
     assert_eq!(
         said[1],
         format!(
-            "the room certificate in {} cannot be used: there is none; put the directory pult-registry room-cert wrote there",
+            "the room certificate in {} cannot be used: there is none; sign in with `pultctl login`, or put the directory pult-registry room-cert wrote there",
             looked.display()
         ),
         "{said}"

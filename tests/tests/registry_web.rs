@@ -392,3 +392,100 @@ fn a_teacher_who_is_no_admin_reaches_neither_the_admin_pages_nor_the_admin_calls
     assert_eq!(put.status().as_u16(), 403);
     assert!(state(&site, "PC-01"));
 }
+
+#[test]
+fn the_api_describes_itself_and_a_malformed_call_gets_a_json_error_naming_the_fault() {
+    let site = site();
+    let document: Value = serde_json::from_str(&site.get("/api/v1/openapi.json", "").body).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/ca",
+        "/api/v1/enrol",
+        "/api/v1/sign-in",
+        "/api/v1/token",
+        "/api/v1/sign-out",
+        "/api/v1/rooms",
+        "/api/v1/room-certificate",
+        "/api/v1/devices",
+        "/api/v1/devices/{name}/steerable",
+        "/api/v1/enrolment-tokens",
+        "/api/v1/enrolment-tokens/{id}",
+        "/api/v1/events",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is described");
+    }
+    let tokens: Value = serde_json::from_str(
+        &answer(
+            site.http
+                .post(format!("{}/api/v1/sign-in", site.server.url))
+                .send_json(serde_json::json!({"user": "admin", "password": ADMIN_PASSWORD}))
+                .unwrap(),
+        )
+        .body,
+    )
+    .unwrap();
+    assert_eq!(tokens["admin"], true);
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let bad_id = answer(
+        site.http
+            .delete(format!("{}/api/v1/enrolment-tokens/seven", site.server.url))
+            .header("Authorization", &bearer)
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(bad_id.status, 400);
+    let error: Value = serde_json::from_str(&bad_id.body).unwrap();
+    assert_eq!(error["code"], "bad-request");
+    assert!(
+        error["message"].as_str().unwrap().contains("whole number"),
+        "{error}"
+    );
+    let bad_body = answer(
+        site.http
+            .post(format!("{}/api/v1/enrolment-tokens", site.server.url))
+            .header("Authorization", &bearer)
+            .send_json(serde_json::json!({"uses": "many", "hours": 1}))
+            .unwrap(),
+    );
+    assert_eq!(bad_body.status, 400);
+    let error: Value = serde_json::from_str(&bad_body.body).unwrap();
+    assert!(
+        error["message"].as_str().unwrap().contains("uses"),
+        "{error}"
+    );
+    let unknown_room = answer(
+        site.http
+            .post(format!("{}/api/v1/enrolment-tokens", site.server.url))
+            .header("Authorization", &bearer)
+            .send_json(serde_json::json!({"uses": 1, "hours": 1, "room": "999"}))
+            .unwrap(),
+    );
+    assert_eq!(unknown_room.status, 404, "{}", unknown_room.body);
+    let made = answer(
+        site.http
+            .post(format!("{}/api/v1/enrolment-tokens", site.server.url))
+            .header("Authorization", &bearer)
+            .send_json(
+                serde_json::json!({"uses": 2, "hours": 1, "room": "101", "label": "Wagen 1"}),
+            )
+            .unwrap(),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let listed = site
+        .http
+        .get(format!("{}/api/v1/enrolment-tokens", site.server.url))
+        .header("Authorization", &bearer)
+        .call()
+        .unwrap();
+    let listed: Value = serde_json::from_str(&answer(listed).body).unwrap();
+    assert_eq!(listed[0]["label"], "Wagen 1");
+    assert_eq!(listed[0]["uses_left"], 2);
+    assert!(
+        !listed.to_string().contains(
+            serde_json::from_str::<Value>(&made.body).unwrap()["token"]
+                .as_str()
+                .unwrap()
+        ),
+        "a token's secret is never listed"
+    );
+}

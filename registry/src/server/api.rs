@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -444,9 +444,10 @@ async fn set_steerable(
     State(server): State<Arc<Server>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     body: Result<Json<SteerableRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let Json(body) = body?;
     let mut registry = lock(&server.registry);
     let session = admin(&registry, &headers)?;
@@ -502,8 +503,14 @@ async fn delete_token(
     State(server): State<Arc<Server>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path(id) = id.map_err(|e| {
+        ApiError::bad_request(format!(
+            "a token's number is a whole number: {}",
+            e.body_text()
+        ))
+    })?;
     let mut registry = lock(&server.registry);
     let session = admin(&registry, &headers)?;
     match registry.delete_enrolment_token(id, &actor(&session, &peer)) {
