@@ -1,10 +1,19 @@
 //! Device lists as CSV, the format school device managements export.
 //!
 //! A header line names the columns (any order; only `name` and `room` are
-//! required), then one device a line. Several MACs or IPs are separated by
-//! spaces, tags by `;`. `steerable` is `yes` or `no` (also `ja`/`nein`); empty
-//! means yes. A bad line is reported with its line number and column, and the
-//! whole file is refused.
+//! required; German names such as `Raum`, `Inventarnummer`, `Steuerbar` are
+//! understood too), then one device a line. Several MACs or IPs are
+//! separated by spaces, tags by `;`. `steerable` is `yes` or `no` (also
+//! `ja`/`nein`); empty means yes. A bad line is reported with its line
+//! number and column, and the whole file is refused.
+//!
+//! Files come as real schools' tools write them: separated by commas, by
+//! semicolons (spreadsheets in German locale) or tabs, told apart by the
+//! header line; UTF-8 with or without a byte order mark, or Windows-1252
+//! (what a German Excel saves as "CSV").
+//!
+//! A column the file does not have is not part of the import: an update
+//! leaves that field of a registered device as it was.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -25,6 +34,78 @@ pub const COLUMNS: [&str; 10] = [
     "steerable",
 ];
 
+/// Other names of the columns, as German school tools and people write them.
+const ALIASES: [(&str, &str); 17] = [
+    ("gerät", "name"),
+    ("geraet", "name"),
+    ("raum", "room"),
+    ("platz", "position"),
+    ("inventarnummer", "inventory"),
+    ("inventar", "inventory"),
+    ("mac-adresse", "mac"),
+    ("mac-adressen", "mac"),
+    ("ip-adresse", "ip"),
+    ("ip-adressen", "ip"),
+    ("beschreibung", "description"),
+    ("markierungen", "tags"),
+    ("tag", "tags"),
+    ("eigentümer", "owner"),
+    ("besitzer", "owner"),
+    ("steuerbar", "steerable"),
+    ("bemerkung", "description"),
+];
+
+/// A device list read from a file: the devices, and which columns the file had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceList {
+    /// One entry a line.
+    pub devices: Vec<DeviceFields>,
+    /// The columns the file has (of [`COLUMNS`]); only these are imported.
+    pub columns: Vec<&'static str>,
+}
+
+/// The text of a file's bytes: UTF-8 (a byte order mark dropped), or else
+/// Windows-1252, which every byte sequence is.
+pub fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => bytes.iter().map(|&b| windows_1252(b)).collect(),
+    }
+}
+
+/// One Windows-1252 byte as a character: Latin-1, except 0x80–0x9F.
+fn windows_1252(byte: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    match byte {
+        0x80..=0x9f => HIGH[usize::from(byte - 0x80)],
+        other => char::from(other),
+    }
+}
+
+/// The separator of a file: the one of `,`, `;` and tab that its header
+/// line (outside quotes) holds most of; a comma when it holds none.
+fn separator(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for byte in header.bytes() {
+        if byte == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(count) = counts.iter_mut().find(|(c, _)| *c == byte) {
+            count.1 += 1;
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(c, n)| (*n, *c == b','))
+        .map_or(b',', |(c, _)| *c)
+}
+
 /// Where in a CSV file something was wrong, and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{source_name}, line {line}{}: {problem}", column.as_ref().map(|(n, name)| format!(", column {n} ({name})")).unwrap_or_default())]
@@ -39,8 +120,26 @@ pub struct CsvError {
     pub problem: String,
 }
 
-/// Reads a device list. `source_name` names the file in errors.
+/// Reads a device list from a file's bytes (see [`decode`]); `source_name`
+/// names the file in errors.
+pub fn read_device_file(bytes: &[u8], source_name: &str) -> Result<DeviceList, CsvError> {
+    let text = decode(bytes);
+    let mut list = read_devices_separated(text.as_bytes(), source_name, separator(&text))?;
+    list.columns
+        .sort_by_key(|c| COLUMNS.iter().position(|k| k == c));
+    Ok(list)
+}
+
+/// Reads a comma-separated device list. `source_name` names the file in errors.
 pub fn read_devices(input: impl Read, source_name: &str) -> Result<Vec<DeviceFields>, CsvError> {
+    Ok(read_devices_separated(input, source_name, b',')?.devices)
+}
+
+fn read_devices_separated(
+    input: impl Read,
+    source_name: &str,
+    separator: u8,
+) -> Result<DeviceList, CsvError> {
     let error = |line: u64, column: Option<(usize, String)>, problem: String| CsvError {
         source_name: source_name.to_owned(),
         line,
@@ -50,6 +149,7 @@ pub fn read_devices(input: impl Read, source_name: &str) -> Result<Vec<DeviceFie
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(separator)
         .from_reader(input);
     let mut records = reader.records();
 
@@ -102,7 +202,10 @@ pub fn read_devices(input: impl Read, source_name: &str) -> Result<Vec<DeviceFie
         }
         devices.push(device);
     }
-    Ok(devices)
+    Ok(DeviceList {
+        devices,
+        columns: columns.0.keys().copied().collect(),
+    })
 }
 
 /// Writes devices with all [`COLUMNS`], in a form [`read_devices`] reads back.
@@ -141,6 +244,10 @@ fn parse_header(header: &csv::StringRecord) -> Result<Columns, (Option<(usize, S
     let mut columns = HashMap::new();
     for (index, raw) in header.iter().enumerate() {
         let name = raw.trim().trim_start_matches('\u{feff}').to_lowercase();
+        let name = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name.as_str(), |(_, column)| column);
         let at = Some((index + 1, raw.trim().to_owned()));
         let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
             return Err((
@@ -304,6 +411,39 @@ mod tests {
         let error = read("name,room\nPC-01,101\nPC-01,102\n").unwrap_err();
         assert_eq!(error.line, 3);
         assert!(error.problem.contains("line 2"));
+    }
+
+    #[test]
+    fn a_german_excel_file_reads_with_semicolons_windows_1252_and_german_headers() {
+        // "Raum;Gerät;Beschreibung;Steuerbar", saved by Excel as CSV: Windows-1252.
+        let mut bytes = b"Raum;Ger\xe4t;Beschreibung;Steuerbar\r\n".to_vec();
+        bytes.extend_from_slice(
+            b"101;PC-01;\"N\xe4he Tafel; links\";nein\r\n102;PC-02;\x80 5 Pfand;ja\r\n",
+        );
+        let list = read_device_file(&bytes, "Geräte.csv").unwrap();
+        assert_eq!(list.columns, ["name", "room", "description", "steerable"]);
+        assert_eq!(list.devices[0].name.as_str(), "PC-01");
+        assert_eq!(
+            list.devices[0].description.as_deref(),
+            Some("Nähe Tafel; links")
+        );
+        assert!(!list.devices[0].steerable);
+        assert_eq!(list.devices[1].description.as_deref(), Some("€ 5 Pfand"));
+        // UTF-8 with a byte order mark and tabs.
+        let list = read_device_file(
+            "\u{feff}name\troom\tinventory\nPC-03\t103\tINV-Ü1\n".as_bytes(),
+            "x.tsv",
+        )
+        .unwrap();
+        assert_eq!(list.devices[0].inventory.as_deref(), Some("INV-Ü1"));
+        assert_eq!(list.columns, ["name", "room", "inventory"]);
+        // An error still names line and column in the file's own header.
+        let error = read_device_file(b"Raum;Ger\xe4t;Steuerbar\n101;PC-01;vielleicht\n", "g.csv")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "g.csv, line 2, column 3 (Steuerbar): 'vielleicht' is not yes or no"
+        );
     }
 
     #[test]

@@ -864,12 +864,22 @@ impl<S: Store> Registry<S> {
         Ok(self.store.add_user(&user, &groups)?)
     }
 
-    /// Imports devices: adds new names, updates known ones, creates rooms; all or nothing.
+    /// Imports devices with every field: adds new names, updates known
+    /// ones, creates rooms; all or nothing.
     pub fn import_devices(
         &mut self,
         devices: &[DeviceFields],
     ) -> Result<ImportSummary, RegistryError> {
-        Ok(self.store.import_devices(devices)?)
+        Ok(self.store.import_devices(devices, &devices_csv::COLUMNS)?)
+    }
+
+    /// Imports a list read from a file: a registered device gets only the
+    /// fields of the columns the file has; all or nothing.
+    pub fn import_list(
+        &mut self,
+        list: &devices_csv::DeviceList,
+    ) -> Result<ImportSummary, RegistryError> {
+        Ok(self.store.import_devices(&list.devices, &list.columns)?)
     }
 
     /// The devices of `room`, or of every room.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use pult_protocol::message::Feature;
-use pult_registry::devices_csv::{read_devices, write_devices};
+use pult_registry::devices_csv::{read_device_file, write_devices};
 use pult_registry::duration::parse_duration;
 use pult_registry::model::{DeviceName, DeviceRecord, RoomName};
 use pult_registry::server::{Bound, ServeOptions};
@@ -410,12 +410,13 @@ fn run(cli: Cli) -> Result<()> {
 fn device(registry: &mut Registry<SqliteStore>, command: DeviceCommand) -> Result<()> {
     match command {
         DeviceCommand::Import { file } => {
-            let (text, source_name) = read_input(&file)?;
-            let devices = read_devices(text.as_bytes(), &source_name)?;
-            let summary = registry.import_devices(&devices)?;
+            let (bytes, source_name) = read_input(&file)?;
+            let list = read_device_file(&bytes, &source_name)?;
+            let summary = registry.import_list(&list)?;
             println!(
-                "imported {} devices from {source_name}: {} new, {} updated, {} new rooms",
-                devices.len(),
+                "imported {} devices from {source_name} (columns {}): {} new, {} updated, {} new rooms",
+                list.devices.len(),
+                list.columns.join(", "),
                 summary.added,
                 summary.updated,
                 summary.rooms_added
@@ -594,24 +595,18 @@ fn token(registry: &mut Registry<SqliteStore>, command: TokenCommand) -> Result<
     Ok(())
 }
 
-fn read_input(file: &Path) -> Result<(String, String)> {
+/// The bytes of `file` (`-` for standard input) and its name for messages.
+fn read_input(file: &Path) -> Result<(Vec<u8>, String)> {
     if file == Path::new("-") {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .context("could not read standard input")?;
-        return Ok((text, "standard input".into()));
+        return Ok((bytes, "standard input".into()));
     }
     let bytes =
         std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not UTF-8 text (byte {}); save it as UTF-8 CSV",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    Ok((text, file.display().to_string()))
+    Ok((bytes, file.display().to_string()))
 }
 
 fn print_table(devices: &[DeviceRecord]) {

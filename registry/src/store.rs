@@ -291,8 +291,14 @@ pub trait Store {
     fn add_user(&mut self, user: &str, groups: &[String]) -> Result<bool, StoreError>;
     /// The groups of `user`, or `None` if there is no such user.
     fn user_groups(&self, user: &str) -> Result<Option<Vec<String>>, StoreError>;
-    /// Adds or updates devices by name, creating rooms; all or nothing.
-    fn import_devices(&mut self, devices: &[DeviceFields]) -> Result<ImportSummary, StoreError>;
+    /// Adds or updates devices by name, creating rooms; all or nothing. A
+    /// registered device gets only the fields named in `columns` (of
+    /// [`crate::devices_csv::COLUMNS`]); the others stay as they were.
+    fn import_devices(
+        &mut self,
+        devices: &[DeviceFields],
+        columns: &[&str],
+    ) -> Result<ImportSummary, StoreError>;
     /// Devices, of one room or all, ordered by room and name.
     fn devices(&self, room: Option<&RoomName>) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Sets a device's steerable flag; returns false if there is no such device.
@@ -567,13 +573,37 @@ impl SqliteStore {
     }
 
     /// Adds or updates a device by name (creating its room); a known
-    /// device keeps its UUID, which its certificates name.
+    /// device keeps its UUID, which its certificates name, and gets only the
+    /// fields of `columns`.
     fn write_device(
         transaction: &Connection,
         organisation: i64,
         device: &DeviceFields,
         uuid_if_new: DeviceId,
+        columns: &[&str],
     ) -> Result<(), StoreError> {
+        // File column to database column; `name` is the key, never updated.
+        const UPDATED: [(&str, &str); 9] = [
+            ("room", "room"),
+            ("position", "position"),
+            ("inventory", "inventory"),
+            ("mac", "macs"),
+            ("ip", "addresses"),
+            ("description", "description"),
+            ("tags", "tags"),
+            ("owner", "owner"),
+            ("steerable", "steerable"),
+        ];
+        let updates: Vec<String> = UPDATED
+            .iter()
+            .filter(|(column, _)| columns.contains(column))
+            .map(|(_, field)| format!("{field} = excluded.{field}"))
+            .collect();
+        let on_conflict = if updates.is_empty() {
+            "DO NOTHING".to_owned()
+        } else {
+            format!("DO UPDATE SET {}", updates.join(", "))
+        };
         transaction.execute(
             "INSERT OR IGNORE INTO room (organisation, name) VALUES (?1, ?2)",
             params![organisation, device.room.as_str()],
@@ -584,14 +614,12 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         transaction.execute(
-            "INSERT INTO device (organisation, name, room, position, inventory, macs,
+            &format!(
+                "INSERT INTO device (organisation, name, room, position, inventory, macs,
              addresses, description, tags, owner, steerable, uuid)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (organisation, name) DO UPDATE SET room = excluded.room,
-             position = excluded.position, inventory = excluded.inventory,
-             macs = excluded.macs, addresses = excluded.addresses,
-             description = excluded.description, tags = excluded.tags,
-             owner = excluded.owner, steerable = excluded.steerable",
+             ON CONFLICT (organisation, name) {on_conflict}"
+            ),
             params![
                 organisation,
                 device.name.as_str(),
@@ -850,7 +878,11 @@ impl Store for SqliteStore {
         Ok(Some(groups))
     }
 
-    fn import_devices(&mut self, devices: &[DeviceFields]) -> Result<ImportSummary, StoreError> {
+    fn import_devices(
+        &mut self,
+        devices: &[DeviceFields],
+        columns: &[&str],
+    ) -> Result<ImportSummary, StoreError> {
         let organisation = self.organisation_id()?;
         let transaction = self.connection.transaction()?;
         let mut summary = ImportSummary::default();
@@ -864,7 +896,13 @@ impl Store for SqliteStore {
                 params![organisation, device.name.as_str()],
                 |r| r.get(0),
             )?;
-            Self::write_device(&transaction, organisation, device, DeviceId::random())?;
+            Self::write_device(
+                &transaction,
+                organisation,
+                device,
+                DeviceId::random(),
+                columns,
+            )?;
             if known {
                 summary.updated += 1;
             } else {
@@ -1188,7 +1226,13 @@ impl Store for SqliteStore {
         }
         let device = &enrolment.device;
         if enrolment.new {
-            Self::write_device(&transaction, organisation, &device.fields, device.uuid)?;
+            Self::write_device(
+                &transaction,
+                organisation,
+                &device.fields,
+                device.uuid,
+                &crate::devices_csv::COLUMNS,
+            )?;
         }
         transaction.execute(
             "UPDATE device SET fingerprint = ?1, teacher = ?2 WHERE organisation = ?3 AND name = ?4",

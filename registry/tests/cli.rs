@@ -269,3 +269,53 @@ fn a_missing_registry_file_is_not_created_by_accident() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
     assert!(!db.exists());
 }
+
+#[test]
+fn an_import_changes_only_the_fields_its_file_has_and_reads_german_excel_files() {
+    let registry = Registry::new();
+    let csv = registry.file("devices.csv", DEVICES);
+    registry.ok(&["device", "import", &csv]);
+    let before = registry.devices();
+    // A school server's list with name, room and steerable only, from a
+    // German Excel: semicolons, Windows-1252, German headers.
+    let path = registry.path("steuerbar.csv");
+    std::fs::write(
+        &path,
+        b"Ger\xe4t;Raum;Steuerbar\r\nR101-PC02;101;nein\r\nR109-NEU;109;ja\r\n",
+    )
+    .unwrap();
+    let said = registry.ok(&["device", "import", &path]);
+    assert!(said.contains("1 new, 1 updated, 1 new rooms"), "{said}");
+    assert!(said.contains("columns name, room, steerable"), "{said}");
+    let after = registry.devices();
+    let pc02 = |devices: &[Value]| {
+        devices
+            .iter()
+            .find(|d| d["name"] == "R101-PC02")
+            .unwrap()
+            .clone()
+    };
+    let (old, new) = (pc02(&before), pc02(&after));
+    assert_eq!(new["steerable"], false);
+    for kept in [
+        "uuid",
+        "position",
+        "inventory",
+        "macs",
+        "addresses",
+        "description",
+        "tags",
+        "owner",
+    ] {
+        assert_eq!(new[kept], old[kept], "{kept} is not in the file and stays");
+    }
+    // The other devices are untouched.
+    for device in &before {
+        if device["name"] != "R101-PC02" {
+            assert!(after.contains(device), "{device}");
+        }
+    }
+    let added = after.iter().find(|d| d["name"] == "R109-NEU").unwrap();
+    assert_eq!(added["room"], "109");
+    assert_eq!(added["position"], Value::Null);
+}
