@@ -212,23 +212,28 @@ fn read_devices_separated(
 pub fn write_devices(output: impl Write, devices: &[DeviceRecord]) -> Result<(), csv::Error> {
     let mut writer = csv::Writer::from_writer(output);
     writer.write_record(COLUMNS)?;
-    for DeviceRecord { fields: d, .. } in devices {
-        let join = |items: Vec<String>, separator: &str| items.join(separator);
-        writer.write_record([
-            d.name.to_string(),
-            d.room.to_string(),
-            d.position.clone().unwrap_or_default(),
-            d.inventory.clone().unwrap_or_default(),
-            join(d.macs.iter().map(ToString::to_string).collect(), " "),
-            join(d.addresses.iter().map(ToString::to_string).collect(), " "),
-            d.description.clone().unwrap_or_default(),
-            d.tags.join(";"),
-            d.owner.clone().unwrap_or_default(),
-            if d.steerable { "yes" } else { "no" }.to_owned(),
-        ])?;
+    for DeviceRecord { fields, .. } in devices {
+        writer.write_record(values(fields))?;
     }
     writer.flush()?;
     Ok(())
+}
+
+/// A device's fields as a CSV line holds them, in the order of [`COLUMNS`].
+pub fn values(d: &DeviceFields) -> [String; 10] {
+    let join = |items: Vec<String>, separator: &str| items.join(separator);
+    [
+        d.name.to_string(),
+        d.room.to_string(),
+        d.position.clone().unwrap_or_default(),
+        d.inventory.clone().unwrap_or_default(),
+        join(d.macs.iter().map(ToString::to_string).collect(), " "),
+        join(d.addresses.iter().map(ToString::to_string).collect(), " "),
+        d.description.clone().unwrap_or_default(),
+        d.tags.join(";"),
+        d.owner.clone().unwrap_or_default(),
+        if d.steerable { "yes" } else { "no" }.to_owned(),
+    ]
 }
 
 /// Which file column holds which known column.

@@ -243,6 +243,28 @@ pub struct CertifiedRoom {
     pub certificate: Certified,
 }
 
+/// What an import would do to one device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportChange {
+    /// The device.
+    pub name: String,
+    /// Whether it is new.
+    pub new: bool,
+    /// The fields that change.
+    pub fields: Vec<FieldChange>,
+}
+
+/// One field an import changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldChange {
+    /// The CSV column.
+    pub column: &'static str,
+    /// The value now ("" for none).
+    pub old: String,
+    /// The value after the import.
+    pub new: String,
+}
+
 /// The longest an enrolment token may stay valid.
 pub const MAX_ENROLMENT_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
 
@@ -873,13 +895,73 @@ impl<S: Store> Registry<S> {
         Ok(self.store.import_devices(devices, &devices_csv::COLUMNS)?)
     }
 
+    /// What importing `list` would change, device by device, without
+    /// changing anything: new devices, and for registered ones each field
+    /// the file has that differs (old and new value). Unchanged devices are left out.
+    pub fn preview_import(
+        &self,
+        list: &devices_csv::DeviceList,
+    ) -> Result<Vec<ImportChange>, RegistryError> {
+        let registered: std::collections::HashMap<DeviceName, DeviceFields> = self
+            .store
+            .devices(None)?
+            .into_iter()
+            .map(|d| (d.fields.name.clone(), d.fields))
+            .collect();
+        let mut changes = Vec::new();
+        for device in &list.devices {
+            let new = devices_csv::values(device);
+            match registered.get(&device.name) {
+                None => changes.push(ImportChange {
+                    name: device.name.to_string(),
+                    new: true,
+                    fields: devices_csv::COLUMNS
+                        .iter()
+                        .zip(new)
+                        .skip(1)
+                        .filter(|(column, value)| {
+                            list.columns.contains(column) && !value.is_empty()
+                        })
+                        .map(|(column, value)| FieldChange {
+                            column,
+                            old: String::new(),
+                            new: value,
+                        })
+                        .collect(),
+                }),
+                Some(known) => {
+                    let old = devices_csv::values(known);
+                    let fields: Vec<FieldChange> = devices_csv::COLUMNS
+                        .iter()
+                        .zip(old.into_iter().zip(new))
+                        .skip(1)
+                        .filter(|(column, (old, new))| list.columns.contains(column) && old != new)
+                        .map(|(column, (old, new))| FieldChange { column, old, new })
+                        .collect();
+                    if !fields.is_empty() {
+                        changes.push(ImportChange {
+                            name: device.name.to_string(),
+                            new: false,
+                            fields,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+
     /// Imports a list read from a file: a registered device gets only the
     /// fields of the columns the file has; all or nothing.
     pub fn import_list(
         &mut self,
         list: &devices_csv::DeviceList,
+        source: &str,
+        by: &Actor,
     ) -> Result<ImportSummary, RegistryError> {
-        Ok(self.store.import_devices(&list.devices, &list.columns)?)
+        let summary = self.store.import_devices(&list.devices, &list.columns)?;
+        self.log_change(by, source, &describe_import(list, &summary))?;
+        Ok(summary)
     }
 
     /// The devices of `room`, or of every room.
@@ -1064,6 +1146,18 @@ impl RoomCertificate {
             ],
         )
     }
+}
+
+/// What an import did, in words: "imported 3 devices (columns name, room): 1 new, …".
+pub fn describe_import(list: &devices_csv::DeviceList, summary: &ImportSummary) -> String {
+    format!(
+        "imported {} devices (columns {}): {} new, {} updated, {} new rooms",
+        list.devices.len(),
+        list.columns.join(", "),
+        summary.added,
+        summary.updated,
+        summary.rooms_added
+    )
 }
 
 /// The manifest of a room certificate: the room's devices with their current certificates.

@@ -412,14 +412,10 @@ fn device(registry: &mut Registry<SqliteStore>, command: DeviceCommand) -> Resul
         DeviceCommand::Import { file } => {
             let (bytes, source_name) = read_input(&file)?;
             let list = read_device_file(&bytes, &source_name)?;
-            let summary = registry.import_list(&list)?;
+            let summary = registry.import_list(&list, &source_name, &Actor::cli())?;
             println!(
-                "imported {} devices from {source_name} (columns {}): {} new, {} updated, {} new rooms",
-                list.devices.len(),
-                list.columns.join(", "),
-                summary.added,
-                summary.updated,
-                summary.rooms_added
+                "{} from {source_name}",
+                pult_registry::describe_import(&list, &summary)
             );
         }
         DeviceCommand::List { room, json } => {

@@ -489,3 +489,123 @@ fn the_api_describes_itself_and_a_malformed_call_gets_a_json_error_naming_the_fa
         "a token's secret is never listed"
     );
 }
+
+impl Site {
+    /// Uploads `file` to the import preview as a browser's multipart form.
+    fn upload(&self, session: &str, csrf: &str, name: &str, file: &[u8]) -> Answer {
+        let boundary = "----pult-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        answer(
+            self.http
+                .post(format!("{}/admin/import/preview", self.server.url))
+                .header("Cookie", session)
+                .header(
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .send(&body[..])
+                .unwrap(),
+        )
+    }
+}
+
+/// The value of the hidden field or textarea `name` in a page (HTML-unescaped enough for tests).
+fn hidden(body: &str, name: &str) -> String {
+    if let Some(at) = body.find(&format!("<textarea name=\"{name}\" hidden>")) {
+        let start = at + format!("<textarea name=\"{name}\" hidden>").len();
+        let end = start + body[start..].find("</textarea>").unwrap();
+        return body[start..end]
+            .replace("&#13;", "\r")
+            .replace("&#10;", "\n")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+    }
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker).unwrap() + marker.len();
+    let end = start + body[start..].find('"').unwrap();
+    body[start..end].to_owned()
+}
+
+#[test]
+fn r12_an_import_shows_its_changes_first_and_applies_only_what_it_showed() {
+    let site = site();
+    let (session, csrf) = site.admin();
+    // Saved by a German Excel: semicolons, Windows-1252, German headers.
+    let file = b"Ger\xe4t;Raum;Steuerbar\r\nPC-01;101;nein\r\nPC-09;109;ja\r\n";
+    let preview = site.upload(&session, &csrf, "Geräte.csv", file);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("id=\"preview\""), "{}", preview.body);
+    assert!(preview.body.contains("PC-09"));
+    assert!(state(&site, "PC-01"), "a preview changes nothing");
+    assert!(!site.steerable().iter().any(|(n, _)| n == "PC-09"));
+
+    let apply = |expected: &str| {
+        site.post(
+            "/admin/import/apply",
+            &session,
+            Some(&site.server.url),
+            &[
+                ("csrf", &csrf),
+                ("source", &hidden(&preview.body, "source")),
+                ("expected", expected),
+                ("text", &hidden(&preview.body, "text")),
+            ],
+        )
+    };
+    // Changed meanwhile: PC-01 was switched off by someone else; the file
+    // would now change less than the preview showed, so nothing is applied.
+    site.school
+        .registry(&["device", "set", "PC-01", "--steerable", "no"]);
+    let stale = apply(&hidden(&preview.body, "expected"));
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(!site.steerable().iter().any(|(n, _)| n == "PC-09"));
+    site.school
+        .registry(&["device", "set", "PC-01", "--steerable", "yes"]);
+    let applied = apply(&hidden(&preview.body, "expected"));
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    assert!(!state(&site, "PC-01"));
+    assert!(state(&site, "PC-09"));
+    let log = site.school.log("change");
+    assert!(
+        log.iter().any(|e| e["actor"] == "admin"
+            && e["detail"].as_str().unwrap().contains("imported 2 devices"))
+    );
+
+    // A broken file names line and column, and changes nothing.
+    let broken = site.upload(
+        &session,
+        &csrf,
+        "kaputt.csv",
+        b"name,room,steerable\nPC-02,101,vielleicht\n",
+    );
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken.body.contains("line 2, column 3 (steerable)"),
+        "{}",
+        broken.body
+    );
+    assert!(state(&site, "PC-02"));
+    // Without the session's CSRF token the upload is refused.
+    assert_eq!(
+        site.upload(&session, &"0".repeat(64), "x.csv", file).status,
+        403
+    );
+
+    let export = site.get("/admin/export", &session);
+    assert_eq!(export.status, 200);
+    assert!(export.body.starts_with("name,room,position"));
+    assert!(export.body.contains("PC-09,109"));
+}

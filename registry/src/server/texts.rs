@@ -117,6 +117,20 @@ pub struct Texts {
     pub search: &'static str,
     pub error: &'static str,
     pub csrf_refused: &'static str,
+    pub import: &'static str,
+    pub export: &'static str,
+    pub file: &'static str,
+    pub show_changes: &'static str,
+    pub preview: &'static str,
+    pub apply: &'static str,
+    pub new_device: &'static str,
+    pub field: &'static str,
+    pub before: &'static str,
+    pub after: &'static str,
+    pub no_changes: &'static str,
+    pub changed_meanwhile: &'static str,
+    pub import_hint: &'static str,
+    pub imported: &'static str,
 }
 
 static GERMAN: Texts = Texts {
@@ -178,6 +192,20 @@ static GERMAN: Texts = Texts {
     search: "Suche",
     error: "Fehler",
     csrf_refused: "Die Anfrage kam nicht von dieser Seite und wurde abgelehnt. Bitte die Seite neu laden.",
+    import: "Import",
+    export: "Export (CSV)",
+    file: "CSV-Datei",
+    show_changes: "Änderungen anzeigen",
+    preview: "Vorschau: Das würde sich ändern",
+    apply: "Übernehmen",
+    new_device: "neu",
+    field: "Feld",
+    before: "bisher",
+    after: "neu",
+    no_changes: "Die Datei ändert nichts.",
+    changed_meanwhile: "Die Geräteliste hat sich seit der Vorschau geändert. Bitte die Vorschau neu prüfen.",
+    import_hint: "Komma, Semikolon oder Tabulator; UTF-8 oder Windows-1252 (Excel). Nur die Spalten der Datei werden geändert.",
+    imported: "Importiert.",
 };
 
 static ENGLISH: Texts = Texts {
@@ -239,6 +267,20 @@ static ENGLISH: Texts = Texts {
     search: "Search",
     error: "Error",
     csrf_refused: "The request did not come from this page and was refused. Please reload the page.",
+    import: "Import",
+    export: "Export (CSV)",
+    file: "CSV file",
+    show_changes: "Show changes",
+    preview: "Preview: this would change",
+    apply: "Apply",
+    new_device: "new",
+    field: "Field",
+    before: "now",
+    after: "after",
+    no_changes: "The file changes nothing.",
+    changed_meanwhile: "The device list changed since the preview. Please check the preview again.",
+    import_hint: "Comma, semicolon or tab; UTF-8 or Windows-1252 (Excel). Only the file's columns are changed.",
+    imported: "Imported.",
 };
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ const SESSION_COOKIE: &str = "__Host-pult";
 const PRE_COOKIE: &str = "__Host-pult-pre";
 /// The language cookie.
 const LANGUAGE_COOKIE: &str = "pult-lang";
+/// The largest device list an admin uploads (a district's 8500 devices are about 1 MB).
+const MAX_IMPORT: usize = 4 * 1024 * 1024;
 /// How long an admin stays signed in.
 const WEB_SESSION: Duration = Duration::from_secs(8 * 3600);
 
@@ -52,6 +54,17 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/admin/tokens", get(tokens_page).post(create_token))
         .route("/admin/tokens/{id}/delete", post(delete_token))
         .route("/admin/log", get(log_page))
+        .route("/admin/import", get(import_page))
+        .route(
+            "/admin/import/preview",
+            post(import_preview)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT + 64 * 1024)),
+        )
+        .route(
+            "/admin/import/apply",
+            post(import_apply).layer(axum::extract::DefaultBodyLimit::max(3 * MAX_IMPORT)),
+        )
+        .route("/admin/export", get(export))
         .route(
             "/static/pult.css",
             get(|| async {
@@ -138,6 +151,17 @@ struct TokenRow {
     uses_left: u32,
     expires: String,
     created_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    f: Frame,
+    previewed: bool,
+    changes: Vec<crate::ImportChange>,
+    source: String,
+    expected: String,
+    text: String,
 }
 
 #[derive(Template)]
@@ -590,6 +614,230 @@ async fn delete_token(
         Ok(()) => Redirect::to("/admin/tokens").into_response(),
         Err(error) => failed(language, Some(&session), &error),
     }
+}
+
+async fn import_page(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let (language, chosen, session) = match admin_page(&server, &headers, query.lang) {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    page(
+        StatusCode::OK,
+        &ImportPage {
+            f: frame(language, "import", Some(&session)),
+            previewed: false,
+            changes: vec![],
+            source: String::new(),
+            expected: String::new(),
+            text: String::new(),
+        },
+        chosen,
+    )
+}
+
+/// The uploaded file shown as the changes it would make; nothing is written.
+async fn import_preview(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let (language, _) = language(&headers, &LangQuery::default());
+    let session = match admin_session(&server, &headers, language) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let mut csrf = String::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => {
+                return failed(
+                    language,
+                    Some(&session),
+                    &RegistryError::BadName(format!("the upload could not be read: {error}")),
+                );
+            }
+        };
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                let name = field.file_name().unwrap_or("devices.csv").to_owned();
+                match field.bytes().await {
+                    Ok(bytes) if bytes.len() <= MAX_IMPORT => file = Some((name, bytes.to_vec())),
+                    _ => {
+                        return failed(
+                            language,
+                            Some(&session),
+                            &RegistryError::BadName(format!(
+                                "the file could not be read, or it is larger than {} MB",
+                                MAX_IMPORT / 1024 / 1024
+                            )),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let form = Form(vec![("csrf".to_owned(), csrf)]);
+    if !csrf_ok(&session, &form, &headers) {
+        return csrf_refused(language, Some(&session));
+    }
+    let Some((source, bytes)) = file else {
+        return failed(
+            language,
+            Some(&session),
+            &RegistryError::BadName("no file was sent".into()),
+        );
+    };
+    let source: String = source
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    let text = crate::devices_csv::decode(&bytes);
+    show_import(
+        &server,
+        language,
+        &session,
+        source,
+        text,
+        StatusCode::OK,
+        "",
+    )
+}
+
+/// The preview of `text`, or the import page with the file's fault.
+fn show_import(
+    server: &Arc<Server>,
+    language: Language,
+    session: &Session,
+    source: String,
+    text: String,
+    status: StatusCode,
+    problem: &str,
+) -> Response {
+    let mut f = frame(language, "import", Some(session));
+    f.problem = problem.to_owned();
+    let previewed = crate::devices_csv::read_device_file(text.as_bytes(), &source)
+        .map_err(|e| e.to_string())
+        .and_then(|list| {
+            lock(&server.registry)
+                .preview_import(&list)
+                .map_err(|e| e.to_string())
+        });
+    let changes = match previewed {
+        Ok(changes) => changes,
+        Err(problem) => {
+            f.problem = problem;
+            let empty = ImportPage {
+                f,
+                previewed: false,
+                changes: vec![],
+                source: String::new(),
+                expected: String::new(),
+                text: String::new(),
+            };
+            return page(StatusCode::BAD_REQUEST, &empty, None);
+        }
+    };
+    let expected = change_digest(&changes);
+    page(
+        status,
+        &ImportPage {
+            f,
+            previewed: true,
+            changes,
+            source,
+            expected,
+            text,
+        },
+        None,
+    )
+}
+
+/// What a preview showed, in a few characters: apply goes ahead only if the
+/// same file would still make the same changes.
+fn change_digest(changes: &[crate::ImportChange]) -> String {
+    secret::hash(&format!("{changes:?}"))
+}
+
+/// Applies a previewed import, if it would still make the changes shown.
+async fn import_apply(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    let source = form.get("source").to_owned();
+    let text = form.get("text").to_owned();
+    let outcome = (|| -> Result<bool, String> {
+        let list = crate::devices_csv::read_device_file(text.as_bytes(), &source)
+            .map_err(|e| e.to_string())?;
+        let mut registry = lock(&server.registry);
+        let changes = registry.preview_import(&list).map_err(|e| e.to_string())?;
+        if !secret::equal(&change_digest(&changes), form.get("expected")) {
+            return Ok(false);
+        }
+        registry
+            .import_list(&list, &source, &by)
+            .map_err(|e| e.to_string())?;
+        Ok(true)
+    })();
+    match outcome {
+        Ok(true) => Redirect::to("/admin/devices?done=1").into_response(),
+        Ok(false) => show_import(
+            &server,
+            language,
+            &session,
+            source,
+            text,
+            StatusCode::CONFLICT,
+            language.texts().changed_meanwhile,
+        ),
+        Err(problem) => failed(language, Some(&session), &RegistryError::BadName(problem)),
+    }
+}
+
+/// Every device as CSV, in the format import reads.
+async fn export(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    let (language, _) = language(&headers, &LangQuery::default());
+    let session = match admin_session(&server, &headers, language) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let devices = match lock(&server.registry).devices(None) {
+        Ok(devices) => devices,
+        Err(error) => return failed(language, Some(&session), &error),
+    };
+    let mut csv = Vec::new();
+    if let Err(error) = crate::devices_csv::write_devices(&mut csv, &devices) {
+        return failed(
+            language,
+            Some(&session),
+            &RegistryError::BadName(error.to_string()),
+        );
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"devices.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
