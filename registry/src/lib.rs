@@ -382,7 +382,12 @@ impl<S: Store> Registry<S> {
     }
 
     /// Logs an admin's change to `subject`.
-    fn log_change(&mut self, by: &Actor, subject: &str, detail: &str) -> Result<(), RegistryError> {
+    pub fn log_change(
+        &mut self,
+        by: &Actor,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
         self.log(
             EventKind::Change,
             by,

@@ -609,3 +609,118 @@ fn r12_an_import_shows_its_changes_first_and_applies_only_what_it_showed() {
     assert!(export.body.starts_with("name,room,position"));
     assert!(export.body.contains("PC-09,109"));
 }
+
+#[test]
+fn r9_an_admin_adds_a_teacher_with_a_password_sets_the_authorised_group_and_a_teacher_pc_s_rooms() {
+    let site = site();
+    let token = site.school.token(&["--room", "101", "--teacher"]);
+    let enrolled = std::process::Command::new(pult_e2e::binary("pultctl"))
+        .args([
+            "enroll",
+            "--registry",
+            &site.server.url,
+            "--token",
+            &token,
+            "--name",
+            "LEHRER-101",
+        ])
+        .arg("--dir")
+        .arg(site.school.path("teacher-pc"))
+        .arg("--setting")
+        .arg(site.school.path("registry.json"))
+        .output()
+        .unwrap();
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let (session, csrf) = site.admin();
+    let origin = site.server.url.clone();
+
+    // A password too short adds nobody.
+    let short = site.post(
+        "/admin/users",
+        &session,
+        Some(&origin),
+        &[
+            ("csrf", &csrf),
+            ("user", "weber"),
+            ("groups", "kollegium"),
+            ("password", "kurz"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    assert!(short.body.contains("at least 10"), "{}", short.body);
+    let added = site.post(
+        "/admin/users",
+        &session,
+        Some(&origin),
+        &[
+            ("csrf", &csrf),
+            ("user", "weber"),
+            ("groups", "kollegium, ag-robotik"),
+            ("password", "Lange-Nacht-der-Physik"),
+        ],
+    );
+    assert_eq!(added.status, 303, "{}", added.body);
+    let page = site.get("/admin/users", &session);
+    assert!(
+        page.body
+            .contains("weber</td><td>ag-robotik, kollegium</td>"),
+        "{}",
+        page.body
+    );
+
+    // R9: weber may use Pult only once his group is the authorised one.
+    let try_sign_in = || {
+        let answer = answer(
+            site.http
+                .post(format!("{}/api/v1/sign-in", site.server.url))
+                .send_json(
+                    serde_json::json!({"user": "weber", "password": "Lange-Nacht-der-Physik"}),
+                )
+                .unwrap(),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    };
+    try_sign_in();
+    let switched = site.post(
+        "/admin/users/authorised-group",
+        &session,
+        Some(&origin),
+        &[("csrf", &csrf), ("group", "kollegium")],
+    );
+    assert_eq!(switched.status, 303);
+    let listed = site
+        .school
+        .registry(&["log", "--kind", "change", "--text", "kollegium"]);
+    assert!(listed.contains("authorised to use Pult"), "{listed}");
+
+    // The teacher PC may serve room 102 too; a student PC's rooms cannot be set.
+    let rooms = site.post(
+        "/admin/teacher-pcs",
+        &session,
+        Some(&origin),
+        &[("csrf", &csrf), ("device", "LEHRER-101"), ("also", "102")],
+    );
+    assert_eq!(rooms.status, 303, "{}", rooms.body);
+    let page = site.get("/admin/users", &session);
+    assert!(page.body.contains("value=\"102\" checked"), "{}", page.body);
+    let student = site.post(
+        "/admin/teacher-pcs",
+        &session,
+        Some(&origin),
+        &[("csrf", &csrf), ("device", "PC-01"), ("also", "102")],
+    );
+    assert_eq!(student.status, 400);
+    let listed: Value =
+        serde_json::from_str(&site.school.registry(&["device", "list", "--json"])).unwrap();
+    let pc01 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "PC-01")
+        .unwrap();
+    assert_eq!(pc01["teacher"], false);
+}

@@ -65,6 +65,9 @@ pub fn routes() -> Router<Arc<Server>> {
             post(import_apply).layer(axum::extract::DefaultBodyLimit::max(3 * MAX_IMPORT)),
         )
         .route("/admin/export", get(export))
+        .route("/admin/users", get(users_page).post(add_user))
+        .route("/admin/users/authorised-group", post(set_authorised_group))
+        .route("/admin/teacher-pcs", post(set_teacher_pc))
         .route(
             "/static/pult.css",
             get(|| async {
@@ -162,6 +165,29 @@ struct ImportPage {
     source: String,
     expected: String,
     text: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    f: Frame,
+    authorised: String,
+    admins: String,
+    users: Vec<UserRow>,
+    teacher_pcs: Vec<TeacherPcRow>,
+}
+
+struct UserRow {
+    name: String,
+    groups: String,
+    local_password: bool,
+}
+
+struct TeacherPcRow {
+    name: String,
+    room: String,
+    /// Every other room, and whether the PC may be used for it.
+    choices: Vec<(String, bool)>,
 }
 
 #[derive(Template)]
@@ -448,10 +474,12 @@ async fn devices_steerable(
         registry.set_steerable_all(&names, steerable, &by)
     })();
     drop(registry);
-    match outcome {
-        Ok(()) => Redirect::to(&back_to_devices(form.get("back"))).into_response(),
-        Err(error) => failed(language, Some(&session), &error),
-    }
+    done(
+        outcome,
+        &back_to_devices(form.get("back")),
+        language,
+        &session,
+    )
 }
 
 async fn room_steerable(
@@ -477,9 +505,24 @@ async fn room_steerable(
             .collect();
         registry.set_steerable_all(&names, steerable, &by)
     })();
+    done(
+        outcome,
+        &back_to_devices(form.get("room")),
+        language,
+        &session,
+    )
+}
+
+/// After a change: back to `to`, or the error page.
+fn done(
+    outcome: Result<(), RegistryError>,
+    to: &str,
+    language: Language,
+    session: &Session,
+) -> Response {
     match outcome {
-        Ok(()) => Redirect::to(&back_to_devices(form.get("room"))).into_response(),
-        Err(error) => failed(language, Some(&session), &error),
+        Ok(()) => Redirect::to(to).into_response(),
+        Err(error) => failed(language, Some(session), &error),
     }
 }
 
@@ -806,6 +849,155 @@ async fn import_apply(
         ),
         Err(problem) => failed(language, Some(&session), &RegistryError::BadName(problem)),
     }
+}
+
+async fn users_page(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let (language, chosen, session) = match admin_page(&server, &headers, query.lang) {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    match users(&server, language, &session) {
+        Ok(users) => page(StatusCode::OK, &users, chosen),
+        Err(error) => failed(language, Some(&session), &error),
+    }
+}
+
+fn users(
+    server: &Arc<Server>,
+    language: Language,
+    session: &Session,
+) -> Result<UsersPage, RegistryError> {
+    let registry = lock(&server.registry);
+    let organisation = registry.organisation()?;
+    let rooms = registry.rooms()?;
+    let mut teacher_pcs = Vec::new();
+    for device in registry.devices(None)?.into_iter().filter(|d| d.teacher) {
+        let allowed = registry.teacher_rooms(&device)?;
+        teacher_pcs.push(TeacherPcRow {
+            name: device.fields.name.to_string(),
+            room: device.fields.room.to_string(),
+            choices: rooms
+                .iter()
+                .filter(|r| **r != device.fields.room)
+                .map(|r| (r.to_string(), allowed.contains(r)))
+                .collect(),
+        });
+    }
+    Ok(UsersPage {
+        f: frame(language, "users", Some(session)),
+        authorised: organisation.authorized_group.unwrap_or_default(),
+        admins: organisation.admin_group.unwrap_or_default(),
+        users: registry
+            .users()?
+            .into_iter()
+            .map(|u| UserRow {
+                name: u.name,
+                groups: u.groups.join(", "),
+                local_password: u.local_password,
+            })
+            .collect(),
+        teacher_pcs,
+    })
+}
+
+async fn add_user(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    let user = form.get("user").trim().to_owned();
+    let groups: Vec<String> = form
+        .get("groups")
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let password = Some(form.get("password")).filter(|p| !p.is_empty());
+    let outcome = (|| -> Result<(), RegistryError> {
+        if groups.is_empty() {
+            return Err(RegistryError::BadName(
+                "a user needs at least one group".into(),
+            ));
+        }
+        if let Some(password) = password {
+            // Checked before the user is written: a refused password adds nobody.
+            crate::password::hash(password)?;
+        }
+        let mut registry = lock(&server.registry);
+        registry.add_user(&user, &groups)?;
+        registry.log_change(&by, &user, &format!("added to {}", groups.join(", ")))?;
+        if password.is_some() {
+            registry.set_password(&user, password, &by)?;
+        }
+        Ok(())
+    })();
+    done(outcome, "/admin/users", language, &session)
+}
+
+async fn set_authorised_group(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    let group = form.get("group").trim().to_owned();
+    let outcome = (|| -> Result<(), RegistryError> {
+        let mut registry = lock(&server.registry);
+        registry.authorize_group(&group)?;
+        registry.log_change(
+            &by,
+            &group,
+            "made the one group authorised to use Pult (R9)",
+        )
+    })();
+    done(outcome, "/admin/users", language, &session)
+}
+
+async fn set_teacher_pc(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    let outcome = (|| -> Result<(), RegistryError> {
+        let device: DeviceName = form
+            .get("device")
+            .parse()
+            .map_err(|_| RegistryError::UnknownDevice(form.get("device").to_owned()))?;
+        let rooms = form
+            .all("also")
+            .map(|r| {
+                r.parse::<RoomName>()
+                    .map_err(|e| RegistryError::BadName(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut registry = lock(&server.registry);
+        // Only a teacher PC's rooms are set here; a student PC stays one.
+        if !registry
+            .devices(None)?
+            .iter()
+            .any(|d| d.fields.name == device && d.teacher)
+        {
+            return Err(RegistryError::NotTeacherDevice);
+        }
+        registry.set_teacher_device(&device, true, &rooms, &by)
+    })();
+    done(outcome, "/admin/users", language, &session)
 }
 
 /// Every device as CSV, in the format import reads.
