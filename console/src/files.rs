@@ -38,6 +38,17 @@ pub fn safe_name(text: &str) -> String {
 /// renames it into place, so a reader never sees half a file; creates the
 /// folder first.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_via_partial(path, bytes, false)
+}
+
+/// Like [`write_atomically`], for a secret (a key, a token): readable by its
+/// owner only from the moment it exists.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_via_partial(path, bytes, true)
+}
+
+fn write_via_partial(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
     })?;
@@ -45,8 +56,24 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
+    let _ = std::fs::remove_file(&partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let written = options
+        .open(&partial)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -67,6 +94,14 @@ mod tests {
             .collect();
         assert_eq!(names, ["shot.png"]);
         assert!(write_atomically(Path::new("/"), b"x").is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = dir.path().join("room.key");
+            write_private(&key, b"secret").unwrap();
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
     }
 
     #[test]

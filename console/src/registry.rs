@@ -66,6 +66,12 @@ impl RegistrySetting {
     }
 }
 
+/// Where an enrolled teacher PC keeps its identity unless told otherwise:
+/// `/etc/pult/teacher-pc` (`%ProgramData%\\Pult\\teacher-pc`).
+pub fn default_device_dir() -> PathBuf {
+    default_setting_file().with_file_name("teacher-pc")
+}
+
 /// Enrols this PC as a teacher PC: its identity goes to `device_dir`, the setting to `setting_file`.
 pub fn enrol_teacher_pc(
     url: &str,
@@ -214,7 +220,8 @@ pub fn install_room(issued: &IssuedRoom, room_dir: &Path) -> Result<()> {
 }
 
 /// Writes `files` into a new directory beside `dir`, which then replaces
-/// `dir`: a reader sees the old set or the new one, never a mix.
+/// `dir`: a reader sees the old set or the new one (or, for the moment
+/// between two renames, none), never a mix.
 fn replace_dir(dir: &Path, files: &[(&str, &[u8], bool)]) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
@@ -242,26 +249,12 @@ fn replace_dir(dir: &Path, files: &[(&str, &[u8], bool)]) -> Result<()> {
     Ok(())
 }
 
-/// Writes a file through a temporary beside it; a private one only its owner can read.
+/// Writes a file whole; a private one readable by its owner only.
 fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<()> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let written = options
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(contents).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
+    let written = if private {
+        crate::files::write_private(path, contents)
+    } else {
+        crate::files::write_atomically(path, contents)
+    };
     written.with_context(|| format!("could not write {}", path.display()))
 }

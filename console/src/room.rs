@@ -25,10 +25,7 @@ impl RoomCertificate {
     /// (`~/.config/pult/room`), where a logon script or the teacher puts the
     /// directory `room-cert` wrote. Without one, the error says where it looked.
     pub fn installed_dir() -> Result<PathBuf, ConsoleError> {
-        let dir = dirs::config_dir()
-            .unwrap_or_else(|| PathBuf::from("~/.config"))
-            .join("pult")
-            .join("room");
+        let dir = Self::default_dir();
         if dir.join(ROOM_MANIFEST_FILE).is_file() {
             Ok(dir)
         } else {
@@ -39,6 +36,15 @@ impl RoomCertificate {
                     .into(),
             })
         }
+    }
+
+    /// Where this user's room certificate goes: `pult/room` in the
+    /// configuration folder (`~/.config/pult/room`).
+    pub fn default_dir() -> PathBuf {
+        dirs::config_dir()
+            .unwrap_or_else(|| PathBuf::from("~/.config"))
+            .join("pult")
+            .join("room")
     }
 
     /// Loads the directory `dir`.

@@ -65,8 +65,13 @@ impl School {
             })
             .collect::<Result<Vec<_>>>()?;
         registry.import_devices(&devices)?;
-        registry.add_user(TEACHER, &["lehrer".to_owned()])?;
-        registry.authorize_group("lehrer")?;
+        registry.add_user(
+            TEACHER,
+            &["lehrer".to_owned()],
+            None,
+            &pult_registry::Actor::cli(),
+        )?;
+        registry.authorize_group("lehrer", &pult_registry::Actor::cli())?;
         Ok(Self { dir, registry })
     }
 

@@ -495,17 +495,22 @@ mod tests {
             ca.certify_device(DeviceId::random(), "PC-01", &request, false)
                 .is_ok()
         );
-        // Flip one byte inside the signed part.
+        // The subject changed after signing ("PC-01" to "PC-02"): the request
+        // still parses, only its signature no longer matches.
         let mut der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(
             made.request_pem.as_bytes(),
         )
         .unwrap()
         .as_ref()
         .to_vec();
-        let middle = der.len() / 3;
-        der[middle] ^= 0x01;
-        let tampered = rcgen::CertificateSigningRequestParams::from_der(&der.as_slice().into());
-        assert!(tampered.is_err());
+        assert!(CertificateRequest::from_pem(&pem_of("CERTIFICATE REQUEST", &der)).is_ok());
+        let at = der.windows(5).position(|w| w == b"PC-01").unwrap();
+        der[at + 4] = b'2';
+        let tampered = pem_of("CERTIFICATE REQUEST", &der);
+        assert!(matches!(
+            CertificateRequest::from_pem(&tampered),
+            Err(PkiError::BadRequest(message)) if message.contains("signature")
+        ));
         assert!(matches!(
             CertificateRequest::from_pem(
                 "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
@@ -533,6 +538,37 @@ mod tests {
         for bad in ["", "00", &"g".repeat(64), &"ä".repeat(32)] {
             assert!(bad.parse::<Fingerprint>().is_err(), "{bad}");
         }
+    }
+
+    /// PEM of `der` under `label` (standard base64, 64 columns).
+    fn pem_of(label: &str, der: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut text = String::new();
+        for chunk in der.chunks(3) {
+            let bytes = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    text.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    text.push('=');
+                }
+            }
+        }
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(64)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
     }
 
     fn pem_to_der(pem: &str) -> Vec<u8> {

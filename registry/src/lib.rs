@@ -230,6 +230,8 @@ pub struct Enrolled {
     pub new: bool,
     /// Whether it is a teacher PC.
     pub teacher: bool,
+    /// The room it is registered in.
+    pub room: RoomName,
 }
 
 /// A room certificate for a key the teacher's app made.
@@ -461,12 +463,32 @@ impl<S: Store> Registry<S> {
         if !self.store.set_password(&user, hash.as_deref())? {
             return Err(RegistryError::UnknownUser(user));
         }
+        // A changed password ends what the old one opened.
+        let ended = self.store.delete_sessions_of(&user)?;
         let what = if hash.is_some() {
             "set the local password"
         } else {
             "removed the local password"
         };
-        self.log(EventKind::Change, by, Some(&user), None, Outcome::Ok, what)
+        self.log_change(by, &user, &format!("{what}; ended {ended} sessions"))
+    }
+
+    /// Who a session stands for now: a local user's groups are the
+    /// registry's of this moment, so one taken out of a group loses its
+    /// rights at once; a directory's or identity provider's groups are those
+    /// of the sign-in.
+    pub fn identity(&self, session: &Session) -> Result<Identity, RegistryError> {
+        let method = SignInMethod::parse(&session.method).unwrap_or(SignInMethod::Local);
+        let groups = if method == SignInMethod::Local {
+            self.store.user_groups(&session.user)?.unwrap_or_default()
+        } else {
+            session.groups.clone()
+        };
+        Ok(Identity {
+            user: session.user.clone(),
+            groups,
+            method,
+        })
     }
 
     /// The local account `user`, to check a password against (possibly none).
@@ -477,16 +499,6 @@ impl<S: Store> Registry<S> {
             hash: self.store.password_hash(user)?,
             groups: self.store.user_groups(user)?.unwrap_or_default(),
         })
-    }
-
-    /// Checks a local password (see [`LocalAccount::check`]); logs nothing,
-    /// as the caller knows where the attempt came from.
-    pub fn check_local_password(
-        &self,
-        user: &str,
-        password: &str,
-    ) -> Result<Identity, RegistryError> {
-        self.local_account(user)?.check(password)
     }
 
     /// The users the registry keeps.
@@ -607,9 +619,9 @@ impl<S: Store> Registry<S> {
                     },
                     enrolled.certificate.fingerprint
                 ),
-                None,
+                Some(enrolled.room.as_str()),
             ),
-            Err(error) => (Outcome::Refused, error.to_string(), None::<&str>),
+            Err(error) => (Outcome::Refused, error.to_string(), None),
         };
         self.log(
             EventKind::Enrolment,
@@ -652,6 +664,18 @@ impl<S: Store> Registry<S> {
                     return Err(RegistryError::Token(format!(
                         "the token is for room {room}, and {name} is registered in room {}",
                         known.fields.room
+                    )));
+                }
+                // A token enrols student PCs or teacher PCs; it does not
+                // turn one into the other (nor take over the other's identity).
+                if known.teacher != stored.teacher {
+                    let (is, token) = if known.teacher {
+                        ("a teacher PC", "student PCs")
+                    } else {
+                        ("a student PC", "teacher PCs")
+                    };
+                    return Err(RegistryError::Token(format!(
+                        "{name} is {is}, and this token enrols {token}"
                     )));
                 }
                 (known, false)
@@ -711,6 +735,7 @@ impl<S: Store> Registry<S> {
             certificate,
             new,
             teacher: stored.teacher,
+            room: device.fields.room,
         })
     }
 
@@ -873,22 +898,41 @@ impl<S: Store> Registry<S> {
         Ok(())
     }
 
-    /// Makes `group` the one group whose members may use Pult (R9).
-    pub fn authorize_group(&mut self, group: &str) -> Result<GroupAuthorized, RegistryError> {
+    /// Makes `group` the one group whose members may use Pult (R9); logged.
+    pub fn authorize_group(
+        &mut self,
+        group: &str,
+        by: &Actor,
+    ) -> Result<GroupAuthorized, RegistryError> {
         let group = plain_name("group", group)?;
         let replaced = self.store.set_authorized_group(&group)?;
         let members = self.store.group_size(&group)?;
+        self.log_change(by, &group, "made the one group authorised to use Pult (R9)")?;
         Ok(GroupAuthorized { replaced, members })
     }
 
-    /// Registers `user` (if new) as a member of `groups`; returns whether the user is new.
-    pub fn add_user(&mut self, user: &str, groups: &[String]) -> Result<bool, RegistryError> {
+    /// Registers `user` (if new) as a member of `groups`, with the local
+    /// password hash `password_hash` (from [`password::hash`]) if given, in
+    /// one step; logged. Returns whether the user is new.
+    pub fn add_user(
+        &mut self,
+        user: &str,
+        groups: &[String],
+        password_hash: Option<&str>,
+        by: &Actor,
+    ) -> Result<bool, RegistryError> {
         let user = plain_name("user", user)?;
         let groups = groups
             .iter()
             .map(|g| plain_name("group", g))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.store.add_user(&user, &groups)?)
+        let created = self.store.add_user(&user, &groups, password_hash)?;
+        let mut detail = format!("added to {}", groups.join(", "));
+        if password_hash.is_some() {
+            detail.push_str(", with a local password");
+        }
+        self.log_change(by, &user, &detail)?;
+        Ok(created)
     }
 
     /// Imports devices with every field: adds new names, updates known
@@ -1193,7 +1237,8 @@ fn manifest(
     }
 }
 
-fn rfc3339(time: OffsetDateTime) -> String {
+/// A time as the registry shows it: RFC 3339.
+pub fn rfc3339(time: OffsetDateTime) -> String {
     time.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -259,7 +259,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Group {
             command: GroupCommand::Authorize { group },
         } => {
-            let outcome = registry.authorize_group(&group)?;
+            let outcome = registry.authorize_group(&group, &Actor::cli())?;
             println!(
                 "'{}' is now the one group allowed to use Pult",
                 group.trim()
@@ -288,7 +288,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::User {
             command: UserCommand::Add { user, groups },
         } => {
-            let created = registry.add_user(&user, &groups)?;
+            let created = registry.add_user(&user, &groups, None, &Actor::cli())?;
             let verb = if created { "added" } else { "updated" };
             println!("{verb} user '{}' in {}", user.trim(), groups.join(", "));
         }

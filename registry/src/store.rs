@@ -287,8 +287,15 @@ pub trait Store {
     fn set_authorized_group(&mut self, group: &str) -> Result<Option<String>, StoreError>;
     /// The number of members of `group` (0 if it does not exist).
     fn group_size(&self, group: &str) -> Result<usize, StoreError>;
-    /// Adds `user` (if new) to `groups` (created if new); returns whether the user is new.
-    fn add_user(&mut self, user: &str, groups: &[String]) -> Result<bool, StoreError>;
+    /// Adds `user` (if new) to `groups` (created if new), and sets their
+    /// local password hash if one is given, in one transaction; returns
+    /// whether the user is new.
+    fn add_user(
+        &mut self,
+        user: &str,
+        groups: &[String],
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// The groups of `user`, or `None` if there is no such user.
     fn user_groups(&self, user: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Adds or updates devices by name, creating rooms; all or nothing. A
@@ -377,6 +384,8 @@ pub trait Store {
     fn delete_session(&mut self, secret_hash: &str) -> Result<bool, StoreError>;
     /// Deletes the sessions that ended before `now`.
     fn expire_sessions(&mut self, now: OffsetDateTime) -> Result<usize, StoreError>;
+    /// Ends every session and token of `user`; returns how many.
+    fn delete_sessions_of(&mut self, user: &str) -> Result<usize, StoreError>;
 }
 
 /// The SQLite store: the whole registry in one file.
@@ -385,8 +394,10 @@ pub struct SqliteStore {
 }
 
 /// The schema's history: the first entry makes version 1, each further one
-/// takes the database one version on. An older registry file is brought up
-/// to date when it is opened; nothing is ever rewritten in place.
+/// takes the database one version on. An older registry file is upgraded in
+/// place when it is opened, each step in one transaction; an older
+/// pult-registry cannot open it afterwards (a backup before an update keeps
+/// the way back, R28).
 const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -497,9 +508,12 @@ CREATE TABLE event_log (
     detail TEXT NOT NULL
 );
 CREATE INDEX event_log_time ON event_log (time);
+-- Schema 1 wrote times with fractions of a second; the log keeps whole
+-- seconds, so that times compare as text.
 INSERT INTO event_log (time, kind, actor, subject, room, outcome, detail)
-    SELECT time, 'certificate', subject, subject, room, 'ok', kind || ' until ' || not_after
-    FROM issuance_log;
+    SELECT substr(time, 1, 19) || 'Z', 'certificate', subject, subject, room, 'ok',
+           kind || ' until ' || substr(not_after, 1, 19) || 'Z'
+    FROM issuance_log ORDER BY id;
 DROP TABLE issuance_log;
 ";
 
@@ -524,7 +538,11 @@ impl SqliteStore {
     /// Opens or creates a registry file for `init`.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
         let mut store = Self::connect(path)?;
-        store.migrate_from(0)?;
+        // An existing registry is brought up to date, not created again, so
+        // that `init` on it says which school it already holds.
+        if store.migrate()? == 0 {
+            store.migrate_from(0)?;
+        }
         restrict_to_owner(path);
         Ok(store)
     }
@@ -574,14 +592,14 @@ impl SqliteStore {
 
     /// Adds or updates a device by name (creating its room); a known
     /// device keeps its UUID, which its certificates name, and gets only the
-    /// fields of `columns`.
+    /// fields of `columns`. Returns how many rooms it created (0 or 1).
     fn write_device(
         transaction: &Connection,
         organisation: i64,
         device: &DeviceFields,
         uuid_if_new: DeviceId,
         columns: &[&str],
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         // File column to database column; `name` is the key, never updated.
         const UPDATED: [(&str, &str); 9] = [
             ("room", "room"),
@@ -604,7 +622,7 @@ impl SqliteStore {
         } else {
             format!("DO UPDATE SET {}", updates.join(", "))
         };
-        transaction.execute(
+        let rooms_added = transaction.execute(
             "INSERT OR IGNORE INTO room (organisation, name) VALUES (?1, ?2)",
             params![organisation, device.room.as_str()],
         )?;
@@ -635,7 +653,7 @@ impl SqliteStore {
                 uuid_if_new.to_string(),
             ],
         )?;
-        Ok(())
+        Ok(rooms_added)
     }
 
     /// Devices matching `condition` on `?2`, ordered by room and name.
@@ -832,7 +850,12 @@ impl Store for SqliteStore {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
-    fn add_user(&mut self, user: &str, groups: &[String]) -> Result<bool, StoreError> {
+    fn add_user(
+        &mut self,
+        user: &str,
+        groups: &[String],
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let organisation = self.organisation_id()?;
         let transaction = self.connection.transaction()?;
         let created = transaction.execute(
@@ -849,6 +872,12 @@ impl Store for SqliteStore {
             transaction.execute(
                 "INSERT OR IGNORE INTO membership (user, user_group) VALUES (?1, ?2)",
                 params![user_id, group_id],
+            )?;
+        }
+        if let Some(hash) = password_hash {
+            transaction.execute(
+                "UPDATE user SET password = ?1 WHERE id = ?2",
+                params![hash, user_id],
             )?;
         }
         transaction.commit()?;
@@ -887,16 +916,12 @@ impl Store for SqliteStore {
         let transaction = self.connection.transaction()?;
         let mut summary = ImportSummary::default();
         for device in devices {
-            summary.rooms_added += transaction.execute(
-                "INSERT OR IGNORE INTO room (organisation, name) VALUES (?1, ?2)",
-                params![organisation, device.room.as_str()],
-            )?;
             let known: bool = transaction.query_row(
                 "SELECT EXISTS (SELECT 1 FROM device WHERE organisation = ?1 AND name = ?2)",
                 params![organisation, device.name.as_str()],
                 |r| r.get(0),
             )?;
-            Self::write_device(
+            summary.rooms_added += Self::write_device(
                 &transaction,
                 organisation,
                 device,
@@ -1317,6 +1342,12 @@ impl Store for SqliteStore {
             .connection
             .execute("DELETE FROM session WHERE secret_hash = ?1", [secret_hash])?
             == 1)
+    }
+
+    fn delete_sessions_of(&mut self, user: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .connection
+            .execute("DELETE FROM session WHERE user = ?1", [user])?)
     }
 
     fn expire_sessions(&mut self, now: OffsetDateTime) -> Result<usize, StoreError> {

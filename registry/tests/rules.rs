@@ -52,9 +52,13 @@ impl School {
                 device("PC-03", "102"),
             ])
             .unwrap();
-        registry.authorize_group("lehrer").unwrap();
-        registry.add_user("mueller", &["lehrer".into()]).unwrap();
-        registry.add_user("admin", &["admins".into()]).unwrap();
+        registry.authorize_group("lehrer", &Actor::cli()).unwrap();
+        registry
+            .add_user("mueller", &["lehrer".into()], None, &Actor::cli())
+            .unwrap();
+        registry
+            .add_user("admin", &["admins".into()], None, &Actor::cli())
+            .unwrap();
         registry.set_admin_group("admins", &Actor::cli()).unwrap();
         Self {
             registry,
@@ -327,10 +331,10 @@ fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time
         .registry
         .set_password("admin", Some("lang genug, wirklich"), &Actor::cli())
         .unwrap();
-    let identity = school
-        .registry
-        .check_local_password("admin", "lang genug, wirklich")
-        .unwrap();
+    let check = |school: &School, user: &str, password: &str| {
+        school.registry.local_account(user).unwrap().check(password)
+    };
+    let identity = check(&school, "admin", "lang genug, wirklich").unwrap();
     assert!(school.registry.is_admin(&identity).unwrap());
     assert!(!school.registry.is_admin(&teacher(&["lehrer"])).unwrap());
     for (user, password) in [
@@ -339,7 +343,7 @@ fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time
         ("mueller", "lang genug, wirklich"),
     ] {
         assert!(matches!(
-            school.registry.check_local_password(user, password),
+            check(&school, user, password),
             Err(RegistryError::SignInRefused)
         ));
     }
@@ -374,16 +378,106 @@ fn local_passwords_sign_in_only_with_the_right_password_and_sessions_end_on_time
 }
 
 #[test]
+fn a_changed_password_ends_the_user_s_sessions_and_a_local_user_s_rights_follow_the_registry() {
+    let mut school = School::new();
+    school
+        .registry
+        .set_password("admin", Some("lang genug, wirklich"), &Actor::cli())
+        .unwrap();
+    let identity = school
+        .registry
+        .local_account("admin")
+        .unwrap()
+        .check("lang genug, wirklich")
+        .unwrap();
+    let (secret, session) = school
+        .registry
+        .open_session(SessionKind::Web, &identity, None, Duration::from_secs(600))
+        .unwrap();
+    // Taken out of the admins' group (here: the admins' group is another one
+    // now), the open session is no admin's any more.
+    assert!(
+        school
+            .registry
+            .is_admin(&school.registry.identity(&session).unwrap())
+            .unwrap()
+    );
+    school
+        .registry
+        .set_admin_group("verwaltung", &Actor::cli())
+        .unwrap();
+    assert!(
+        !school
+            .registry
+            .is_admin(&school.registry.identity(&session).unwrap())
+            .unwrap()
+    );
+    // A new password ends every session the old one opened.
+    school
+        .registry
+        .set_password("admin", Some("ein ganz neues Passwort"), &Actor::cli())
+        .unwrap();
+    assert_eq!(
+        school.registry.session(&secret, SessionKind::Web).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_token_does_not_turn_a_student_pc_into_a_teacher_pc_or_back() {
+    let mut school = School::new();
+    let teacher_token = school.token(Some("101"), true, 2);
+    school.enroll(&teacher_token, "LEHRER-101").unwrap();
+    let error = school.enroll(&teacher_token, "PC-01").unwrap_err();
+    assert!(
+        error.to_string().contains("PC-01 is a student PC"),
+        "{error}"
+    );
+    let student_token = school.token(Some("101"), false, 1);
+    let error = school.enroll(&student_token, "LEHRER-101").unwrap_err();
+    assert!(
+        error.to_string().contains("LEHRER-101 is a teacher PC"),
+        "{error}"
+    );
+    let devices = school.registry.devices(None).unwrap();
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.fields.name.as_str() == "LEHRER-101" && d.teacher)
+    );
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.fields.name.as_str() == "PC-01" && !d.teacher)
+    );
+    // The log names the room of each enrolment.
+    let event = school.last_event(EventKind::Enrolment);
+    assert_eq!(event.outcome, Outcome::Refused);
+    let enrolled = school
+        .registry
+        .events(&EventFilter {
+            kind: Some(EventKind::Enrolment),
+            outcome: Some(Outcome::Ok),
+            limit: 1,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(enrolled[0].room.as_deref(), Some("101"));
+}
+
+#[test]
 fn a_version_1_registry_file_is_brought_up_to_date_and_keeps_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
         let connection = rusqlite::Connection::open(&path).unwrap();
+        // As schema 1 wrote times: with fractions of a second.
         let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
+            .replace_nanosecond(123_456_789)
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
+        assert!(now.contains(".123456789"));
         connection
             .execute_batch(&include_str!("data/schema-1.sql").replace("{NOW}", &now))
             .unwrap();
@@ -401,4 +495,18 @@ fn a_version_1_registry_file_is_brought_up_to_date_and_keeps_its_log() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::Certificate);
     assert_eq!(events[0].subject.as_deref(), Some("mueller"));
+    // Whole seconds, as the log keeps them, so times compare as text.
+    assert_eq!(events[0].time.nanosecond(), 0);
+    assert!(!events[0].detail.contains('.'), "{}", events[0].detail);
+    // init on it says which school it holds.
+    let error = SqliteStore::create(&path)
+        .map(|store| Registry::new(store).unwrap().init("Andere Schule"))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("already holds the school 'Schule'"),
+        "{error}"
+    );
 }

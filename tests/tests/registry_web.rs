@@ -724,3 +724,41 @@ fn r9_an_admin_adds_a_teacher_with_a_password_sets_the_authorised_group_and_a_te
         .unwrap();
     assert_eq!(pc01["teacher"], false);
 }
+
+#[test]
+fn an_import_of_a_whole_school_applies_through_the_page() {
+    let site = site();
+    let (session, csrf) = site.admin();
+    // 3000 devices, about 280 KB and more once form-encoded: more than any
+    // plain form the pages take (256 KiB).
+    let mut file = String::from("name;room;position;description\n");
+    for i in 0..3000 {
+        file.push_str(&format!(
+            "PC-{i:04};R{};Reihe {}, Platz {};Gerät im Fachraum, Ausleihe über das Sekretariat, Nummer {i}\n",
+            i / 30,
+            i % 30 / 6 + 1,
+            i % 6 + 1
+        ));
+    }
+    assert!(file.len() > 256 * 1024);
+    let preview = site.upload(&session, &csrf, "schule.csv", file.as_bytes());
+    assert_eq!(preview.status, 200);
+    let applied = site.post(
+        "/admin/import/apply",
+        &session,
+        Some(&site.server.url),
+        &[
+            ("csrf", &csrf),
+            ("source", &hidden(&preview.body, "source")),
+            ("expected", &hidden(&preview.body, "expected")),
+            ("text", &hidden(&preview.body, "text")),
+        ],
+    );
+    assert_eq!(
+        applied.status,
+        303,
+        "{}",
+        &applied.body[..applied.body.len().min(500)]
+    );
+    assert_eq!(site.steerable().len(), 3003);
+}

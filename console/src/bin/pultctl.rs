@@ -258,9 +258,9 @@ enum Command {
         /// The PC's name in the registry; default: its host name.
         #[arg(long)]
         name: Option<String>,
-        /// Where the PC's identity goes.
-        #[arg(long, value_name = "DIR", default_value = "/etc/pult/teacher-pc")]
-        dir: PathBuf,
+        /// Where the PC's identity goes; default: /etc/pult/teacher-pc.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
         /// Where the setting goes; default: /etc/pult/registry.json.
         #[arg(long, value_name = "FILE")]
         setting: Option<PathBuf>,
@@ -356,12 +356,10 @@ fn registry(cli: &Cli) -> Option<Result<()>> {
     use pult_console::registry::{RegistrySetting, default_setting_file};
     let setting_file = |given: &Option<PathBuf>| given.clone().unwrap_or_else(default_setting_file);
     let room_dir = || -> Result<PathBuf> {
-        match &cli.cert {
-            Some(dir) => Ok(dir.clone()),
-            None => dirs::config_dir()
-                .map(|d| d.join("pult").join("room"))
-                .context("no configuration folder is known; give --cert DIR"),
-        }
+        Ok(cli
+            .cert
+            .clone()
+            .unwrap_or_else(RoomCertificate::default_dir))
     };
     let report = |issued: &pult_registry_client::IssuedRoom, dir: &Path| {
         let steerable = issued
@@ -390,21 +388,25 @@ fn registry(cli: &Cli) -> Option<Result<()>> {
             name,
             dir,
             setting,
-        } => pult_console::registry::enrol_teacher_pc(
-            registry,
-            token,
-            name.as_deref(),
-            dir,
-            &setting_file(setting),
-        )
-        .map(|enrolled| {
+        } => (|| {
+            let dir = dir
+                .clone()
+                .unwrap_or_else(pult_console::registry::default_device_dir);
+            let enrolled = pult_console::registry::enrol_teacher_pc(
+                registry,
+                token,
+                name.as_deref(),
+                &dir,
+                &setting_file(setting),
+            )?;
             println!(
                 "enrolled as the teacher PC {} ({}); its identity is in {}",
                 enrolled.manifest.name,
                 enrolled.manifest.uuid,
                 dir.display()
             );
-        }),
+            Ok(())
+        })(),
         Command::Login {
             user,
             room,
@@ -915,7 +917,6 @@ async fn collect_files(
     .await
 }
 
-/// Prints "DEVICE: summary" for each device; whether all went through.
 /// Prints every device's result of a transfer, then writes them to the
 /// console's audit log: the teacher reads them even if the log then fails.
 /// Whether every device got everything.

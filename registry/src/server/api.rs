@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::{Peer, Server};
 use crate::model::{DeviceName, DeviceRecord, RoomName};
 use crate::store::{EnrolmentToken, Event, EventFilter, EventKind, Outcome, Session, SessionKind};
-use crate::{Actor, Identity, RegistryError, SignInMethod};
+use crate::{Actor, Identity, RegistryError};
 use pult_protocol::registry_api::EnrolmentTokenText;
 
 /// Where the OpenAPI document is served.
@@ -184,7 +184,11 @@ async fn enrol(
     })?;
     let request = certificate_request(&body.request_pem)?;
     let by = peer.actor(name.to_string());
+    // Guessing tokens from one address is slowed as guessing passwords is.
+    let key = format!("enrol:{}", by.source);
+    hold_back(&server, &[&key], "enrolments")?;
     let enrolled = lock(&server.registry).enroll(&token, &name, &request, &by)?;
+    lock(&server.throttle).forgive(&key);
     Ok(Json(Enrolment {
         manifest: enrolled.manifest,
         ca_pem: enrolled.ca_pem,
@@ -214,74 +218,67 @@ async fn sign_in(
 
 /// Checks a password against the registry's local accounts, slowed per
 /// account and per source after failures (R16), and logs the attempt.
+///
+/// An attempt counts as failed from its start and is forgiven if it
+/// succeeds, so guesses sent side by side meet the wait as guesses one after
+/// another do. Attempts refused by the wait are not checked and not logged
+/// (the failures that led to it are); a flood of them writes nothing. At
+/// most [`super::PARALLEL_HASHES`] passwords are hashed at once, each taking
+/// Argon2's memory.
 pub(super) async fn check_password(
     server: &Arc<Server>,
     user: &str,
     password: String,
     by: &Actor,
 ) -> Result<Identity, ApiError> {
-    let keys = [
+    let [account_key, source_key] = [
         format!("user:{}", user.to_lowercase()),
         format!("source:{}", by.source),
     ];
-    let now = Instant::now();
-    let wait = {
-        let throttle = lock(&server.throttle);
-        keys.iter().filter_map(|k| throttle.wait(k, now)).max()
+    hold_back(server, &[&account_key, &source_key], "sign-ins")?;
+    let account = lock(&server.registry).local_account(user)?;
+    let checked = {
+        let _permit = server.hashing.acquire().await.map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        tokio::task::spawn_blocking(move || account.check(&password))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
     };
-    if let Some(wait) = wait {
+    let (outcome, detail) = match &checked {
+        Ok(_) => {
+            let mut throttle = lock(&server.throttle);
+            throttle.succeeded(&account_key);
+            throttle.forgive(&source_key);
+            (Outcome::Ok, "signed in with a local password".to_owned())
+        }
+        Err(error) => (Outcome::Refused, error.to_string()),
+    };
+    lock(&server.registry).log(EventKind::SignIn, by, Some(user), None, outcome, &detail)?;
+    Ok(checked?)
+}
+
+/// Refuses the attempt if one of `keys` must still wait after earlier
+/// failures; otherwise counts it as failed until it is forgiven.
+fn hold_back(server: &Arc<Server>, keys: &[&String], what: &str) -> Result<(), ApiError> {
+    let now = Instant::now();
+    let mut throttle = lock(&server.throttle);
+    if let Some(wait) = keys.iter().filter_map(|k| throttle.wait(k, now)).max() {
         let seconds = wait.as_secs().max(1);
-        lock(&server.registry).log(
-            EventKind::SignIn,
-            by,
-            Some(user),
-            None,
-            Outcome::Refused,
-            &format!("too many failed attempts; the next is possible in {seconds} s"),
-        )?;
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-attempts",
-            format!("too many failed sign-ins; try again in {seconds} s"),
+            format!("too many failed {what}; try again in {seconds} s"),
         );
         error.retry_after = Some(seconds);
         return Err(error);
     }
-    let account = lock(&server.registry).local_account(user)?;
-    let checked = tokio::task::spawn_blocking(move || account.check(&password))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let mut throttle = lock(&server.throttle);
-    match checked {
-        Ok(identity) => {
-            throttle.succeeded(&keys[0]);
-            drop(throttle);
-            lock(&server.registry).log(
-                EventKind::SignIn,
-                by,
-                Some(user),
-                None,
-                Outcome::Ok,
-                "signed in with a local password",
-            )?;
-            Ok(identity)
-        }
-        Err(error) => {
-            for key in keys {
-                throttle.failed(key, now);
-            }
-            drop(throttle);
-            lock(&server.registry).log(
-                EventKind::SignIn,
-                by,
-                Some(user),
-                None,
-                Outcome::Refused,
-                &error.to_string(),
-            )?;
-            Err(error.into())
-        }
+    for key in keys {
+        throttle.failed((*key).clone(), now);
     }
+    Ok(())
 }
 
 /// An access token and a refresh token for `identity`; the refresh token ends
@@ -342,11 +339,7 @@ async fn refresh(
     }
     // Each refresh token is used once.
     registry.close_session(&body.refresh_token)?;
-    let mut identity = identity(&session);
-    if identity.method == SignInMethod::Local {
-        // A local user's groups are the registry's: removed from the group, refused at once.
-        identity.groups = registry.local_account(&identity.user)?.groups().to_vec();
-    }
+    let identity = registry.identity(&session)?;
     issue_tokens(
         &mut registry,
         &identity,
@@ -416,8 +409,9 @@ async fn room_certificate(
     let session = caller(&registry, &headers)?;
     let device = session_pc(&registry, &peer, &session)?;
     let by = actor(&session, &peer);
+    let identity = registry.identity(&session)?;
     let issued = registry.certify_room(
-        &identity(&session),
+        &identity,
         &device,
         room.as_ref(),
         &request,
@@ -541,12 +535,17 @@ async fn events(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let registry = lock(&server.registry);
     admin(&registry, &headers)?;
-    Ok(Json(registry.events(&EventFilter {
-        kind: query.kind,
-        outcome: query.outcome,
-        text: query.text.filter(|t| !t.is_empty()),
-        limit: query.limit.unwrap_or(200).min(1000),
-    })?))
+    Ok(Json(
+        registry.events(&EventFilter {
+            kind: query.kind,
+            outcome: query.outcome,
+            text: query
+                .text
+                .map(|t| t.chars().take(100).collect::<String>())
+                .filter(|t| !t.is_empty()),
+            limit: query.limit.unwrap_or(200).min(1000),
+        })?,
+    ))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -573,7 +572,7 @@ fn admin(
     headers: &HeaderMap,
 ) -> Result<Session, ApiError> {
     let session = caller(registry, headers)?;
-    if registry.is_admin(&identity(&session))? {
+    if registry.is_admin(&registry.identity(&session)?)? {
         Ok(session)
     } else {
         Err(ApiError::new(
@@ -624,14 +623,6 @@ fn session_pc(
         ));
     }
     Ok(device)
-}
-
-fn identity(session: &Session) -> Identity {
-    Identity {
-        user: session.user.clone(),
-        groups: session.groups.clone(),
-        method: SignInMethod::parse(&session.method).unwrap_or(SignInMethod::Local),
-    }
 }
 
 fn actor(session: &Session, peer: &Peer) -> Actor {

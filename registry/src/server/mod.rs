@@ -30,6 +30,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::Registry;
 use crate::store::SqliteStore;
 
+/// How many passwords are hashed at once: Argon2 takes about 19 MiB each,
+/// so a flood of sign-ins waits in line instead of taking the memory.
+pub const PARALLEL_HASHES: usize = 4;
+
 /// How long a client may take for the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,6 +76,8 @@ pub struct Server {
     pub registry: Mutex<Registry<SqliteStore>>,
     /// Failed sign-ins per account and per source address.
     pub throttle: Mutex<throttle::Throttle<String>>,
+    /// Permits to hash a password (see [`PARALLEL_HASHES`]).
+    pub hashing: tokio::sync::Semaphore,
     /// How long a room certificate is valid.
     pub room_validity: Duration,
 }
@@ -139,6 +145,7 @@ impl Bound {
             server: Arc::new(Server {
                 registry: Mutex::new(registry),
                 throttle: Mutex::new(throttle::Throttle::default()),
+                hashing: tokio::sync::Semaphore::new(PARALLEL_HASHES),
                 room_validity: options.room_validity,
             }),
         })

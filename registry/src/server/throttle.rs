@@ -73,6 +73,16 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         record.last = now;
     }
 
+    /// Takes back one failure of `key` (an attempt counted from its start that succeeded).
+    pub fn forgive(&mut self, key: &K) {
+        if let Some(record) = self.failures.get_mut(key) {
+            record.count = record.count.saturating_sub(1);
+            if record.count == 0 {
+                self.failures.remove(key);
+            }
+        }
+    }
+
     /// Forgets `key`'s failures after it succeeded.
     pub fn succeeded(&mut self, key: &K) {
         self.failures.remove(key);
@@ -136,6 +146,28 @@ mod tests {
             None,
             "counting starts again"
         );
+    }
+
+    #[test]
+    fn attempts_counted_from_their_start_hold_back_side_by_side_guesses() {
+        let mut throttle = Throttle::default();
+        let now = Instant::now();
+        // Ten guesses arrive together: each is counted before it is checked.
+        let mut let_through = 0;
+        for _ in 0..10 {
+            if throttle.wait(&"source", now).is_none() {
+                throttle.failed("source", now);
+                let_through += 1;
+            }
+        }
+        assert_eq!(let_through, FREE_FAILURES);
+        // One of them was right: forgiven, the others still count.
+        throttle.forgive(&"source");
+        assert_eq!(throttle.wait(&"source", now), None);
+        for _ in 0..FREE_FAILURES {
+            throttle.forgive(&"source");
+        }
+        assert!(throttle.failures.is_empty());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::{Peer, Server};
 use crate::model::{DeviceName, RoomName};
 use crate::secret;
 use crate::store::{EventFilter, EventKind, Outcome, Session, SessionKind};
-use crate::{Actor, Identity, RegistryError, SignInMethod};
+use crate::{Actor, RegistryError, rfc3339};
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "__Host-pult";
@@ -739,11 +739,7 @@ async fn import_preview(
             &RegistryError::BadName("no file was sent".into()),
         );
     };
-    let source: String = source
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect();
+    let source = file_label(&source);
     let text = crate::devices_csv::decode(&bytes);
     show_import(
         &server,
@@ -754,6 +750,12 @@ async fn import_preview(
         StatusCode::OK,
         "",
     )
+}
+
+/// A file's name as the browser sent it, fit to show and log: no control
+/// characters, at most 100 of the rest.
+fn file_label(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 /// The preview of `text`, or the import page with the file's fault.
@@ -821,7 +823,7 @@ async fn import_apply(
         by,
     }: AdminForm,
 ) -> Response {
-    let source = form.get("source").to_owned();
+    let source = file_label(form.get("source"));
     let text = form.get("text").to_owned();
     let outcome = (|| -> Result<bool, String> {
         let list = crate::devices_csv::read_device_file(text.as_bytes(), &source)
@@ -922,25 +924,43 @@ async fn add_user(
         .map(str::to_owned)
         .collect();
     let password = Some(form.get("password")).filter(|p| !p.is_empty());
+    if password.is_some_and(|p| p.len() > 1024) {
+        return failed(
+            language,
+            Some(&session),
+            &RegistryError::BadName("the password is too long".into()),
+        );
+    }
     let outcome = (|| -> Result<(), RegistryError> {
         if groups.is_empty() {
             return Err(RegistryError::BadName(
                 "a user needs at least one group".into(),
             ));
         }
-        if let Some(password) = password {
-            // Checked before the user is written: a refused password adds nobody.
-            crate::password::hash(password)?;
-        }
-        let mut registry = lock(&server.registry);
-        registry.add_user(&user, &groups)?;
-        registry.log_change(&by, &user, &format!("added to {}", groups.join(", ")))?;
-        if password.is_some() {
-            registry.set_password(&user, password, &by)?;
-        }
         Ok(())
     })();
-    done(outcome, "/admin/users", language, &session)
+    if let Err(error) = outcome {
+        return failed(language, Some(&session), &error);
+    }
+    // Hashed once, off the registry's lock: a refused password adds nobody.
+    let hash = match password.map(str::to_owned) {
+        None => None,
+        Some(password) => {
+            match tokio::task::spawn_blocking(move || crate::password::hash(&password)).await {
+                Ok(Ok(hash)) => Some(hash),
+                Ok(Err(error)) => return failed(language, Some(&session), &error.into()),
+                Err(error) => {
+                    return failed(
+                        language,
+                        Some(&session),
+                        &RegistryError::BadName(error.to_string()),
+                    );
+                }
+            }
+        }
+    };
+    let added = lock(&server.registry).add_user(&user, &groups, hash.as_deref(), &by);
+    done(added.map(|_| ()), "/admin/users", language, &session)
 }
 
 async fn set_authorised_group(
@@ -953,16 +973,8 @@ async fn set_authorised_group(
     }: AdminForm,
 ) -> Response {
     let group = form.get("group").trim().to_owned();
-    let outcome = (|| -> Result<(), RegistryError> {
-        let mut registry = lock(&server.registry);
-        registry.authorize_group(&group)?;
-        registry.log_change(
-            &by,
-            &group,
-            "made the one group authorised to use Pult (R9)",
-        )
-    })();
-    done(outcome, "/admin/users", language, &session)
+    let outcome = lock(&server.registry).authorize_group(&group, &by);
+    done(outcome.map(|_| ()), "/admin/users", language, &session)
 }
 
 async fn set_teacher_pc(
@@ -1130,21 +1142,22 @@ impl axum::extract::FromRequest<Arc<Server>> for AdminForm {
         request: axum::extract::Request,
         server: &Arc<Server>,
     ) -> Result<Self, Response> {
-        let (parts, body) = request.into_parts();
-        let peer = parts.extensions.get::<Peer>().copied();
-        let (language, _) = language(&parts.headers, &LangQuery::default());
-        let body = axum::body::to_bytes(body, 256 * 1024)
+        let headers = request.headers().clone();
+        // Every connection's requests carry their peer (see `Bound::serve`).
+        let peer = request
+            .extensions()
+            .get::<Peer>()
+            .copied()
+            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        let (language, _) = language(&headers, &LangQuery::default());
+        // Bytes keeps to the route's body limit (an import is larger than a form).
+        let body = Bytes::from_request(request, server)
             .await
-            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+            .map_err(IntoResponse::into_response)?;
         let form = Form::parse(&body);
-        let session = admin_change(server, &parts.headers, &form, language)?;
-        let by = match peer {
-            Some(peer) => peer.actor(session.user.clone()),
-            None => Actor {
-                name: Some(session.user.clone()),
-                source: "web".into(),
-            },
-        };
+        let by = |session: &Session| peer.actor(session.user.clone());
+        let session = admin_change(server, &headers, &form, language, &peer)?;
+        let by = by(&session);
         Ok(Self {
             language,
             form,
@@ -1165,12 +1178,11 @@ fn admin_session(
     let Some((_, session)) = web_session(server, headers) else {
         return Err(Redirect::to("/sign-in").into_response());
     };
-    let identity = Identity {
-        user: session.user.clone(),
-        groups: session.groups.clone(),
-        method: SignInMethod::parse(&session.method).unwrap_or(SignInMethod::Local),
-    };
-    match lock(&server.registry).is_admin(&identity) {
+    let registry = lock(&server.registry);
+    match registry
+        .identity(&session)
+        .and_then(|i| registry.is_admin(&i))
+    {
         Ok(true) => Ok(session),
         Ok(false) => {
             let f = frame(language, "", Some(&session));
@@ -1192,6 +1204,7 @@ fn admin_change(
     headers: &HeaderMap,
     form: &Form,
     language: Language,
+    peer: &Peer,
 ) -> Result<Session, Response> {
     let session = admin_session(server, headers, language)?;
     if csrf_ok(&session, form, headers) {
@@ -1199,10 +1212,7 @@ fn admin_change(
     } else {
         let _ = lock(&server.registry).log(
             EventKind::Change,
-            &Actor {
-                name: Some(session.user.clone()),
-                source: "web".into(),
-            },
+            &peer.actor(session.user.clone()),
             None,
             None,
             Outcome::Refused,
@@ -1311,9 +1321,4 @@ impl Form {
             .filter(move |(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
-}
-
-fn rfc3339(time: time::OffsetDateTime) -> String {
-    time.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
