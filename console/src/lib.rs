@@ -42,5 +42,5 @@ pub use room::RoomCertificate;
 pub use room_session::{
     Action, Connector, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions,
 };
-pub use session::{CloseSignal, Console, DeviceSession};
+pub use session::{CloseSignal, Closer, Console, DeviceSession};
 pub use watch::{ScreenStream, StreamControl};

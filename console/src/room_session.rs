@@ -24,7 +24,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::{Console, ConsoleError, ControlSession, DeviceSession, Discovery, RoomCertificate};
+use crate::{
+    Closer, Console, ConsoleError, ControlSession, DeviceSession, Discovery, RoomCertificate,
+};
 
 /// How often the logged-on user is asked for again.
 const STATUS_INTERVAL: Duration = Duration::from_secs(15);
@@ -207,6 +209,7 @@ pub struct RoomSession {
     credits: BTreeMap<String, Arc<ViewerCredit>>,
     statuses: Statuses,
     tasks: Vec<JoinHandle<()>>,
+    closer: Closer,
 }
 
 impl RoomSession {
@@ -275,6 +278,7 @@ impl RoomSession {
                 credits,
                 statuses,
                 tasks,
+                closer: console.closer(),
             },
             receiver,
         ))
@@ -433,6 +437,17 @@ impl RoomSession {
                 device: device.to_owned(),
                 room: self.manifest.room.clone(),
             })
+    }
+}
+
+impl RoomSession {
+    /// Ends the session's connections; a program that exits calls this
+    /// first, so that no agent keeps the notice up waiting (see [`Closer`]).
+    pub async fn close(&self, within: std::time::Duration) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.closer.clone().close(within).await;
     }
 }
 

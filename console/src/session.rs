@@ -32,6 +32,24 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a device may take to answer the connection and the hello.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Ends a console's connections and waits until the agents were told.
+///
+/// A program that exits right after [`DeviceSession::close`] may end before
+/// the close reached the agent, which then learns of it only when the
+/// connection times out ([`pult_protocol::endpoint::IDLE_TIMEOUT`]): the
+/// student's notice would stay up all that time after the view ended (R1).
+#[derive(Clone)]
+pub struct Closer(quinn::Endpoint);
+
+impl Closer {
+    /// Closes every connection and waits, at most `within`, until each
+    /// close was sent and its echoes drained.
+    pub async fn close(self, within: Duration) {
+        self.0.close(0u32.into(), b"done");
+        let _ = tokio::time::timeout(within, self.0.wait_idle()).await;
+    }
+}
+
 /// The console: one endpoint from which it reaches the devices of its room.
 pub struct Console {
     room: RoomCertificate,
@@ -51,6 +69,12 @@ impl Console {
     /// The room certificate.
     pub fn room(&self) -> &RoomCertificate {
         &self.room
+    }
+
+    /// A handle that ends this console's connections, kept by a program
+    /// that must tell the agents before it exits.
+    pub fn closer(&self) -> Closer {
+        Closer(self.endpoint.clone())
     }
 
     /// Connects to `device` at its registered address and exchanges hellos on

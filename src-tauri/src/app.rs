@@ -47,7 +47,8 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
         channels: Arc::default(),
     };
     tauri::async_runtime::spawn(forward(events, state.desk.clone(), state.channels.clone()));
-    tauri::Builder::default()
+    let desk = state.desk.clone();
+    let app = tauri::Builder::default()
         .manage(state)
         .setup(move |app| main_window(app, &title))
         .invoke_handler(tauri::generate_handler![
@@ -80,9 +81,20 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
             favourites,
             save_favourites
         ])
-        .run(tauri::generate_context!())
-        .context("running the window")
+        .build(tauri::generate_context!())
+        .context("opening the window")?;
+    app.run(move |_, event| {
+        // Every agent hears at once that the views ended, so no student's
+        // notice stays up after the window closed (R1).
+        if let tauri::RunEvent::Exit = event {
+            tauri::async_runtime::block_on(desk.session().close(CLOSING));
+        }
+    });
+    Ok(())
 }
+
+/// How long closing the room's connections may hold up the app's end.
+const CLOSING: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Says in a window why no room can be opened, when there is a screen to
 /// open it on: started from the menu, nobody reads stderr. Returns when the

@@ -191,6 +191,7 @@ mod demo {
                 },
             }
         }
+        session.close(Duration::from_secs(2)).await;
         Ok(())
     }
 }

@@ -71,12 +71,22 @@ fn r1_the_student_sees_the_notice_while_watched_and_it_goes_when_the_view_ends()
 
     let watched = watching.join().unwrap();
     assert!(watched.success, "pultctl watch: {}", watched.stderr);
+    // Each state seen is printed, so that a failure shows what stayed.
+    let mut seen = String::new();
     let gone = wait_until(
         "bars, notification and tray item gone after the view",
         || {
-            session.bars().is_empty()
-                && session.notifications_shown() == 0
-                && !session.tray_items().contains("StatusNotifierItem")
+            let (bars, shown, tray) = (
+                session.bars(),
+                session.notifications_shown(),
+                session.tray_items(),
+            );
+            let now = format!("bars {bars:?}, notifications {shown}, tray {}", tray.trim());
+            if now != seen {
+                println!("after the view: {now}");
+                seen = now;
+            }
+            bars.is_empty() && shown == 0 && !tray.contains("StatusNotifierItem")
         },
     );
     println!(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pult_console::{
-    Broadcast, BroadcastArea, Console, ConsoleError, DeviceState, DeviceStatus, RoomCertificate,
-    RoomSession, ScreenSource, ScreenStream, SessionOptions,
+    Broadcast, BroadcastArea, Closer, Console, ConsoleError, DeviceState, DeviceStatus,
+    RoomCertificate, RoomSession, ScreenSource, ScreenStream, SessionOptions,
     audit::{ConsoleAudit, TransferKind},
     encoded_frame, files,
     transfer::{self, CollectOptions, DeviceResult, Outgoing, SendOptions},
@@ -444,8 +444,43 @@ fn audit_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Runs the command; `Ok(false)` when it failed on some device (already reported).
+/// Runs the command, then closes its connections; `Ok(false)` when it
+/// failed on some device (already reported).
 async fn run(cli: Cli) -> Result<bool> {
+    let opened = Opened::default();
+    let result = command(cli, &opened).await;
+    opened.close().await;
+    result
+}
+
+/// The consoles a command opened, closed before the process ends so that
+/// every agent hears of it at once and takes down the student's notice (R1).
+#[derive(Default)]
+struct Opened(std::sync::Mutex<Vec<Closer>>);
+
+impl Opened {
+    /// How long closing may hold up the end of the program.
+    const CLOSING: Duration = Duration::from_secs(2);
+
+    fn console(&self, room: RoomCertificate) -> Result<Console> {
+        let console = Console::new(room)?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(console.closer());
+        Ok(console)
+    }
+
+    async fn close(self) {
+        let closers = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        for closer in closers {
+            closer.close(Self::CLOSING).await;
+        }
+    }
+}
+
+/// Runs the command with consoles from `opened`.
+async fn command(cli: Cli, opened: &Opened) -> Result<bool> {
     let cert = match cli.cert {
         Some(dir) => dir,
         None => RoomCertificate::installed_dir()?,
@@ -461,7 +496,7 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Screenshot { device, out } => {
             let device = room.devices(&[device])?.remove(0);
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let session = console.connect(&device).await?;
             let screenshot = session.screenshot().await?;
             session.close();
@@ -478,7 +513,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Input { device, steps } => {
             let steps = input_steps(&steps)?;
             let device = room.devices(&[device])?.remove(0);
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let session = console.connect(&device).await?;
             let mut control = session.control().await?;
             for step in &steps {
@@ -518,7 +553,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 monitor,
             };
             let device = room.devices(&[device])?.remove(0);
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let session = console.connect(&device).await?;
             let stream = session.watch(settings, credit).await?;
             let picture = watch(stream, Duration::from_secs_f64(seconds), &device.name).await?;
@@ -544,6 +579,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 }
             }
             let statuses = session.statuses();
+            session.close(Opened::CLOSING).await;
             for status in &statuses {
                 println!("{}", status_line(status));
             }
@@ -554,7 +590,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::OpenUrl { url, devices } => {
             let url = WebUrl::parse(&url)?;
             let targets = targets(&room, &devices)?;
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let said = format!("opened {url}");
             Ok(on_each(console, targets, said, move |session| {
                 let url = url.clone();
@@ -574,7 +610,7 @@ async fn run(cli: Cli) -> Result<bool> {
             ScreenText::optional(title.as_deref(), TextKind::Title)?;
             ScreenText::new(&text, TextKind::Message)?;
             let targets = targets(&room, &devices)?;
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             Ok(
                 on_each(console, targets, "message shown".into(), move |session| {
                     let (title, text) = (title.clone(), text.clone());
@@ -616,7 +652,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 BroadcastMode::FullScreen
             };
             let duration = seconds.map(Duration::from_secs_f64);
-            broadcast(room, source, from, &to, mode, duration).await
+            broadcast(room, opened, source, from, &to, mode, duration).await
         }
         Command::Send {
             files,
@@ -629,7 +665,7 @@ async fn run(cli: Cli) -> Result<bool> {
             // Nothing goes unless it can be written down (R16).
             let audit = ConsoleAudit::open(&audit_dir(cli.audit_dir)?)?;
             let manifest = room.manifest.clone();
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let results =
                 send_files(console, targets, outgoing, SendOptions { overwrite, open }).await;
             report_devices(&results, &audit, TransferKind::FilesSend, &manifest)
@@ -648,14 +684,14 @@ async fn run(cli: Cli) -> Result<bool> {
             options.max_bytes = max_mb.saturating_mul(1_000_000);
             let audit = ConsoleAudit::open(&audit_dir(cli.audit_dir)?)?;
             let manifest = room.manifest.clone();
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let results = collect_files(console, targets, options).await;
             report_devices(&results, &audit, TransferKind::FilesCollect, &manifest)
         }
         Command::Lock { devices, message } => {
             ScreenText::optional(message.as_deref(), TextKind::LockMessage)?;
             let targets = targets(&room, &devices)?;
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             Ok(on_each(console, targets, "locked".into(), move |session| {
                 let message = message.clone();
                 async move {
@@ -674,7 +710,7 @@ async fn run(cli: Cli) -> Result<bool> {
         } => {
             let targets = targets(&room, &devices)?;
             let action = match what {
-                PowerCommand::On => return wake(room, targets, &broadcast).await,
+                PowerCommand::On => return wake(room, opened, targets, &broadcast).await,
                 PowerCommand::Cancel => None,
                 PowerCommand::Reboot => Some(PowerAction::Reboot),
                 PowerCommand::Shutdown => Some(PowerAction::Shutdown),
@@ -684,7 +720,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 None => "power action called off".to_owned(),
                 Some(action) => format!("{action} in {delay} s"),
             };
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             Ok(on_each(console, targets, said, move |session| async move {
                 let result = match action {
                     Some(action) => session.power(action, delay).await,
@@ -697,7 +733,7 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Unlock { devices } => {
             let targets = targets(&room, &devices)?;
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             Ok(
                 on_each(console, targets, "unlocked".into(), |session| async move {
                     let result = session.unlock().await;
@@ -709,7 +745,7 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Run { program, args, on } => {
             let targets = targets(&room, &on)?;
-            let console = Console::new(room)?;
+            let console = opened.console(room)?;
             let said = format!("started {program}");
             Ok(on_each(console, targets, said, move |session| {
                 let (program, args) = (program.clone(), args.clone());
@@ -745,6 +781,7 @@ fn targets(room: &RoomCertificate, names: &[String]) -> Result<Vec<RoomDevice>> 
 /// empty) for `duration` or until Ctrl+C; one line per device at the end.
 async fn broadcast(
     room: RoomCertificate,
+    opened: &Opened,
     source: ScreenSource,
     from: Option<String>,
     to: &[String],
@@ -752,7 +789,7 @@ async fn broadcast(
     duration: Option<Duration>,
 ) -> Result<bool> {
     let mut targets = targets(&room, to)?;
-    let console = std::sync::Arc::new(Console::new(room)?);
+    let console = std::sync::Arc::new(opened.console(room)?);
     let (broadcast, from_session) = match &from {
         Some(name) => {
             let device = console
@@ -838,12 +875,13 @@ async fn broadcast(
 /// Wakes `targets` (pult_console::wake::wake_through); one line per device.
 async fn wake(
     room: RoomCertificate,
+    opened: &Opened,
     targets: Vec<RoomDevice>,
     extra: &[std::net::SocketAddr],
 ) -> Result<bool> {
     let names: Vec<String> = targets.iter().map(|d| d.name.clone()).collect();
     let manifest = room.manifest.clone();
-    let console = std::sync::Arc::new(Console::new(room)?);
+    let console = std::sync::Arc::new(opened.console(room)?);
     let woken = pult_console::wake::wake_through(console, &manifest, &names, extra).await;
     for refusal in &woken.refusals {
         eprintln!("pultctl: {refusal}");
