@@ -157,6 +157,59 @@ pub fn login(
 ) -> Result<IssuedRoom> {
     let client = setting.client()?;
     let tokens = client.sign_in(user, password)?;
+    take_room(setting, &client, tokens, room, room_dir)
+}
+
+/// How long a teacher has to sign in in the browser.
+pub const BROWSER_SIGN_IN_TIME: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Signs in with the school's identity provider in the browser that `open`
+/// opens at the address it is given (RFC 8252: the browser comes back to a
+/// loopback address of this process), then installs the room certificate
+/// as [`login`] does.
+pub fn login_in_browser(
+    setting: &RegistrySetting,
+    room: Option<&str>,
+    room_dir: &Path,
+    open: impl FnOnce(&str) -> Result<()>,
+) -> Result<IssuedRoom> {
+    let client = setting.client()?;
+    let sign_in = pult_registry_client::browser::BrowserSignIn::start(&client)?;
+    open(sign_in.url())?;
+    let tokens = sign_in.finish(&client, BROWSER_SIGN_IN_TIME)?;
+    take_room(setting, &client, tokens, room, room_dir)
+}
+
+/// Opens `url` in the teacher's browser: `$BROWSER` if set, else the
+/// desktop's default (`xdg-open`; on Windows the URL handler).
+pub fn open_in_browser(url: &str) -> Result<()> {
+    let mut command = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        Some(browser) => std::process::Command::new(browser),
+        None if cfg!(windows) => {
+            let mut command = std::process::Command::new("rundll32");
+            command.arg("url.dll,FileProtocolHandler");
+            command
+        }
+        None => std::process::Command::new("xdg-open"),
+    };
+    command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("could not open a browser; open the address shown by hand")?;
+    Ok(())
+}
+
+/// With fresh tokens: the room certificate for `room` installed in
+/// `room_dir`, and the session kept for [`renew`].
+fn take_room(
+    setting: &RegistrySetting,
+    client: &RegistryClient,
+    tokens: pult_protocol::registry_api::Tokens,
+    room: Option<&str>,
+    room_dir: &Path,
+) -> Result<IssuedRoom> {
     let issued = client.room_certificate(&tokens.access_token, room)?;
     install_room(&issued, room_dir)?;
     save_session(

@@ -77,6 +77,79 @@ pub struct Tokens {
     pub admin: bool,
 }
 
+/// `GET /sign-in/methods`: how teachers sign in at this registry, for the
+/// app's sign-in screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    /// User name and password (local accounts or the school's directory).
+    pub password: bool,
+    /// The school's OpenID Connect provider, by the name its button shows;
+    /// none if there is no provider.
+    pub browser: Option<String>,
+}
+
+/// Where the app sends the teacher's browser to sign in with the school's
+/// identity provider (RFC 8252): with `redirect_uri` (a loopback address of
+/// the app's), `state`, and `code_challenge` with method `S256` (RFC 7636).
+pub const BROWSER_SIGN_IN_PATH: &str = "/oidc/start";
+
+/// `POST /sign-in/code`: the code the browser brought back to the app's
+/// loopback address, exchanged for tokens.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeExchange {
+    /// The code from the redirect.
+    pub code: String,
+    /// The PKCE verifier whose challenge started the sign-in.
+    pub code_verifier: String,
+    /// The redirect address the sign-in was started with.
+    pub redirect_uri: String,
+}
+
+/// A PKCE pair (RFC 7636): the verifier stays with whoever started a
+/// sign-in, the challenge travels with it.
+#[derive(Clone, Debug)]
+pub struct Pkce {
+    /// 43 characters of base64url from 32 random bytes.
+    pub verifier: String,
+    /// `BASE64URL(SHA256(verifier))`.
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// A new random pair.
+    pub fn new() -> Self {
+        let mut bytes = [0u8; 32];
+        // The operating system's generator failing leaves no cryptography
+        // usable; a predictable verifier must never be handed out.
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+            panic!("the operating system's random number generator failed");
+        }
+        let verifier = base64url(&bytes);
+        Self {
+            challenge: Self::challenge_of(&verifier),
+            verifier,
+        }
+    }
+
+    /// The S256 challenge of `verifier`.
+    pub fn challenge_of(verifier: &str) -> String {
+        base64url(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref())
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Base64url without padding (RFC 4648, section 5), as JOSE and PKCE write it.
+pub fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// `POST /token` and `POST /sign-out`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,13 +10,16 @@
 //! It must never write files: callers decide where credentials go.
 #![warn(missing_docs)]
 
+pub mod browser;
+
 use std::time::Duration;
 
 use pult_protocol::credentials::{DeviceManifest, RoomManifest};
 use pult_protocol::pki::{Fingerprint, KeyAndRequest};
 use pult_protocol::registry_api::{
-    API, CaBody, EnrolRequest, Enrolment, EnrolmentTokenText, ErrorBody, RefreshRequest,
-    RoomCertificateBody, RoomCertificateRequest, Rooms, SignInRequest, Tokens,
+    API, CaBody, CodeExchange, EnrolRequest, Enrolment, EnrolmentTokenText, ErrorBody,
+    RefreshRequest, RoomCertificateBody, RoomCertificateRequest, Rooms, SignInMethods,
+    SignInRequest, Tokens,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -203,6 +206,29 @@ impl RegistryClient {
             &SignInRequest {
                 user: user.to_owned(),
                 password: password.to_owned(),
+            },
+        )
+    }
+
+    /// How teachers sign in at this registry.
+    pub fn methods(&self) -> Result<SignInMethods, ClientError> {
+        self.get("/sign-in/methods", None)
+    }
+
+    /// Exchanges the one-time code of a browser sign-in for tokens.
+    pub fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<Tokens, ClientError> {
+        self.post(
+            "/sign-in/code",
+            None,
+            &CodeExchange {
+                code: code.to_owned(),
+                code_verifier: verifier.to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
             },
         )
     }

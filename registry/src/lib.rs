@@ -11,7 +11,9 @@
 
 pub mod devices_csv;
 pub mod duration;
+pub mod ldap;
 pub mod model;
+pub mod oidc;
 pub mod password;
 pub mod secret;
 pub mod server;
@@ -107,6 +109,12 @@ pub enum RegistryError {
          an admin enrols it with a teacher token"
     )]
     NotTeacherDevice,
+    /// The settings of a sign-in method are unusable.
+    #[error("{0}")]
+    SignInSettings(String),
+    /// The school's directory or identity provider failed or cannot be reached.
+    #[error("{0}")]
+    IdentityProvider(String),
     /// The teacher PC may not be used for that room.
     #[error("this teacher PC is for {}, not for room '{room}'", allowed.join(", "))]
     RoomNotAllowed {
@@ -198,6 +206,12 @@ impl LocalAccount {
         } else {
             Err(RegistryError::SignInRefused)
         }
+    }
+
+    /// Whether the registry keeps a password for this account; an account
+    /// without one signs in through the school's directory, if there is one.
+    pub fn has_password(&self) -> bool {
+        self.hash.is_some()
     }
 
     /// The account's groups in the registry (none if there is no such account).
@@ -489,6 +503,96 @@ impl<S: Store> Registry<S> {
             groups,
             method,
         })
+    }
+
+    /// The school's directory, if one is set.
+    pub fn ldap_settings(&self) -> Result<Option<ldap::LdapSettings>, RegistryError> {
+        self.sign_in_settings("ldap")
+    }
+
+    /// The school's OpenID Connect provider, if one is set.
+    pub fn oidc_settings(&self) -> Result<Option<oidc::OidcSettings>, RegistryError> {
+        self.sign_in_settings("oidc")
+    }
+
+    /// Sets (or with `None` removes) the school's directory, after checking
+    /// what can be checked without it; logged without the password.
+    pub fn set_ldap_settings(
+        &mut self,
+        settings: Option<&ldap::LdapSettings>,
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        if let Some(settings) = settings {
+            settings
+                .check()
+                .map_err(|e| RegistryError::SignInSettings(e.to_string()))?;
+        }
+        let shown = settings.map(|s| format!("directory {} under {}", s.url, s.base_dn));
+        self.set_sign_in_settings("ldap", settings, shown, by)?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the school's OpenID Connect provider;
+    /// logged without the secret.
+    pub fn set_oidc_settings(
+        &mut self,
+        settings: Option<&oidc::OidcSettings>,
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        if let Some(settings) = settings {
+            settings
+                .check()
+                .map_err(|e| RegistryError::SignInSettings(e.to_string()))?;
+        }
+        let shown = settings.map(|s| format!("identity provider {}", s.issuer));
+        self.set_sign_in_settings("oidc", settings, shown, by)?;
+        Ok(())
+    }
+
+    fn sign_in_settings<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Option<T>, RegistryError> {
+        self.store
+            .sign_in_settings(kind)?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| {
+                    StoreError::Corrupt(format!("the {kind} sign-in settings: {e}")).into()
+                })
+            })
+            .transpose()
+    }
+
+    fn set_sign_in_settings<T: serde::Serialize>(
+        &mut self,
+        kind: &str,
+        settings: Option<&T>,
+        shown: Option<String>,
+        by: &Actor,
+    ) -> Result<(), RegistryError> {
+        let text = settings
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.set_sign_in_settings(kind, text.as_deref())?;
+        let detail = match shown {
+            Some(shown) => format!("set the {kind} sign-in: {shown}"),
+            None => format!("removed the {kind} sign-in"),
+        };
+        self.log_change(by, kind, &detail)
+    }
+
+    /// `identity` (from the school's directory or identity provider) with
+    /// the groups the registry itself gives the same user name too: an admin
+    /// may make a directory's teacher an admin of Pult without touching the
+    /// directory.
+    pub fn with_local_groups(&self, mut identity: Identity) -> Result<Identity, RegistryError> {
+        if let Some(local) = self.store.user_groups(&identity.user)? {
+            identity.groups.extend(local);
+            identity.groups.sort();
+            identity.groups.dedup();
+        }
+        Ok(identity)
     }
 
     /// The local account `user`, to check a password against (possibly none).

@@ -93,6 +93,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// How teachers and admins sign in besides local passwords: the school's
+    /// directory (LDAP, Active Directory) and its OpenID Connect provider.
+    SignIn {
+        #[command(subcommand)]
+        command: SignInCommand,
+    },
     /// Enrolment tokens: what an installer is given so the device enrols itself.
     Token {
         #[command(subcommand)]
@@ -130,6 +136,82 @@ enum GroupCommand {
     Admins {
         /// The group.
         group: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SignInCommand {
+    /// Signs users without a local password in against the school's directory
+    /// (search, then bind). The service account's password, if --bind-dn is
+    /// given, is read from standard input (one line).
+    Ldap {
+        /// ldap://HOST[:PORT] or ldaps://HOST[:PORT].
+        #[arg(long)]
+        url: String,
+        /// Where users are searched, e.g. ou=people,dc=schule,dc=example.
+        #[arg(long, value_name = "DN")]
+        base_dn: String,
+        /// The service account that searches; without, the search is anonymous.
+        #[arg(long, value_name = "DN")]
+        bind_dn: Option<String>,
+        /// Upgrade an ldap:// connection with StartTLS.
+        #[arg(long)]
+        starttls: bool,
+        /// The CA of the directory's certificate (PEM), if not a public one.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// The filter that finds a user; {user} is the name typed in.
+        #[arg(long, value_name = "FILTER", default_value_t = pult_registry::ldap::default_user_filter())]
+        user_filter: String,
+        /// Where groups that list their members are searched (memberOf is read in any case).
+        #[arg(long, value_name = "DN")]
+        group_base_dn: Option<String>,
+        /// The filter that finds a user's groups; {dn} is the user's entry, {user} their name.
+        #[arg(long, value_name = "FILTER", default_value_t = pult_registry::ldap::default_group_filter())]
+        group_filter: String,
+    },
+    /// Lets users sign in with the school's OpenID Connect provider. The
+    /// client secret is read from standard input (one line).
+    Oidc {
+        /// The provider's issuer, exactly as it names itself.
+        #[arg(long)]
+        issuer: String,
+        /// The registry's client id at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// This registry's callback as registered at the provider:
+        /// https://REGISTRY:PORT/oidc/callback.
+        #[arg(long, value_name = "URL")]
+        redirect_uri: String,
+        /// What the sign-in button says.
+        #[arg(long, default_value_t = pult_registry::oidc::default_label())]
+        label: String,
+        /// The scopes asked for.
+        #[arg(long, default_value_t = pult_registry::oidc::default_scopes())]
+        scopes: String,
+        /// The claim with the user name.
+        #[arg(long, default_value_t = pult_registry::oidc::default_user_claim())]
+        user_claim: String,
+        /// The claim with the user's groups.
+        #[arg(long, default_value_t = pult_registry::oidc::default_groups_claim())]
+        groups_claim: String,
+        /// The CA of the provider's certificate (PEM), if not a public one.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
+    /// Shows the sign-in settings (without secrets).
+    Show,
+    /// Removes the directory or the provider.
+    Remove {
+        /// ldap or oidc.
+        #[arg(value_parser = ["ldap", "oidc"])]
+        method: String,
+    },
+    /// Tries a sign-in against the directory (the password from standard
+    /// input) and prints the user's name and groups.
+    Test {
+        /// The user name.
+        user: String,
     },
 }
 
@@ -322,6 +404,7 @@ fn run(cli: Cli) -> Result<()> {
             &room_validity,
         )?,
         Command::Token { command } => token(&mut registry, command)?,
+        Command::SignIn { command } => sign_in(&mut registry, command)?,
         Command::Log {
             kind,
             text,
@@ -405,6 +488,124 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn sign_in(registry: &mut Registry<SqliteStore>, command: SignInCommand) -> Result<()> {
+    let read_ca = |file: Option<PathBuf>| {
+        file.map(|f| {
+            std::fs::read_to_string(&f).with_context(|| format!("could not read {}", f.display()))
+        })
+        .transpose()
+    };
+    match command {
+        SignInCommand::Ldap {
+            url,
+            base_dn,
+            bind_dn,
+            starttls,
+            ca,
+            user_filter,
+            group_base_dn,
+            group_filter,
+        } => {
+            let bind_password = match bind_dn {
+                Some(_) => Some(secret_line("the service account's password")?),
+                None => None,
+            };
+            let settings = pult_registry::ldap::LdapSettings {
+                url,
+                starttls,
+                ca_pem: read_ca(ca)?,
+                base_dn,
+                bind_dn,
+                bind_password,
+                user_filter,
+                group_base_dn,
+                group_filter,
+            };
+            registry.set_ldap_settings(Some(&settings), &Actor::cli())?;
+            println!(
+                "users without a local password now sign in against {}; try one with `sign-in test USER`",
+                settings.url
+            );
+        }
+        SignInCommand::Oidc {
+            issuer,
+            client_id,
+            redirect_uri,
+            label,
+            scopes,
+            user_claim,
+            groups_claim,
+            ca,
+        } => {
+            let settings = pult_registry::oidc::OidcSettings {
+                issuer,
+                client_id,
+                client_secret: secret_line("the client secret")?,
+                redirect_uri,
+                scopes,
+                user_claim,
+                groups_claim,
+                label,
+                ca_pem: read_ca(ca)?,
+            };
+            registry.set_oidc_settings(Some(&settings), &Actor::cli())?;
+            println!(
+                "the sign-in page and the app now offer \"{}\" ({})",
+                settings.label, settings.issuer
+            );
+        }
+        SignInCommand::Show => {
+            let shown = serde_json::json!({
+                "ldap": registry.ldap_settings()?.map(|s| s.redacted()),
+                "oidc": registry.oidc_settings()?.map(|s| s.redacted()),
+            });
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        }
+        SignInCommand::Remove { method } => {
+            if method == "ldap" {
+                registry.set_ldap_settings(None, &Actor::cli())?;
+            } else {
+                registry.set_oidc_settings(None, &Actor::cli())?;
+            }
+            println!("removed the {method} sign-in");
+        }
+        SignInCommand::Test { user } => {
+            let settings = registry
+                .ldap_settings()?
+                .context("no directory is set up; set one with `sign-in ldap`")?;
+            let password = secret_line("the password")?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let identity = runtime.block_on(settings.sign_in(&user, &password))?;
+            let identity = registry.with_local_groups(identity)?;
+            println!(
+                "signed in as '{}', groups: {}",
+                identity.user,
+                identity.groups.join(", ")
+            );
+            match registry.check_authorised(&identity) {
+                Ok(()) => println!("  may use Pult (in the authorised group)"),
+                Err(refusal) => println!("  may not use Pult: {refusal}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line of standard input: a secret an admin pipes in, never an argument (ps shows those).
+fn secret_line(what: &str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("could not read {what} from standard input"))?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        bail!("{what} is read from standard input, and it was empty");
+    }
+    Ok(secret)
 }
 
 fn device(registry: &mut Registry<SqliteStore>, command: DeviceCommand) -> Result<()> {

@@ -386,6 +386,15 @@ pub trait Store {
     fn expire_sessions(&mut self, now: OffsetDateTime) -> Result<usize, StoreError>;
     /// Ends every session and token of `user`; returns how many.
     fn delete_sessions_of(&mut self, user: &str) -> Result<usize, StoreError>;
+
+    /// The settings (JSON) of the sign-in method `kind` (`ldap`, `oidc`), if set.
+    fn sign_in_settings(&self, kind: &str) -> Result<Option<String>, StoreError>;
+    /// Sets the settings of the sign-in method `kind`, or with `None` removes them.
+    fn set_sign_in_settings(
+        &mut self,
+        kind: &str,
+        settings: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The SQLite store: the whole registry in one file.
@@ -398,7 +407,7 @@ pub struct SqliteStore {
 /// place when it is opened, each step in one transaction; an older
 /// pult-registry cannot open it afterwards (a backup before an update keeps
 /// the way back, R28).
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_1: &str = "
@@ -515,6 +524,17 @@ INSERT INTO event_log (time, kind, actor, subject, room, outcome, detail)
            kind || ' until ' || substr(not_after, 1, 19) || 'Z'
     FROM issuance_log ORDER BY id;
 DROP TABLE issuance_log;
+";
+
+/// The school's directory and identity provider (R9): their settings, one
+/// JSON text per method, secrets included (the file is the admin's only).
+const SCHEMA_3: &str = "
+CREATE TABLE sign_in_method (
+    organisation INTEGER NOT NULL REFERENCES organisation(id),
+    kind TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (organisation, kind)
+);
 ";
 
 impl SqliteStore {
@@ -1354,6 +1374,38 @@ impl Store for SqliteStore {
         Ok(self
             .connection
             .execute("DELETE FROM session WHERE expires <= ?1", [time_text(now)])?)
+    }
+
+    fn sign_in_settings(&self, kind: &str) -> Result<Option<String>, StoreError> {
+        let organisation = self.organisation_id()?;
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT settings FROM sign_in_method WHERE organisation = ?1 AND kind = ?2",
+                params![organisation, kind],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_sign_in_settings(
+        &mut self,
+        kind: &str,
+        settings: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let organisation = self.organisation_id()?;
+        match settings {
+            Some(settings) => self.connection.execute(
+                "INSERT INTO sign_in_method (organisation, kind, settings) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (organisation, kind) DO UPDATE SET settings = excluded.settings",
+                params![organisation, kind, settings],
+            )?,
+            None => self.connection.execute(
+                "DELETE FROM sign_in_method WHERE organisation = ?1 AND kind = ?2",
+                params![organisation, kind],
+            )?,
+        };
+        Ok(())
     }
 }
 

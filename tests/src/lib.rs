@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod hostile;
+pub mod identity;
 #[cfg(target_os = "linux")]
 pub mod student;
 pub mod webdriver;
@@ -31,6 +32,16 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A folder under `target/` (beside the test binaries' profile folder)
+/// for what a person should look at after a run: screenshots, logs.
+pub fn artifacts(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<name>
+    let dir = exe.ancestors().nth(3).unwrap().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A URL opener script in `dir` that appends each URL it is given to
@@ -305,6 +316,70 @@ impl RegistryServer {
         };
         Self { child, url }
     }
+}
+
+impl RegistryServer {
+    /// `pult-agent enroll` as `name` with `token` into the bundle directory `dir`.
+    pub fn agent_enroll(&self, token: &str, name: &str, dir: &Path) -> Output {
+        Command::new(binary("pult-agent"))
+            .args(["enroll", "--registry", &self.url, "--token", token])
+            .args(["--name", name, "--bundle"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    }
+
+    /// Enrols `name` with a new token for `room` into the bundle directory
+    /// `bundle` of `school`; returns the directory.
+    pub fn enrol_agent(&self, school: &School, name: &str, room: &str, bundle: &str) -> PathBuf {
+        let token = school.token(&["--room", room]);
+        let dir = school.path(bundle);
+        let output = self.agent_enroll(&token, name, &dir);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    }
+
+    /// Enrols the teacher PC `name` in `room` with `pultctl enroll`; returns its setting file.
+    pub fn enrol_teacher_pc(&self, school: &School, name: &str, room: &str) -> PathBuf {
+        let token = school.token(&["--room", room, "--teacher"]);
+        let setting = school.path(&format!("registry-{name}.json"));
+        let output = Command::new(binary("pultctl"))
+            .args(["enroll", "--registry", &self.url, "--token", &token])
+            .args(["--name", name, "--dir"])
+            .arg(school.path(&format!("teacher-pc-{name}")))
+            .arg("--setting")
+            .arg(&setting)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        setting
+    }
+}
+
+/// `pultctl login` as `user` with `password` on the teacher PC of
+/// `setting`, into the room certificate directory `room_dir`.
+pub fn pultctl_login(setting: &Path, room_dir: &Path, user: &str, password: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(binary("pultctl"))
+        .arg("--cert")
+        .arg(room_dir)
+        .args(["login", "--user", user, "--setting"])
+        .arg(setting)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 impl Drop for RegistryServer {

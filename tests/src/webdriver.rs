@@ -1,6 +1,8 @@
-//! A small WebDriver client and `tauri-driver` launcher, to drive the real app
-//! window (WebKitGTK under Xvfb) from tests: find, click, run a script, take a
-//! screenshot. Plain HTTP/1.1 on loopback; no browser automation crate needed.
+//! A small WebDriver client with two launchers: `tauri-driver`, to drive the
+//! real app window (WebKitGTK under Xvfb), and `chromedriver`, to drive
+//! Debian's Chromium through the registry's pages. Find, click, type, run a
+//! script, take a screenshot. Plain HTTP/1.1 on loopback; no browser
+//! automation crate needed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -111,7 +113,86 @@ fn descendants(pid: u32) -> Vec<u32> {
     all
 }
 
-/// A WebDriver session with the app's window.
+/// A running `chromedriver` with one headless Chromium session, stopped when dropped.
+pub struct ChromeDriver {
+    child: Child,
+    /// The browser.
+    pub session: Session,
+    _profile: tempfile::TempDir,
+}
+
+impl ChromeDriver {
+    /// Starts Debian's chromedriver and Chromium (headless, a fresh
+    /// profile, nothing fetched from the internet; certificates of the
+    /// school CA accepted, as an admin accepts the registry's once).
+    pub fn start(log: &Path) -> Self {
+        let binary = which("chromedriver")
+            .expect("chromedriver is needed for the browser tests (Debian's chromium-driver; .ci/run installs it)");
+        let port = free_tcp_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(log)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .expect("chromedriver starts");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not open port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let reply = request(port, "POST", "/session", Some(&capabilities));
+        let id = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no Chromium session: {reply}"))
+            .to_owned();
+        Self {
+            child,
+            session: Session { port, id },
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = request(
+            self.session.port,
+            "DELETE",
+            &format!("/session/{}", self.session.id),
+            None,
+        );
+        for pid in descendants(self.child.id()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebDriver session with the app's window or a browser.
 pub struct Session {
     port: u16,
     id: String,
@@ -226,6 +307,36 @@ impl Session {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!("WebDriver could not run a script: {last}")
+    }
+
+    /// Opens `url`, as typing it into the address bar does.
+    pub fn navigate(&self, url: &str) {
+        self.call("POST", "/url", Some(&json!({ "url": url })));
+    }
+
+    /// The address of the page shown.
+    pub fn url(&self) -> String {
+        self.call("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Types `text` into `element` (a file input takes a file's path).
+    pub fn type_into(&self, element: &Element, text: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{}/value", element.0),
+            Some(&json!({ "text": text })),
+        );
+    }
+
+    /// The text the page shows.
+    pub fn text(&self) -> String {
+        self.execute("return document.body.innerText;", &[])
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Sets the window's size.

@@ -15,14 +15,7 @@ use pult_screen::decode_png;
 
 /// Where the window screenshots go: target/webdriver/.
 fn artifacts() -> PathBuf {
-    let dir = binary("pult")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("webdriver");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    pult_e2e::artifacts("webdriver")
 }
 
 fn save(session: &Session, name: &str) -> Vec<u8> {

@@ -5,9 +5,9 @@
 //! certificate. Every attempt is in the registry's log (R16).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use pult_e2e::{Agent, RegistryServer, School, binary, free_address, pultctl};
+use pult_e2e::{Agent, RegistryServer, School, binary, free_address, pultctl, pultctl_login};
 use serde_json::Value;
 
 const PASSWORD: &str = "Tafel-und-Kreide-2026";
@@ -41,69 +41,22 @@ fn district(serve_args: &[&str]) -> District {
 impl District {
     /// Enrols `name` with a new token for `room` into a bundle directory.
     fn enrol_agent(&self, name: &str, room: &str, bundle: &str) -> PathBuf {
-        let token = self.school.token(&["--room", room]);
-        let dir = self.school.path(bundle);
-        let output = self.agent_enroll(&token, name, &dir);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir
+        self.server.enrol_agent(&self.school, name, room, bundle)
     }
 
     fn agent_enroll(&self, token: &str, name: &str, dir: &Path) -> Output {
-        Command::new(binary("pult-agent"))
-            .args([
-                "enroll",
-                "--registry",
-                &self.server.url,
-                "--token",
-                token,
-                "--name",
-                name,
-            ])
-            .arg("--bundle")
-            .arg(dir)
-            .output()
-            .unwrap()
+        self.server.agent_enroll(token, name, dir)
     }
 
     /// Enrols the teacher PC LEHRER-101 in room 101; returns its setting file.
     fn enrol_teacher_pc(&self) -> PathBuf {
-        let token = self.school.token(&["--room", "101", "--teacher"]);
-        let setting = self.school.path("registry.json");
-        let output = Command::new(binary("pultctl"))
-            .args(["enroll", "--registry", &self.server.url, "--token", &token])
-            .args(["--name", "LEHRER-101", "--dir"])
-            .arg(self.school.path("teacher-pc"))
-            .arg("--setting")
-            .arg(&setting)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        setting
+        self.server
+            .enrol_teacher_pc(&self.school, "LEHRER-101", "101")
     }
 
     /// `pultctl login` as `user` with `password`, into `room_dir`.
     fn login(&self, setting: &Path, user: &str, password: &str, room_dir: &Path) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(binary("pultctl"))
-            .arg("--cert")
-            .arg(room_dir)
-            .args(["login", "--user", user, "--setting"])
-            .arg(setting)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        child.wait_with_output().unwrap()
+        pultctl_login(setting, room_dir, user, password)
     }
 
     fn renew(&self, setting: &Path, room_dir: &Path) -> Output {

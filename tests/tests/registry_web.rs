@@ -402,6 +402,8 @@ fn the_api_describes_itself_and_a_malformed_call_gets_a_json_error_naming_the_fa
         "/api/v1/ca",
         "/api/v1/enrol",
         "/api/v1/sign-in",
+        "/api/v1/sign-in/methods",
+        "/api/v1/sign-in/code",
         "/api/v1/token",
         "/api/v1/sign-out",
         "/api/v1/rooms",

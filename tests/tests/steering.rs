@@ -19,14 +19,7 @@ use pult_screen::{Frame, decode_png};
 /// What the teacher sees: a screenshot of R101-PC01, kept in
 /// target/steering/NAME for people to look at.
 fn teachers_view(cert: &Path, name: &str) -> Frame {
-    let dir = binary("pultctl")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("steering");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(name);
+    let out = pult_e2e::artifacts("steering").join(name);
     let ctl = pultctl(
         cert,
         &["screenshot", "R101-PC01", "--out", out.to_str().unwrap()],

@@ -266,11 +266,16 @@ enum Command {
         setting: Option<PathBuf>,
     },
     /// Signs in at the registry and installs the room certificate for the
-    /// room this PC stands in (or --room); reads the password from standard input.
+    /// room this PC stands in (or --room): with --user (the password read
+    /// from standard input) or --browser.
     Login {
-        /// The teacher's user name.
+        /// The teacher's user name (the password is read from standard input).
+        #[arg(long, required_unless_present = "browser", conflicts_with = "browser")]
+        user: Option<String>,
+        /// Sign in with the school's identity provider in the system browser
+        /// (`$BROWSER`, or the desktop's default) instead of a password.
         #[arg(long)]
-        user: String,
+        browser: bool,
         /// Another room this PC is allowed for.
         #[arg(long)]
         room: Option<String>,
@@ -409,18 +414,31 @@ fn registry(cli: &Cli) -> Option<Result<()>> {
         })(),
         Command::Login {
             user,
+            browser: _,
             room,
             setting,
         } => (|| {
             let setting = RegistrySetting::load(&setting_file(setting))?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("could not read the password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']);
             let dir = room_dir()?;
-            let issued =
-                pult_console::registry::login(&setting, user, password, room.as_deref(), &dir)?;
+            let issued = match user {
+                Some(user) => {
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .read_line(&mut password)
+                        .context("could not read the password from standard input")?;
+                    let password = password.trim_end_matches(['\r', '\n']);
+                    pult_console::registry::login(&setting, user, password, room.as_deref(), &dir)?
+                }
+                None => pult_console::registry::login_in_browser(
+                    &setting,
+                    room.as_deref(),
+                    &dir,
+                    |url| {
+                        eprintln!("pultctl: signing in in the browser: {url}");
+                        pult_console::registry::open_in_browser(url)
+                    },
+                )?,
+            };
             report(&issued, &dir);
             Ok(())
         })(),

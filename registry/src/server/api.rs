@@ -69,7 +69,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -134,6 +134,11 @@ impl From<RegistryError> for ApiError {
             RegistryError::Token(_) => (StatusCode::FORBIDDEN, "token-refused"),
             RegistryError::NotTeacherDevice => (StatusCode::FORBIDDEN, "not-teacher-device"),
             RegistryError::RoomNotAllowed { .. } => (StatusCode::FORBIDDEN, "room-not-allowed"),
+            RegistryError::SignInSettings(_) => (StatusCode::BAD_REQUEST, "bad-settings"),
+            RegistryError::IdentityProvider(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity-provider-unavailable",
+            ),
             RegistryError::Pki(PkiError::BadRequest(_)) => {
                 (StatusCode::BAD_REQUEST, "bad-certificate-request")
             }
@@ -216,8 +221,10 @@ async fn sign_in(
     issue_tokens(&mut registry, &identity, device, None).map(Json)
 }
 
-/// Checks a password against the registry's local accounts, slowed per
-/// account and per source after failures (R16), and logs the attempt.
+/// Checks a password, slowed per account and per source after failures
+/// (R16), and logs the attempt: against the registry's own account if it
+/// keeps a password for the user, otherwise against the school's directory
+/// if one is set (search, then bind), otherwise it fails as a wrong password does.
 ///
 /// An attempt counts as failed from its start and is forgiven if it
 /// succeeds, so guesses sent side by side meet the wait as guesses one after
@@ -236,27 +243,51 @@ pub(super) async fn check_password(
         format!("source:{}", by.source),
     ];
     hold_back(server, &[&account_key, &source_key], "sign-ins")?;
-    let account = lock(&server.registry).local_account(user)?;
-    let checked = {
-        let _permit = server.hashing.acquire().await.map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
-        tokio::task::spawn_blocking(move || account.check(&password))
-            .await
-            .map_err(|e| {
+    let (account, directory) = {
+        let registry = lock(&server.registry);
+        let account = registry.local_account(user)?;
+        let directory = match account.has_password() {
+            true => None,
+            false => registry.ldap_settings()?,
+        };
+        (account, directory)
+    };
+    let (checked, how) = match directory {
+        Some(directory) => {
+            let checked = match directory.sign_in(user, &password).await {
+                Ok(identity) => lock(&server.registry).with_local_groups(identity),
+                Err(crate::ldap::LdapError::Refused) => Err(RegistryError::SignInRefused),
+                Err(other) => Err(RegistryError::IdentityProvider(other.to_string())),
+            };
+            (checked, format!("through the directory {}", directory.url))
+        }
+        None => {
+            let _permit = server.hashing.acquire().await.map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
+            })?;
+            let checked = tokio::task::spawn_blocking(move || account.check(&password))
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?;
+            (checked, "with a local password".to_owned())
+        }
     };
     let (outcome, detail) = match &checked {
-        Ok(_) => {
+        Ok(identity) => {
             let mut throttle = lock(&server.throttle);
             throttle.succeeded(&account_key);
             throttle.forgive(&source_key);
-            (Outcome::Ok, "signed in with a local password".to_owned())
+            (
+                Outcome::Ok,
+                format!("signed in {how}; groups: {}", identity.groups.join(", ")),
+            )
         }
-        Err(error) => (Outcome::Refused, error.to_string()),
+        Err(error) => (Outcome::Refused, format!("{error} ({how})")),
     };
-    lock(&server.registry).log(EventKind::SignIn, by, Some(user), None, outcome, &detail)?;
+    // The directory's name for the user, if it gave one, is the name logged.
+    let subject = checked.as_ref().map_or(user, |i| i.user.as_str());
+    lock(&server.registry).log(EventKind::SignIn, by, Some(subject), None, outcome, &detail)?;
     Ok(checked?)
 }
 
@@ -283,7 +314,7 @@ fn hold_back(server: &Arc<Server>, keys: &[&String], what: &str) -> Result<(), A
 
 /// An access token and a refresh token for `identity`; the refresh token ends
 /// at `refresh_ends` (a refresh keeps the first sign-in's end) or a school day from now.
-fn issue_tokens(
+pub(super) fn issue_tokens(
     registry: &mut crate::Registry<crate::store::SqliteStore>,
     identity: &Identity,
     device: Option<pult_protocol::DeviceId>,
@@ -353,8 +384,9 @@ async fn sign_out(
     State(server): State<Arc<Server>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
-    body: Option<Json<RefreshRequest>>,
+    body: Result<Option<Json<RefreshRequest>>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let body = body?;
     let mut registry = lock(&server.registry);
     let session = caller(&registry, &headers)?;
     if let Some(token) = bearer(&headers) {
@@ -594,7 +626,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The teacher PC whose certificate the connection showed.
-fn teacher_pc(
+pub(super) fn teacher_pc(
     registry: &crate::Registry<crate::store::SqliteStore>,
     peer: &Peer,
 ) -> Result<DeviceRecord, ApiError> {

@@ -10,6 +10,7 @@
 //!   only; password hashing runs outside it, on a blocking thread.
 
 pub mod api;
+pub mod browser;
 pub mod texts;
 pub mod throttle;
 pub mod web;
@@ -80,6 +81,8 @@ pub struct Server {
     pub hashing: tokio::sync::Semaphore,
     /// How long a room certificate is valid.
     pub room_validity: Duration,
+    /// Sign-ins in a browser under way, and the app's one-time codes.
+    pub browser: Mutex<browser::BrowserSignIns>,
 }
 
 /// Who is on the other end of a connection: its address, and the
@@ -97,6 +100,14 @@ impl Peer {
     pub fn actor(&self, name: String) -> crate::Actor {
         crate::Actor {
             name: Some(name),
+            source: self.address.ip().to_string(),
+        }
+    }
+
+    /// Someone not known yet, at this peer's address, for the log.
+    pub fn anonymous(&self) -> crate::Actor {
+        crate::Actor {
+            name: None,
             source: self.address.ip().to_string(),
         }
     }
@@ -147,6 +158,7 @@ impl Bound {
                 throttle: Mutex::new(throttle::Throttle::default()),
                 hashing: tokio::sync::Semaphore::new(PARALLEL_HASHES),
                 room_validity: options.room_validity,
+                browser: Mutex::default(),
             }),
         })
     }
@@ -211,6 +223,7 @@ impl Bound {
 fn router(server: Arc<Server>) -> axum::Router {
     axum::Router::new()
         .merge(api::routes())
+        .merge(browser::routes())
         .merge(web::routes())
         .fallback(api::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
@@ -218,8 +231,11 @@ fn router(server: Arc<Server>) -> axum::Router {
         .with_state(server)
 }
 
-/// No framing, no sniffing, no referrers, scripts and styles from here only,
-/// HTTPS only from now on, and nothing kept in caches (pages show secrets).
+/// No framing, no sniffing, no referrers to other sites, scripts and styles
+/// from here only, HTTPS only from now on, and nothing kept in caches (pages
+/// show secrets). The referrer policy is `same-origin`, not `no-referrer`:
+/// under `no-referrer` a browser sends `Origin: null` with the page's own
+/// forms, and the CSRF check refused every change (seen in Chromium).
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
     let headers = response.headers_mut();
@@ -231,7 +247,7 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
         (header::CACHE_CONTROL, "no-store"),
     ] {

@@ -104,6 +104,13 @@ struct Frame {
 #[template(path = "sign_in.html")]
 struct SignInPage {
     f: Frame,
+    oidc_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct ContinuePage {
+    f: Frame,
 }
 
 #[derive(Template)]
@@ -239,7 +246,7 @@ fn page(status: StatusCode, template: &impl Template, language: Option<Language>
 }
 
 /// The language of this request, and whether `?lang=` chose it (to be remembered).
-fn language(headers: &HeaderMap, query: &LangQuery) -> (Language, Option<Language>) {
+pub(super) fn language(headers: &HeaderMap, query: &LangQuery) -> (Language, Option<Language>) {
     if let Some(chosen) = query.lang.as_deref().and_then(Language::from_code) {
         return (chosen, Some(chosen));
     }
@@ -252,9 +259,11 @@ fn language(headers: &HeaderMap, query: &LangQuery) -> (Language, Option<Languag
     (Language::from_accept_language(header), None)
 }
 
+/// `?lang=` on any page.
 #[derive(Deserialize, Default)]
-struct LangQuery {
-    lang: Option<String>,
+pub(super) struct LangQuery {
+    /// "de" or "en".
+    pub(super) lang: Option<String>,
 }
 
 fn frame(language: Language, page: &'static str, session: Option<&Session>) -> Frame {
@@ -270,7 +279,11 @@ fn frame(language: Language, page: &'static str, session: Option<&Session>) -> F
     }
 }
 
-async fn sign_in_page(headers: HeaderMap, Query(query): Query<LangQuery>) -> Response {
+async fn sign_in_page(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Query(query): Query<LangQuery>,
+) -> Response {
     let (language, chosen) = language(&headers, &query);
     let pre = cookie(&headers, PRE_COOKIE)
         .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -278,9 +291,20 @@ async fn sign_in_page(headers: HeaderMap, Query(query): Query<LangQuery>) -> Res
         .unwrap_or_else(|| secret::random_hex(32));
     let mut f = frame(language, "sign-in", None);
     f.csrf = pre.clone();
-    let mut response = page(StatusCode::OK, &SignInPage { f }, chosen);
+    let oidc_label = oidc_label(&server);
+    let mut response = page(StatusCode::OK, &SignInPage { f, oidc_label }, chosen);
     set_cookie(&mut response, PRE_COOKIE, &pre, 3600, true);
     response
+}
+
+/// The sign-in button's label for the school's identity provider, or "" if there is none.
+fn oidc_label(server: &Arc<Server>) -> String {
+    lock(&server.registry)
+        .oidc_settings()
+        .ok()
+        .flatten()
+        .map(|s| s.label)
+        .unwrap_or_default()
 }
 
 async fn sign_in(
@@ -298,27 +322,49 @@ async fn sign_in(
     let user = form.get("user").trim().to_owned();
     let password = form.get("password").to_owned();
     if user.is_empty() || user.len() > 256 || password.len() > 1024 {
-        return sign_in_again(language, language.texts().sign_in_refused);
+        return sign_in_again(&server, language, language.texts().sign_in_refused);
     }
     let by = peer.actor(user.clone());
     let identity = match check_password(&server, &user, password, &by).await {
         Ok(identity) => identity,
         Err(error) if error.code() == "too-many-attempts" => {
-            return sign_in_again(language, language.texts().too_many);
+            return sign_in_again(&server, language, language.texts().too_many);
         }
-        Err(_) => return sign_in_again(language, language.texts().sign_in_refused),
+        Err(error) if error.code() == "identity-provider-unavailable" => {
+            return sign_in_again(&server, language, language.texts().directory_unavailable);
+        }
+        Err(_) => return sign_in_again(&server, language, language.texts().sign_in_refused),
     };
+    open_web_session(&server, &headers, &identity, language, false)
+}
+
+/// Opens a web session for `identity` after a sign-in: a new secret every
+/// time, and a session cookie sent along is ended, never taken over (no
+/// fixation). `from_elsewhere`: the browser comes from the identity
+/// provider's site, and a redirect in that chain would not carry the new
+/// SameSite=Strict cookie, so a page of ours leads on to the admin's pages.
+pub(super) fn open_web_session(
+    server: &Arc<Server>,
+    headers: &HeaderMap,
+    identity: &crate::Identity,
+    language: Language,
+    from_elsewhere: bool,
+) -> Response {
     let opened = {
         let mut registry = lock(&server.registry);
-        // A session cookie sent along is ended, never taken over.
-        if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+        if let Some(old) = cookie(headers, SESSION_COOKIE) {
             let _ = registry.close_session(old);
         }
-        registry.open_session(SessionKind::Web, &identity, None, WEB_SESSION)
+        registry.open_session(SessionKind::Web, identity, None, WEB_SESSION)
     };
     match opened {
-        Ok((secret, _)) => {
-            let mut response = Redirect::to("/admin/devices").into_response();
+        Ok((secret, session)) => {
+            let mut response = if from_elsewhere {
+                let f = frame(language, "", Some(&session));
+                page(StatusCode::OK, &ContinuePage { f }, None)
+            } else {
+                Redirect::to("/admin/devices").into_response()
+            };
             set_cookie(
                 &mut response,
                 SESSION_COOKIE,
@@ -333,12 +379,17 @@ async fn sign_in(
     }
 }
 
-fn sign_in_again(language: Language, problem: &str) -> Response {
+fn sign_in_again(server: &Arc<Server>, language: Language, problem: &str) -> Response {
     let pre = secret::random_hex(32);
     let mut f = frame(language, "sign-in", None);
     f.csrf = pre.clone();
     f.problem = problem.to_owned();
-    let mut response = page(StatusCode::UNAUTHORIZED, &SignInPage { f }, None);
+    let oidc_label = oidc_label(server);
+    let mut response = page(
+        StatusCode::UNAUTHORIZED,
+        &SignInPage { f, oidc_label },
+        None,
+    );
     set_cookie(&mut response, PRE_COOKIE, &pre, 3600, true);
     response
 }
@@ -1276,7 +1327,7 @@ fn web_session(server: &Arc<Server>, headers: &HeaderMap) -> Option<(String, Ses
 }
 
 /// The value of cookie `name`.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -1296,6 +1347,30 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64, ht
     if let Ok(value) = HeaderValue::from_str(&text) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
+}
+
+/// Sets a cookie hidden from scripts for this host only, over HTTPS only, with `same_site`.
+pub(super) fn set_cookie_with(
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: u64,
+    same_site: &str,
+) {
+    let text = format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age}"
+    );
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A page that says what went wrong, in words.
+pub(super) fn problem_page(language: Language, status: StatusCode, problem: &str) -> Response {
+    let mut f = frame(language, "", None);
+    f.problem = problem.to_owned();
+    let heading = f.t.error.to_owned();
+    page(status, &MessagePage { f, heading }, None)
 }
 
 /// A form body: every field, in order, repeated names kept.
