@@ -114,6 +114,58 @@ fn check_key_is_private(_path: &Path) -> Result<(), BundleError> {
     Ok(())
 }
 
+/// Makes the directory `path` readable by its owner only (Unix; on Windows
+/// it takes its parent's access list, which the installer set up).
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// Installs the bundle in `from` as `to`: checked first (it must load),
+/// copied into a new directory beside `to` that only its owner can read,
+/// which then replaces `to` whole, so a bad bundle changes nothing and a
+/// good one is never half there.
+pub fn install(from: &Path, to: &Path) -> Result<Bundle, BundleError> {
+    use pult_protocol::credentials::{
+        CA_CERTIFICATE_FILE, DEVICE_CERTIFICATE_FILE, DEVICE_KEY_FILE, DEVICE_MANIFEST_FILE,
+    };
+    let bundle = Bundle::load(from)?;
+    let io = |path: &Path, source: std::io::Error| BundleError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let staging = parent.join(".bundle-new");
+    let _ = std::fs::remove_dir_all(&staging);
+    private_dir(&staging).map_err(|e| io(&staging, e))?;
+    for name in [
+        CA_CERTIFICATE_FILE,
+        DEVICE_CERTIFICATE_FILE,
+        DEVICE_KEY_FILE,
+        DEVICE_MANIFEST_FILE,
+    ] {
+        let target = staging.join(name);
+        std::fs::copy(from.join(name), &target).map_err(|e| io(&target, e))?;
+    }
+    let old = parent.join(".bundle-old");
+    let _ = std::fs::remove_dir_all(&old);
+    if to.exists() {
+        std::fs::rename(to, &old).map_err(|e| io(to, e))?;
+    }
+    if let Err(error) = std::fs::rename(&staging, to) {
+        // Put the bundle there was back: a failed install changes nothing.
+        let _ = std::fs::rename(&old, to);
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(io(to, error));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(bundle)
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -138,45 +190,4 @@ mod tests {
             check_key_is_private(&key).unwrap();
         }
     }
-}
-
-/// Installs the bundle in `from` as `to`: checked first (it must load),
-/// copied into a new directory beside `to`, which then replaces `to` whole,
-/// so a bad bundle changes nothing and a good one is never half there.
-pub fn install(from: &Path, to: &Path) -> Result<Bundle, BundleError> {
-    use pult_protocol::credentials::{
-        CA_CERTIFICATE_FILE, DEVICE_CERTIFICATE_FILE, DEVICE_KEY_FILE, DEVICE_MANIFEST_FILE,
-    };
-    let bundle = Bundle::load(from)?;
-    let io = |path: &Path, source: std::io::Error| BundleError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let parent = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let staging = parent.join(".bundle-new");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
-    for name in [
-        CA_CERTIFICATE_FILE,
-        DEVICE_CERTIFICATE_FILE,
-        DEVICE_KEY_FILE,
-        DEVICE_MANIFEST_FILE,
-    ] {
-        let target = staging.join(name);
-        std::fs::copy(from.join(name), &target).map_err(|e| io(&target, e))?;
-    }
-    let old = parent.join(".bundle-old");
-    let _ = std::fs::remove_dir_all(&old);
-    if to.exists() {
-        std::fs::rename(to, &old).map_err(|e| io(to, e))?;
-    }
-    if let Err(error) = std::fs::rename(&staging, to) {
-        // Put the bundle there was back: a failed install changes nothing.
-        let _ = std::fs::rename(&old, to);
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(io(to, error));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(bundle)
 }

@@ -57,8 +57,9 @@ enum Command {
         /// The registry's address, https://HOST:PORT.
         #[arg(long, value_name = "URL")]
         registry: String,
-        /// The enrolment token the admin made.
-        #[arg(long)]
+        /// The enrolment token the admin made (or PULT_TOKEN, which other
+        /// users cannot read, unlike a command line).
+        #[arg(long, env = "PULT_TOKEN", hide_env_values = true)]
         token: String,
         /// The device's name in the registry; default: this computer's host name.
         #[arg(long)]
@@ -67,14 +68,24 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
     },
-    /// For the installer (the MSI runs it as SYSTEM): installs the agent
-    /// bundle from DIR into the agent's data directory (SYSTEM and
-    /// Administrators only) and makes sure the service's path is quoted.
+    /// For the installer (the MSI runs it as SYSTEM): enrols this computer
+    /// at the registry with a token, or installs the agent bundle from DIR,
+    /// into the agent's data directory (SYSTEM and Administrators only), and
+    /// makes sure the service's path is quoted.
     #[cfg(windows)]
     Install {
         /// The bundle written by `pult-registry agent-bundle`.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "registry")]
         bundle: Option<PathBuf>,
+        /// The registry to enrol at, https://HOST:PORT (with --token).
+        #[arg(long, value_name = "URL", requires = "token")]
+        registry: Option<String>,
+        /// The enrolment token (or PULT_TOKEN).
+        #[arg(long, env = "PULT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The device's name; default (or empty): this computer's name.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// For the installer, when the agent is removed (not upgraded): deletes
     /// the agent's data directory, its key and audit log with it.
@@ -264,7 +275,22 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         #[cfg(windows)]
         Some(Command::Service(args)) => windows_service(args),
         #[cfg(windows)]
-        Some(Command::Install { bundle }) => platform::windows_data::install(bundle.as_deref()),
+        Some(Command::Install {
+            bundle,
+            registry,
+            token,
+            name,
+        }) => {
+            let enrolment =
+                registry
+                    .zip(token)
+                    .map(|(registry, token)| platform::windows_data::Enrolment {
+                        registry,
+                        token,
+                        name: name.filter(|n| !n.trim().is_empty()),
+                    });
+            platform::windows_data::install(bundle.as_deref(), enrolment)
+        }
         #[cfg(windows)]
         Some(Command::Uninstall) => platform::windows_data::uninstall(),
         #[cfg(target_os = "linux")]

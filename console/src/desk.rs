@@ -207,6 +207,8 @@ const VIEWER_CREDIT: usize = 3;
 pub struct Desk {
     pub(crate) session: RoomSession,
     info: RoomInfo,
+    /// When the certificate in use ends, as renewals move it.
+    valid_until: Mutex<String>,
     gallery: Gallery,
     favourites: FavouritesStore,
     thumbnail: Mutex<WatchSettings>,
@@ -261,6 +263,7 @@ impl Desk {
             devices: session.statuses(),
         };
         let desk = Self {
+            valid_until: Mutex::new(info.valid_until.clone()),
             gallery,
             favourites: FavouritesStore::for_teacher(&manifest.user, folders.config),
             session,
@@ -281,8 +284,27 @@ impl Desk {
     pub fn room(&self) -> RoomInfo {
         RoomInfo {
             devices: self.session.statuses(),
+            valid_until: self
+                .valid_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             ..self.info.clone()
         }
+    }
+
+    /// Pult agents on the network that are not this room's (R14): shown, never stored.
+    pub fn unknown_devices(&self) -> Vec<crate::UnknownDevice> {
+        self.session.unknown_devices()
+    }
+
+    /// Connects with the renewed certificate `room` from now on (the
+    /// devices and their order stay those the room was opened with).
+    pub fn renewed(&self, room: &RoomCertificate) -> Result<(), DeskError> {
+        self.session.renew(room)?;
+        *self.valid_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            room.manifest.not_after.format(&Rfc3339).unwrap_or_default();
+        Ok(())
     }
 
     /// The session, for callers that need more than the app does.

@@ -1,5 +1,7 @@
 //! Finding agents on the local network by mDNS (DNS-SD): their current
-//! addresses by device UUID, to use before the registry's (which may be stale).
+//! addresses by device UUID, to use before the registry's (which may be
+//! stale), and the agents a room certificate does not know ("unknown
+//! devices", R14), kept in memory only while the room is open.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +21,22 @@ pub struct Discovery {
 
 #[derive(Default)]
 struct Found {
-    by_device: HashMap<DeviceId, SocketAddr>,
+    by_device: HashMap<DeviceId, Announced>,
     by_fullname: HashMap<String, DeviceId>,
+}
+
+/// The most agents remembered: a network that announces more is not a classroom.
+const MAX_FOUND: usize = 4096;
+
+/// An agent as it announced itself: its word only, until TLS proves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    /// The device UUID it claims.
+    pub device: DeviceId,
+    /// The name it gives (the DNS-SD instance name), cleaned for showing.
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
 }
 
 impl Discovery {
@@ -48,13 +64,21 @@ impl Discovery {
                                 .map(|ip| ip.to_ip_addr())
                                 .collect();
                             ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
-                            if let (Some(device), Some(ip)) = (device, ips.first()) {
-                                found
-                                    .by_device
-                                    .insert(device, SocketAddr::new(*ip, service.get_port()));
-                                found
-                                    .by_fullname
-                                    .insert(service.get_fullname().to_owned(), device);
+                            if let (Some(device), Some(ip)) = (device, ips.first())
+                                && (found.by_device.len() < MAX_FOUND
+                                    || found.by_device.contains_key(&device))
+                            {
+                                let fullname = service.get_fullname().to_owned();
+                                let name = instance_name(&fullname);
+                                found.by_device.insert(
+                                    device,
+                                    Announced {
+                                        device,
+                                        name,
+                                        address: SocketAddr::new(*ip, service.get_port()),
+                                    },
+                                );
+                                found.by_fullname.insert(fullname, device);
                             }
                         }
                         ServiceEvent::ServiceRemoved(_, fullname) => {
@@ -77,12 +101,57 @@ impl Discovery {
             .unwrap_or_else(|p| p.into_inner())
             .by_device
             .get(&device)
-            .copied()
+            .map(|a| a.address)
+    }
+
+    /// Every agent found, in the order of their names.
+    pub fn announced(&self) -> Vec<Announced> {
+        let mut all: Vec<Announced> = self
+            .found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_device
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (&a.name, a.address).cmp(&(&b.name, b.address)));
+        all
     }
 }
 
 impl Drop for Discovery {
     fn drop(&mut self) {
         let _ = self.daemon.shutdown();
+    }
+}
+
+/// The instance part of a DNS-SD full name (`PC-07._pult._udp.local.` is
+/// `PC-07`), at most 64 characters without control characters: what an
+/// agent says of itself is shown, never trusted.
+fn instance_name(fullname: &str) -> String {
+    let instance = fullname
+        .strip_suffix(pult_protocol::discovery::SERVICE_TYPE)
+        .map(|i| i.trim_end_matches('.'))
+        .unwrap_or(fullname);
+    instance
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announced_name_is_cut_and_cleaned_for_showing() {
+        assert_eq!(instance_name("PC-07._pult._udp.local."), "PC-07");
+        assert_eq!(instance_name("Raum\u{7}101._pult._udp.local."), "Raum101");
+        assert_eq!(
+            instance_name(&format!("{}._pult._udp.local.", "x".repeat(100))).len(),
+            64
+        );
+        assert_eq!(instance_name("odd"), "odd");
     }
 }

@@ -25,6 +25,7 @@ pub mod registry;
 mod room;
 mod room_session;
 mod session;
+pub mod sign_in;
 pub mod transfer;
 pub mod ui_frame;
 pub mod wake;
@@ -41,6 +42,7 @@ pub use pult_screen::wire::encoded_frame;
 pub use room::RoomCertificate;
 pub use room_session::{
     Action, Connector, DeviceState, DeviceStatus, RoomEvent, RoomSession, SessionOptions,
+    UnknownDevice,
 };
 pub use session::{CloseSignal, Closer, Console, DeviceSession};
 pub use watch::{ScreenStream, StreamControl};

@@ -203,7 +203,7 @@ pub fn open_in_browser(url: &str) -> Result<()> {
 
 /// With fresh tokens: the room certificate for `room` installed in
 /// `room_dir`, and the session kept for [`renew`].
-fn take_room(
+pub(crate) fn take_room(
     setting: &RegistrySetting,
     client: &RegistryClient,
     tokens: pult_protocol::registry_api::Tokens,

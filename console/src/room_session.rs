@@ -24,9 +24,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::{
-    Closer, Console, ConsoleError, ControlSession, DeviceSession, Discovery, RoomCertificate,
-};
+use crate::{Console, ConsoleError, ControlSession, DeviceSession, Discovery, RoomCertificate};
 
 /// How often the logged-on user is asked for again.
 const STATUS_INTERVAL: Duration = Duration::from_secs(15);
@@ -202,6 +200,16 @@ impl ViewerCredit {
     }
 }
 
+/// A Pult agent on the network that this room's certificate does not list
+/// (R14): shown to the teacher while the room is open, stored nowhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownDevice {
+    /// The name it announces (its own word).
+    pub name: String,
+    /// Where it announced itself.
+    pub address: String,
+}
+
 /// A live session with every device of one room; ends when dropped.
 pub struct RoomSession {
     manifest: RoomManifest,
@@ -209,7 +217,8 @@ pub struct RoomSession {
     credits: BTreeMap<String, Arc<ViewerCredit>>,
     statuses: Statuses,
     tasks: Vec<JoinHandle<()>>,
-    closer: Closer,
+    console: Arc<Console>,
+    discovery: Option<Arc<Discovery>>,
 }
 
 impl RoomSession {
@@ -278,10 +287,51 @@ impl RoomSession {
                 credits,
                 statuses,
                 tasks,
-                closer: console.closer(),
+                console,
+                discovery,
             },
             receiver,
         ))
+    }
+
+    /// The agents found on the network (with `discover` on) that are not
+    /// devices of this room's certificate (R14), in the order of their names.
+    pub fn unknown_devices(&self) -> Vec<UnknownDevice> {
+        let Some(discovery) = &self.discovery else {
+            return Vec::new();
+        };
+        let known: std::collections::HashSet<pult_protocol::DeviceId> =
+            self.manifest.devices.iter().map(|d| d.uuid).collect();
+        discovery
+            .announced()
+            .into_iter()
+            .filter(|a| !known.contains(&a.device))
+            .map(|a| UnknownDevice {
+                name: a.name,
+                address: a.address.to_string(),
+            })
+            .collect()
+    }
+
+    /// Takes the renewed certificate `room` for every connection from now
+    /// on; one of another school or room is refused.
+    pub fn renew(&self, room: &RoomCertificate) -> Result<(), ConsoleError> {
+        if room.manifest.organisation != self.manifest.organisation
+            || room.manifest.room != self.manifest.room
+        {
+            return Err(ConsoleError::Certificate {
+                dir: std::path::PathBuf::new(),
+                detail: format!(
+                    "the renewed certificate is for {} {}, not {} {}",
+                    room.manifest.organisation,
+                    room.manifest.room,
+                    self.manifest.organisation,
+                    self.manifest.room
+                ),
+            });
+        }
+        self.console.renew(room);
+        Ok(())
     }
 
     /// The room and its devices.
@@ -442,12 +492,12 @@ impl RoomSession {
 
 impl RoomSession {
     /// Ends the session's connections; a program that exits calls this
-    /// first, so that no agent keeps the notice up waiting (see [`Closer`]).
+    /// first, so that no agent keeps the notice up waiting (see [`crate::Closer`]).
     pub async fn close(&self, within: std::time::Duration) {
         for task in &self.tasks {
             task.abort();
         }
-        self.closer.clone().close(within).await;
+        self.console.closer().close(within).await;
     }
 }
 

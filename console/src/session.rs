@@ -54,6 +54,9 @@ impl Closer {
 pub struct Console {
     room: RoomCertificate,
     endpoint: quinn::Endpoint,
+    /// The TLS identity new connections show: the room certificate's, or a
+    /// renewed one's.
+    client: std::sync::Mutex<quinn::ClientConfig>,
 }
 
 impl Console {
@@ -63,12 +66,24 @@ impl Console {
             .tls
             .endpoint()
             .map_err(|e| ConsoleError::Network(e.to_string()))?;
-        Ok(Self { room, endpoint })
+        let client = std::sync::Mutex::new(room.tls.client_config());
+        Ok(Self {
+            room,
+            endpoint,
+            client,
+        })
     }
 
     /// The room certificate.
     pub fn room(&self) -> &RoomCertificate {
         &self.room
+    }
+
+    /// Connects from now on with the renewed certificate `room` (of the same
+    /// room): the connections open keep going, a device that comes back
+    /// (or a new stream's new connection) uses the new one.
+    pub fn renew(&self, room: &RoomCertificate) {
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = room.tls.client_config();
     }
 
     /// A handle that ends this console's connections, kept by a program
@@ -107,7 +122,14 @@ impl Console {
         let attempt = async {
             let connecting = self
                 .endpoint
-                .connect(address, &device.uuid.server_name())
+                .connect_with(
+                    self.client
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                    address,
+                    &device.uuid.server_name(),
+                )
                 .map_err(|e| unreachable(e.to_string()))?;
             let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
                 .await

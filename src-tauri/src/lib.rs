@@ -7,4 +7,4 @@
 
 mod app;
 
-pub use app::{run, show_problem};
+pub use app::{run, run_registered, show_problem};

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pult::{run, show_problem};
 use pult_console::desk::DeskFolders;
+use pult_console::sign_in::Registration;
 use pult_console::{RoomCertificate, SessionOptions};
 use time::UtcOffset;
 
@@ -26,6 +27,12 @@ struct Cli {
     /// default `~/.config/pult/room`.
     #[arg(long, value_name = "DIR")]
     cert: Option<PathBuf>,
+    /// The registry setting of this teacher PC (default:
+    /// /etc/pult/registry.json, written by the installer or `pultctl
+    /// enroll`): with one, the app signs the teacher in and gets the room
+    /// certificate itself.
+    #[arg(long, value_name = "FILE", conflicts_with = "cert")]
+    setting: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -67,13 +74,37 @@ fn main() -> ExitCode {
         pult_agent_windows::dialog::message_box("Pult", &missing);
         return ExitCode::from(3);
     }
-    let result = match cli.command {
-        Some(Command::Demo {
-            headless,
-            devices,
-            seconds,
-        }) => demo::run(headless, devices, seconds, folders),
-        None => match cli.cert.map_or_else(RoomCertificate::installed_dir, Ok) {
+    // On a teacher PC enrolled at a registry, the teacher signs in (R8, R9).
+    let registration = match (&cli.command, &cli.cert) {
+        (Some(_), _) | (None, Some(_)) => None,
+        (None, None) => {
+            let setting = cli
+                .setting
+                .clone()
+                .unwrap_or_else(pult_console::registry::default_setting_file);
+            match Registration::load(&setting, RoomCertificate::default_dir()) {
+                Ok(registration) => registration,
+                Err(error) => {
+                    eprintln!("pult: {}", error.message);
+                    show_problem(&error.message);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let result = match (cli.command, registration) {
+        (
+            Some(Command::Demo {
+                headless,
+                devices,
+                seconds,
+            }),
+            _,
+        ) => demo::run(headless, devices, seconds, folders),
+        (None, Some(registration)) => {
+            pult::run_registered(registration, SessionOptions::default(), folders)
+        }
+        (None, None) => match cli.cert.map_or_else(RoomCertificate::installed_dir, Ok) {
             Ok(cert) => run(&cert, SessionOptions::default(), folders),
             Err(error) => {
                 eprintln!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pult_e2e::webdriver::{Session, TauriDriver};
-use pult_e2e::{Agent, School, Xvfb, binary, free_address};
+use pult_e2e::{Agent, RegistryServer, School, Xvfb, binary, free_address};
 use pult_screen::decode_png;
 
 /// Where the window screenshots go: target/webdriver/.
@@ -121,8 +121,18 @@ struct Window {
 }
 
 fn open(width: u32, height: u32, args: &[&str], log: &str) -> Window {
+    open_in(tempfile::tempdir().unwrap(), width, height, args, log)
+}
+
+/// [`open`] with the home `home_dir`, kept from an earlier window.
+fn open_in(
+    home_dir: tempfile::TempDir,
+    width: u32,
+    height: u32,
+    args: &[&str],
+    log: &str,
+) -> Window {
     let xvfb = Xvfb::start(width, height);
-    let home_dir = tempfile::tempdir().unwrap();
     let mut env = home(home_dir.path());
     env.push(("DISPLAY".into(), xvfb.display.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -693,6 +703,161 @@ fn without_a_room_certificate_the_window_says_why() {
     );
     save(session, "no-room.png");
     window.session.end();
+}
+
+/// On a teacher PC enrolled at the registry, the app asks the teacher to
+/// sign in (R9), refuses a wrong password in German, opens the room the PC
+/// stands in with a certificate it got itself (the teacher never sees a
+/// file), renews that certificate before it runs out (a minute's validity
+/// here: after 40 s) with the room staying live, and the next start opens
+/// the room at once with it.
+#[test]
+fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
+    let school = School::with_teacher("Gymnasium Am Park");
+    school.import(&format!(
+        "name,room,ip\nR101-PC01,101,{}\nR102-PC01,102,{}\n",
+        free_address(),
+        free_address()
+    ));
+    school.registry_with_input(&["user", "password", "mueller"], "Tafel-und-Kreide-2026\n");
+    let _agent = Agent::synthetic(&school.agent_bundle("R101-PC01"), "640x360");
+    let server = RegistryServer::start(&school, &["--room-validity", "60s"]);
+    let setting = server.enrol_teacher_pc(&school, "LEHRER-101", "101");
+    let setting = setting.to_str().unwrap();
+
+    let window = open(1366, 768, &["--setting", setting], "app-sign-in.log");
+    let session = &window.session;
+    session.wait_for(
+        "the sign-in",
+        Duration::from_secs(30),
+        "return document.querySelector('#sign-in-user') !== null",
+    );
+    assert_eq!(
+        session.execute("return document.querySelector('h1').textContent", &[]),
+        "Anmelden"
+    );
+    // The room choice waits for a PC with several rooms: not shown here.
+    assert_eq!(
+        session.execute(
+            "return getComputedStyle(document.querySelector('.room-choice')).display",
+            &[]
+        ),
+        "none"
+    );
+    save(session, "sign-in.png");
+    let sign_in = |password: &str| {
+        session.execute(
+            "document.querySelector('#sign-in-user').value = '';\
+             document.querySelector('#sign-in-password').value = '';",
+            &[],
+        );
+        session.type_into(&session.find("#sign-in-user"), "mueller");
+        session.type_into(&session.find("#sign-in-password"), password);
+        session.click(&session.find("#sign-in"));
+    };
+    sign_in("falsch");
+    session.wait_for(
+        "the refusal",
+        Duration::from_secs(30),
+        "return !document.querySelector('.sign-in-problem').hidden",
+    );
+    assert_eq!(
+        session.execute(
+            "return document.querySelector('.sign-in-problem').textContent",
+            &[]
+        ),
+        "Benutzername oder Passwort ist falsch"
+    );
+    save(session, "sign-in-refused.png");
+    sign_in("Tafel-und-Kreide-2026");
+    session.wait_for(
+        "the room, its one student PC online",
+        Duration::from_secs(60),
+        "return document.querySelectorAll('.device').length === 1 \
+         && document.querySelector('.device').dataset.state === 'online'",
+    );
+    assert_eq!(
+        session.execute(
+            "return document.querySelector('.room-name').textContent",
+            &[]
+        ),
+        "Raum 101"
+    );
+    save(session, "signed-in.png");
+    let room = window.home.path().join("config/pult/room");
+    assert!(
+        room.join("room.crt").is_file(),
+        "the app installed the certificate"
+    );
+    assert!(
+        window
+            .home
+            .path()
+            .join("config/pult/room.session.json")
+            .is_file()
+    );
+    let log = school.log("sign-in");
+    assert_eq!(log[0]["subject"], "mueller");
+    assert_eq!(log[0]["outcome"], "ok");
+    assert_eq!(log[1]["outcome"], "refused");
+    // Renewed while the window is open, without a sign-in; the room stays live.
+    let first = std::fs::read(room.join("room.crt")).unwrap();
+    pult_e2e::wait_until(
+        Duration::from_secs(90),
+        "the app renews the room certificate",
+        || std::fs::read(room.join("room.crt")).is_ok_and(|now| now != first),
+    );
+    let issued = school
+        .log("certificate")
+        .iter()
+        .filter(|e| e["subject"] == "mueller" && e["outcome"] == "ok")
+        .count();
+    assert!(issued >= 2, "{issued} certificates issued");
+    assert_eq!(
+        school.log("sign-in").len(),
+        2,
+        "no new sign-in for a renewal"
+    );
+    session.wait_for(
+        "the room still live after the renewal",
+        Duration::from_secs(20),
+        "return document.querySelector('.device').dataset.state === 'online'",
+    );
+    // The app ends; its home, with the certificate, stays.
+    let Window {
+        session,
+        _driver,
+        _xvfb,
+        home,
+    } = window;
+    session.end();
+    drop(_driver);
+    drop(_xvfb);
+
+    // The next start: the room at once, no sign-in.
+    let again = open_in(
+        home,
+        1366,
+        768,
+        &["--setting", setting],
+        "app-signed-in-again.log",
+    );
+    again.session.wait_for(
+        "the room without a sign-in",
+        Duration::from_secs(60),
+        "return document.querySelectorAll('.device').length === 1",
+    );
+    assert!(
+        again
+            .session
+            .execute(
+                "return document.querySelector('#sign-in-user') === null",
+                &[]
+            )
+            .as_bool()
+            .unwrap()
+    );
+    again.session.end();
 }
 
 /// The app controls a real student desktop: an agent that captures an X

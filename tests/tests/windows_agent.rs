@@ -1,6 +1,8 @@
 //! The Windows agent as a district installs it (issue 8): the MSI built here,
-//! installed silently with `msiexec /qn BUNDLE=…` into a Wine prefix on an
-//! Xvfb display, its service started by Wine's service manager, and a
+//! installed silently with `msiexec /qn REGISTRY=… TOKEN=…` into a Wine
+//! prefix on an Xvfb display, the computer making its own key and enrolling
+//! itself at a registry server (a broken bundle and a used-up token refused
+//! first, with their reasons), its service started by Wine's service manager, and a
 //! teacher's `pultctl` on Linux talking QUIC to it: the screenshot shows
 //! what the screen shows, with the notice bar the student sees (R1, R2),
 //! programs and web pages start in the student's session (R4), the lock
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use pult_e2e::wine::{WinePrefix, build_msi, msi_table, windows_path};
 use pult_e2e::{
-    School, Xvfb, audit_entries, binary, free_address, pattern, pultctl, recording_opener,
-    wait_until,
+    RegistryServer, School, Xvfb, audit_entries, binary, free_address, pattern, pultctl,
+    recording_opener, wait_until,
 };
 use pult_screen::{CaptureSource, DesktopCapture, ScreenArea, decode_png, encode_png};
 
@@ -49,9 +51,27 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         .find(|row| row[0] == "InstallBundle")
         .expect("an InstallBundle custom action");
     assert_eq!(install[3], r#"install --bundle "[BUNDLE]\.""#);
+    let enrolment = actions
+        .iter()
+        .find(|row| row[0] == "InstallEnrolment")
+        .expect("an InstallEnrolment custom action");
+    assert_eq!(
+        enrolment[3],
+        r#"install --registry "[REGISTRY]" --token "[TOKEN]" --name "[NAME]""#
+    );
     // Deferred (1024) and not impersonating (2048): the agent runs as SYSTEM.
-    let kind: u32 = install[1].parse().unwrap();
-    assert_eq!(kind & (1024 | 2048), 1024 | 2048, "{install:?}");
+    for action in [install, enrolment] {
+        let kind: u32 = action[1].parse().unwrap();
+        assert_eq!(kind & (1024 | 2048), 1024 | 2048, "{action:?}");
+    }
+    // The token stays out of msiexec's logs.
+    let properties = msi_table(&msi, "Property");
+    assert!(
+        properties
+            .iter()
+            .any(|row| row[0] == "MsiHiddenProperties" && row[1].contains("TOKEN")),
+        "{properties:?}"
+    );
     let upgrade = msi_table(&msi, "Upgrade");
     let replaces = upgrade
         .iter()
@@ -68,7 +88,9 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
 
     school.import(&format!("name,room,ip\nR204-PC07,204,{}\n", free_address()));
     let bundle = school.agent_bundle("R204-PC07");
-    let cert = school.room_cert("204", "mueller", "1h");
+    // The district installs with the registry and a token: the computer
+    // makes its own key under Wine and enrols itself.
+    let registry = RegistryServer::start(&school, &[]);
 
     let wine = WinePrefix::new(&xvfb.display);
     // Web pages open through Windows' own way (rundll32 url.dll), which
@@ -110,14 +132,46 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert!(!wine.host_path(PROGRAM).exists());
     assert!(!wine.host_path(DATA).exists());
 
-    // The district's silent install.
-    let bundle_arg = format!("BUNDLE={}", windows_path(&bundle));
-    let (installed, log) = wine.msiexec(&["/i", &windows_path(&msi), "/qn", &bundle_arg]);
+    // A used-up token fails the installation with the registry's reason,
+    // and leaves nothing behind either.
+    let spent = school.token(&["--room", "204"]);
+    let spend = registry.agent_enroll(&spent, "R204-PC08", &school.path("pc08"));
+    assert!(
+        spend.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spend.stderr)
+    );
+    let (refused, log) = wine.msiexec(&[
+        "/i",
+        &windows_path(&msi),
+        "/qn",
+        &format!("REGISTRY={}", registry.url),
+        &format!("TOKEN={spent}"),
+        "NAME=R204-PC07",
+    ]);
+    assert!(!refused.status.success(), "a used-up token enrolled");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("used up"), "the reason: {said}{log}");
+    assert_eq!(wine.service_state(SERVICE), None);
+    assert!(!wine.host_path(DATA).exists());
+
+    // The district's silent install: the registry's address and a token.
+    let token = school.token(&["--room", "204"]);
+    let (installed, log) = wine.msiexec(&[
+        "/i",
+        &windows_path(&msi),
+        "/qn",
+        &format!("REGISTRY={}", registry.url),
+        &format!("TOKEN={token}"),
+        "NAME=R204-PC07",
+    ]);
     assert!(
         installed.status.success(),
         "msiexec /i failed: {}{log}",
         String::from_utf8_lossy(&installed.stderr)
     );
+    // The room certificate after the enrolment: it pins the device's new certificate.
+    let cert = school.room_cert("204", "mueller", "1h");
     wine.wait_for_service(SERVICE, Some("RUNNING"), Duration::from_secs(30));
     // The service's program path is quoted (the unquoted-path attack).
     let image = wine
@@ -126,13 +180,22 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert_eq!(image, format!("\"{PROGRAM}\" service"));
     assert!(wine.host_path(PROGRAM).is_file());
     let data = wine.host_path(DATA);
-    for file in ["device.json", "device.crt", "device.key", "ca.crt"] {
-        assert_eq!(
-            std::fs::read(data.join("bundle").join(file)).unwrap(),
-            std::fs::read(bundle.join(file)).unwrap(),
-            "{file} installed as given"
-        );
-    }
+    // Its own key and certificate, for the registered device, the school's CA.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("bundle/device.json")).unwrap()).unwrap();
+    let registered: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("device.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "R204-PC07");
+    assert_eq!(manifest["uuid"], registered["uuid"]);
+    assert_eq!(
+        std::fs::read(data.join("bundle/ca.crt")).unwrap(),
+        std::fs::read(bundle.join("ca.crt")).unwrap()
+    );
+    assert_ne!(
+        std::fs::read(data.join("bundle/device.key")).unwrap(),
+        std::fs::read(bundle.join("device.key")).unwrap(),
+        "a key made on the device"
+    );
 
     // A screenshot from the teacher shows the screen, with the notice bar.
     // The service is running; its helper in the student's session may take

@@ -16,6 +16,9 @@ import type {
   PowerAction,
   RoomInfo,
   SavedShot,
+  SignedIn,
+  SignInMethods,
+  UnknownDevice,
   ScreenFrame,
   TransferEvent,
 } from "./backend";
@@ -51,6 +54,9 @@ export interface AppOptions {
   storage?: Storage | null;
 }
 
+/** How often the room asks for unknown devices on the network (R14). */
+const UNKNOWN_EVERY_MS = 10_000;
+
 export class App {
   readonly root: HTMLElement;
   private room!: RoomInfo;
@@ -78,15 +84,25 @@ export class App {
     this.storage = options.storage === undefined ? (globalThis.localStorage ?? null) : options.storage;
   }
 
-  /** Loads the room, draws the view and starts the live flow. */
+  /** Loads the room, draws the view and starts the live flow; on a teacher
+   * PC at a registry, the teacher signs in first. */
   async start(): Promise<void> {
     try {
       this.room = await this.backend.room();
     } catch (error) {
       const locale = await this.backend.locale().catch(() => globalThis.navigator?.language ?? "en");
-      this.showProblem(locale, error);
+      if (codeOf(error) === "sign-in-required") {
+        await this.showSignIn(locale);
+      } else {
+        this.showProblem(locale, error);
+      }
       return;
     }
+    await this.enter();
+  }
+
+  /** The room is there: draw it and start the live flow. */
+  private async enter(): Promise<void> {
     this.i18n = new I18n(this.room.locale, this.storage);
     this.favourites = await this.backend.favourites().catch(() => ({ programs: [], websites: [] }));
     this.render();
@@ -95,6 +111,119 @@ export class App {
       (frame) => this.drawFrame(frame),
     );
     await this.sendThumbnailSize();
+    await this.showUnknownDevices();
+    // For as long as the window shows the room.
+    setInterval(() => void this.showUnknownDevices(), UNKNOWN_EVERY_MS);
+  }
+
+  /** Agents on the network this room does not know (R14): how many, and
+   * their names and addresses when opened. Asked for again every few
+   * seconds; nothing of it is kept. */
+  async showUnknownDevices(): Promise<void> {
+    const unknown = await this.backend.unknownDevices().catch(() => [] as UnknownDevice[]);
+    const box = this.root.querySelector<HTMLDetailsElement>(".unknown-devices");
+    if (!box) return;
+    box.hidden = unknown.length === 0;
+    box.querySelector("summary")!.textContent = this.t("unknownDevices", { count: unknown.length });
+    box.querySelector("ul")!.innerHTML = unknown
+      .map((device) => `<li><strong>${escape(device.name)}</strong> <span class="muted">${escape(device.address)}</span></li>`)
+      .join("");
+  }
+
+  // ---- signing in -------------------------------------------------------
+
+  /** The sign-in (R9): user name and password, or the school's identity
+   * provider in the system browser; then the room of this PC (or one of the
+   * rooms it may serve). The certificate is the app's business, never the
+   * teacher's. */
+  private async showSignIn(locale: string): Promise<void> {
+    this.i18n = new I18n(locale, this.storage);
+    document.documentElement.lang = this.i18n.language;
+    const methods = await this.backend.signInMethods().catch((error) => error as unknown);
+    const browser = methods && typeof methods === "object" && "browser" in methods ? (methods as SignInMethods).browser : null;
+    this.root.innerHTML = `
+      <header class="topbar"><div class="brand">${icons.desk}<span>${this.t("appTitle")}</span></div></header>
+      <main class="problem sign-in">
+        <h1>${this.t("signInTitle")}</h1>
+        <p class="muted">${this.t("signInHint")}</p>
+        <form class="sign-in-form">
+          <label>${this.t("user")} <input name="user" id="sign-in-user" autocomplete="username" required maxlength="256"></label>
+          <label>${this.t("password")} <input name="password" id="sign-in-password" type="password" autocomplete="current-password" required maxlength="1024"></label>
+          <div class="buttons"><button type="submit" class="primary" id="sign-in">${this.t("signIn")}</button></div>
+        </form>
+        ${browser ? `<p class="muted sign-in-or">${this.t("or")}</p>
+        <div class="buttons"><button type="button" id="sign-in-browser">${escape(this.t("signInWith", { provider: browser }))}</button></div>` : ""}
+        <form class="room-choice" hidden>
+          <p class="signed-in-as"></p>
+          <label>${this.t("chooseRoom")} <select id="room-choice"></select></label>
+          <div class="buttons"><button type="submit" class="primary" id="open-room">${this.t("openRoom")}</button></div>
+        </form>
+        <p class="sign-in-status muted" role="status"></p>
+        <p class="sign-in-problem problem-detail" role="alert" hidden></p>
+      </main>`;
+    const form = this.root.querySelector<HTMLFormElement>(".sign-in-form")!;
+    const status = this.root.querySelector<HTMLElement>(".sign-in-status")!;
+    const problem = this.root.querySelector<HTMLElement>(".sign-in-problem")!;
+    const say = (text: string, error: unknown = null) => {
+      status.textContent = error ? "" : text;
+      problem.hidden = !error;
+      problem.textContent = error ? this.explain(error) : "";
+    };
+    if (methods && !browser && codeOf(methods)) say("", methods);
+    const busy = (on: boolean) => {
+      for (const button of this.root.querySelectorAll<HTMLButtonElement>(".sign-in button")) button.disabled = on;
+    };
+    const signedIn = async (signingIn: Promise<SignedIn>, waiting: string) => {
+      busy(true);
+      say(waiting);
+      try {
+        const who = await signingIn;
+        if (who.rooms.length > 1) {
+          this.chooseRoom(who);
+          busy(false);
+          say("");
+          return;
+        }
+        await this.openRoom(null);
+      } catch (error) {
+        busy(false);
+        say("", error);
+      }
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      void signedIn(this.backend.signIn(String(data.get("user") ?? "").trim(), String(data.get("password") ?? "")), this.t("signingIn"));
+    });
+    this.root.querySelector("#sign-in-browser")?.addEventListener("click", () => {
+      void signedIn(this.backend.signInBrowser(), this.t("waitingForBrowser"));
+    });
+    const choice = this.root.querySelector<HTMLFormElement>(".room-choice")!;
+    choice.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const room = this.root.querySelector<HTMLSelectElement>("#room-choice")!.value;
+      busy(true);
+      say(this.t("signingIn"));
+      this.openRoom(room).catch((error) => {
+        busy(false);
+        say("", error);
+      });
+    });
+    this.root.querySelector<HTMLInputElement>("#sign-in-user")?.focus();
+  }
+
+  /** After a sign-in on a PC that serves several rooms: which one now. */
+  private chooseRoom(who: SignedIn): void {
+    this.root.querySelector<HTMLFormElement>(".sign-in-form")!.hidden = true;
+    const choice = this.root.querySelector<HTMLFormElement>(".room-choice")!;
+    choice.hidden = false;
+    choice.querySelector(".signed-in-as")!.textContent = this.t("signedInAs", { user: who.user });
+    choice.querySelector("select")!.innerHTML = who.rooms.map((room) => `<option value="${escape(room)}">${escape(room)}</option>`).join("");
+  }
+
+  private async openRoom(room: string | null): Promise<void> {
+    this.room = await this.backend.openRoom(room);
+    await this.enter();
   }
 
   // ---- rendering -------------------------------------------------------
@@ -129,6 +258,11 @@ export class App {
           <span>${escape(this.t("teacher", { name: this.room.teacher }))}</span>
           <span class="valid">${escape(this.t("validUntil", { time: validUntil }))}</span>
         </div>
+        <details class="unknown-devices" hidden>
+          <summary></summary>
+          <p class="muted">${this.t("unknownDevicesHint")}</p>
+          <ul></ul>
+        </details>
         <label class="zoom">${this.t("zoom")}
           <input type="range" class="zoom-slider" min="${ZOOM.min}" max="${ZOOM.max}" step="${ZOOM.step}" value="${this.zoom()}" aria-label="${this.t("zoom")}">
         </label>
@@ -648,7 +782,7 @@ export class App {
 
   /** An error in the teacher's language where its code is one the UI words itself. */
   private explain(error: unknown): string {
-    const code = typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
+    const code = codeOf(error);
     const key = `error.${code}`;
     const holder = typeof error === "object" && error && "holder" in error ? (error as ControlProblem).holder : undefined;
     if (holder) return this.t("inUseBy", { user: holder.user, room: holder.room });
@@ -1304,6 +1438,11 @@ function size(bytes: number): string {
 
 function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+/** The stable code of an error from the backend, if it has one. */
+function codeOf(error: unknown): string | undefined {
+  return typeof error === "object" && error && "code" in error ? String((error as { code: unknown }).code) : undefined;
 }
 
 function message(error: unknown): string {

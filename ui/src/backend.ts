@@ -38,6 +38,27 @@ export interface RoomInfo {
   devices: DeviceStatus[];
 }
 
+/** How a teacher signs in at the school's registry. */
+export interface SignInMethods {
+  /** User name and password (the registry's own accounts or the school's directory). */
+  password: boolean;
+  /** The school's identity provider, by the name its button shows; null if none. */
+  browser: string | null;
+}
+
+/** Who signed in, and the rooms this teacher PC is for (the one it stands in first). */
+export interface SignedIn {
+  user: string;
+  rooms: string[];
+}
+
+/** A Pult agent on the network that the room's certificate does not list (R14). */
+export interface UnknownDevice {
+  /** The name it announces (its own word). */
+  name: string;
+  address: string;
+}
+
 /** One changed rectangle of a screen, as an image file. */
 export interface Tile {
   x: number;
@@ -191,8 +212,20 @@ export type TransferEvent =
   | { kind: "finished"; device: string; result: DeviceResult };
 
 export interface Backend {
-  /** The room, or a rejection saying why there is none. */
+  /** The room, or a rejection saying why there is none; with the code
+   * "sign-in-required" on a teacher PC where the teacher signs in first. */
   room(): Promise<RoomInfo>;
+  /** How teachers sign in at this PC's registry. */
+  signInMethods(): Promise<SignInMethods>;
+  /** Signs in with a user name and password. */
+  signIn(user: string, password: string): Promise<SignedIn>;
+  /** Signs in with the school's identity provider in the system browser. */
+  signInBrowser(): Promise<SignedIn>;
+  /** Opens `room` (null: the PC's own) for the teacher who signed in; the
+   * room certificate is installed and renewed by the app, never by the teacher. */
+  openRoom(room: string | null): Promise<RoomInfo>;
+  /** Agents found on the network that are not this room's (R14); stored nowhere. */
+  unknownDevices(): Promise<UnknownDevice[]>;
   /** The system's locale ("de-DE"); the room carries it too. */
   locale(): Promise<string>;
   /** Starts the flow of statuses and screen frames; call once. */

@@ -15,6 +15,9 @@ import type {
   Favourites,
   RoomInfo,
   SavedShot,
+  SignedIn,
+  SignInMethods,
+  UnknownDevice,
   ScreenFrame,
   TeacherScreen,
   TransferEvent,
@@ -37,6 +40,12 @@ export class FakeBackend implements Backend {
   studentClipboard = "";
   /** What the next controlInput call reports the agent could not apply. */
   inputProblems: ControlProblem[] = [];
+  /** Agents on the network that are not the room's (R14). */
+  unknown: UnknownDevice[] = [];
+  /** A teacher PC at a registry: no room until someone signs in. */
+  registry: { methods: SignInMethods; accounts: Map<string, string>; rooms: string[] } | null = null;
+  private signedIn: string | null = null;
+  private roomOpen = true;
 
   constructor(
     readonly devices: DeviceStatus[] = FakeBackend.classroom(12),
@@ -54,8 +63,51 @@ export class FakeBackend implements Backend {
     }));
   }
 
+  /** Makes this a teacher PC at a registry where `accounts` (user → password) sign in. */
+  atRegistry(accounts: Record<string, string>, rooms = ["101"], browser: string | null = null): this {
+    this.registry = { methods: { password: true, browser }, accounts: new Map(Object.entries(accounts)), rooms };
+    this.roomOpen = false;
+    return this;
+  }
+
+  async unknownDevices(): Promise<UnknownDevice[]> {
+    return this.unknown;
+  }
+
+  async signInMethods(): Promise<SignInMethods> {
+    this.calls.push({ method: "signInMethods", args: [] });
+    if (!this.registry) throw { code: "no-registry", message: "not enrolled" };
+    return this.registry.methods;
+  }
+
+  async signIn(user: string, password: string): Promise<SignedIn> {
+    this.calls.push({ method: "signIn", args: [user] });
+    if (!this.registry) throw { code: "no-registry", message: "not enrolled" };
+    if (this.registry.accounts.get(user) !== password) {
+      throw { code: "sign-in-refused", message: "the user name or the password is wrong" };
+    }
+    this.signedIn = user;
+    return { user, rooms: this.registry.rooms };
+  }
+
+  async signInBrowser(): Promise<SignedIn> {
+    this.calls.push({ method: "signInBrowser", args: [] });
+    if (!this.registry?.methods.browser) throw { code: "no-registry", message: "no provider" };
+    this.signedIn = "mueller";
+    return { user: "mueller", rooms: this.registry.rooms };
+  }
+
+  async openRoom(room: string | null): Promise<RoomInfo> {
+    this.calls.push({ method: "openRoom", args: [room] });
+    if (!this.signedIn) throw { code: "sign-in-required", message: "sign in first" };
+    this.roomOpen = true;
+    const info = await this.room();
+    return { ...info, room: room ?? this.registry?.rooms[0] ?? info.room, teacher: this.signedIn };
+  }
+
   async room(): Promise<RoomInfo> {
     this.calls.push({ method: "room", args: [] });
+    if (!this.roomOpen) throw { code: "sign-in-required", message: "sign in to open the room" };
     return {
       organisation: "Gymnasium Am Park",
       room: "101",

@@ -16,6 +16,9 @@ import type {
   Favourites,
   RoomInfo,
   SavedShot,
+  SignedIn,
+  SignInMethods,
+  UnknownDevice,
   ScreenFrame,
   TeacherScreen,
   TransferEvent,
@@ -29,6 +32,26 @@ export class TauriBackend implements Backend {
 
   locale(): Promise<string> {
     return invoke("locale");
+  }
+
+  unknownDevices(): Promise<UnknownDevice[]> {
+    return invoke("unknown_devices");
+  }
+
+  signInMethods(): Promise<SignInMethods> {
+    return invoke("sign_in_methods");
+  }
+
+  signIn(user: string, password: string): Promise<SignedIn> {
+    return invoke("sign_in", { user, password });
+  }
+
+  signInBrowser(): Promise<SignedIn> {
+    return invoke("sign_in_browser");
+  }
+
+  openRoom(room: string | null): Promise<RoomInfo> {
+    return invoke("open_room", { room });
   }
 
   frameShown(device: string): Promise<void> {

@@ -45,14 +45,42 @@ pub fn service_log() -> Result<crate::service_log::ServiceLog> {
         .with_context(|| format!("could not open {}", log.display()))
 }
 
+/// An enrolment the installer asks for: the registry, the token, and the
+/// device's name if not this computer's.
+pub struct Enrolment {
+    /// https://HOST:PORT.
+    pub registry: String,
+    /// The enrolment token.
+    pub token: String,
+    /// The device's name in the registry.
+    pub name: Option<String>,
+}
+
 /// At install (the MSI's deferred custom action, as SYSTEM): the data
-/// directory, the bundle from `bundle` if given, the service path quoted.
-pub fn install(bundle: Option<&Path>) -> Result<()> {
+/// directory, the enrolment or the bundle from `bundle` if given, the
+/// service path quoted.
+pub fn install(bundle: Option<&Path>, enrolment: Option<Enrolment>) -> Result<()> {
     // A broken bundle fails the installation before anything is written.
     if let Some(from) = bundle {
         crate::bundle::Bundle::load(from)?;
     }
     let data = prepare()?;
+    if let Some(enrolment) = enrolment {
+        let to = data.join("bundle");
+        let installed = crate::enrol::enroll(
+            &enrolment.registry,
+            &enrolment.token,
+            enrolment.name.as_deref(),
+            &to,
+        )?;
+        println!(
+            "enrolled as {} ({}) at {}; the bundle is in {}",
+            installed.manifest.name,
+            installed.manifest.uuid,
+            enrolment.registry,
+            to.display()
+        );
+    }
     if let Some(from) = bundle {
         let to = data.join("bundle");
         let installed = crate::bundle::install(from, &to)?;

@@ -597,9 +597,17 @@ async fn command(cli: Cli, opened: &Opened) -> Result<bool> {
                 }
             }
             let statuses = session.statuses();
+            let unknown = session.unknown_devices();
             session.close(Opened::CLOSING).await;
             for status in &statuses {
                 println!("{}", status_line(status));
+            }
+            // R14: seen on the network, not in the room's certificate; not stored.
+            for device in &unknown {
+                println!(
+                    "unknown device {} at {}: not in this room's certificate",
+                    device.name, device.address
+                );
             }
             Ok(statuses
                 .iter()
