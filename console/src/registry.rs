@@ -52,8 +52,18 @@ impl RegistrySetting {
     pub fn client(&self) -> Result<RegistryClient> {
         let read = |name: &str| {
             let path = self.device.join(name);
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("could not read this PC's identity {}", path.display()))
+            std::fs::read_to_string(&path).map_err(|error| {
+                let hint = if error.kind() == std::io::ErrorKind::PermissionDenied {
+                    "; only the admin may read it: enrol the PC with --group GROUP \
+                     so that the teachers in GROUP may use it"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!(
+                    "could not read this PC's identity {}: {error}{hint}",
+                    path.display()
+                )
+            })
         };
         let ca = read(CA_CERTIFICATE_FILE)?;
         let certificate = read(DEVICE_CERTIFICATE_FILE)?;
@@ -70,6 +80,106 @@ impl RegistrySetting {
 /// `/etc/pult/teacher-pc` (`%ProgramData%\\Pult\\teacher-pc`).
 pub fn default_device_dir() -> PathBuf {
     default_setting_file().with_file_name("teacher-pc")
+}
+
+/// How an admin (or an installer) enrols a teacher PC: `pultctl enroll`
+/// and `pult enroll` take the same arguments.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EnrolArgs {
+    /// The registry's address, https://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// The teacher token the admin made (or PULT_TOKEN, which other users
+    /// cannot read, unlike a command line).
+    #[arg(long, env = "PULT_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The PC's name in the registry; default (or empty): its host name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where the PC's identity goes; default: /etc/pult/teacher-pc
+    /// (%ProgramData%\Pult\teacher-pc).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where the setting goes; default: /etc/pult/registry.json.
+    #[arg(long, value_name = "FILE")]
+    pub setting: Option<PathBuf>,
+    /// The group of the teachers who may use this PC's identity to sign in
+    /// (Linux; without it only root may read its key). On Windows the
+    /// PC's users may read it, as ProgramData gives them.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// Enrols this PC as the arguments say, and says so.
+pub fn enrol_command(args: &EnrolArgs) -> Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(default_device_dir);
+    let setting = args.setting.clone().unwrap_or_else(default_setting_file);
+    let name = args.name.as_deref().filter(|n| !n.trim().is_empty());
+    let enrolled = enrol_teacher_pc(&args.registry, &args.token, name, &dir, &setting)?;
+    if let Some(group) = &args.group {
+        share_with_group(&dir, group)?;
+    }
+    println!(
+        "enrolled as the teacher PC {} ({}); its identity is in {}, the setting in {}",
+        enrolled.manifest.name,
+        enrolled.manifest.uuid,
+        dir.display(),
+        setting.display()
+    );
+    Ok(())
+}
+
+/// Forgets this PC's enrolment: the setting and the PC's identity at their
+/// default places (the app's uninstaller runs it).
+pub fn unenrol_command() -> Result<()> {
+    let setting = default_setting_file();
+    let _ = std::fs::remove_file(&setting);
+    let dir = default_device_dir();
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("could not remove {}", dir.display())),
+    }
+}
+
+/// Lets the members of `group` (the teachers) read this PC's identity in
+/// `dir`: the directory 0750 and the key 0640, both of that group; nobody
+/// else but root. A sign-in still proves the person; the key only proves
+/// the PC, and so the room.
+#[cfg(unix)]
+fn share_with_group(dir: &Path, group: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let gid = group_id(group)
+        .with_context(|| format!("there is no group '{group}' on this computer (/etc/group)"))?;
+    let key = dir.join(DEVICE_KEY_FILE);
+    for (path, mode) in [(dir.to_owned(), 0o750), (key, 0o640)] {
+        std::os::unix::fs::chown(&path, None, Some(gid))
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
+            .with_context(|| format!("could not give {} to the group {group}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn share_with_group(_dir: &Path, _group: &str) -> Result<()> {
+    // ProgramData lets the computer's users read what SYSTEM put there.
+    Ok(())
+}
+
+/// The id of the group `name`, from /etc/group.
+#[cfg(unix)]
+fn group_id(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let group = fields.next()?;
+            let gid = fields.nth(1)?.parse().ok()?;
+            Some((group.to_owned(), gid))
+        })
+        .find(|(group, _)| group == name)
+        .map(|(_, gid)| gid)
 }
 
 /// Enrols this PC as a teacher PC: its identity goes to `device_dir`, the setting to `setting_file`.
@@ -174,10 +284,20 @@ pub fn login_in_browser(
     open: impl FnOnce(&str) -> Result<()>,
 ) -> Result<IssuedRoom> {
     let client = setting.client()?;
-    let sign_in = pult_registry_client::browser::BrowserSignIn::start(&client)?;
-    open(sign_in.url())?;
-    let tokens = sign_in.finish(&client, BROWSER_SIGN_IN_TIME)?;
+    let tokens = browser_tokens(&client, open)?;
     take_room(setting, &client, tokens, room, room_dir)
+}
+
+/// Tokens from a sign-in with the school's identity provider in the
+/// browser `open` opens at the address it is given; it comes back to a
+/// loopback address of this process within [`BROWSER_SIGN_IN_TIME`].
+pub(crate) fn browser_tokens(
+    client: &RegistryClient,
+    open: impl FnOnce(&str) -> Result<()>,
+) -> Result<pult_protocol::registry_api::Tokens> {
+    let sign_in = pult_registry_client::browser::BrowserSignIn::start(client)?;
+    open(sign_in.url())?;
+    Ok(sign_in.finish(client, BROWSER_SIGN_IN_TIME)?)
 }
 
 /// Opens `url` in the teacher's browser: `$BROWSER` if set, else the
@@ -310,4 +430,36 @@ fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<()> {
         crate::files::write_atomically(path, contents)
     };
     written.with_context(|| format!("could not write {}", path.display()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn the_teachers_group_may_read_the_pc_key_and_others_may_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let pc = dir.path().join("teacher-pc");
+        std::fs::create_dir(&pc).unwrap();
+        write_atomically(&pc.join(DEVICE_KEY_FILE), b"key", true).unwrap();
+        // The group this process's files get: one it may hand them to.
+        let gid = std::fs::metadata(&pc).unwrap().gid();
+        let group = std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(':').nth(2) == Some(&gid.to_string()))
+            .and_then(|l| l.split(':').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(group_id(&group), Some(gid));
+        share_with_group(&pc, &group).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&pc), 0o750);
+        assert_eq!(mode(&pc.join(DEVICE_KEY_FILE)), 0o640);
+        let error = share_with_group(&pc, "no-such-group-here").unwrap_err();
+        assert!(error.to_string().contains("no-such-group-here"), "{error}");
+        assert_eq!(group_id("no-such-group-here"), None);
+    }
 }

@@ -97,12 +97,8 @@ impl Registration {
         open: impl FnOnce(&str) -> anyhow::Result<()>,
     ) -> Result<SignedIn, DeskError> {
         let client = self.client()?;
-        let sign_in =
-            pult_registry_client::browser::BrowserSignIn::start(&client).map_err(client_error)?;
-        open(sign_in.url()).map_err(|e| desk_error("browser", &e))?;
-        let tokens = sign_in
-            .finish(&client, registry::BROWSER_SIGN_IN_TIME)
-            .map_err(client_error)?;
+        let tokens =
+            registry::browser_tokens(&client, open).map_err(|e| desk_error("sign-in", &e))?;
         self.signed_in_as(&client, tokens)
     }
 

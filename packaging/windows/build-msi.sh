@@ -50,6 +50,14 @@ msiinfo export "$out" Upgrade |
     { print }
     END { if (!found) { print "build-msi.sh: no PULT_UPGRADE row in the Upgrade table" > "/dev/stderr"; exit 1 } }' \
     >"$tables/Upgrade.idt"
+# wixl drops HideTarget (8192) from custom actions too: the enrolment's
+# command line carries the token and must stay out of msiexec's logs.
+msiinfo export "$out" CustomAction |
+  awk -F'\t' 'BEGIN { OFS = "\t" }
+    $1 ~ /^(InstallEnrolment|EnrolTeacherPc)$/ { found = 1; if (int($2 / 8192) % 2 == 0) $2 += 8192 }
+    { print }
+    END { if (!found) { print "build-msi.sh: no enrolment row in the CustomAction table" > "/dev/stderr"; exit 1 } }' \
+    >"$tables/CustomAction.idt"
 msi=$(realpath "$out")
-(cd "$tables" && msibuild "$msi" -i Upgrade.idt)
+(cd "$tables" && msibuild "$msi" -i Upgrade.idt && msibuild "$msi" -i CustomAction.idt)
 echo "$out"

@@ -39,6 +39,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Enrols this computer as a teacher PC at the school's registry (the
+    /// installer, or an admin, once per PC, with a teacher token); from then
+    /// on plain `pult` signs the teacher in.
+    Enroll(pult_console::registry::EnrolArgs),
+    /// Forgets this computer's enrolment (the uninstaller).
+    Unenroll,
     /// A demo classroom on this machine: student computers with moving
     /// desktops on loopback, and the room view on them.
     Demo {
@@ -67,7 +73,13 @@ fn main() -> ExitCode {
         utc_offset,
         ..DeskFolders::default()
     };
-    let window = !matches!(cli.command, Some(Command::Demo { headless: true, .. }));
+    let window = matches!(
+        cli.command,
+        None | Some(Command::Demo {
+            headless: false,
+            ..
+        })
+    );
     if window && let Some(missing) = missing_web_view() {
         eprintln!("pult: {missing}");
         #[cfg(windows)]
@@ -93,6 +105,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match (cli.command, registration) {
+        (Some(Command::Enroll(args)), _) => pult_console::registry::enrol_command(&args),
+        (Some(Command::Unenroll), _) => pult_console::registry::unenrol_command(),
         (
             Some(Command::Demo {
                 headless,

@@ -92,6 +92,21 @@ fn the_deb_holds_the_app_its_menu_entry_and_icons_and_the_app_runs() {
         let icon = root.join(format!("usr/share/icons/hicolor/{size}/apps/pult.png"));
         assert!(icon.is_file(), "{}", icon.display());
     }
+    // The maintainer scripts: an installation with the registry and a
+    // teacher token enrols the PC; a purge forgets it.
+    let control = work.join("control");
+    run(Command::new("dpkg-deb")
+        .arg("--control")
+        .arg(&deb)
+        .arg(&control));
+    let postinst = std::fs::read_to_string(control.join("postinst")).expect("a postinst");
+    assert!(postinst.contains("/usr/bin/pult enroll"), "{postinst}");
+    assert!(
+        !postinst.contains("--token"),
+        "the token goes by the environment"
+    );
+    let postrm = std::fs::read_to_string(control.join("postrm")).expect("a postrm");
+    assert!(postrm.contains("/etc/pult/teacher-pc"), "{postrm}");
 
     // The packed program is the app: its headless demo brings a room online.
     // (This is the test build, where the feature `demo` is on for the app's

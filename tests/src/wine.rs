@@ -154,6 +154,25 @@ impl WinePrefix {
         )
     }
 
+    /// Installs `msi` silently, enrolling at `registry` with `token` as
+    /// `name` (the properties REGISTRY, TOKEN and NAME); see [`Self::msiexec`].
+    pub fn msiexec_enrolling(
+        &self,
+        msi: &Path,
+        registry: &str,
+        token: &str,
+        name: &str,
+    ) -> (Output, String) {
+        self.msiexec(&[
+            "/i",
+            &windows_path(msi),
+            "/qn",
+            &format!("REGISTRY={registry}"),
+            &format!("TOKEN={token}"),
+            &format!("NAME={name}"),
+        ])
+    }
+
     /// Starts `wine ARGS` without waiting; its standard error goes to `stderr`.
     pub fn spawn(&self, args: &[&str], stderr: &Path) -> std::process::Child {
         self.command(Path::new("wine"))

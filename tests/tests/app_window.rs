@@ -722,7 +722,23 @@ fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
     school.registry_with_input(&["user", "password", "mueller"], "Tafel-und-Kreide-2026\n");
     let _agent = Agent::synthetic(&school.agent_bundle("R101-PC01"), "640x360");
     let server = RegistryServer::start(&school, &["--room-validity", "60s"]);
-    let setting = server.enrol_teacher_pc(&school, "LEHRER-101", "101");
+    // The app's own installer step enrols the PC (the token by the environment).
+    let setting = school.path("registry.json");
+    let enrolled = std::process::Command::new(binary("pult"))
+        .args(["enroll", "--registry", &server.url, "--name", "LEHRER-101"])
+        .arg("--dir")
+        .arg(school.path("teacher-pc"))
+        .arg("--setting")
+        .arg(&setting)
+        .env("PULT_TOKEN", school.token(&["--room", "101", "--teacher"]))
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert!(
+        enrolled.status.success(),
+        "pult enroll: {}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
     let setting = setting.to_str().unwrap();
 
     let window = open(1366, 768, &["--setting", setting], "app-sign-in.log");

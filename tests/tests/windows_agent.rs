@@ -64,7 +64,10 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         let kind: u32 = action[1].parse().unwrap();
         assert_eq!(kind & (1024 | 2048), 1024 | 2048, "{action:?}");
     }
-    // The token stays out of msiexec's logs.
+    // The token stays out of msiexec's logs: the action's command line
+    // hidden (8192), the property hidden.
+    let kind: u32 = enrolment[1].parse().unwrap();
+    assert_ne!(kind & 8192, 0, "HideTarget: {enrolment:?}");
     let properties = msi_table(&msi, "Property");
     assert!(
         properties
@@ -141,14 +144,7 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
         "{}",
         String::from_utf8_lossy(&spend.stderr)
     );
-    let (refused, log) = wine.msiexec(&[
-        "/i",
-        &windows_path(&msi),
-        "/qn",
-        &format!("REGISTRY={}", registry.url),
-        &format!("TOKEN={spent}"),
-        "NAME=R204-PC07",
-    ]);
+    let (refused, log) = wine.msiexec_enrolling(&msi, &registry.url, &spent, "R204-PC07");
     assert!(!refused.status.success(), "a used-up token enrolled");
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("used up"), "the reason: {said}{log}");
@@ -157,14 +153,7 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
 
     // The district's silent install: the registry's address and a token.
     let token = school.token(&["--room", "204"]);
-    let (installed, log) = wine.msiexec(&[
-        "/i",
-        &windows_path(&msi),
-        "/qn",
-        &format!("REGISTRY={}", registry.url),
-        &format!("TOKEN={token}"),
-        "NAME=R204-PC07",
-    ]);
+    let (installed, log) = wine.msiexec_enrolling(&msi, &registry.url, &token, "R204-PC07");
     assert!(
         installed.status.success(),
         "msiexec /i failed: {}{log}",

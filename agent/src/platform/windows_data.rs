@@ -64,15 +64,27 @@ pub fn install(bundle: Option<&Path>, enrolment: Option<Enrolment>) -> Result<()
     if let Some(from) = bundle {
         crate::bundle::Bundle::load(from)?;
     }
+    let fresh = data_dir().is_some_and(|data| !data.exists());
     let data = prepare()?;
     if let Some(enrolment) = enrolment {
         let to = data.join("bundle");
-        let installed = crate::enrol::enroll(
+        let enrolled = crate::enrol::enroll(
             &enrolment.registry,
             &enrolment.token,
             enrolment.name.as_deref(),
             &to,
-        )?;
+        );
+        // A refused token fails the installation, which then leaves nothing
+        // behind: the data directory goes again if this made it.
+        let installed = match enrolled {
+            Ok(installed) => installed,
+            Err(error) => {
+                if fresh {
+                    let _ = uninstall();
+                }
+                return Err(error);
+            }
+        };
         println!(
             "enrolled as {} ({}) at {}; the bundle is in {}",
             installed.manifest.name,

@@ -248,23 +248,7 @@ enum Command {
     /// Enrols this computer as a teacher PC at the registry (an admin, once
     /// per PC, with a teacher token): its identity, and the setting that
     /// says where the registry is.
-    Enroll {
-        /// The registry's address, https://HOST:PORT.
-        #[arg(long, value_name = "URL")]
-        registry: String,
-        /// The teacher token the admin made.
-        #[arg(long)]
-        token: String,
-        /// The PC's name in the registry; default: its host name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Where the PC's identity goes; default: /etc/pult/teacher-pc.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Where the setting goes; default: /etc/pult/registry.json.
-        #[arg(long, value_name = "FILE")]
-        setting: Option<PathBuf>,
-    },
+    Enroll(pult_console::registry::EnrolArgs),
     /// Signs in at the registry and installs the room certificate for the
     /// room this PC stands in (or --room): with --user (the password read
     /// from standard input) or --browser.
@@ -387,31 +371,7 @@ fn registry(cli: &Cli) -> Option<Result<()>> {
         );
     };
     Some(match &cli.command {
-        Command::Enroll {
-            registry,
-            token,
-            name,
-            dir,
-            setting,
-        } => (|| {
-            let dir = dir
-                .clone()
-                .unwrap_or_else(pult_console::registry::default_device_dir);
-            let enrolled = pult_console::registry::enrol_teacher_pc(
-                registry,
-                token,
-                name.as_deref(),
-                &dir,
-                &setting_file(setting),
-            )?;
-            println!(
-                "enrolled as the teacher PC {} ({}); its identity is in {}",
-                enrolled.manifest.name,
-                enrolled.manifest.uuid,
-                dir.display()
-            );
-            Ok(())
-        })(),
+        Command::Enroll(args) => pult_console::registry::enrol_command(args),
         Command::Login {
             user,
             browser: _,
@@ -506,10 +466,7 @@ async fn command(cli: Cli, opened: &Opened) -> Result<bool> {
     let room = RoomCertificate::load(&cert)?;
     match cli.command {
         // Handled above, before a room certificate was needed.
-        Command::Audit(_)
-        | Command::Enroll { .. }
-        | Command::Login { .. }
-        | Command::Renew { .. } => {
+        Command::Audit(_) | Command::Enroll(_) | Command::Login { .. } | Command::Renew { .. } => {
             anyhow::bail!("this command needs no room certificate")
         }
         Command::Screenshot { device, out } => {
