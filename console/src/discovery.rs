@@ -64,11 +64,14 @@ impl Discovery {
                                 .map(|ip| ip.to_ip_addr())
                                 .collect();
                             ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+                            let fullname = service.get_fullname().to_owned();
+                            let room = found.by_device.len() < MAX_FOUND
+                                && found.by_fullname.len() < MAX_FOUND;
                             if let (Some(device), Some(ip)) = (device, ips.first())
-                                && (found.by_device.len() < MAX_FOUND
-                                    || found.by_device.contains_key(&device))
+                                && (room
+                                    || (found.by_device.contains_key(&device)
+                                        && found.by_fullname.contains_key(&fullname)))
                             {
-                                let fullname = service.get_fullname().to_owned();
                                 let name = instance_name(&fullname);
                                 found.by_device.insert(
                                     device,

@@ -115,9 +115,11 @@ pub fn enrol_command(args: &EnrolArgs) -> Result<()> {
     let dir = args.dir.clone().unwrap_or_else(default_device_dir);
     let setting = args.setting.clone().unwrap_or_else(default_setting_file);
     let name = args.name.as_deref().filter(|n| !n.trim().is_empty());
+    // The group is found before the token is spent: a wrong name costs nothing.
+    let readers = args.group.as_deref().map(teachers_group).transpose()?;
     let enrolled = enrol_teacher_pc(&args.registry, &args.token, name, &dir, &setting)?;
-    if let Some(group) = &args.group {
-        share_with_group(&dir, group)?;
+    if let Some(gid) = readers {
+        share_with_group(&dir, gid)?;
     }
     println!(
         "enrolled as the teacher PC {} ({}); its identity is in {}, the setting in {}",
@@ -142,44 +144,62 @@ pub fn unenrol_command() -> Result<()> {
     }
 }
 
-/// Lets the members of `group` (the teachers) read this PC's identity in
-/// `dir`: the directory 0750 and the key 0640, both of that group; nobody
-/// else but root. A sign-in still proves the person; the key only proves
-/// the PC, and so the room.
+/// The id of the teachers' group `group`, as the computer knows it (NSS:
+/// /etc/group, or the school's directory through sssd or winbind).
 #[cfg(unix)]
-fn share_with_group(dir: &Path, group: &str) -> Result<()> {
+fn teachers_group(group: &str) -> Result<u32> {
+    group_id(group).with_context(|| format!("this computer knows no group '{group}'"))
+}
+
+#[cfg(not(unix))]
+fn teachers_group(_group: &str) -> Result<u32> {
+    // ProgramData lets the computer's users read what SYSTEM put there.
+    Ok(0)
+}
+
+/// Lets the members of the group `gid` (the teachers) read this PC's
+/// identity in `dir`: the directory 0750 and the key 0640, both of that
+/// group; nobody else but root. A sign-in still proves the person; the key
+/// only proves the PC, and so the room.
+#[cfg(unix)]
+fn share_with_group(dir: &Path, gid: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let gid = group_id(group)
-        .with_context(|| format!("there is no group '{group}' on this computer (/etc/group)"))?;
     let key = dir.join(DEVICE_KEY_FILE);
     for (path, mode) in [(dir.to_owned(), 0o750), (key, 0o640)] {
         std::os::unix::fs::chown(&path, None, Some(gid))
             .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
-            .with_context(|| format!("could not give {} to the group {group}", path.display()))?;
+            .with_context(|| format!("could not give {} to the group {gid}", path.display()))?;
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn share_with_group(_dir: &Path, _group: &str) -> Result<()> {
-    // ProgramData lets the computer's users read what SYSTEM put there.
+fn share_with_group(_dir: &Path, _gid: u32) -> Result<()> {
     Ok(())
 }
 
-/// The id of the group `name`, from /etc/group.
+/// The id of the group `name`: `getent group` (every source the computer
+/// uses), else /etc/group.
 #[cfg(unix)]
 fn group_id(name: &str) -> Option<u32> {
+    let gid_of = |line: &str| -> Option<u32> {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.trim().parse().ok()
+    };
+    if let Ok(found) = std::process::Command::new("getent")
+        .args(["group", name])
+        .output()
+        && found.status.success()
+    {
+        return String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .find_map(gid_of);
+    }
     std::fs::read_to_string("/etc/group")
         .ok()?
         .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let group = fields.next()?;
-            let gid = fields.nth(1)?.parse().ok()?;
-            Some((group.to_owned(), gid))
-        })
-        .find(|(group, _)| group == name)
-        .map(|(_, gid)| gid)
+        .find_map(gid_of)
 }
 
 /// Enrols this PC as a teacher PC: its identity goes to `device_dir`, the setting to `setting_file`.
@@ -454,11 +474,11 @@ mod tests {
             .unwrap()
             .to_owned();
         assert_eq!(group_id(&group), Some(gid));
-        share_with_group(&pc, &group).unwrap();
+        share_with_group(&pc, teachers_group(&group).unwrap()).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&pc), 0o750);
         assert_eq!(mode(&pc.join(DEVICE_KEY_FILE)), 0o640);
-        let error = share_with_group(&pc, "no-such-group-here").unwrap_err();
+        let error = teachers_group("no-such-group-here").unwrap_err();
         assert!(error.to_string().contains("no-such-group-here"), "{error}");
         assert_eq!(group_id("no-such-group-here"), None);
     }

@@ -104,12 +104,14 @@ impl Registration {
 
     /// Installs the room certificate for `room` (by default the PC's own
     /// room) for the teacher who signed in, and keeps the sign-in for renewals.
+    /// A room that could not be opened (not allowed for this PC, the network
+    /// gone a moment) keeps the sign-in, so the teacher may pick again.
     pub fn take_room(&self, room: Option<&str>) -> Result<RoomCertificate, DeskError> {
         let tokens = self
             .signed_in
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
+            .clone()
             .ok_or_else(|| DeskError {
                 code: "sign-in-required".into(),
                 message: "sign in first".into(),
@@ -118,6 +120,8 @@ impl Registration {
         let client = self.client()?;
         registry::take_room(&self.setting, &client, tokens, room, &self.room_dir)
             .map_err(|e| desk_error("sign-in", &e))?;
+        // The session is kept for renewals now; the tokens are spent.
+        *self.signed_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
         RoomCertificate::load(&self.room_dir).map_err(DeskError::from)
     }
 
@@ -130,6 +134,16 @@ impl Registration {
     /// How long to wait before renewing after a renewal that failed.
     pub fn retry_after() -> Duration {
         RENEW_RETRY
+    }
+
+    /// Whether a renewal refused with `error` can never work without a new
+    /// sign-in (the school day's sign-in ended, the teacher left the
+    /// authorised group), so trying again is of no use.
+    pub fn renewal_is_over(error: &DeskError) -> bool {
+        matches!(
+            error.code.as_str(),
+            "sign-in-required" | "not-authorised" | "no-authorised-group" | "not-teacher-device"
+        )
     }
 
     fn signed_in_as(

@@ -83,9 +83,18 @@ impl BrowserSignIn {
                 }
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
             };
-            // Anything but the callback (a favicon, a probe) gets a 404 and we wait on.
-            let Some(query) = read_callback(&stream) else {
+            // Anything but the callback (a favicon, a probe) gets a 404 and
+            // we wait on, never longer than the deadline, however slowly
+            // whoever connected sends.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(query) = read_callback(&stream, left) else {
                 answer(&stream, 404, "Not found.");
+                if Instant::now() >= deadline {
+                    return Err(ClientError::Protocol(format!(
+                        "the browser did not come back within {} s; sign in again",
+                        within.as_secs()
+                    )));
+                }
                 continue;
             };
             let field = |name: &str| {
@@ -139,9 +148,12 @@ impl BrowserSignIn {
 }
 
 /// The query of a `GET /pult-sign-in?…` request, if that is what came.
-fn read_callback(stream: &TcpStream) -> Option<String> {
+fn read_callback(stream: &TcpStream, left: Duration) -> Option<String> {
+    if left.is_zero() {
+        return None;
+    }
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_read_timeout(Some(left.min(Duration::from_secs(5))));
     let mut reader = BufReader::new(std::io::Read::take(stream, MAX_REQUEST_LINE as u64));
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;

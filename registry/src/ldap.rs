@@ -109,6 +109,27 @@ impl LdapSettings {
                 "StartTLS is for ldap:// addresses; ldaps:// is encrypted already".into(),
             ));
         }
+        // Teachers' passwords cross the network: never in clear, but to a
+        // directory on this very machine.
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            // ldap:// is no special scheme to the URL parser: its host stays text.
+            Some(url::Host::Domain(name)) => {
+                name == "localhost"
+                    || name
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            None => false,
+        };
+        if url.scheme() == "ldap" && !self.starttls && !loopback {
+            return Err(LdapError::Settings(format!(
+                "passwords would cross the network in clear: use ldaps:// or --starttls for {}",
+                self.url
+            )));
+        }
         if self.base_dn.trim().is_empty() {
             return Err(LdapError::Settings("the base DN is empty".into()));
         }
@@ -189,11 +210,19 @@ impl LdapSettings {
             .find_map(|a| entry.attrs.get(*a).and_then(|v| v.first()))
             .cloned()
             .unwrap_or_else(|| user.trim().to_owned());
+        // With a group base, only groups below it count: anyone allowed to
+        // make a group elsewhere (a project group) must not name one like
+        // the authorised group and so gain its rights.
         let mut groups: Vec<String> = entry
             .attrs
             .get("memberOf")
             .into_iter()
             .flatten()
+            .filter(|dn| {
+                self.group_base_dn
+                    .as_deref()
+                    .is_none_or(|base| below(dn, base))
+            })
             .filter_map(|dn| group_name(dn))
             .collect();
         if let Some(base) = &self.group_base_dn {
@@ -245,12 +274,72 @@ fn found(result: ldap3::SearchResult) -> Result<Vec<ldap3::ResultEntry>, ldap3::
 }
 
 /// The name of the group whose DN is `dn`: the value of its first RDN
-/// (`cn=lehrer,ou=groups,…` is `lehrer`).
+/// (`cn=lehrer,ou=groups,…` is `lehrer`), unescaped as RFC 4514 writes it:
+/// `cn=a\,b,…` is `a,b`, never `a`.
 fn group_name(dn: &str) -> Option<String> {
-    let first = dn.split(',').next()?;
+    let first = split_rdns(dn).into_iter().next()?;
     let (_, value) = first.split_once('=')?;
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.replace('\\', ""))
+    let value = unescape(value.trim())?;
+    (!value.is_empty()).then_some(value)
+}
+
+/// Whether `dn` lies below `base` (RDNs compared without case and the
+/// spaces around them).
+fn below(dn: &str, base: &str) -> bool {
+    let normal = |text: &str| -> Vec<String> {
+        split_rdns(text)
+            .iter()
+            .map(|rdn| rdn.trim().to_lowercase().replace(" = ", "="))
+            .collect()
+    };
+    let (dn, base) = (normal(dn), normal(base));
+    dn.len() > base.len() && dn[dn.len() - base.len()..] == base[..]
+}
+
+/// The RDNs of a DN: split at commas that are not escaped.
+fn split_rdns(dn: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (index, c) in dn.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(&dn[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&dn[start..]);
+    parts
+}
+
+/// An RDN value with its escapes (`\,` and `\2C` alike) resolved; `None`
+/// for a broken escape.
+fn unescape(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first != b'\\' {
+            bytes.push(first);
+            rest = tail;
+            continue;
+        }
+        match tail {
+            [a, b, after @ ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                let hex = std::str::from_utf8(&[*a, *b]).ok()?.to_owned();
+                bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+                rest = after;
+            }
+            [c, after @ ..] => {
+                bytes.push(*c);
+                rest = after;
+            }
+            [] => return None,
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// A TLS setup that trusts `ca_pem` only.
@@ -303,7 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn a_group_is_named_by_its_first_rdn() {
+    fn a_group_is_named_by_its_whole_first_rdn() {
         assert_eq!(
             group_name("cn=lehrer,ou=groups,dc=schule,dc=example").as_deref(),
             Some("lehrer")
@@ -312,13 +401,42 @@ mod tests {
             group_name("CN=Lehrer der Schule,OU=Gruppen,DC=ad").as_deref(),
             Some("Lehrer der Schule")
         );
+        // An escaped comma is part of the name: this group is not "admins".
+        assert_eq!(
+            group_name(r"CN=admins\, nur Projekt,OU=Projekte,DC=ad").as_deref(),
+            Some("admins, nur Projekt")
+        );
+        assert_eq!(
+            group_name(r"cn=M\C3\BCller\2C AG,ou=x").as_deref(),
+            Some("Müller, AG")
+        );
         assert_eq!(group_name("no rdn"), None);
         assert_eq!(group_name("cn=,ou=x"), None);
+        assert_eq!(group_name(r"cn=broken\"), None);
+    }
+
+    #[test]
+    fn only_groups_below_the_group_base_count_when_one_is_set() {
+        let base = "ou=groups,dc=schule,dc=example";
+        assert!(below("cn=lehrer,ou=groups,dc=schule,dc=example", base));
+        assert!(below("CN=Lehrer, OU=Groups, DC=Schule, DC=Example", base));
+        assert!(!below("cn=lehrer,ou=projekte,dc=schule,dc=example", base));
+        assert!(!below(base, base));
+        assert!(!below(r"cn=x\,ou=groups,dc=schule,dc=example", "dc=other"));
     }
 
     #[test]
     fn settings_that_cannot_work_are_named() {
         assert!(settings().check().is_ok());
+        for fine in ["ldaps://dc.schule.example", "ldap://localhost:389"] {
+            let mut s = settings();
+            s.url = fine.into();
+            assert!(s.check().is_ok(), "{fine}");
+        }
+        let mut upgraded = settings();
+        upgraded.url = "ldap://dc.schule.example".into();
+        upgraded.starttls = true;
+        assert!(upgraded.check().is_ok());
         let bad = |change: fn(&mut LdapSettings), expected: &str| {
             let mut s = settings();
             change(&mut s);
@@ -326,6 +444,7 @@ mod tests {
             assert!(error.contains(expected), "{error}");
         };
         bad(|s| s.url = "http://dir".into(), "ldap:// or ldaps://");
+        bad(|s| s.url = "ldap://dc.schule.example".into(), "in clear");
         bad(|s| s.url = "nonsense".into(), "the address");
         bad(
             |s| {

@@ -109,6 +109,12 @@ pub enum RegistryError {
          an admin enrols it with a teacher token"
     )]
     NotTeacherDevice,
+    /// A directory or identity provider named a user whom a local account with a password is.
+    #[error(
+        "'{0}' is the name of one of the registry's own accounts; the school's directory or \
+         identity provider may not sign anyone in under it"
+    )]
+    NameTaken(String),
     /// The settings of a sign-in method are unusable.
     #[error("{0}")]
     SignInSettings(String),
@@ -582,11 +588,22 @@ impl<S: Store> Registry<S> {
         self.log_change(by, kind, &detail)
     }
 
-    /// `identity` (from the school's directory or identity provider) with
-    /// the groups the registry itself gives the same user name too: an admin
-    /// may make a directory's teacher an admin of Pult without touching the
-    /// directory.
-    pub fn with_local_groups(&self, mut identity: Identity) -> Result<Identity, RegistryError> {
+    /// `identity` (from the school's directory or identity provider) as the
+    /// registry takes it. The name of a local account with a password is
+    /// that account's own: a directory or provider naming someone so (in
+    /// any case of letters) is refused, never merged with it. A local entry
+    /// of the name without a password is the admin's way to give a
+    /// directory's user more groups (make a teacher an admin of Pult)
+    /// without touching the directory: those groups are added.
+    pub fn directory_identity(&self, mut identity: Identity) -> Result<Identity, RegistryError> {
+        let taken = self
+            .store
+            .users()?
+            .into_iter()
+            .any(|u| u.local_password && u.name.eq_ignore_ascii_case(&identity.user));
+        if taken {
+            return Err(RegistryError::NameTaken(identity.user));
+        }
         if let Some(local) = self.store.user_groups(&identity.user)? {
             identity.groups.extend(local);
             identity.groups.sort();

@@ -580,7 +580,7 @@ fn sign_in(registry: &mut Registry<SqliteStore>, command: SignInCommand) -> Resu
                 .enable_all()
                 .build()?;
             let identity = runtime.block_on(settings.sign_in(&user, &password))?;
-            let identity = registry.with_local_groups(identity)?;
+            let identity = registry.directory_identity(identity)?;
             println!(
                 "signed in as '{}', groups: {}",
                 identity.user,

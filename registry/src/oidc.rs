@@ -29,6 +29,9 @@ const CLOCK_SKEW: i64 = 120;
 const MAX_ANSWER: u64 = 256 * 1024;
 /// The most groups taken from a token.
 const MAX_GROUPS: usize = 500;
+/// How a token signed with a key the provider's set (as last read) does
+/// not list is refused: the provider may have turned its keys over.
+pub const UNKNOWN_KEY: &str = "is signed with a key the provider does not list";
 
 /// The school's provider and this registry's registration there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,7 +262,15 @@ impl Provider {
 
     /// Where to send the browser: the provider's authorization endpoint
     /// with this registry's client, `state`, `nonce` and PKCE `challenge`.
-    pub fn authorization_url(&self, state: &str, nonce: &str, challenge: &str) -> String {
+    /// With `login`, the provider asks for the password even if the browser
+    /// is signed in there already.
+    pub fn authorization_url(
+        &self,
+        state: &str,
+        nonce: &str,
+        challenge: &str,
+        login: bool,
+    ) -> String {
         let mut url = match url::Url::parse(&self.authorization_endpoint) {
             Ok(url) => url,
             // Checked by discovery.
@@ -274,6 +285,9 @@ impl Provider {
             .append_pair("nonce", nonce)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
+        if login {
+            url.query_pairs_mut().append_pair("prompt", "login");
+        }
         url.into()
     }
 
@@ -379,7 +393,7 @@ fn verify_id_token(
         .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
         .collect();
     if candidates.is_empty() {
-        return Err(refused("is signed with a key the provider does not list"));
+        return Err(refused(UNKNOWN_KEY));
     }
     let signed = format!(
         "{}.{}",
@@ -401,28 +415,29 @@ fn verify_id_token(
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(refused("is from another issuer"));
     }
+    let azp = claims.get("azp").and_then(Value::as_str);
     let audience_ok = match claims.get("aud") {
         Some(Value::String(one)) => one == client_id,
         Some(Value::Array(many)) => {
             many.iter().any(|a| a.as_str() == Some(client_id))
-                && (many.len() == 1 || claims.get("azp").and_then(Value::as_str) == Some(client_id))
+                && (many.len() == 1 || azp == Some(client_id))
         }
         _ => false,
     };
-    if !audience_ok {
+    // An authorized party, where named, must be this client too.
+    if !audience_ok || azp.is_some_and(|party| party != client_id) {
         return Err(refused("is for another client"));
     }
     let now = now.unix_timestamp();
-    let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    if expires + CLOCK_SKEW < now {
+    let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+    if time("exp").unwrap_or(0).saturating_add(CLOCK_SKEW) < now {
         return Err(refused("has expired"));
     }
-    if claims
-        .get("iat")
-        .and_then(Value::as_i64)
-        .is_some_and(|issued| issued > now + CLOCK_SKEW)
-    {
+    if time("iat").is_some_and(|issued| issued > now.saturating_add(CLOCK_SKEW)) {
         return Err(refused("was issued in the future"));
+    }
+    if time("nbf").is_some_and(|from| from > now.saturating_add(CLOCK_SKEW)) {
+        return Err(refused("is not valid yet"));
     }
     let token_nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
     if !crate::secret::equal(token_nonce, nonce) {
@@ -694,6 +709,14 @@ mod tests {
                 "nonce",
             ),
             (
+                signer.token(header(), with(&|c| c["nbf"] = 1_800_009_000.into())),
+                "not valid yet",
+            ),
+            (
+                signer.token(header(), with(&|c| c["azp"] = "other-client".into())),
+                "another client",
+            ),
+            (
                 signer.token(serde_json::json!({"alg": "ES256", "kid": "k9"}), claims()),
                 "does not list",
             ),
@@ -728,6 +751,14 @@ mod tests {
         parts[1] = &forged;
         let error = check(&signer, &parts.join(".")).unwrap_err().to_string();
         assert!(error.contains("no valid signature"), "{error}");
+    }
+
+    #[test]
+    fn a_token_ending_at_the_end_of_time_is_checked_without_overflow() {
+        let signer = Signer::new("k1");
+        let mut c = claims();
+        c["exp"] = i64::MAX.into();
+        assert!(check(&signer, &signer.token(header(), c)).is_ok());
     }
 
     #[test]

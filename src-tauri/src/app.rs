@@ -23,6 +23,8 @@ struct AppState {
     desk: OnceLock<Arc<Desk>>,
     channels: Arc<Mutex<Option<Channels>>>,
     registered: Option<Registered>,
+    /// Held while a room is opened: a second click waits and gets the same room.
+    opening: tokio::sync::Mutex<()>,
 }
 
 /// A teacher PC's registry, and how its room is opened once signed in.
@@ -79,6 +81,7 @@ pub fn run(cert: &Path, options: SessionOptions, folders: DeskFolders) -> Result
         desk: OnceLock::new(),
         channels: Arc::default(),
         registered: None,
+        opening: tokio::sync::Mutex::new(()),
     };
     state.opened(desk, events);
     launch(state)
@@ -102,6 +105,7 @@ pub fn run_registered(
             options,
             folders: folders.clone(),
         }),
+        opening: tokio::sync::Mutex::new(()),
     };
     if registration.installed().is_some() {
         let room_dir = registration.room_dir().to_owned();
@@ -198,6 +202,15 @@ async fn keep_renewed(registration: Arc<Registration>, desk: Arc<Desk>) {
                     tokio::time::sleep(Registration::retry_after()).await;
                 }
             },
+            Ok(Err(error)) if Registration::renewal_is_over(&error) => {
+                // The room keeps going until the certificate ends; the next
+                // start of the app signs the teacher in again.
+                tracing::warn!(
+                    "the room certificate cannot be renewed without a new sign-in: {}",
+                    error.message
+                );
+                return;
+            }
             Ok(Err(error)) => {
                 tracing::warn!(
                     "the room certificate could not be renewed: {}",
@@ -343,6 +356,7 @@ async fn open_room(
     state: State<'_, AppState>,
     room: Option<String>,
 ) -> Result<RoomInfo, DeskError> {
+    let _one_at_a_time = state.opening.lock().await;
     if let Some(desk) = state.desk.get() {
         return Ok(desk.room());
     }

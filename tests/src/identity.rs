@@ -78,6 +78,18 @@ impl Slapd {
                 );
                 continue;
             }
+            // The pid file comes once it listens; a connection proves it
+            // answers (and that the port is its own, not another's).
+            let answering = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    child.try_wait().unwrap().is_none()
+                        && answering.elapsed() < Duration::from_secs(10),
+                    "slapd does not answer on {url}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let loaded = Command::new("ldapadd")
                 .args(["-x", "-H", &url, "-D", "cn=admin,dc=schule,dc=example"])
                 .args(["-w", "admin-secret", "-f"])

@@ -709,8 +709,9 @@ fn without_a_room_certificate_the_window_says_why() {
 /// sign in (R9), refuses a wrong password in German, opens the room the PC
 /// stands in with a certificate it got itself (the teacher never sees a
 /// file), renews that certificate before it runs out (a minute's validity
-/// here: after 40 s) with the room staying live, and the next start opens
-/// the room at once with it.
+/// here: after 40 s) and reaches a restarted student PC with the renewed
+/// one after the first has run out, and the next start opens the room at
+/// once with it.
 #[test]
 fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
     let school = School::with_teacher("Gymnasium Am Park");
@@ -720,7 +721,8 @@ fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
         free_address()
     ));
     school.registry_with_input(&["user", "password", "mueller"], "Tafel-und-Kreide-2026\n");
-    let _agent = Agent::synthetic(&school.agent_bundle("R101-PC01"), "640x360");
+    let bundle = school.agent_bundle("R101-PC01");
+    let agent = Agent::synthetic(&bundle, "640x360");
     let server = RegistryServer::start(&school, &["--room-validity", "60s"]);
     // The app's own installer step enrols the PC (the token by the environment).
     let setting = school.path("registry.json");
@@ -799,6 +801,8 @@ fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
         ),
         "Raum 101"
     );
+    // The certificate was issued before this: it ends within 60 s from now.
+    let signed_in_at = std::time::Instant::now();
     save(session, "signed-in.png");
     let room = window.home.path().join("config/pult/room");
     assert!(
@@ -834,9 +838,22 @@ fn on_a_teacher_pc_the_teacher_signs_in_in_the_window() {
         2,
         "no new sign-in for a renewal"
     );
+    // The first certificate has run out by now; a new connection (the
+    // student PC restarted) can only be made with the renewed one.
+    let first_ended = signed_in_at + Duration::from_secs(62);
+    while std::time::Instant::now() < first_ended {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(agent);
     session.wait_for(
-        "the room still live after the renewal",
+        "the restarted student PC offline",
         Duration::from_secs(20),
+        "return document.querySelector('.device').dataset.state === 'offline'",
+    );
+    let _agent = Agent::synthetic(&bundle, "640x360");
+    session.wait_for(
+        "the student PC back, reached with the renewed certificate",
+        Duration::from_secs(30),
         "return document.querySelector('.device').dataset.state === 'online'",
     );
     // The app ends; its home, with the certificate, stays.

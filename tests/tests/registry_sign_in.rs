@@ -173,6 +173,23 @@ fn r9_r16_teachers_sign_in_against_the_school_s_ldap_directory() {
     assert_eq!(devices.status, 200);
     assert!(devices.body.contains("PC-01"), "{}", devices.body);
 
+    // A directory user never becomes one of the registry's own accounts,
+    // not even by another case of letters: "SCHMIDT" finds no local password,
+    // the directory answers "schmidt", and that name has a local password.
+    campus
+        .school
+        .registry(&["user", "add", "schmidt", "--group", "lehrer"]);
+    campus
+        .school
+        .registry_with_input(&["user", "password", "schmidt"], "lokal-und-lang\n");
+    let taken = pultctl_login(&campus.setting, &room_dir, "SCHMIDT", "schmidt-secret");
+    assert!(!taken.status.success());
+    assert!(
+        stderr(&taken).contains("one of the registry's own accounts"),
+        "{}",
+        stderr(&taken)
+    );
+
     // The directory gone: the sign-in says so, and the attempt is logged.
     directory.stop();
     let down = pultctl_login(&campus.setting, &room_dir, "mueller", "mueller-secret");
@@ -188,6 +205,7 @@ fn r9_r16_teachers_sign_in_against_the_school_s_ldap_directory() {
         outcomes(&sign_ins),
         [
             ("mueller", "refused"),
+            ("SCHMIDT", "refused"),
             ("admin-it", "ok"),
             ("mueller", "ok"),
             ("*", "refused"),
@@ -198,7 +216,7 @@ fn r9_r16_teachers_sign_in_against_the_school_s_ldap_directory() {
         "newest first: {sign_ins:#?}"
     );
     assert!(
-        sign_ins[2].2.contains("through the directory") && sign_ins[2].2.contains("lehrer"),
+        sign_ins[3].2.contains("through the directory") && sign_ins[3].2.contains("lehrer"),
         "{sign_ins:#?}"
     );
     assert!(

@@ -135,6 +135,15 @@ fn the_msi_installs_a_service_that_serves_the_teacher_and_uninstalls_cleanly() {
     assert!(!wine.host_path(PROGRAM).exists());
     assert!(!wine.host_path(DATA).exists());
 
+    // A token without the registry's address installs nothing.
+    let (half, _) = wine.msiexec(&["/i", &windows_path(&msi), "/qn", "TOKEN=abc.def"]);
+    assert!(
+        !half.status.success(),
+        "a token without a registry installed"
+    );
+    assert_eq!(wine.service_state(SERVICE), None);
+    assert!(!wine.host_path(PROGRAM).exists());
+
     // A used-up token fails the installation with the registry's reason,
     // and leaves nothing behind either.
     let spent = school.token(&["--room", "204"]);

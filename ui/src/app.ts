@@ -207,6 +207,11 @@ export class App {
       this.openRoom(room).catch((error) => {
         busy(false);
         say("", error);
+        // The sign-in is gone (it ended meanwhile): sign in again.
+        if (codeOf(error) === "sign-in-required") {
+          choice.hidden = true;
+          form.hidden = false;
+        }
       });
     });
     this.root.querySelector<HTMLInputElement>("#sign-in-user")?.focus();

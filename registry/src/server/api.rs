@@ -135,6 +135,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::NotTeacherDevice => (StatusCode::FORBIDDEN, "not-teacher-device"),
             RegistryError::RoomNotAllowed { .. } => (StatusCode::FORBIDDEN, "room-not-allowed"),
             RegistryError::SignInSettings(_) => (StatusCode::BAD_REQUEST, "bad-settings"),
+            RegistryError::NameTaken(_) => (StatusCode::FORBIDDEN, "name-taken"),
             RegistryError::IdentityProvider(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity-provider-unavailable",
@@ -255,7 +256,7 @@ pub(super) async fn check_password(
     let (checked, how) = match directory {
         Some(directory) => {
             let checked = match directory.sign_in(user, &password).await {
-                Ok(identity) => lock(&server.registry).with_local_groups(identity),
+                Ok(identity) => lock(&server.registry).directory_identity(identity),
                 Err(crate::ldap::LdapError::Refused) => Err(RegistryError::SignInRefused),
                 Err(other) => Err(RegistryError::IdentityProvider(other.to_string())),
             };
@@ -293,7 +294,11 @@ pub(super) async fn check_password(
 
 /// Refuses the attempt if one of `keys` must still wait after earlier
 /// failures; otherwise counts it as failed until it is forgiven.
-fn hold_back(server: &Arc<Server>, keys: &[&String], what: &str) -> Result<(), ApiError> {
+pub(super) fn hold_back(
+    server: &Arc<Server>,
+    keys: &[&String],
+    what: &str,
+) -> Result<(), ApiError> {
     let now = Instant::now();
     let mut throttle = lock(&server.throttle);
     if let Some(wait) = keys.iter().filter_map(|k| throttle.wait(k, now)).max() {

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use pult_protocol::registry_api::{CodeExchange, Pkce, SignInMethods, Tokens};
 use serde::Deserialize;
 
-use super::api::{ApiError, issue_tokens, lock, teacher_pc};
+use super::api::{ApiError, hold_back, issue_tokens, lock, teacher_pc};
 use super::web::{self, LangQuery};
 use super::{Peer, Server};
 use crate::oidc::{OidcSettings, Provider};
@@ -44,7 +44,9 @@ use crate::{Actor, Identity, RegistryError};
 /// The cookie that ties the provider's callback to the browser that started the sign-in.
 const STATE_COOKIE: &str = "__Host-pult-oidc";
 /// How long a sign-in at the provider may take.
-const SIGN_IN_TIME: Duration = Duration::from_secs(10 * 60);
+const SIGN_IN_TIME: Duration = Duration::from_secs(5 * 60);
+/// How long a provider that could not be reached is not asked again.
+const FAILED_DISCOVERY_TIME: Duration = Duration::from_secs(30);
 /// How long the app has to exchange its one-time code.
 const CODE_TIME: Duration = Duration::from_secs(120);
 /// The most sign-ins in progress (and codes waiting) at once.
@@ -58,6 +60,9 @@ pub struct BrowserSignIns {
     pending: HashMap<String, Pending>,
     codes: HashMap<String, AppCode>,
     provider: Option<(Instant, Arc<Provider>)>,
+    /// The last discovery that failed, and why: not tried again for a while,
+    /// so a provider that is down does not tie up a thread per request.
+    failed: Option<(Instant, String)>,
 }
 
 /// A sign-in sent to the provider, by its state.
@@ -137,6 +142,16 @@ async fn start(
             return web::problem_page(language, StatusCode::BAD_REQUEST, &problem);
         }
     };
+    // Starting sign-ins costs memory until they end: slowed per source as
+    // failed passwords are, and forgiven when one comes back signed in.
+    let source_key = start_key(&peer);
+    if hold_back(&server, &[&source_key], "sign-ins in the browser").is_err() {
+        return web::problem_page(
+            language,
+            StatusCode::TOO_MANY_REQUESTS,
+            language.texts().too_many,
+        );
+    }
     let provider = match provider(&server).await {
         Ok(provider) => provider,
         Err(error) => {
@@ -151,6 +166,10 @@ async fn start(
     let state = secret::random_hex(32);
     let nonce = secret::random_hex(16);
     let pkce = Pkce::new();
+    // For the app the provider asks for the password even when the browser
+    // is signed in there: a link someone else on this PC made (with their
+    // own loopback address) then cannot quietly sign the teacher in for them.
+    let for_app = app.is_some();
     {
         let mut waiting = lock(&server.browser);
         waiting.forget_old(Instant::now());
@@ -172,7 +191,8 @@ async fn start(
         );
     }
     let mut response =
-        Redirect::to(&provider.authorization_url(&state, &nonce, &pkce.challenge)).into_response();
+        Redirect::to(&provider.authorization_url(&state, &nonce, &pkce.challenge, for_app))
+            .into_response();
     // Lax, not Strict: the provider's redirect back is a navigation from its site.
     web::set_cookie_with(
         &mut response,
@@ -297,14 +317,23 @@ async fn callback(
                 .and_then(|r| r.map_err(|e| e.to_string()));
         match signed_in {
             Ok(identity) => lock(&server.registry)
-                .with_local_groups(identity)
+                .directory_identity(identity)
                 .map_err(|e| e.to_string()),
             Err(error) => Err(error),
         }
     };
     let by = match &outcome {
-        Ok(identity) => peer.actor(identity.user.clone()),
-        Err(_) => peer.anonymous(),
+        Ok(identity) => {
+            lock(&server.throttle).forgive(&start_key(&peer));
+            peer.actor(identity.user.clone())
+        }
+        Err(problem) => {
+            // The provider turned its keys over: read them again next time.
+            if problem.contains(crate::oidc::UNKNOWN_KEY) {
+                lock(&server.browser).provider = None;
+            }
+            peer.anonymous()
+        }
     };
     // A sign-in that cannot be written down does not happen (R16).
     if let Err(error) = log(&server, &by, pending.app.as_ref(), &outcome) {
@@ -399,7 +428,9 @@ async fn exchange(
     issue_tokens(&mut registry, &code.identity, device, None).map(Json)
 }
 
-/// The provider, as discovered at most [`PROVIDER_TIME`] ago with the settings of now.
+/// The provider, as discovered at most [`PROVIDER_TIME`] ago with the
+/// settings of now. One discovery runs at a time; one that failed is not
+/// tried again for [`FAILED_DISCOVERY_TIME`].
 async fn provider(server: &Arc<Server>) -> Result<Arc<Provider>, RegistryError> {
     let settings: OidcSettings = lock(&server.registry).oidc_settings()?.ok_or_else(|| {
         RegistryError::SignInSettings(
@@ -407,19 +438,53 @@ async fn provider(server: &Arc<Server>) -> Result<Arc<Provider>, RegistryError> 
                 .into(),
         )
     })?;
-    if let Some((read, provider)) = &lock(&server.browser).provider
-        && read.elapsed() < PROVIDER_TIME
-        && provider.settings() == &settings
-    {
-        return Ok(provider.clone());
+    let cached = || -> Option<Result<Arc<Provider>, RegistryError>> {
+        let waiting = lock(&server.browser);
+        if let Some((read, provider)) = &waiting.provider
+            && read.elapsed() < PROVIDER_TIME
+            && provider.settings() == &settings
+        {
+            return Some(Ok(provider.clone()));
+        }
+        match &waiting.failed {
+            Some((when, why)) if when.elapsed() < FAILED_DISCOVERY_TIME => {
+                Some(Err(RegistryError::IdentityProvider(why.clone())))
+            }
+            _ => None,
+        }
+    };
+    if let Some(known) = cached() {
+        return known;
     }
-    let provider = tokio::task::spawn_blocking(move || settings.discover())
-        .await
-        .map_err(|e| RegistryError::IdentityProvider(e.to_string()))?
-        .map_err(|e| RegistryError::IdentityProvider(e.to_string()))?;
-    let provider = Arc::new(provider);
-    lock(&server.browser).provider = Some((Instant::now(), provider.clone()));
-    Ok(provider)
+    let _one_at_a_time = server.discovery.lock().await;
+    // Another request may have found it meanwhile.
+    if let Some(known) = cached() {
+        return known;
+    }
+    let discovered = tokio::task::spawn_blocking({
+        let settings = settings.clone();
+        move || settings.discover()
+    })
+    .await
+    .map_err(|e| RegistryError::IdentityProvider(e.to_string()))?;
+    let mut waiting = lock(&server.browser);
+    match discovered {
+        Ok(provider) => {
+            let provider = Arc::new(provider);
+            waiting.provider = Some((Instant::now(), provider.clone()));
+            waiting.failed = None;
+            Ok(provider)
+        }
+        Err(error) => {
+            waiting.failed = Some((Instant::now(), error.to_string()));
+            Err(RegistryError::IdentityProvider(error.to_string()))
+        }
+    }
+}
+
+/// The throttle's key for sign-ins in the browser started from `peer`'s address.
+fn start_key(peer: &Peer) -> String {
+    format!("browser:{}", peer.address.ip())
 }
 
 fn status_of(error: &RegistryError) -> StatusCode {

@@ -83,6 +83,8 @@ pub struct Server {
     pub room_validity: Duration,
     /// Sign-ins in a browser under way, and the app's one-time codes.
     pub browser: Mutex<browser::BrowserSignIns>,
+    /// Held while the identity provider is being discovered: one at a time.
+    pub discovery: tokio::sync::Mutex<()>,
 }
 
 /// Who is on the other end of a connection: its address, and the
@@ -159,6 +161,7 @@ impl Bound {
                 hashing: tokio::sync::Semaphore::new(PARALLEL_HASHES),
                 room_validity: options.room_validity,
                 browser: Mutex::default(),
+                discovery: tokio::sync::Mutex::new(()),
             }),
         })
     }
