@@ -45,8 +45,12 @@ use crate::store::{
 use crate::write::WriteError;
 use pult_protocol::registry_api::EnrolmentTokenText;
 
-/// How long the registry keeps its own log of handed-out certificates (R17: six months).
+/// How long the registry keeps its log unless an admin shortens it (R17: six months).
 pub const LOG_RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
+/// The shortest log an admin may set: a day, as the state's identity system keeps its own (R25).
+pub const MIN_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long a deleted user stays, locked, before it is purged (R18).
+pub const DELETED_USER_KEPT: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What the registry refused or failed to do, in words an admin understands.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,9 @@ pub enum RegistryError {
          identity provider may not sign anyone in under it"
     )]
     NameTaken(String),
+    /// The user was deleted and is locked until purged (R18).
+    #[error("the account '{0}' was deleted and is locked (R18)")]
+    UserLocked(String),
     /// The settings of a sign-in method are unusable.
     #[error("{0}")]
     SignInSettings(String),
@@ -290,6 +297,17 @@ pub struct FieldChange {
 /// The longest an enrolment token may stay valid.
 pub const MAX_ENROLMENT_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
 
+/// What [`Registry::expire`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Log lines.
+    pub log_lines: usize,
+    /// Users purged for good.
+    pub users: Vec<String>,
+    /// Device records that went with their owners.
+    pub devices: usize,
+}
+
 /// What authorising a group changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupAuthorized {
@@ -326,11 +344,102 @@ impl<S: Store> Registry<S> {
     }
 
     /// The registry over `store`, telling the time by `clock`.
-    pub fn with_clock(mut store: S, clock: Clock) -> Result<Self, RegistryError> {
-        match store.expire_log(clock() - LOG_RETENTION) {
-            Ok(_) | Err(StoreError::NotInitialised) => Ok(Self { store, clock }),
-            Err(e) => Err(e.into()),
+    pub fn with_clock(store: S, clock: Clock) -> Result<Self, RegistryError> {
+        let mut registry = Self { store, clock };
+        match registry.expire() {
+            Ok(_) | Err(RegistryError::Store(StoreError::NotInitialised)) => Ok(registry),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Removes what may not be kept any longer (R13, R17, R18, R25): log
+    /// lines older than the retention, ended sessions, and users deleted
+    /// more than [`DELETED_USER_KEPT`] ago with the devices they owned.
+    /// The server runs it every hour; every start runs it too.
+    pub fn expire(&mut self) -> Result<Expired, RegistryError> {
+        let now = self.now();
+        let keep = self.log_retention()?;
+        let log_lines = self.store.expire_log(now - keep)?;
+        self.store.expire_sessions(now)?;
+        let (users, devices) = self.store.purge_users(now - DELETED_USER_KEPT)?;
+        for user in &users {
+            self.log(
+                EventKind::Change,
+                &Actor {
+                    name: None,
+                    source: "registry".into(),
+                },
+                Some(user),
+                None,
+                Outcome::Ok,
+                "purged for good 90 days after the deletion, with the devices the user owned (R13, R18)",
+            )?;
+        }
+        Ok(Expired {
+            log_lines,
+            users,
+            devices,
+        })
+    }
+
+    /// How long the log is kept.
+    pub fn log_retention(&self) -> Result<Duration, RegistryError> {
+        Ok(self.store.log_retention()?.unwrap_or(LOG_RETENTION))
+    }
+
+    /// Sets how long the log is kept: a day at least (R25), six months at
+    /// most (R17); applies it at once; logged.
+    pub fn set_log_retention(&mut self, keep: Duration, by: &Actor) -> Result<(), RegistryError> {
+        if keep < MIN_LOG_RETENTION || keep > LOG_RETENTION {
+            return Err(RegistryError::BadName(format!(
+                "the log is kept for 24 hours to 183 days (R17, R25), not {}",
+                crate::duration::format_duration(keep)
+            )));
+        }
+        self.store.set_log_retention(keep)?;
+        self.log_change(
+            by,
+            "log",
+            &format!(
+                "the log is kept for {}",
+                crate::duration::format_duration(keep)
+            ),
+        )?;
+        self.expire()?;
+        Ok(())
+    }
+
+    /// Checks the log's hash chain (R17).
+    pub fn verify_log(&self) -> Result<store::LogCheck, RegistryError> {
+        Ok(self.store.verify_log()?)
+    }
+
+    /// Deletes `user`: locked at once (no sign-in, no groups, sessions
+    /// ended), kept [`DELETED_USER_KEPT`] so a mistake can be taken back,
+    /// then purged with the devices they own (R13, R18); logged.
+    pub fn delete_user(&mut self, user: &str, by: &Actor) -> Result<(), RegistryError> {
+        let user = plain_name("user", user)?;
+        let now = self.now();
+        if !self.store.delete_user(&user, now)? {
+            return Err(RegistryError::UnknownUser(user));
+        }
+        let purge = rfc3339(now + DELETED_USER_KEPT);
+        self.log_change(
+            by,
+            &user,
+            &format!("deleted: locked, and purged for good at {purge} (R18)"),
+        )
+    }
+
+    /// Takes back the deletion of `user` before it is purged; logged.
+    pub fn restore_user(&mut self, user: &str, by: &Actor) -> Result<(), RegistryError> {
+        let user = plain_name("user", user)?;
+        if !self.store.restore_user(&user)? {
+            return Err(RegistryError::BadName(format!(
+                "'{user}' is not a deleted user (or was purged already)"
+            )));
+        }
+        self.log_change(by, &user, "restored after a deletion")
     }
 
     /// The time now, by the registry's clock.
@@ -601,6 +710,9 @@ impl<S: Store> Registry<S> {
             .users()?
             .into_iter()
             .any(|u| u.local_password && u.name.eq_ignore_ascii_case(&identity.user));
+        if self.store.user_deleted(&identity.user)?.is_some() {
+            return Err(RegistryError::UserLocked(identity.user));
+        }
         if taken {
             return Err(RegistryError::NameTaken(identity.user));
         }

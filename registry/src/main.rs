@@ -78,8 +78,18 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "8h")]
         room_validity: String,
     },
-    /// Shows the registry's log: sign-ins, certificates, enrolments, changes (newest first).
+    /// How long the registry keeps its log (R17, R25): shown, or set with --log.
+    Retention {
+        /// Keep the log this long: 24h to 183d.
+        #[arg(long, value_name = "DURATION")]
+        log: Option<String>,
+    },
+    /// Shows the registry's log: sign-ins, certificates, enrolments, changes
+    /// (newest first); `log verify` checks its hash chain (R17).
+    #[command(args_conflicts_with_subcommands = true)]
     Log {
+        #[command(subcommand)]
+        command: Option<LogCommand>,
         /// Only this kind: sign-in, sign-out, certificate, enrolment, change.
         #[arg(long)]
         kind: Option<String>,
@@ -137,6 +147,13 @@ enum GroupCommand {
         /// The group.
         group: String,
     },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Checks that no line was changed or removed (but by expiry): the hash
+    /// chain through every line. Prints the last hash, for an admin to keep.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +270,17 @@ enum UserCommand {
         /// A group to add the user to (repeatable).
         #[arg(long = "group", value_name = "GROUP", required = true)]
         groups: Vec<String>,
+    },
+    /// Deletes a user: locked at once, purged for good with the devices
+    /// they own 90 days later (R13, R18); `user restore` takes it back before.
+    Delete {
+        /// The user name.
+        user: String,
+    },
+    /// Takes back a user's deletion before it is purged.
+    Restore {
+        /// The user name.
+        user: String,
     },
     /// Sets a user's local password, read from standard input (one line).
     Password {
@@ -375,6 +403,22 @@ fn run(cli: Cli) -> Result<()> {
             println!("{verb} user '{}' in {}", user.trim(), groups.join(", "));
         }
         Command::User {
+            command: UserCommand::Delete { user },
+        } => {
+            registry.delete_user(&user, &Actor::cli())?;
+            println!(
+                "deleted '{}': locked now, purged with the devices they own in 90 days \
+                 (`user restore` takes it back until then)",
+                user.trim()
+            );
+        }
+        Command::User {
+            command: UserCommand::Restore { user },
+        } => {
+            registry.restore_user(&user, &Actor::cli())?;
+            println!("restored '{}'", user.trim());
+        }
+        Command::User {
             command: UserCommand::Password { user, remove },
         } => {
             if remove {
@@ -405,7 +449,32 @@ fn run(cli: Cli) -> Result<()> {
         )?,
         Command::Token { command } => token(&mut registry, command)?,
         Command::SignIn { command } => sign_in(&mut registry, command)?,
+        Command::Retention { log } => {
+            if let Some(log) = log {
+                let keep = parse_duration(&log).map_err(anyhow::Error::msg)?;
+                registry.set_log_retention(keep, &Actor::cli())?;
+            }
+            println!(
+                "the log is kept for {}; deleted users are purged after 90 days",
+                pult_registry::duration::format_duration(registry.log_retention()?)
+            );
+        }
         Command::Log {
+            command: Some(LogCommand::Verify),
+            ..
+        } => match registry.verify_log()? {
+            pult_registry::store::LogCheck::Intact { lines, last } => {
+                println!("the log's {lines} lines are intact; the last hash is {last}");
+            }
+            pult_registry::store::LogCheck::Broken { line, time } => {
+                bail!(
+                    "the log was changed: line {line} ({time}) does not follow from the one before \
+                     (it was edited, or lines before it were removed)"
+                );
+            }
+        },
+        Command::Log {
+            command: None,
             kind,
             text,
             limit,

@@ -139,6 +139,27 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// What checking the log's hash chain found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogCheck {
+    /// Every line follows from the one before (and the first from the anchor
+    /// that expiry left).
+    Intact {
+        /// How many lines there are.
+        lines: usize,
+        /// The hash of the last line: an admin who keeps it can tell a
+        /// rewritten chain later.
+        last: String,
+    },
+    /// A line was changed, or lines before it removed.
+    Broken {
+        /// The line's number in the table.
+        line: i64,
+        /// Its time, as stored.
+        time: String,
+    },
+}
+
 /// What a session is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionKind {
@@ -250,6 +271,8 @@ pub struct UserRecord {
     pub groups: Vec<String>,
     /// Whether they have a local password.
     pub local_password: bool,
+    /// When the account was deleted: it stays, locked, until it is purged (R18).
+    pub deleted: Option<OffsetDateTime>,
 }
 
 /// What went wrong in the store.
@@ -387,6 +410,25 @@ pub trait Store {
     /// Ends every session and token of `user`; returns how many.
     fn delete_sessions_of(&mut self, user: &str) -> Result<usize, StoreError>;
 
+    /// Marks `user` deleted at `at` (locked: no sign-in, no groups) and ends
+    /// their sessions; false if there is no such user or it is deleted already.
+    fn delete_user(&mut self, user: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Takes back the deletion of `user`; false if it is not deleted.
+    fn restore_user(&mut self, user: &str) -> Result<bool, StoreError>;
+    /// Removes for good the users deleted before `before`, and the records
+    /// of the devices they owned (R13, R18), in one transaction; returns the
+    /// users and how many devices went.
+    fn purge_users(&mut self, before: OffsetDateTime) -> Result<(Vec<String>, usize), StoreError>;
+    /// When `user` was deleted, if they were.
+    fn user_deleted(&self, user: &str) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// How long the log is kept, if an admin set it.
+    fn log_retention(&self) -> Result<Option<std::time::Duration>, StoreError>;
+    /// Sets how long the log is kept.
+    fn set_log_retention(&mut self, keep: std::time::Duration) -> Result<(), StoreError>;
+    /// Checks the log's hash chain from its anchor (R17): how many lines it
+    /// holds and its last hash, or the first line that does not fit.
+    fn verify_log(&self) -> Result<LogCheck, StoreError>;
+
     /// The settings (JSON) of the sign-in method `kind` (`ldap`, `oidc`), if set.
     fn sign_in_settings(&self, kind: &str) -> Result<Option<String>, StoreError>;
     /// Sets the settings of the sign-in method `kind`, or with `None` removes them.
@@ -407,7 +449,7 @@ pub struct SqliteStore {
 /// place when it is opened, each step in one transaction; an older
 /// pult-registry cannot open it afterwards (a backup before an update keeps
 /// the way back, R28).
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_1: &str = "
@@ -537,6 +579,23 @@ CREATE TABLE sign_in_method (
 );
 ";
 
+/// Data kept only as long as allowed (R17, R18, R25): the log's hash
+/// chain and the anchor expiry leaves, how long the log is kept, and
+/// deleted users locked until they are purged. The chain of the lines
+/// already there is written when the migration runs ([`chain_all`]).
+const SCHEMA_4: &str = "
+ALTER TABLE event_log ADD COLUMN hash TEXT;
+ALTER TABLE user ADD COLUMN deleted TEXT;
+CREATE TABLE lifecycle (
+    organisation INTEGER PRIMARY KEY REFERENCES organisation(id),
+    log_retention INTEGER
+);
+CREATE TABLE log_anchor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hash TEXT NOT NULL
+);
+";
+
 impl SqliteStore {
     /// Opens an existing registry file, bringing an older schema up to date;
     /// a missing file is an error, not a new registry.
@@ -589,6 +648,9 @@ impl SqliteStore {
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             let transaction = self.connection.transaction()?;
             transaction.execute_batch(migration)?;
+            if index + 1 == 4 {
+                chain_all(&transaction)?;
+            }
             transaction.pragma_update(None, "user_version", index as i64 + 1)?;
             transaction.commit()?;
         }
@@ -909,11 +971,12 @@ impl Store for SqliteStore {
         let exists = self
             .connection
             .query_row(
-                "SELECT id FROM user WHERE organisation = ?1 AND name = ?2",
+                "SELECT id FROM user WHERE organisation = ?1 AND name = ?2 AND deleted IS NULL",
                 params![organisation, user],
                 |r| r.get::<_, i64>(0),
             )
             .optional()?;
+        // A deleted user is locked: as if there were none (R18).
         let Some(user_id) = exists else {
             return Ok(None);
         };
@@ -1002,20 +1065,30 @@ impl Store for SqliteStore {
     }
 
     fn log(&mut self, event: &Event) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT INTO event_log (time, kind, actor, source, subject, room, outcome, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        // Read the chain's end and append in one write transaction: the
+        // server and the command line may write at once, and neither may
+        // fork the chain.
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let line = LogLine::of(event);
+        let hash = line.hash(&chain_end(&transaction)?);
+        transaction.execute(
+            "INSERT INTO event_log (time, kind, actor, source, subject, room, outcome, detail, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                time_text(event.time),
-                event.kind.as_str(),
-                event.actor,
-                event.source,
-                event.subject,
-                event.room,
-                event.outcome.as_str(),
-                event.detail,
+                line.time,
+                line.kind,
+                line.actor,
+                line.source,
+                line.subject,
+                line.room,
+                line.outcome,
+                line.detail,
+                hash,
             ],
         )?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -1078,11 +1151,32 @@ impl Store for SqliteStore {
     }
 
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError> {
-        // RFC 3339 UTC timestamps sort as text.
+        // RFC 3339 UTC timestamps sort as text. Lines go from the oldest on,
+        // so the chain stays whole; the last line removed leaves its hash as
+        // the anchor the remaining chain starts from.
         let before = time_text(before);
-        Ok(self
+        let transaction = self
             .connection
-            .execute("DELETE FROM event_log WHERE time < ?1", [before])?)
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: Option<(i64, Option<String>)> = transaction
+            .query_row(
+                "SELECT id, hash FROM event_log WHERE id =
+                    (SELECT MAX(id) FROM event_log WHERE time < ?1)",
+                [&before],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((last, hash)) = last else {
+            return Ok(0);
+        };
+        let removed = transaction.execute("DELETE FROM event_log WHERE id <= ?1", [last])?;
+        transaction.execute(
+            "INSERT INTO log_anchor (id, hash) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash",
+            [hash.unwrap_or_default()],
+        )?;
+        transaction.commit()?;
+        Ok(removed)
     }
 
     fn set_admin_group(&mut self, group: &str) -> Result<Option<String>, StoreError> {
@@ -1109,7 +1203,7 @@ impl Store for SqliteStore {
         Ok(self
             .connection
             .query_row(
-                "SELECT password FROM user WHERE organisation = ?1 AND name = ?2",
+                "SELECT password FROM user WHERE organisation = ?1 AND name = ?2 AND deleted IS NULL",
                 params![self.organisation_id()?, user],
                 |r| r.get::<_, Option<String>>(0),
             )
@@ -1122,22 +1216,32 @@ impl Store for SqliteStore {
             "SELECT u.name, u.password IS NOT NULL,
                     (SELECT group_concat(name, char(31)) FROM
                         (SELECT g.name FROM membership m JOIN user_group g ON g.id = m.user_group
-                         WHERE m.user = u.id ORDER BY g.name))
+                         WHERE m.user = u.id ORDER BY g.name)),
+                    u.deleted
              FROM user u WHERE u.organisation = ?1 ORDER BY u.name",
         )?;
-        let users = statement
+        let rows = statement
             .query_map([self.organisation_id()?], |r| {
-                Ok(UserRecord {
-                    name: r.get(0)?,
-                    local_password: r.get(1)?,
-                    groups: r
-                        .get::<_, Option<String>>(2)?
-                        .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
-                        .unwrap_or_default(),
-                })
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(users)
+        rows.into_iter()
+            .map(|(name, local_password, groups, deleted)| {
+                Ok(UserRecord {
+                    name,
+                    local_password,
+                    groups: groups
+                        .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    deleted: deleted.as_deref().map(parse_time).transpose()?,
+                })
+            })
+            .collect()
     }
 
     fn device(&self, name: &DeviceName) -> Result<Option<DeviceRecord>, StoreError> {
@@ -1376,6 +1480,124 @@ impl Store for SqliteStore {
             .execute("DELETE FROM session WHERE expires <= ?1", [time_text(now)])?)
     }
 
+    fn delete_user(&mut self, user: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        let deleted = transaction.execute(
+            "UPDATE user SET deleted = ?1 WHERE organisation = ?2 AND name = ?3 AND deleted IS NULL",
+            params![time_text(at), organisation, user],
+        )? == 1;
+        if deleted {
+            transaction.execute("DELETE FROM session WHERE user = ?1", [user])?;
+        }
+        transaction.commit()?;
+        Ok(deleted)
+    }
+
+    fn restore_user(&mut self, user: &str) -> Result<bool, StoreError> {
+        let organisation = self.organisation_id()?;
+        Ok(self.connection.execute(
+            "UPDATE user SET deleted = NULL WHERE organisation = ?1 AND name = ?2 AND deleted IS NOT NULL",
+            params![organisation, user],
+        )? == 1)
+    }
+
+    fn purge_users(&mut self, before: OffsetDateTime) -> Result<(Vec<String>, usize), StoreError> {
+        let organisation = self.organisation_id()?;
+        let transaction = self.connection.transaction()?;
+        let names: Vec<String> = {
+            let mut statement = transaction.prepare(
+                "SELECT name FROM user WHERE organisation = ?1 AND deleted IS NOT NULL
+                 AND deleted < ?2 ORDER BY name",
+            )?;
+            statement
+                .query_map(params![organisation, time_text(before)], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut devices = 0;
+        for name in &names {
+            // R13: a private device's record goes with its owner's account.
+            devices += transaction.execute(
+                "DELETE FROM device WHERE organisation = ?1 AND owner = ?2",
+                params![organisation, name],
+            )?;
+            transaction.execute(
+                "DELETE FROM user WHERE organisation = ?1 AND name = ?2",
+                params![organisation, name],
+            )?;
+            transaction.execute("DELETE FROM session WHERE user = ?1", [name])?;
+        }
+        transaction.commit()?;
+        Ok((names, devices))
+    }
+
+    fn user_deleted(&self, user: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        let organisation = self.organisation_id()?;
+        self.connection
+            .query_row(
+                "SELECT deleted FROM user WHERE organisation = ?1 AND name = ?2",
+                params![organisation, user],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten()
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+    }
+
+    fn log_retention(&self) -> Result<Option<std::time::Duration>, StoreError> {
+        let organisation = self.organisation_id()?;
+        let seconds: Option<i64> = self
+            .connection
+            .query_row(
+                "SELECT log_retention FROM lifecycle WHERE organisation = ?1",
+                [organisation],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(seconds.map(|s| std::time::Duration::from_secs(s.max(0).unsigned_abs())))
+    }
+
+    fn set_log_retention(&mut self, keep: std::time::Duration) -> Result<(), StoreError> {
+        let organisation = self.organisation_id()?;
+        let seconds = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+        self.connection.execute(
+            "INSERT INTO lifecycle (organisation, log_retention) VALUES (?1, ?2)
+             ON CONFLICT (organisation) DO UPDATE SET log_retention = excluded.log_retention",
+            params![organisation, seconds],
+        )?;
+        Ok(())
+    }
+
+    fn verify_log(&self) -> Result<LogCheck, StoreError> {
+        let mut previous = anchor(&self.connection)?;
+        let mut statement = self.connection.prepare(
+            "SELECT id, time, kind, actor, source, subject, room, outcome, detail, hash
+             FROM event_log ORDER BY id",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut lines = 0;
+        while let Some(row) = rows.next()? {
+            let (id, line) = LogLine::read(row)?;
+            let stored: Option<String> = row.get(9)?;
+            let expected = line.hash(&previous);
+            if stored.as_deref() != Some(expected.as_str()) {
+                return Ok(LogCheck::Broken {
+                    line: id,
+                    time: line.time,
+                });
+            }
+            previous = expected;
+            lines += 1;
+        }
+        Ok(LogCheck::Intact {
+            lines,
+            last: previous,
+        })
+    }
+
     fn sign_in_settings(&self, kind: &str) -> Result<Option<String>, StoreError> {
         let organisation = self.organisation_id()?;
         Ok(self
@@ -1407,6 +1629,116 @@ impl Store for SqliteStore {
         };
         Ok(())
     }
+}
+
+/// One line of the log as it is stored and hashed.
+struct LogLine {
+    time: String,
+    kind: String,
+    actor: Option<String>,
+    source: Option<String>,
+    subject: Option<String>,
+    room: Option<String>,
+    outcome: String,
+    detail: String,
+}
+
+impl LogLine {
+    fn of(event: &Event) -> Self {
+        Self {
+            time: time_text(event.time),
+            kind: event.kind.as_str().to_owned(),
+            actor: event.actor.clone(),
+            source: event.source.clone(),
+            subject: event.subject.clone(),
+            room: event.room.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            detail: event.detail.clone(),
+        }
+    }
+
+    /// The line of `row` (id, time, kind, actor, source, subject, room,
+    /// outcome, detail, …) and its id.
+    fn read(row: &rusqlite::Row<'_>) -> Result<(i64, Self), StoreError> {
+        Ok((
+            row.get(0)?,
+            Self {
+                time: row.get(1)?,
+                kind: row.get(2)?,
+                actor: row.get(3)?,
+                source: row.get(4)?,
+                subject: row.get(5)?,
+                room: row.get(6)?,
+                outcome: row.get(7)?,
+                detail: row.get(8)?,
+            },
+        ))
+    }
+
+    /// SHA-256 of the hash before it and of every field, each field
+    /// JSON-encoded (so no field can run into the next), as hex.
+    fn hash(&self, previous: &str) -> String {
+        let fields = serde_json::json!([
+            previous,
+            self.time,
+            self.kind,
+            self.actor,
+            self.source,
+            self.subject,
+            self.room,
+            self.outcome,
+            self.detail
+        ]);
+        crate::secret::hash(&fields.to_string())
+    }
+}
+
+/// The hash the next line follows: the last line's, or the anchor expiry left.
+fn chain_end(connection: &Connection) -> Result<String, StoreError> {
+    let last: Option<Option<String>> = connection
+        .query_row(
+            "SELECT hash FROM event_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match last {
+        Some(hash) => Ok(hash.unwrap_or_default()),
+        None => anchor(connection),
+    }
+}
+
+/// The hash the first line that is left follows ("" while nothing expired).
+fn anchor(connection: &Connection) -> Result<String, StoreError> {
+    Ok(connection
+        .query_row("SELECT hash FROM log_anchor WHERE id = 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Writes the chain through the lines a registry of schema 3 or older kept.
+fn chain_all(connection: &Connection) -> Result<(), StoreError> {
+    let lines: Vec<(i64, LogLine)> = {
+        let mut statement = connection.prepare(
+            "SELECT id, time, kind, actor, source, subject, room, outcome, detail
+             FROM event_log ORDER BY id",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next()? {
+            lines.push(LogLine::read(row)?);
+        }
+        lines
+    };
+    let mut previous = String::new();
+    for (id, line) in lines {
+        previous = line.hash(&previous);
+        connection.execute(
+            "UPDATE event_log SET hash = ?1 WHERE id = ?2",
+            params![previous, id],
+        )?;
+    }
+    Ok(())
 }
 
 fn now_text() -> String {

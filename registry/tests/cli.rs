@@ -319,3 +319,51 @@ fn an_import_changes_only_the_fields_its_file_has_and_reads_german_excel_files()
     assert_eq!(added["room"], "109");
     assert_eq!(added["position"], Value::Null);
 }
+
+/// R17, R18, R25 at the command line: the log's chain checked (and an
+/// edited line named), the retention set within its bounds, a user deleted
+/// (locked) and restored.
+#[test]
+fn the_log_verifies_the_retention_is_set_and_a_user_is_deleted_and_restored() {
+    let registry = Registry::new();
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    let said = registry.ok(&["log", "verify"]);
+    assert!(said.contains("lines are intact"), "{said}");
+    assert!(registry.ok(&["retention"]).contains("kept for 183d"));
+    assert!(
+        registry
+            .fails(&["retention", "--log", "12h"])
+            .contains("24 hours to 183 days")
+    );
+    assert!(
+        registry
+            .ok(&["retention", "--log", "30d"])
+            .contains("kept for 30d")
+    );
+    assert!(
+        registry
+            .ok(&["user", "delete", "mueller"])
+            .contains("purged with the devices they own in 90 days")
+    );
+    assert!(
+        registry
+            .fails(&["user", "delete", "mueller"])
+            .contains("mueller")
+    );
+    registry.ok(&["user", "restore", "mueller"]);
+    let users = registry.ok(&["log", "--kind", "change", "--text", "mueller"]);
+    assert!(
+        users.contains("deleted") && users.contains("restored"),
+        "{users}"
+    );
+
+    rusqlite::Connection::open(&registry.db)
+        .unwrap()
+        .execute(
+            "UPDATE event_log SET detail = 'nothing happened' WHERE detail LIKE 'deleted%'",
+            [],
+        )
+        .unwrap();
+    let refused = registry.fails(&["log", "verify"]);
+    assert!(refused.contains("the log was changed: line"), "{refused}");
+}

@@ -9,14 +9,14 @@ use std::time::Duration;
 use pult_protocol::pki::{CertificateRequest, Fingerprint, KeyAndRequest};
 use pult_protocol::registry_api::EnrolmentTokenText;
 use pult_registry::model::{DeviceFields, DeviceName, RoomName};
-use pult_registry::store::{EventFilter, EventKind, Outcome, SessionKind, SqliteStore};
+use pult_registry::store::{EventFilter, EventKind, LogCheck, Outcome, SessionKind, SqliteStore};
 use pult_registry::{Actor, Identity, Registry, RegistryError, SignInMethod};
 use time::OffsetDateTime;
 
 struct School {
     registry: Registry<SqliteStore>,
     clock: Arc<Mutex<OffsetDateTime>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl School {
@@ -63,7 +63,7 @@ impl School {
         Self {
             registry,
             clock,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -498,6 +498,11 @@ fn a_version_1_registry_file_is_brought_up_to_date_and_keeps_its_log() {
     // Whole seconds, as the log keeps them, so times compare as text.
     assert_eq!(events[0].time.nanosecond(), 0);
     assert!(!events[0].detail.contains('.'), "{}", events[0].detail);
+    // The old line is part of the hash chain now (R17).
+    assert!(matches!(
+        registry.verify_log().unwrap(),
+        LogCheck::Intact { lines: 1, .. }
+    ));
     // init on it says which school it holds.
     let error = SqliteStore::create(&path)
         .map(|store| Registry::new(store).unwrap().init("Andere Schule"))
@@ -508,5 +513,256 @@ fn a_version_1_registry_file_is_brought_up_to_date_and_keeps_its_log() {
             .to_string()
             .contains("already holds the school 'Schule'"),
         "{error}"
+    );
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+impl School {
+    /// Changes the registry file behind the registry's back, as someone with
+    /// the file in hand could.
+    fn tamper(&self, sql: &str) {
+        rusqlite::Connection::open(self.dir.path().join("registry.db"))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    fn log_lines(&self) -> Vec<pult_registry::store::Event> {
+        self.registry
+            .events(&EventFilter {
+                limit: 10_000,
+                ..EventFilter::default()
+            })
+            .unwrap()
+    }
+}
+
+#[test]
+fn r17_the_log_is_a_hash_chain_that_notices_an_edit_or_a_removed_line() {
+    let mut school = School::new();
+    for day in 0..3 {
+        school.advance(DAY);
+        school
+            .registry
+            .log_change(&Actor::cli(), "PC-01", &format!("day {day}"))
+            .unwrap();
+    }
+    let LogCheck::Intact { lines, last } = school.registry.verify_log().unwrap() else {
+        panic!("a fresh log is intact");
+    };
+    assert_eq!(lines, school.log_lines().len());
+    assert_eq!(last.len(), 64);
+    school.tamper("UPDATE event_log SET detail = 'day 9' WHERE detail = 'day 1'");
+    let LogCheck::Broken { line, .. } = school.registry.verify_log().unwrap() else {
+        panic!("an edited line is noticed");
+    };
+    let edited: i64 = rusqlite::Connection::open(school.dir.path().join("registry.db"))
+        .unwrap()
+        .query_row("SELECT id FROM event_log WHERE detail = 'day 9'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(line, edited, "the edited line is named");
+    school.tamper("UPDATE event_log SET detail = 'day 1' WHERE detail = 'day 9'");
+    assert!(matches!(
+        school.registry.verify_log().unwrap(),
+        LogCheck::Intact { .. }
+    ));
+    school.tamper("DELETE FROM event_log WHERE detail = 'day 0'");
+    assert!(
+        matches!(
+            school.registry.verify_log().unwrap(),
+            LogCheck::Broken { .. }
+        ),
+        "a line taken out of the middle is noticed"
+    );
+}
+
+#[test]
+fn r17_r25_the_log_expires_after_its_retention_and_what_is_left_still_verifies() {
+    let mut school = School::new();
+    school
+        .registry
+        .log_change(&Actor::cli(), "PC-01", "old news")
+        .unwrap();
+    assert_eq!(
+        school.registry.log_retention().unwrap(),
+        pult_registry::LOG_RETENTION,
+        "six months unless an admin says less (R17)"
+    );
+    // Five months on: still there.
+    school.advance(150 * DAY);
+    school.registry.expire().unwrap();
+    assert!(school.log_lines().iter().any(|e| e.detail == "old news"));
+    school
+        .registry
+        .log_change(&Actor::cli(), "PC-02", "newer news")
+        .unwrap();
+    // Seven months after the first: the first lines are gone, the rest verifies.
+    school.advance(60 * DAY);
+    let expired = school.registry.expire().unwrap();
+    assert!(expired.log_lines > 0);
+    let left = school.log_lines();
+    assert!(!left.iter().any(|e| e.detail == "old news"));
+    assert!(left.iter().any(|e| e.detail == "newer news"));
+    assert!(matches!(
+        school.registry.verify_log().unwrap(),
+        LogCheck::Intact { .. }
+    ));
+    // R25: an admin keeps it a day only; shorter or longer than allowed is refused.
+    for refused in [Duration::from_secs(23 * 3600), 184 * DAY] {
+        let error = school
+            .registry
+            .set_log_retention(refused, &Actor::cli())
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("24 hours to 183 days"),
+            "{error}"
+        );
+    }
+    school
+        .registry
+        .set_log_retention(DAY, &Actor::cli())
+        .unwrap();
+    school.advance(DAY + Duration::from_secs(1));
+    school.registry.expire().unwrap();
+    assert!(!school.log_lines().iter().any(|e| e.detail == "newer news"));
+    // Setting the retention was logged after the last expiry: still there.
+    school
+        .registry
+        .log_change(&Actor::cli(), "PC-03", "today")
+        .unwrap();
+    assert!(school.log_lines().iter().any(|e| e.detail == "today"));
+    assert!(matches!(
+        school.registry.verify_log().unwrap(),
+        LogCheck::Intact { .. }
+    ));
+}
+
+#[test]
+fn r18_r13_a_deleted_user_is_locked_for_90_days_then_purged_with_the_devices_they_own() {
+    let mut school = School::new();
+    let owned = |owner: &str, name: &str| DeviceFields {
+        name: name.parse().unwrap(),
+        room: "201".parse().unwrap(),
+        position: None,
+        inventory: None,
+        macs: vec![],
+        addresses: vec![],
+        description: Some("privat".into()),
+        tags: vec![],
+        owner: Some(owner.into()),
+        steerable: true,
+    };
+    school
+        .registry
+        .import_devices(&[
+            owned("mueller", "LAPTOP-MUELLER"),
+            owned("schulz", "LAPTOP-SCHULZ"),
+        ])
+        .unwrap();
+    school
+        .registry
+        .set_password("mueller", Some("Tafel-und-Kreide-2026"), &Actor::cli())
+        .unwrap();
+    let (secret, _) = school
+        .registry
+        .open_session(
+            SessionKind::Refresh,
+            &teacher(&["lehrer"]),
+            None,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+
+    school
+        .registry
+        .delete_user("mueller", &Actor::cli())
+        .unwrap();
+    // Locked at once: no password sign-in, no groups, no session.
+    let account = school.registry.local_account("mueller").unwrap();
+    assert!(account.check("Tafel-und-Kreide-2026").is_err());
+    assert!(account.groups().is_empty());
+    assert!(
+        school
+            .registry
+            .session(&secret, SessionKind::Refresh)
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        school.registry.directory_identity(teacher(&["lehrer"])),
+        Err(RegistryError::UserLocked(_))
+    ));
+    // Kept, with the devices, for 90 days; taken back within them.
+    school.advance(89 * DAY);
+    school.registry.expire().unwrap();
+    assert!(
+        school
+            .registry
+            .users()
+            .unwrap()
+            .iter()
+            .any(|u| u.name == "mueller")
+    );
+    school
+        .registry
+        .restore_user("mueller", &Actor::cli())
+        .unwrap();
+    assert!(
+        school
+            .registry
+            .local_account("mueller")
+            .unwrap()
+            .check("Tafel-und-Kreide-2026")
+            .is_ok(),
+        "restored with the password"
+    );
+
+    // Deleted again, and 90 days later gone for good with the laptop they own (R13).
+    school
+        .registry
+        .delete_user("mueller", &Actor::cli())
+        .unwrap();
+    school.advance(90 * DAY + Duration::from_secs(1));
+    let expired = school.registry.expire().unwrap();
+    assert_eq!(expired.users, ["mueller"]);
+    assert_eq!(expired.devices, 1);
+    assert!(
+        !school
+            .registry
+            .users()
+            .unwrap()
+            .iter()
+            .any(|u| u.name == "mueller")
+    );
+    let devices: Vec<String> = school
+        .registry
+        .devices(None)
+        .unwrap()
+        .iter()
+        .map(|d| d.fields.name.to_string())
+        .collect();
+    assert!(
+        !devices.contains(&"LAPTOP-MUELLER".to_owned()),
+        "{devices:?}"
+    );
+    assert!(devices.contains(&"LAPTOP-SCHULZ".to_owned()), "{devices:?}");
+    let purged = school.last_event(EventKind::Change);
+    assert_eq!(purged.subject.as_deref(), Some("mueller"));
+    assert!(purged.detail.contains("R18"), "{}", purged.detail);
+    // Unknown and not deleted users are named.
+    assert!(
+        school
+            .registry
+            .delete_user("niemand", &Actor::cli())
+            .is_err()
+    );
+    assert!(
+        school
+            .registry
+            .restore_user("admin", &Actor::cli())
+            .is_err()
     );
 }

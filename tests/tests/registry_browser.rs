@@ -191,10 +191,23 @@ fn an_admin_keeps_the_registry_in_a_real_browser() {
         String::from_utf8_lossy(&enrolled.stderr)
     );
 
+    // A teacher leaves: deleted on the users page (locked, purged in 90
+    // days, R18), and restored, as a slip of the hand would need.
+    browser.navigate(&format!("{}/admin/users", server.url));
+    shows(browser, "mueller");
+    submit(browser, "#user-mueller .delete-user");
+    shows(browser, "gelöscht und gesperrt");
+    shot(browser, "08-user-deleted");
+    let account = school.registry(&["log", "--kind", "change", "--text", "mueller"]);
+    assert!(account.contains("deleted: locked"), "{account}");
+    submit(browser, "#user-mueller .restore-user");
+    shows(browser, "Benutzer");
+    assert!(!browser.text().contains("gelöscht und gesperrt"));
+
     // The log page shows what was done, by whom.
     browser.navigate(&format!("{}/admin/log", server.url));
     shows(browser, "admin");
-    shot(browser, "08-log");
+    shot(browser, "09-log");
     let log = browser.text();
     assert!(
         log.contains("PC-02") && log.contains("Geräteliste.csv") && log.contains("token"),

@@ -136,6 +136,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::RoomNotAllowed { .. } => (StatusCode::FORBIDDEN, "room-not-allowed"),
             RegistryError::SignInSettings(_) => (StatusCode::BAD_REQUEST, "bad-settings"),
             RegistryError::NameTaken(_) => (StatusCode::FORBIDDEN, "name-taken"),
+            RegistryError::UserLocked(_) => (StatusCode::FORBIDDEN, "user-locked"),
             RegistryError::IdentityProvider(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity-provider-unavailable",

@@ -35,6 +35,9 @@ use crate::store::SqliteStore;
 /// so a flood of sign-ins waits in line instead of taking the memory.
 pub const PARALLEL_HASHES: usize = 4;
 
+/// How often the server removes what may not be kept any longer.
+const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long a client may take for the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -172,8 +175,21 @@ impl Bound {
     }
 
     /// Serves until the task is dropped. A failing connection ends alone.
+    /// Every hour what may not be kept any longer goes (log lines, users
+    /// deleted 90 days ago; R13, R17, R18, R25).
     pub async fn serve(self) -> std::io::Result<()> {
         let app = router(self.server.clone());
+        let expiring = self.server.clone();
+        // Ends with the server.
+        let _expiry = EndOnDrop(tokio::spawn(async move {
+            let mut every_hour = tokio::time::interval(EXPIRE_EVERY);
+            loop {
+                every_hour.tick().await;
+                if let Err(error) = api::lock(&expiring.registry).expire() {
+                    tracing::error!("expiring the registry's old data failed: {error}");
+                }
+            }
+        }));
         loop {
             let (tcp, address) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
@@ -219,6 +235,15 @@ impl Bound {
                 }
             });
         }
+    }
+}
+
+/// A task that ends when this is dropped.
+struct EndOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

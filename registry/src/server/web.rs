@@ -67,6 +67,8 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/admin/export", get(export))
         .route("/admin/users", get(users_page).post(add_user))
         .route("/admin/users/authorised-group", post(set_authorised_group))
+        .route("/admin/users/delete", post(delete_user))
+        .route("/admin/users/restore", post(restore_user))
         .route("/admin/teacher-pcs", post(set_teacher_pc))
         .route(
             "/static/pult.css",
@@ -188,6 +190,8 @@ struct UserRow {
     name: String,
     groups: String,
     local_password: bool,
+    /// When a deleted user is purged for good ("" for a user not deleted).
+    purge: String,
 }
 
 struct TeacherPcRow {
@@ -951,10 +955,55 @@ fn users(
                 name: u.name,
                 groups: u.groups.join(", "),
                 local_password: u.local_password,
+                purge: u
+                    .deleted
+                    .map(|d| {
+                        rfc3339(d + crate::DELETED_USER_KEPT)
+                            .chars()
+                            .take(10)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect(),
         teacher_pcs,
     })
+}
+
+/// Deletes a user: locked now, purged with the devices they own in 90 days (R13, R18).
+async fn delete_user(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    // An admin does not lock themselves out by a slip of the hand.
+    if form.get("user").trim() == session.user {
+        return failed(
+            language,
+            Some(&session),
+            &RegistryError::BadName("you cannot delete the account you are signed in with".into()),
+        );
+    }
+    let deleted = lock(&server.registry).delete_user(form.get("user"), &by);
+    done(deleted, "/admin/users", language, &session)
+}
+
+/// Takes back a deletion before the user is purged.
+async fn restore_user(
+    State(server): State<Arc<Server>>,
+    AdminForm {
+        language,
+        form,
+        session,
+        by,
+    }: AdminForm,
+) -> Response {
+    let restored = lock(&server.registry).restore_user(form.get("user"), &by);
+    done(restored, "/admin/users", language, &session)
 }
 
 async fn add_user(
