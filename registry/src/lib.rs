@@ -15,6 +15,7 @@ pub mod ldap;
 pub mod model;
 pub mod oidc;
 pub mod password;
+pub mod privacy;
 pub mod secret;
 pub mod server;
 pub mod store;
@@ -407,6 +408,19 @@ impl<S: Store> Registry<S> {
         )?;
         self.expire()?;
         Ok(())
+    }
+
+    /// Writes a consistent copy of the registry to `to` while it is in use (R28).
+    pub fn backup(&self, to: &Path) -> Result<(), RegistryError>
+    where
+        S: store::Backup,
+    {
+        Ok(self.store.backup_to(to)?)
+    }
+
+    /// How many lines the log holds.
+    pub fn log_lines(&self) -> Result<usize, RegistryError> {
+        Ok(self.store.log_lines()?)
     }
 
     /// Checks the log's hash chain (R17).

@@ -78,6 +78,25 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "8h")]
         room_validity: String,
     },
+    /// Writes a consistent copy of the registry to FILE while it is in use
+    /// (R28: a backup, or a snapshot before an update).
+    Backup {
+        /// The backup file to write (never overwritten).
+        file: PathBuf,
+    },
+    /// Puts the backup FILE in place of the registry (stop the server
+    /// first); a backup of an older version is brought up to date.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Prints the school's record of processing for classroom control
+    /// (Art. 30 GDPR) from the live configuration, as Markdown.
+    PrivacyReport {
+        /// de or en.
+        #[arg(long, default_value = "de", value_parser = ["de", "en"])]
+        lang: String,
+    },
     /// How long the registry keeps its log (R17, R25): shown, or set with --log.
     Retention {
         /// Keep the log this long: 24h to 183d.
@@ -353,6 +372,20 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Restore { file } = &cli.command {
+        let store = SqliteStore::restore(file, &cli.db)?;
+        let registry = Registry::new(store)?;
+        println!(
+            "restored {} from {}: the school '{}', {} devices, {} users, {} log lines",
+            cli.db.display(),
+            file.display(),
+            registry.organisation()?.name,
+            registry.devices(None)?.len(),
+            registry.users()?.len(),
+            registry.log_lines()?
+        );
+        return Ok(());
+    }
     if let Command::Init { organisation } = &cli.command {
         let mut registry = Registry::new(SqliteStore::create(&cli.db)?)?;
         registry.init(organisation)?;
@@ -365,7 +398,15 @@ fn run(cli: Cli) -> Result<()> {
     }
     let mut registry = Registry::new(SqliteStore::open(&cli.db)?)?;
     match cli.command {
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Restore { .. } => unreachable!("handled above"),
+        Command::Backup { file } => {
+            registry.backup(&file)?;
+            println!(
+                "wrote a backup of {} to {} (readable by you only)",
+                cli.db.display(),
+                file.display()
+            );
+        }
         Command::Group {
             command: GroupCommand::Authorize { group },
         } => {
@@ -449,6 +490,14 @@ fn run(cli: Cli) -> Result<()> {
         )?,
         Command::Token { command } => token(&mut registry, command)?,
         Command::SignIn { command } => sign_in(&mut registry, command)?,
+        Command::PrivacyReport { lang } => {
+            let language = if lang == "en" {
+                pult_registry::privacy::ReportLanguage::English
+            } else {
+                pult_registry::privacy::ReportLanguage::German
+            };
+            print!("{}", pult_registry::privacy::report(&registry, language)?);
+        }
         Command::Retention { log } => {
             if let Some(log) = log {
                 let keep = parse_duration(&log).map_err(anyhow::Error::msg)?;

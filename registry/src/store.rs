@@ -346,6 +346,8 @@ pub trait Store {
     fn log(&mut self, event: &Event) -> Result<(), StoreError>;
     /// Log lines, newest first.
     fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// How many lines the log holds.
+    fn log_lines(&self) -> Result<usize, StoreError>;
     /// Deletes log entries older than `before` (R17); returns how many.
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError>;
 
@@ -437,6 +439,18 @@ pub trait Store {
         kind: &str,
         settings: Option<&str>,
     ) -> Result<(), StoreError>;
+}
+
+/// A store that can write a consistent copy of itself while in use (R28).
+pub trait Backup {
+    /// Writes the copy to `to`, which must not exist.
+    fn backup_to(&self, to: &Path) -> Result<(), StoreError>;
+}
+
+impl Backup for SqliteStore {
+    fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
+        self.backup(to)
+    }
 }
 
 /// The SQLite store: the whole registry in one file.
@@ -655,6 +669,76 @@ impl SqliteStore {
             transaction.commit()?;
         }
         Ok(())
+    }
+
+    /// Writes a consistent copy of the whole registry to `to` while it is
+    /// in use (SQLite's `VACUUM INTO`, one read transaction), readable by
+    /// its owner only; a file there already is not overwritten.
+    pub fn backup(&self, to: &Path) -> Result<(), StoreError> {
+        if to.exists() {
+            return Err(StoreError::Corrupt(format!(
+                "{} exists already; a backup never overwrites a file",
+                to.display()
+            )));
+        }
+        let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
+        let partial = to.with_file_name(format!(".{name}.partial"));
+        let _ = std::fs::remove_file(&partial);
+        let written = self
+            .connection
+            .execute("VACUUM INTO ?1", [partial.to_string_lossy()])
+            .map_err(StoreError::from)
+            .and_then(|_| {
+                restrict_to_owner(&partial);
+                std::fs::rename(&partial, to).map_err(|e| {
+                    StoreError::Corrupt(format!("could not write {}: {e}", to.display()))
+                })
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+    }
+
+    /// Puts the backup `from` in place of the registry file `to`: checked
+    /// first (it must be a registry this version can read, which an older
+    /// one's is, brought up to date), then copied beside `to` and renamed
+    /// over it, so `to` is either the old registry or the backup, whole.
+    /// The server must not run meanwhile.
+    pub fn restore(from: &Path, to: &Path) -> Result<Self, StoreError> {
+        {
+            let backup = Self::connect(from)?;
+            let version: i64 = backup
+                .connection
+                .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            // Every schema has had the school's row.
+            let schools: i64 = backup
+                .connection
+                .query_row("SELECT COUNT(*) FROM organisation", [], |r| r.get(0))
+                .unwrap_or(0);
+            if version == 0 || version > SCHEMA_VERSION || schools == 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is no registry backup this pult-registry can read (schema {version})",
+                    from.display()
+                )));
+            }
+        }
+        let name = to
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("registry");
+        let partial = to.with_file_name(format!(".{name}.restoring"));
+        let copied = std::fs::copy(from, &partial)
+            .and_then(|_| {
+                restrict_to_owner(&partial);
+                std::fs::rename(&partial, to)
+            })
+            .map_err(|e| StoreError::Corrupt(format!("could not restore {}: {e}", to.display())));
+        if let Err(error) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+        Self::open(to)
     }
 
     fn connect(path: &Path) -> Result<Self, StoreError> {
@@ -1148,6 +1232,13 @@ impl Store for SqliteStore {
             });
         }
         Ok(events)
+    }
+
+    fn log_lines(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .connection
+            .query_row("SELECT COUNT(*) FROM event_log", [], |r| r.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn expire_log(&mut self, before: OffsetDateTime) -> Result<usize, StoreError> {

@@ -367,3 +367,104 @@ fn the_log_verifies_the_retention_is_set_and_a_user_is_deleted_and_restored() {
     let refused = registry.fails(&["log", "verify"]);
     assert!(refused.contains("the log was changed: line"), "{refused}");
 }
+
+/// The school's record of processing (Art. 30 GDPR) follows the live
+/// configuration: counts, the retention an admin set, the sign-in ways;
+/// German by default, English on request; nothing sent to anyone (R19).
+#[test]
+fn the_privacy_report_is_written_from_the_live_configuration() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["group", "authorize", "lehrer"]);
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    let german = registry.ok(&["privacy-report"]);
+    for expected in [
+        "# Verzeichnis von Verarbeitungstätigkeiten",
+        "Gymnasium Am Park",
+        "4 Geräte in 2 Räumen, davon 1 mit Eigentümer",
+        "„lehrer“",
+        "183 Tage (R17, R25)",
+        "(R19)",
+        "Nur lokale Konten",
+    ] {
+        assert!(german.contains(expected), "{expected}:\n{german}");
+    }
+    registry.ok(&["retention", "--log", "2d"]);
+    let english = registry.ok(&["privacy-report", "--lang", "en"]);
+    for expected in [
+        "# Record of processing activities",
+        "4 devices in 2 rooms, 1 with an owner",
+        "2 days (R17, R25)",
+        "sends no data and no logs to third parties",
+    ] {
+        assert!(english.contains(expected), "{expected}:\n{english}");
+    }
+}
+
+/// R28: a backup made while the registry is in use, the registry wiped,
+/// the backup restored: the same devices, users, settings and an intact
+/// log; a registry file of the first schema restores and is brought up to
+/// date; a file that is no registry, or an existing backup, is refused.
+#[test]
+fn a_backup_restores_the_same_registry_and_an_old_one_is_brought_up_to_date() {
+    let registry = Registry::new();
+    registry.ok(&["device", "import", &registry.file("devices.csv", DEVICES)]);
+    registry.ok(&["group", "authorize", "lehrer"]);
+    registry.ok(&["user", "add", "mueller", "--group", "lehrer"]);
+    registry.ok(&["retention", "--log", "30d"]);
+    let snapshot = |registry: &Registry| {
+        (
+            registry.ok(&["device", "list", "--json"]),
+            registry.ok(&["retention"]),
+            registry.ok(&["privacy-report"]),
+            registry.ok(&["log", "--json", "--limit", "1000"]),
+        )
+    };
+    let before = snapshot(&registry);
+    let backup = registry.root.join("backup.db");
+    let said = registry.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(said.contains("wrote a backup"), "{said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the backup holds the CA's key"
+        );
+    }
+    assert!(
+        registry
+            .fails(&["backup", backup.to_str().unwrap()])
+            .contains("exists already")
+    );
+
+    std::fs::remove_file(&registry.db).unwrap();
+    let restored = registry.ok(&["restore", backup.to_str().unwrap()]);
+    assert!(restored.contains("4 devices, 1 users"), "{restored}");
+    assert_eq!(snapshot(&registry), before);
+    assert!(registry.ok(&["log", "verify"]).contains("intact"));
+
+    // Not a registry: refused, the registry left as it was.
+    let junk = registry.file("junk.db", "no database at all");
+    let refused = registry.fails(&["restore", &junk]);
+    assert!(refused.contains("not a database"), "{refused}");
+    let empty = registry.root.join("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let refused = registry.fails(&["restore", empty.to_str().unwrap()]);
+    assert!(refused.contains("no registry backup"), "{refused}");
+    assert_eq!(snapshot(&registry), before);
+
+    // A backup of the first schema: restored and brought up to date.
+    let old = registry.root.join("old.db");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch(&include_str!("data/schema-1.sql").replace("{NOW}", "2026-11-01T08:00:00Z"))
+        .unwrap();
+    let restored = registry.ok(&["restore", old.to_str().unwrap()]);
+    assert!(restored.contains("the school 'Schule'"), "{restored}");
+    assert!(registry.ok(&["log", "verify"]).contains("intact"));
+}

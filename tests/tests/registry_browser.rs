@@ -204,6 +204,12 @@ fn an_admin_keeps_the_registry_in_a_real_browser() {
     shows(browser, "Benutzer");
     assert!(!browser.text().contains("gelöscht und gesperrt"));
 
+    // The school's record of processing, from what the registry holds now.
+    browser.navigate(&format!("{}/admin/privacy", server.url));
+    shows(browser, "Verzeichnis von Verarbeitungstätigkeiten");
+    assert!(browser.text().contains("Grundschule am See"));
+    shot(browser, "10-privacy");
+
     // The log page shows what was done, by whom.
     browser.navigate(&format!("{}/admin/log", server.url));
     shows(browser, "admin");

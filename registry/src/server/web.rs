@@ -54,6 +54,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/admin/tokens", get(tokens_page).post(create_token))
         .route("/admin/tokens/{id}/delete", post(delete_token))
         .route("/admin/log", get(log_page))
+        .route("/admin/privacy", get(privacy_page))
         .route("/admin/import", get(import_page))
         .route(
             "/admin/import/preview",
@@ -113,6 +114,13 @@ struct SignInPage {
 #[template(path = "continue.html")]
 struct ContinuePage {
     f: Frame,
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+struct PrivacyPage {
+    f: Frame,
+    report: String,
 }
 
 #[derive(Template)]
@@ -1150,6 +1158,35 @@ struct LogQuery {
     outcome: Option<String>,
     text: Option<String>,
     lang: Option<String>,
+}
+
+/// The school's record of processing (Art. 30 GDPR), from the live configuration.
+async fn privacy_page(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let (language, chosen, session) = match admin_page(&server, &headers, query.lang) {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let report_language = match language {
+        Language::German => crate::privacy::ReportLanguage::German,
+        Language::English => crate::privacy::ReportLanguage::English,
+    };
+    let report = crate::privacy::report(&lock(&server.registry), report_language);
+    match report {
+        Ok(report) => page(
+            StatusCode::OK,
+            &PrivacyPage {
+                f: frame(language, "privacy", Some(&session)),
+                // Escaped by the renderer: the record holds names admins typed.
+                report: crate::privacy::to_html(&report),
+            },
+            chosen,
+        ),
+        Err(error) => failed(language, Some(&session), &error),
+    }
 }
 
 async fn log_page(
