@@ -467,4 +467,31 @@ fn a_backup_restores_the_same_registry_and_an_old_one_is_brought_up_to_date() {
     let restored = registry.ok(&["restore", old.to_str().unwrap()]);
     assert!(restored.contains("the school 'Schule'"), "{restored}");
     assert!(registry.ok(&["log", "verify"]).contains("intact"));
+
+    // A backup of the version before this one (schema 3): restored, its
+    // log chained, its owner, password and directory kept.
+    let previous = registry.root.join("previous.db");
+    rusqlite::Connection::open(&previous)
+        .unwrap()
+        .execute_batch(include_str!("data/schema-3.sql"))
+        .unwrap();
+    let restored = registry.ok(&["restore", previous.to_str().unwrap()]);
+    assert!(
+        restored.contains("the school 'Realschule Süd', 2 devices, 1 users"),
+        "{restored}"
+    );
+    let verified = registry.ok(&["log", "verify"]);
+    assert!(verified.contains("lines are intact"), "{verified}");
+    let devices = registry.ok(&["device", "list", "--json"]);
+    assert!(devices.contains("\"owner\": \"mueller\""), "{devices}");
+    assert!(
+        registry
+            .ok(&["sign-in", "show"])
+            .contains("ldap://127.0.0.1:389")
+    );
+    assert!(
+        registry
+            .ok(&["user", "delete", "mueller"])
+            .contains("deleted")
+    );
 }
